@@ -1,0 +1,42 @@
+# Hookyard: `make up` runs the whole platform locally, `make test` runs the tests.
+# Both install what they need first (uv, the locked dependencies, RabbitMQ).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install up down status test bench lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The lock file is the source of truth: --locked fails if pyproject.toml and
+# uv.lock disagree instead of silently re-resolving.
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(VENV)/bin/python -m hookyard_cli.dev up
+
+down:
+	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python -m hookyard_cli.dev down; fi
+
+status: install
+	$(VENV)/bin/hookyard status
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lock: $(UV)
+	$(UV) lock
+
+clean: down
+	rm -rf .hookyard $(VENV) $(TOOLS)

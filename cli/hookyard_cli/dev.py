@@ -1,0 +1,156 @@
+"""`make up` / `make down`: the whole platform on this machine.
+
+    python -m hookyard_cli.dev up     # dependencies + the four services
+    python -m hookyard_cli.dev down   # stops exactly what `up` started
+
+State lives in `.hookyard/` (or `HOOKYARD_STATE_DIR`): PID files, logs,
+data, and `env`, the connection settings `hookyard status` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .devstack import (
+    DEFAULT_RABBIT_PORTS,
+    InfraError,
+    LocalMongo,
+    LocalRabbitMQ,
+    ManagedProcess,
+    docker_available,
+    wait_for,
+)
+
+SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")
+DEFAULT_PORTS = {"ingest": 8000, "dispatcher": 8001, "retrier": 8002, "heartbeat": 8003}
+COMPOSE_URLS = {
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "mongo": "mongodb://127.0.0.1:27017/?directConnection=true",
+}
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("HOOKYARD_STATE_DIR", ".hookyard")).resolve()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def _compose(*args: str) -> None:
+    subprocess.run(["docker", "compose", *args], check=True)
+
+
+def _service_port(name: str) -> int:
+    return int(os.environ.get(f"HOOKYARD_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def up() -> int:
+    state = state_dir()
+    run_dir = state / "run"
+    env = dict(os.environ)
+    printed: list[tuple[str, str]] = []
+    rabbit = LocalRabbitMQ(state / "rabbitmq", DEFAULT_RABBIT_PORTS, run_dir)
+    mongo = LocalMongo(state / "mongodb", 27017, run_dir)
+
+    if any(ManagedProcess(name, run_dir).running() for name in SERVICES):
+        print("Hookyard is already running here; `make down` first to restart it.")
+        return 1
+
+    missing = [dep for dep, var in (("rabbitmq", "AMQP_URL"), ("mongo", "MONGO_URI")) if not env.get(var)]
+    if missing and docker_available():
+        print(f"Starting {', '.join(missing)} with Docker Compose ...")
+        _compose("up", "-d", "--wait", *missing)
+        (state / "compose-services").write_text("\n".join(missing))
+        for dep in missing:
+            env["AMQP_URL" if dep == "rabbitmq" else "MONGO_URI"] = COMPOSE_URLS[dep]
+    else:
+        if "rabbitmq" in missing:
+            print("Starting RabbitMQ (local node) ...")
+            rabbit.start()
+            env["AMQP_URL"] = rabbit.url
+            printed.append(("RabbitMQ management", rabbit.management_url + "  (guest / guest)"))
+        if "mongo" in missing:
+            print("Starting MongoDB (SecantusDB, local process) ...")
+            mongo.start()
+            env["MONGO_URI"] = mongo.uri
+    printed[:0] = [("AMQP_URL", env["AMQP_URL"]), ("MONGO_URI", env["MONGO_URI"])]
+
+    (state / "env").write_text(f"AMQP_URL={env['AMQP_URL']}\nMONGO_URI={env['MONGO_URI']}\n")
+    bin_dir = Path(sys.executable).parent
+    for name in SERVICES:
+        ManagedProcess(name, run_dir).start(
+            [str(bin_dir / f"hookyard-{name}")], env=env, log_path=state / "logs" / f"{name}.log"
+        )
+    for name in SERVICES:
+        port = _service_port(name)
+        wait_for(
+            lambda port=port: _ready(port),
+            timeout=90,
+            what=f"hookyard-{name}",
+            process=ManagedProcess(name, run_dir),
+            log=state / "logs" / f"{name}.log",
+        )
+        printed.append((f"hookyard-{name}", f"http://127.0.0.1:{port}/  (ready)"))
+
+    print("\nHookyard is up:")
+    width = max(len(label) for label, _ in printed)
+    for label, value in printed:
+        print(f"  {label.ljust(width)}  {value}")
+    print(f"\nLogs: {state / 'logs'}/   Status: .venv/bin/hookyard status   Stop: make down")
+    return 0
+
+
+def down() -> int:
+    state = state_dir()
+    run_dir = state / "run"
+    stopped = []
+    # Services first, so they finish their in-flight work while the broker is still there.
+    for name in (*SERVICES, "rabbitmq", "epmd", "mongodb"):
+        process = ManagedProcess(name, run_dir)
+        if process.recorded() is not None:
+            if process.running():
+                stopped.append(name)
+            process.stop(timeout=60)
+    compose_file = state / "compose-services"
+    if compose_file.exists():
+        services = compose_file.read_text().split()
+        _compose("stop", *services)
+        compose_file.unlink()
+        stopped.append("docker compose: " + ", ".join(services))
+    print("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hookyard_cli.dev")
+    parser.add_argument("command", choices=("up", "down"))
+    args = parser.parse_args(argv)
+    try:
+        return up() if args.command == "up" else down()
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.command == "up":
+            down()
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

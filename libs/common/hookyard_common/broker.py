@@ -1,0 +1,81 @@
+"""The connection to RabbitMQ: reconnecting, with confirmed publishing.
+
+aio-pika's robust connection reconnects by itself and restores channels,
+queues and consumers; `is_connected` tells the readiness probe whether that
+is happening right now.
+"""
+
+from __future__ import annotations
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+
+from . import topology
+
+
+class Broker:
+    def __init__(self, connection: AbstractRobustConnection, publish_channel: AbstractChannel):
+        self.connection = connection
+        self._publish_channel = publish_channel
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+
+    @classmethod
+    async def connect(cls, amqp_url: str, retry_tiers_ms: tuple[int, ...]) -> "Broker":
+        connection = await aio_pika.connect_robust(
+            amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
+        )
+        try:
+            # Confirms make `publish` return only once the broker has the message;
+            # on_return_raises turns an unroutable message into an error, not a loss.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await topology.declare(channel, retry_tiers_ms)
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection, channel)
+
+    @property
+    def is_connected(self) -> bool:
+        return not self.connection.is_closed and self.connection.connected.is_set()
+
+    async def channel(self, prefetch: int) -> AbstractChannel:
+        """A new channel for a consumer, with its own prefetch window."""
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        return channel
+
+    async def publish(
+        self,
+        body: bytes,
+        *,
+        routing_key: str,
+        exchange: str = topology.EVENTS_EXCHANGE,
+        message_id: str | None = None,
+        headers: dict | None = None,
+        expiration_ms: int | None = None,
+    ) -> None:
+        """Publish a persistent message and wait for the broker's confirm.
+
+        Raises when the broker refuses it, cannot route it, or is unreachable:
+        the caller must not report success in that case.
+        """
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            headers=headers or {},
+            expiration=expiration_ms / 1000 if expiration_ms is not None else None,
+        )
+        target = self._exchanges.get(exchange)
+        if target is None:
+            target = (
+                await self._publish_channel.get_exchange(exchange, ensure=False)
+                if exchange
+                else self._publish_channel.default_exchange
+            )
+            self._exchanges[exchange] = target
+        await target.publish(message, routing_key=routing_key, mandatory=True)
+
+    async def close(self) -> None:
+        await self.connection.close()

@@ -1,0 +1,112 @@
+"""Wire schemas: what travels on the broker between services and from tenants.
+
+Every message carries `schema_version`, so a consumer can refuse (and
+dead-letter) what it does not understand instead of misreading it. The JSON
+form of these models is the public contract documented in `docs/broker.md`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SCHEMA_VERSION = 1
+
+# Dot-separated segments, as in `user.created` or `whatsapp.message.received`.
+EventType = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"),
+]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe identifier with a type prefix (`evt_...`, `msg_...`)."""
+    return f"{prefix}_{secrets.token_urlsafe(18)}"
+
+
+class Severity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, data: bytes):
+        return cls.model_validate_json(data)
+
+
+class Event(WireModel):
+    """A tenant's event, from `POST /v1/events`, a provider source or the broker."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: Identifier = Field(default_factory=lambda: new_id("evt"))
+    tenant_id: Identifier
+    event_type: EventType
+    payload: Any
+    occurred_at: datetime = Field(default_factory=utcnow)
+    idempotency_key: Annotated[str, StringConstraints(max_length=256)] | None = None
+    severity: Severity | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    # Seed 001's per-event overrides: deliver to this endpoint only, with extra headers.
+    target_endpoint_id: Identifier | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    # Set when the event came in through an inbound source.
+    source_id: Identifier | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity_any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class DeliveryTask(WireModel):
+    """One message to one endpoint, between attempts (dispatcher → retry tiers → retrier)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    # The Standard Webhooks `webhook-id`: the same on every attempt of this message.
+    message_id: Identifier = Field(default_factory=lambda: new_id("msg"))
+    endpoint_id: Identifier
+    event: Event
+    attempt: int = Field(1, ge=1, description="Number of the attempt this task is for.")
+    due_at: datetime = Field(default_factory=utcnow)
+    first_attempt_at: datetime | None = None
+    last_failure: str | None = None
+
+
+class MonitorState(StrEnum):
+    new = "new"
+    up = "up"
+    late = "late"
+    degraded = "degraded"
+    down = "down"
+    paused = "paused"
+
+
+class MonitorStatus(WireModel):
+    """A monitor's change of state, as the heartbeat and the pings report it."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    monitor_id: Identifier
+    tenant_id: Identifier
+    status: MonitorState
+    previous_status: MonitorState | None = None
+    message: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,117 @@
+"""Every knob of every service, read from environment variables with defaults.
+
+`docs/configuration.md` documents each one; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Read a field from exactly one environment variable name."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # Dependencies.
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias=_env("AMQP_URL"),
+        description="RabbitMQ connection URL (vhost included).",
+    )
+    mongo_uri: str = Field(
+        "mongodb://127.0.0.1:27017/?retryWrites=false",
+        validation_alias=_env("MONGO_URI"),
+        description="MongoDB connection string.",
+    )
+    mongo_db: str = Field(
+        "hookyard", validation_alias=_env("HOOKYARD_MONGO_DB"), description="Database name."
+    )
+
+    # Where each service listens. The ingest serves its API and its probes on
+    # one port; the consumers serve only /healthz, /readyz and /metrics.
+    http_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("HOOKYARD_HTTP_HOST"),
+        description="Interface every service binds to (0.0.0.0 in containers).",
+    )
+    ingest_port: int = Field(8000, validation_alias=_env("HOOKYARD_INGEST_PORT"), description="Port of the ingest (provider webhooks, tenant API, pings, probes).")
+    dispatcher_port: int = Field(8001, validation_alias=_env("HOOKYARD_DISPATCHER_PORT"), description="Port of the dispatcher's probes and metrics.")
+    retrier_port: int = Field(8002, validation_alias=_env("HOOKYARD_RETRIER_PORT"), description="Port of the retrier's probes and metrics.")
+    heartbeat_port: int = Field(8003, validation_alias=_env("HOOKYARD_HEARTBEAT_PORT"), description="Port of the heartbeat's probes and metrics.")
+    root_path: str = Field(
+        "",
+        validation_alias=_env("ROOT_PATH"),
+        description="Path prefix the ingest is served under behind a proxy, e.g. /hookyard.",
+    )
+
+    # Start-up and shutdown.
+    connect_attempts: int = Field(
+        30,
+        ge=1,
+        validation_alias=_env("HOOKYARD_CONNECT_ATTEMPTS"),
+        description="Attempts to reach the broker and the database at start-up before exiting.",
+    )
+    connect_max_wait_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_CONNECT_MAX_WAIT_SECONDS"),
+        description="Longest pause between start-up connection attempts (exponential backoff).",
+    )
+    shutdown_deadline_seconds: float = Field(
+        25.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_SHUTDOWN_DEADLINE_SECONDS"),
+        description="On SIGTERM, time allowed for in-flight work before closing anyway.",
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_READINESS_TIMEOUT_SECONDS"),
+        description="Time /readyz waits for the database ping.",
+    )
+
+    # Consumers.
+    prefetch: int = Field(
+        64,
+        ge=1,
+        validation_alias=_env("HOOKYARD_PREFETCH"),
+        description="Unacknowledged messages a consumer holds at once (per service replica).",
+    )
+    retry_tiers_ms: tuple[int, ...] = Field(
+        (1_000, 5_000, 30_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000),
+        validation_alias=_env("HOOKYARD_RETRY_TIERS_MS"),
+        description=(
+            "Delay tiers of the retry queues, in milliseconds, as a JSON list. Each tier is one "
+            "broker queue whose TTL is the tier; names carry the value, so changing it adds queues."
+        ),
+    )
+
+    # Logging.
+    log_level: str = Field(
+        "INFO",
+        validation_alias=_env("HOOKYARD_LOG_LEVEL"),
+        description="DEBUG, INFO, WARNING or ERROR.",
+    )
+    log_format: str = Field(
+        "json",
+        pattern="^(json|text)$",
+        validation_alias=_env("HOOKYARD_LOG_FORMAT"),
+        description="`json` (one object a line) or `text` for a terminal.",
+    )
+
+    def service_port(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,60 @@
+"""MongoDB access on PyMongo's native async client, with indexes ensured at start-up.
+
+Each collection's indexes are declared once, in `INDEXES`; `ensure_indexes`
+creates what is missing and is a no-op for what exists, so every replica may
+run it on every start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+INDEXES: dict[str, list[IndexModel]] = {
+    # Tenants authenticate with an API key; only its SHA-256 is stored.
+    "tenants": [IndexModel([("api_key_hash", ASCENDING)], unique=True, name="api_key_hash")],
+    # One document per (scope, key) seen, e.g. a provider's event id per
+    # source; the TTL forgets keys after the dedup window.
+    "idempotency": [
+        IndexModel([("scope", ASCENDING), ("key", ASCENDING)], unique=True, name="scope_key"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
+    ],
+}
+
+
+class Store:
+    def __init__(self, client: AsyncMongoClient, database: str):
+        self.client = client
+        self.db: AsyncDatabase = client[database]
+
+    @classmethod
+    async def connect(cls, uri: str, database: str, *, timeout_seconds: float = 5.0) -> "Store":
+        client: AsyncMongoClient = AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=int(timeout_seconds * 1000),
+            appname="hookyard",
+        )
+        store = cls(client, database)
+        try:
+            await store.ping()
+        except BaseException:
+            await client.close()
+            raise
+        return store
+
+    def __getitem__(self, collection: str) -> AsyncCollection:
+        return self.db[collection]
+
+    async def ping(self, timeout_seconds: float | None = None) -> None:
+        await asyncio.wait_for(self.client.admin.command("ping"), timeout_seconds)
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in INDEXES.items():
+            await self.db[collection].create_indexes(indexes)
+
+    async def close(self) -> None:
+        await self.client.close()
