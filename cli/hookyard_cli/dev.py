@@ -64,6 +64,7 @@ def _ready(port: int) -> bool:
 
 def up() -> int:
     state = state_dir()
+    state.mkdir(parents=True, exist_ok=True)
     run_dir = state / "run"
     env = dict(os.environ)
     printed: list[tuple[str, str]] = []
@@ -143,13 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hookyard_cli.dev")
     parser.add_argument("command", choices=("up", "down"))
     args = parser.parse_args(argv)
+    if args.command == "down":
+        return down()
     try:
-        return up() if args.command == "up" else down()
+        return up()
     except InfraError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if args.command == "up":
-            down()
+        down()  # leave nothing half-started behind
         return 2
+    except BaseException:
+        down()
+        raise
 
 
 if __name__ == "__main__":

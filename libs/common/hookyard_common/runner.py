@@ -123,10 +123,11 @@ async def serve(
     app.add_routes(ops_routes(ctx_holder, settings))
     metrics.SERVICE_INFO.info({"service": name, "version": VERSION})
 
-    stop = stop_signal or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal
+    if stop is None:  # a process of its own: signals stop it
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
 
     # Probes answer from the first moment (alive, not ready) while we connect.
     http = web.AppRunner(app, shutdown_timeout=settings.shutdown_deadline_seconds, access_log=None)

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         description="RabbitMQ connection URL (vhost included).",
     )
     mongo_uri: str = Field(
-        "mongodb://127.0.0.1:27017/?retryWrites=false",
+        "mongodb://127.0.0.1:27017/",
         validation_alias=_env("MONGO_URI"),
         description="MongoDB connection string.",
     )
@@ -47,11 +47,6 @@ class Settings(BaseSettings):
     dispatcher_port: int = Field(8001, validation_alias=_env("HOOKYARD_DISPATCHER_PORT"), description="Port of the dispatcher's probes and metrics.")
     retrier_port: int = Field(8002, validation_alias=_env("HOOKYARD_RETRIER_PORT"), description="Port of the retrier's probes and metrics.")
     heartbeat_port: int = Field(8003, validation_alias=_env("HOOKYARD_HEARTBEAT_PORT"), description="Port of the heartbeat's probes and metrics.")
-    root_path: str = Field(
-        "",
-        validation_alias=_env("ROOT_PATH"),
-        description="Path prefix the ingest is served under behind a proxy, e.g. /hookyard.",
-    )
 
     # Start-up and shutdown.
     connect_attempts: int = Field(

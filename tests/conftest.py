@@ -1,0 +1,155 @@
+"""Real servers for the tests: RabbitMQ and a MongoDB-compatible server.
+
+Same precedence as `make up`: `AMQP_URL` / `MONGO_URI` when given, else
+testcontainers when a Docker engine answers, else local processes (Debian's
+RabbitMQ, SecantusDB) on free ports in a temporary directory.
+
+Each test gets its own RabbitMQ vhost (when the management API is known) and
+its own database, so tests never see each other's messages or documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import pytest
+from hookyard_cli.devstack import (
+    LocalMongo,
+    LocalRabbitMQ,
+    RabbitPorts,
+    docker_available,
+    free_port,
+)
+from hookyard_common import topology
+from hookyard_common.settings import Settings
+
+import aio_pika
+from pymongo import AsyncMongoClient
+
+
+@dataclass
+class Infra:
+    amqp_url: str
+    mongo_uri: str
+    management_url: str | None = None  # http://host:port/ with guest credentials
+    local_rabbit: LocalRabbitMQ | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _start_containers(stack: ExitStack, need_rabbit: bool, need_mongo: bool) -> dict:
+    found = {}
+    if need_rabbit:
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        rabbit = stack.enter_context(RabbitMqContainer("rabbitmq:3.13-management"))
+        rabbit.with_exposed_ports(5672, 15672)
+        host, port = rabbit.get_container_host_ip(), rabbit.get_exposed_port(5672)
+        found["amqp_url"] = f"amqp://guest:guest@{host}:{port}/"
+        found["management_url"] = f"http://{host}:{rabbit.get_exposed_port(15672)}/"
+    if need_mongo:
+        from testcontainers.mongodb import MongoDbContainer
+
+        mongo = stack.enter_context(MongoDbContainer("mongo:7"))
+        found["mongo_uri"] = mongo.get_connection_url() + "/?directConnection=true&authSource=admin"
+    return found
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory) -> Iterator[Infra]:
+    amqp_url = os.environ.get("AMQP_URL")
+    mongo_uri = os.environ.get("MONGO_URI")
+    with ExitStack() as stack:
+        infra = Infra(amqp_url or "", mongo_uri or "")
+        if (not amqp_url or not mongo_uri) and docker_available():
+            found = _start_containers(stack, not amqp_url, not mongo_uri)
+            infra.amqp_url = found.get("amqp_url", infra.amqp_url)
+            infra.mongo_uri = found.get("mongo_uri", infra.mongo_uri)
+            infra.management_url = found.get("management_url")
+        base = tmp_path_factory.mktemp("infra")
+        if not infra.amqp_url:
+            rabbit = LocalRabbitMQ(
+                base / "rabbitmq", RabbitPorts.free(), base / "run", node=f"hookyard-test-{os.getpid()}"
+            )
+            stack.callback(rabbit.stop)
+            rabbit.start()
+            infra.amqp_url, infra.management_url, infra.local_rabbit = (
+                rabbit.url,
+                rabbit.management_url,
+                rabbit,
+            )
+        if not infra.mongo_uri:
+            mongo = LocalMongo(base / "mongodb", free_port(), base / "run")
+            stack.callback(mongo.stop)
+            mongo.start()
+            infra.mongo_uri = mongo.uri
+        yield infra
+
+
+def _management(infra: Infra, method: str, path: str, body: dict | None = None) -> None:
+    request = urllib.request.Request(
+        infra.management_url.rstrip("/") + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"guest:guest").decode(),
+            "Content-Type": "application/json",
+        },
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+async def _delete_known_queues(amqp_url: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for spec in topology.queue_specs(Settings().retry_tiers_ms):
+            await channel.queue_delete(spec.name)
+
+
+@pytest.fixture
+async def amqp_url(infra: Infra) -> str:
+    """A broker URL whose vhost is this test's alone (or a cleaned shared vhost)."""
+    if infra.management_url is None:
+        await _delete_known_queues(infra.amqp_url)
+        yield infra.amqp_url
+        return
+    vhost = f"test-{uuid.uuid4().hex[:12]}"
+    _management(infra, "PUT", f"/api/vhosts/{vhost}")
+    _management(
+        infra, "PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"}
+    )
+    yield infra.amqp_url.rstrip("/") + "/" + vhost
+    _management(infra, "DELETE", f"/api/vhosts/{vhost}")
+
+
+@pytest.fixture
+async def mongo_db(infra: Infra) -> str:
+    name = f"hookyard_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    client = AsyncMongoClient(infra.mongo_uri)
+    await client.drop_database(name)
+    await client.close()
+
+
+@pytest.fixture
+def settings(infra: Infra, amqp_url: str, mongo_db: str) -> Settings:
+    """Settings pointing at this test's vhost and database, with free ports."""
+    return Settings(
+        amqp_url=amqp_url,
+        mongo_uri=infra.mongo_uri,
+        mongo_db=mongo_db,
+        ingest_port=free_port(),
+        dispatcher_port=free_port(),
+        retrier_port=free_port(),
+        heartbeat_port=free_port(),
+        connect_attempts=5,
+        shutdown_deadline_seconds=10,
+        retry_tiers_ms=(200, 1_000),
+    )
