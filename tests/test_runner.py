@@ -28,21 +28,32 @@ async def _poll(predicate, timeout):
 
 async def test_probes_and_clean_stop_in_process(settings):
     stop = asyncio.Event()
-    started = asyncio.Event()
 
     async def setup(ctx: Context) -> None:
-        started.set()
+        pass
 
     task = asyncio.create_task(runner.serve("dispatcher", setup, settings=settings, stop_signal=stop))
     port = settings.dispatcher_port
     async with aiohttp.ClientSession() as session:
-        await asyncio.wait_for(started.wait(), 30)
+        await _poll(lambda: _is_ready(session, port, True), 30)
         status, body = await _readyz(session, port)
         assert (status, body["checks"]) == (200, {"broker": True, "database": True})
         async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 200
     stop.set()
-    await asyncio.wait_for(task, 15)
+    assert await asyncio.wait_for(task, 15) == 0
+
+
+async def test_start_up_failure_is_reported_and_exits_non_zero(settings):
+    settings = settings.model_copy(
+        update={"amqp_url": "amqp://guest:guest@127.0.0.1:1/", "connect_attempts": 2, "connect_max_wait_seconds": 0.1}
+    )
+
+    async def setup(ctx: Context) -> None:
+        raise AssertionError("setup must not run without a broker")
+
+    code = await asyncio.wait_for(runner.serve("retrier", setup, settings=settings, stop_signal=asyncio.Event()), 30)
+    assert code == 1
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ def test_services_start_ready_and_stop_cleanly_on_sigterm(settings, tmp_path):
             assert http_get(url + "/healthz")[0] == 200
             status, body = http_get(url + "/metrics")
             assert status == 200
-            assert f'hookyard_service_info{{service="{name}",version='.encode() in body
+            assert f'hookyard_service_info{{service="{name}",version="0.1.0"}} 1.0'.encode() in body
             assert b"hookyard_ready 1.0" in body
         for process in processes.values():
             process.send_signal(signal.SIGTERM)

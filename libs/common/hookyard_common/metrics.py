@@ -1,16 +1,41 @@
 """Prometheus metrics shared by every service, and the `/metrics` exposition.
 
-Metric names start with `hookyard_`; `docs/metrics.md` lists them all.
+Metric names start with `hookyard_`; `docs/metrics.md` lists them all. Under
+gunicorn with several workers, `PROMETHEUS_MULTIPROC_DIR` is set (by the
+ingest's `gunicorn.conf.py`) and `/metrics` aggregates every worker.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
+import os
 
-SERVICE_INFO = Info("hookyard_service", "Which Hookyard service and version this process runs.")
-READY = Gauge("hookyard_ready", "1 when the service reports ready (broker and database reachable).")
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+SERVICE_INFO = Gauge(
+    "hookyard_service_info",
+    "Which Hookyard service and version this process runs (always 1).",
+    ["service", "version"],
+    multiprocess_mode="max",
+)
+READY = Gauge(
+    "hookyard_ready",
+    "1 when the service reports ready (broker and database reachable).",
+    multiprocess_mode="livemin",
+)
 DEPENDENCY_UP = Gauge(
-    "hookyard_dependency_up", "1 when the dependency answered the last readiness check.", ["dependency"]
+    "hookyard_dependency_up",
+    "1 when the dependency answered the last readiness check.",
+    ["dependency"],
+    multiprocess_mode="livemin",
 )
 MESSAGES_CONSUMED = Counter(
     "hookyard_messages_consumed_total",
@@ -23,8 +48,21 @@ MESSAGE_HANDLING_SECONDS = Histogram(
     ["queue"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-IN_FLIGHT = Gauge("hookyard_messages_in_flight", "Messages being handled right now.", ["queue"])
+IN_FLIGHT = Gauge(
+    "hookyard_messages_in_flight",
+    "Messages being handled right now.",
+    ["queue"],
+    multiprocess_mode="livesum",
+)
+
+
+def set_service(name: str, version: str) -> None:
+    SERVICE_INFO.labels(name, version).set(1)
 
 
 def exposition() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

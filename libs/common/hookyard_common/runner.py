@@ -1,11 +1,13 @@
 """The service runner every Hookyard service uses.
 
-It connects to the broker and the database with bounded retries, declares
-the topology and indexes, serves `/healthz`, `/readyz` and `/metrics` (plus
-the service's own routes), starts the service's consumers and background
-tasks, and on SIGTERM or SIGINT shuts down in order within the deadline:
-report not ready, stop consuming, let in-flight work finish and ack, stop
-background tasks, close the HTTP server, close connections.
+`build_app` returns an aiohttp application that owns the service's life:
+on start-up it connects to the broker and the database with bounded
+retries (in the background, so `/healthz` answers at once and `/readyz`
+says "starting"), declares the topology and indexes, and runs the service's
+`setup`; on shutdown it reports not ready, stops consuming, lets in-flight
+work finish and ack within the deadline, stops background tasks and closes
+the connections. The same app runs standalone (`serve`, `main`) or under
+gunicorn's aiohttp worker (the ingest's `gunicorn.conf.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -41,7 +44,7 @@ class Context:
     app: web.Application
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def consume(self, queue: str, handler: Handler, prefetch: int | None = None) -> None:
         channel = await self.broker.channel(prefetch or self.settings.prefetch)
@@ -53,8 +56,14 @@ class Context:
         """Run a loop until shutdown; it is cancelled after consumers have drained."""
         self.tasks.append(asyncio.create_task(coroutine))
 
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` at shutdown, after background tasks and before connections close."""
+        self.closers.append(closer)
+
 
 Setup = Callable[[Context], Awaitable[None]]
+
+CONTEXT = web.AppKey("hookyard_lifecycle", object)
 
 
 async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
@@ -73,39 +82,126 @@ async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
     return broker, store
 
 
-def ops_routes(ctx_holder: dict, settings: Settings) -> list[web.RouteDef]:
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "alive"})
+class Lifecycle:
+    """Start-up, readiness and shutdown of one service process."""
 
-    async def readyz(_: web.Request) -> web.Response:
-        ctx: Context | None = ctx_holder.get("ctx")
+    def __init__(self, name: str, setup: Setup, settings: Settings):
+        self.name = name
+        self.setup = setup
+        self.settings = settings
+        self.ctx: Context | None = None
+        self.stopping = False
+        self.failed = asyncio.Event()
+        self.ready = asyncio.Event()
+        self._starting: asyncio.Task | None = None
+
+    async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
+        self._starting = asyncio.create_task(self._start(app))
+        yield
+        self.stopping = True
+        if not self._starting.done():
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
+        if self.ctx is not None:
+            await self._drain(self.ctx)
+            await self.ctx.broker.close()
+            await self.ctx.store.close()
+        log.info("stopped")
+
+    async def on_shutdown(self, _: web.Application) -> None:
+        self.stopping = True  # readiness fails from now on, so traffic moves elsewhere
+
+    async def _start(self, app: web.Application) -> None:
+        try:
+            broker, store = await connect_with_retries(self.settings)
+            await store.ensure_indexes()
+            ctx = Context(self.name, self.settings, broker, store, app)
+            self.ctx = ctx
+            await self.setup(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.critical("could not start", exc_info=True)
+            self.failed.set()
+            return
+        self.ready.set()
+        log.info("ready")
+
+    async def _drain(self, ctx: Context) -> None:
+        deadline_seconds = self.settings.shutdown_deadline_seconds
+        log.info("shutting down", extra={"deadline_seconds": deadline_seconds})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_seconds
+        results = await asyncio.gather(*(c.stop(deadline_seconds) for c in ctx.consumers))
+        if not all(results):
+            log.warning("deadline passed with messages in flight; the broker will redeliver them")
+        for task in ctx.tasks:
+            task.cancel()
+        if ctx.tasks:
+            await asyncio.wait(ctx.tasks, timeout=max(0.1, deadline - loop.time()))
+        for closer in ctx.closers:
+            try:
+                await asyncio.wait_for(closer(), timeout=max(0.1, deadline - loop.time()))
+            except Exception:
+                log.warning("a closer failed at shutdown", exc_info=True)
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        ctx = self.ctx
         checks = {"broker": False, "database": False}
         if ctx is not None:
             checks["broker"] = ctx.broker.is_connected
             try:
-                await ctx.store.ping(settings.readiness_timeout_seconds)
+                await ctx.store.ping(self.settings.readiness_timeout_seconds)
                 checks["database"] = True
             except Exception:
                 checks["database"] = False
         for dependency, up in checks.items():
             metrics.DEPENDENCY_UP.labels(dependency).set(int(up))
-        stopping = ctx is None or ctx.stopping.is_set()
-        ready = all(checks.values()) and not stopping
+        ready = self.ready.is_set() and all(checks.values()) and not self.stopping
         metrics.READY.set(int(ready))
-        body = {"status": "ready" if ready else "not ready", "checks": checks}
-        if stopping:
-            body["reason"] = "starting" if ctx is None else "shutting down"
+        body: dict = {"status": "ready" if ready else "not ready", "checks": checks}
+        if self.stopping:
+            body["reason"] = "shutting down"
+        elif self.failed.is_set():
+            body["reason"] = "start-up failed"
+        elif not self.ready.is_set():
+            body["reason"] = "starting"
         return web.json_response(body, status=200 if ready else 503)
 
-    async def metrics_handler(_: web.Request) -> web.Response:
-        payload, content_type = metrics.exposition()
-        return web.Response(body=payload, headers={"Content-Type": content_type})
 
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def metrics_handler(_: web.Request) -> web.Response:
+    payload, content_type = metrics.exposition()
+    return web.Response(body=payload, headers={"Content-Type": content_type})
+
+
+def ops_routes(lifecycle: Lifecycle) -> list[web.RouteDef]:
     return [
         web.get("/healthz", healthz),
-        web.get("/readyz", readyz),
+        web.get("/readyz", lifecycle.readyz),
         web.get("/metrics", metrics_handler),
     ]
+
+
+def build_app(
+    name: str, setup: Setup, settings: Settings, app: web.Application | None = None
+) -> web.Application:
+    """The service as an aiohttp app: ops routes plus a lifecycle that connects and drains."""
+    app = app if app is not None else web.Application()
+    lifecycle = Lifecycle(name, setup, settings)
+    app[CONTEXT] = lifecycle
+    app.add_routes(ops_routes(lifecycle))
+    app.cleanup_ctx.append(lifecycle.lifespan)
+    app.on_shutdown.append(lifecycle.on_shutdown)
+    metrics.set_service(name, VERSION)
+    return app
+
+
+def lifecycle_of(app: web.Application) -> Lifecycle:
+    return app[CONTEXT]
 
 
 async def serve(
@@ -115,71 +211,29 @@ async def serve(
     settings: Settings | None = None,
     app: web.Application | None = None,
     stop_signal: asyncio.Event | None = None,
-) -> None:
-    """Run a service until SIGTERM/SIGINT (or `stop_signal`), then shut it down in order."""
+) -> int:
+    """Run a service until SIGTERM/SIGINT (or `stop_signal`); return the exit code."""
     settings = settings or get_settings()
-    app = app or web.Application()
-    ctx_holder: dict = {}
-    app.add_routes(ops_routes(ctx_holder, settings))
-    metrics.SERVICE_INFO.info({"service": name, "version": VERSION})
-
+    app = build_app(name, setup, settings, app)
+    lifecycle = lifecycle_of(app)
     stop = stop_signal
     if stop is None:  # a process of its own: signals stop it
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
 
-    # Probes answer from the first moment (alive, not ready) while we connect.
     http = web.AppRunner(app, shutdown_timeout=settings.shutdown_deadline_seconds, access_log=None)
     await http.setup()
-    site = web.TCPSite(http, settings.http_host, settings.service_port(name))
-    await site.start()
-    log.info("listening", extra={"host": settings.http_host, "port": settings.service_port(name)})
-
-    ctx = None
-    try:
-        broker, store = await _until_stopped(connect_with_retries(settings), stop)
-        if broker is None:
-            return
-        await store.ensure_indexes()
-        ctx = Context(name=name, settings=settings, broker=broker, store=store, app=app)
-        await setup(ctx)
-        ctx_holder["ctx"] = ctx
-        log.info("ready")
-        await stop.wait()
-        log.info("shutting down", extra={"deadline_seconds": settings.shutdown_deadline_seconds})
-        ctx.stopping.set()
-        await _drain(ctx, settings.shutdown_deadline_seconds)
-    finally:
-        await http.cleanup()
-        if ctx is not None:
-            await ctx.broker.close()
-            await ctx.store.close()
-        log.info("stopped")
-
-
-async def _until_stopped(work: Awaitable, stop: asyncio.Event):
-    """Await `work` unless a stop signal arrives first (then return (None, None))."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    return None, None
-
-
-async def _drain(ctx: Context, deadline_seconds: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_seconds
-    results = await asyncio.gather(*(c.stop(deadline_seconds) for c in ctx.consumers))
-    if not all(results):
-        log.warning("shutdown deadline passed with messages in flight; the broker will redeliver them")
-    for task in ctx.tasks:
-        task.cancel()
-    if ctx.tasks:
-        await asyncio.wait(ctx.tasks, timeout=max(0.1, deadline - loop.time()))
+    port = settings.service_port(name)
+    await web.TCPSite(http, settings.http_host, port).start()
+    log.info("listening", extra={"host": settings.http_host, "port": port})
+    stopped, failed = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lifecycle.failed.wait())
+    await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    failed.cancel()
+    lifecycle.stopping = True
+    await http.cleanup()
+    return 1 if lifecycle.failed.is_set() else 0
 
 
 def main(name: str, setup: Setup, app_factory: Callable[[], web.Application] | None = None) -> None:
@@ -187,4 +241,4 @@ def main(name: str, setup: Setup, app_factory: Callable[[], web.Application] | N
     settings = get_settings()
     logs.configure(name, settings.log_level, settings.log_format)
     app = app_factory() if app_factory else None
-    asyncio.run(serve(name, setup, settings=settings, app=app))
+    sys.exit(asyncio.run(serve(name, setup, settings=settings, app=app)))
