@@ -153,3 +153,39 @@ def settings(infra: Infra, amqp_url: str, mongo_db: str) -> Settings:
         shutdown_deadline_seconds=10,
         retry_tiers_ms=(200, 1_000),
     )
+
+
+@pytest.fixture
+async def start_ingest(settings):
+    """Start the ingest in-process on a free port; returns an `IngestClient`. Stopped after the test."""
+    import asyncio
+
+    import aiohttp
+    from hookyard_common import runner
+    from hookyard_ingest.main import create_app
+
+    from helpers import IngestClient
+
+    running: list = []
+
+    async def start(**overrides) -> IngestClient:
+        config = settings.model_copy(update={"admin_token": "test-admin-token", **overrides})
+        app = create_app(config)
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.serve_app(app, "ingest", config, stop))
+        session = aiohttp.ClientSession()
+        client = IngestClient(f"http://127.0.0.1:{config.ingest_port}", config, session)
+        running.append((stop, task, session))
+        await client.wait_ready()
+        return client
+
+    yield start
+    for stop, task, session in running:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await session.close()
+
+
+@pytest.fixture
+async def ingest(start_ingest):
+    return await start_ingest()

@@ -55,3 +55,94 @@ def start_service(name: str, settings: Settings, log_dir: Path) -> subprocess.Po
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+class IngestClient:
+    """A tenant's and an admin's view of a running ingest, over real HTTP."""
+
+    def __init__(self, base_url: str, settings: Settings, session):
+        self.base = base_url
+        self.settings = settings
+        self.session = session
+
+    @property
+    def prefix(self) -> str:
+        return self.base + self.settings.root_path
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        import asyncio
+
+        for _ in range(int(timeout / 0.1)):
+            try:
+                async with self.session.get(self.base + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError("ingest did not become ready")
+
+    async def call(self, method: str, path: str, *, token: str | None = None, **kwargs):
+        """(status, parsed JSON or text, headers) of one request to the ingest."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.session.request(method, self.prefix + path, headers=headers, **kwargs) as response:
+            raw = await response.read()
+            if response.content_type == "application/json":
+                return response.status, json.loads(raw), response.headers
+            return response.status, raw.decode(errors="replace"), response.headers
+
+    async def tenant(self, name: str = "acme") -> str:
+        status, body, _ = await self.call(
+            "POST", "/v1/tenants", token=self.settings.admin_token, json={"name": name}
+        )
+        assert status == 201, body
+        return body["api_key"]
+
+    async def source(self, api_key: str, provider: str, **fields) -> dict:
+        status, body, _ = await self.call(
+            "POST", "/v1/sources", token=api_key, json={"name": f"{provider} source", "provider": provider, **fields}
+        )
+        assert status == 201, body
+        return body
+
+    async def wait_for_messages(self, api_key: str, count: int, timeout: float = 10.0, **params) -> list[dict]:
+        import asyncio
+
+        for _ in range(int(timeout / 0.05)):
+            status, body, _ = await self.call("GET", "/v1/messages", token=api_key, params=params)
+            assert status == 200, body
+            if len(body["data"]) >= count:
+                return body["data"]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"expected {count} logged messages, have {len(body['data'])}")
+
+
+async def drain_queue(amqp_url: str, queue: str, *, expect: int, timeout: float = 10.0, settle: float = 0.3) -> list:
+    """Take (and ack) messages from `queue` until `expect` arrived and `settle` s pass with no more."""
+    import asyncio
+
+    import aio_pika
+
+    connection = await aio_pika.connect(amqp_url)
+    taken = []
+    async with connection:
+        channel = await connection.channel()
+        source = await channel.get_queue(queue)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_until = None
+        while loop.time() < deadline:
+            message = await source.get(fail=False)
+            if message is not None:
+                await message.ack()
+                taken.append(message)
+                quiet_until = None
+                continue
+            if len(taken) >= expect:
+                quiet_until = quiet_until or loop.time() + settle
+                if loop.time() >= quiet_until:
+                    break
+            await asyncio.sleep(0.02)
+    return taken

@@ -204,17 +204,10 @@ def lifecycle_of(app: web.Application) -> Lifecycle:
     return app[CONTEXT]
 
 
-async def serve(
-    name: str,
-    setup: Setup,
-    *,
-    settings: Settings | None = None,
-    app: web.Application | None = None,
-    stop_signal: asyncio.Event | None = None,
+async def serve_app(
+    app: web.Application, name: str, settings: Settings, stop_signal: asyncio.Event | None = None
 ) -> int:
-    """Run a service until SIGTERM/SIGINT (or `stop_signal`); return the exit code."""
-    settings = settings or get_settings()
-    app = build_app(name, setup, settings, app)
+    """Serve an app made by `build_app` until SIGTERM/SIGINT (or `stop_signal`); the exit code."""
     lifecycle = lifecycle_of(app)
     stop = stop_signal
     if stop is None:  # a process of its own: signals stop it
@@ -236,9 +229,27 @@ async def serve(
     return 1 if lifecycle.failed.is_set() else 0
 
 
-def main(name: str, setup: Setup, app_factory: Callable[[], web.Application] | None = None) -> None:
+async def serve(
+    name: str,
+    setup: Setup,
+    *,
+    settings: Settings | None = None,
+    app: web.Application | None = None,
+    stop_signal: asyncio.Event | None = None,
+) -> int:
+    """Build the service's app and serve it; the exit code."""
+    settings = settings or get_settings()
+    return await serve_app(build_app(name, setup, settings, app), name, settings, stop_signal)
+
+
+def main(
+    name: str,
+    setup: Setup | None = None,
+    *,
+    app_factory: Callable[[Settings], web.Application] | None = None,
+) -> None:
     """Console entry point: configure logging and run the service until signalled."""
     settings = get_settings()
     logs.configure(name, settings.log_level, settings.log_format)
-    app = app_factory() if app_factory else None
-    sys.exit(asyncio.run(serve(name, setup, settings=settings, app=app)))
+    app = app_factory(settings) if app_factory else build_app(name, setup, settings)
+    sys.exit(asyncio.run(serve_app(app, name, settings)))

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -39,6 +39,11 @@ class Severity(StrEnum):
     medium = "medium"
     high = "high"
     critical = "critical"
+
+    @classmethod
+    def _missing_(cls, value: object):
+        # Seed 001 sends "Medium"; accept any case.
+        return cls.__members__.get(value.lower()) if isinstance(value, str) else None
 
 
 class WireModel(BaseModel):
@@ -70,10 +75,29 @@ class Event(WireModel):
     # Set when the event came in through an inbound source.
     source_id: Identifier | None = None
 
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity_any_case(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+
+class InboundMessage(WireModel):
+    """A provider's request as the ingest accepted it (ingest → `hookyard.inbound` → recorder).
+
+    It keeps the raw body and the headers (secrets such as Authorization
+    removed), so the message can be logged, replayed and relayed unchanged.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: Identifier = Field(default_factory=lambda: new_id("in"))
+    tenant_id: Identifier
+    source_id: Identifier
+    provider: Identifier
+    received_at: datetime = Field(default_factory=utcnow)
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: Base64Bytes
+    media_type: str
+    client_ip: str
+    dedup_key: Annotated[str, StringConstraints(max_length=512)] | None = None
+    event_type: EventType
+    signature_scheme: str
 
 
 class DeliveryTask(WireModel):

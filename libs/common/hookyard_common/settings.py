@@ -48,6 +48,71 @@ class Settings(BaseSettings):
     retrier_port: int = Field(8002, validation_alias=_env("HOOKYARD_RETRIER_PORT"), description="Port of the retrier's probes and metrics.")
     heartbeat_port: int = Field(8003, validation_alias=_env("HOOKYARD_HEARTBEAT_PORT"), description="Port of the heartbeat's probes and metrics.")
 
+    # The ingest.
+    admin_token: str = Field(
+        "",
+        validation_alias=_env("HOOKYARD_ADMIN_TOKEN"),
+        description="Bearer token for the admin API (creating tenants). Empty disables it.",
+    )
+    root_path: str = Field(
+        "",
+        pattern=r"^(/[^/?#]+)*$",
+        validation_alias=_env("ROOT_PATH"),
+        description="Path prefix the ingest is published under behind a proxy, e.g. /hookyard.",
+    )
+    public_url: str = Field(
+        "",
+        validation_alias=_env("HOOKYARD_PUBLIC_URL"),
+        description="Scheme and host providers use to reach the ingest; derived from requests when empty.",
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("HOOKYARD_TRUSTED_PROXIES"),
+        description="CIDRs of proxies whose X-Forwarded-For/-Proto/-Host headers are believed (JSON list).",
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1,
+        validation_alias=_env("HOOKYARD_MAX_BODY_BYTES"),
+        description="Default body limit of a source; a source may set its own up to 16 times this.",
+    )
+    signature_tolerance_seconds: int = Field(
+        300,
+        ge=1,
+        validation_alias=_env("HOOKYARD_SIGNATURE_TOLERANCE_SECONDS"),
+        description="How far a signed timestamp may be in the past or the future.",
+    )
+    rate_limit_per_ip: int = Field(
+        100,
+        ge=1,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_IP"),
+        description="Requests a client IP may make to sources per window, per ingest replica.",
+    )
+    rate_limit_per_source: int = Field(
+        6_000,
+        ge=1,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_SOURCE"),
+        description="Requests a source accepts per window, per ingest replica, unless it sets its own.",
+    )
+    rate_limit_window_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_WINDOW_SECONDS"),
+        description="Length of the sliding rate-limit window.",
+    )
+    source_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_SOURCE_CACHE_SECONDS"),
+        description="How long a replica reuses a source's configuration before reading it again.",
+    )
+    message_retention_days: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_MESSAGE_RETENTION_DAYS"),
+        description="How long received messages stay in the log (and duplicates are recognised).",
+    )
+
     # Start-up and shutdown.
     connect_attempts: int = Field(
         30,

@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import asyncio
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 INDEXES: dict[str, list[IndexModel]] = {
     # Tenants authenticate with an API key; only its SHA-256 is stored.
     "tenants": [IndexModel([("api_key_hash", ASCENDING)], unique=True, name="api_key_hash")],
-    # One document per (scope, key) seen, e.g. a provider's event id per
-    # source; the TTL forgets keys after the dedup window.
-    "idempotency": [
-        IndexModel([("scope", ASCENDING), ("key", ASCENDING)], unique=True, name="scope_key"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
+    "sources": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
+    # The received-message log. The unique (source, provider id) pair is what
+    # recognises a provider's retry of a message already accepted.
+    "messages": [
+        IndexModel(
+            [("source_id", ASCENDING), ("dedup_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"dedup_key": {"$type": "string"}},
+            name="source_dedup_key",
+        ),
+        IndexModel(
+            [("tenant_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_recent",
+        ),
+        IndexModel(
+            [("source_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
+            name="source_recent",
+        ),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ],
 }
 

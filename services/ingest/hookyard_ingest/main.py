@@ -1,15 +1,123 @@
-"""Entry point of the ingest service (`hookyard-ingest`)."""
+"""The ingest service (`hookyard-ingest`): the HTTP edge.
 
-from hookyard_common import runner
+Routes (each also under ROOT_PATH when it is set):
+  POST /in/{source_id}, GET /in/{source_id}   provider webhooks (GET: Meta's handshake)
+  POST /v1/tenants, GET /v1/tenants           admin: tenants
+  /v1/sources[/{id}]                           tenant: sources
+  POST /v1/events                              tenant: publish an event
+  GET /v1/messages[/{id}]                      tenant: the received-message log
+  /healthz /readyz /metrics                    probes
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+from hookyard_common import logs, runner, topology
 from hookyard_common.runner import Context
+from hookyard_common.settings import Settings, get_settings
+
+from .api_io import parse_body
+from .auth import Auth, TenantCreate, public_tenant
+from .errors import ApiError, json_errors
+from .events import EventRoutes
+from .limits import SlidingWindowLimiter, parse_networks
+from .messages import MessageRoutes
+from .receive import Receiver
+from .recorder import Recorder
+from .sources import SourceCache, SourceRoutes
+from .urls import public_base
+
+API_BODY_LIMIT = 1_048_576
 
 
-async def setup(ctx: Context) -> None:
-    """Connections, topology and probes come from the runner; the ingest's routes hook in here."""
+class Ingest:
+    """The ingest's parts, wired once the broker and the database are reachable."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.handlers: dict[str, object] = {}
+
+    async def setup(self, ctx: Context) -> None:
+        settings = self.settings
+        trusted = parse_networks(settings.trusted_proxies)
+        auth = Auth(ctx.store, settings.admin_token)
+        cache = SourceCache(ctx.store, settings.source_cache_seconds)
+        limiter = SlidingWindowLimiter(settings.rate_limit_window_seconds)
+        recorder = Recorder(ctx.store, ctx.broker, timedelta(days=settings.message_retention_days))
+        self.handlers = {
+            "auth": auth,
+            "receiver": Receiver(settings, cache, ctx.broker, limiter),
+            "sources": SourceRoutes(ctx.store, cache, auth, settings, lambda r: public_base(r, settings, trusted)),
+            "messages": MessageRoutes(ctx.store, auth),
+            "events": EventRoutes(ctx.broker, auth),
+        }
+        await ctx.consume(topology.INBOUND_QUEUE, recorder.handle)
+
+    def part(self, name: str):
+        try:
+            return self.handlers[name]
+        except KeyError:
+            raise ApiError(503, "starting", "the service is starting; retry shortly", headers={"Retry-After": "1"}) from None
+
+    def routes(self) -> list[web.RouteDef]:
+        def via(part: str, method: str):
+            async def handler(request: web.Request) -> web.StreamResponse:
+                return await getattr(self.part(part), method)(request)
+
+            return handler
+
+        return [
+            web.post("/in/{source_id}", via("receiver", "post")),
+            web.get("/in/{source_id}", via("receiver", "get"), allow_head=False),
+            web.post("/v1/tenants", self.create_tenant),
+            web.get("/v1/tenants", self.list_tenants),
+            web.post("/v1/sources", via("sources", "create")),
+            web.get("/v1/sources", via("sources", "list")),
+            web.get("/v1/sources/{source_id}", via("sources", "get")),
+            web.patch("/v1/sources/{source_id}", via("sources", "update")),
+            web.delete("/v1/sources/{source_id}", via("sources", "delete")),
+            web.post("/v1/events", via("events", "create")),
+            web.get("/v1/messages", via("messages", "list")),
+            web.get("/v1/messages/{message_id}", via("messages", "get")),
+        ]
+
+    async def create_tenant(self, request: web.Request) -> web.Response:
+        auth: Auth = self.part("auth")
+        auth.require_admin(request)
+        body: TenantCreate = await parse_body(request, TenantCreate)
+        return web.json_response(await auth.create_tenant(body.name), status=201)
+
+    async def list_tenants(self, request: web.Request) -> web.Response:
+        auth: Auth = self.part("auth")
+        auth.require_admin(request)
+        docs = await auth.store["tenants"].find().sort("created_at", -1).limit(1000).to_list()
+        return web.json_response({"data": [public_tenant(doc) for doc in docs]})
+
+
+def create_app(settings: Settings) -> web.Application:
+    ingest = Ingest(settings)
+    app = web.Application(middlewares=[json_errors], client_max_size=API_BODY_LIMIT)
+    app = runner.build_app("ingest", ingest.setup, settings, app)
+    routes = ingest.routes()
+    if settings.root_path:
+        # Behind a proxy that keeps the prefix, the same routes answer under ROOT_PATH.
+        ops = runner.ops_routes(runner.lifecycle_of(app))
+        routes += [web.route(r.method, settings.root_path + r.path, r.handler, **r.kwargs) for r in routes + ops]
+    app.add_routes(routes)
+    return app
+
+
+async def gunicorn_app() -> web.Application:
+    """Factory for gunicorn's aiohttp worker (see gunicorn.conf.py)."""
+    settings = get_settings()
+    logs.configure("ingest", settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def main() -> None:
-    runner.main("ingest", setup)
+    runner.main("ingest", app_factory=create_app)
 
 
 if __name__ == "__main__":

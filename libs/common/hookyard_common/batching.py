@@ -1,0 +1,67 @@
+"""Group concurrent single-item calls into one batched call.
+
+Consumers handle messages concurrently; a `Batcher` lets each handler
+`await batcher.submit(item)` while the items are written with one round trip
+(e.g. `insert_many`) per batch. A batch goes when it is full or when the
+oldest item has waited `max_delay` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self,
+        flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        *,
+        max_items: int = 200,
+        max_delay: float = 0.01,
+    ):
+        self._flush = flush
+        self._max_items = max_items
+        self._max_delay = max_delay
+        self._items: list[T] = []
+        self._waiters: list[asyncio.Future] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def submit(self, item: T) -> R:
+        """Queue `item`; return its result once its batch is flushed (or raise its error)."""
+        future = asyncio.get_running_loop().create_future()
+        self._items.append(item)
+        self._waiters.append(future)
+        if len(self._items) >= self._max_items:
+            self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._max_delay, self._send)
+        return await future
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, waiters = self._items, self._waiters
+        self._items, self._waiters = [], []
+        if items:
+            asyncio.ensure_future(self._run(items, waiters))
+
+    async def _run(self, items: list[T], waiters: list[asyncio.Future]) -> None:
+        try:
+            results = await self._flush(items)
+        except Exception as exc:  # every item of the batch shares the failure
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        for waiter, result in zip(waiters, results, strict=True):
+            if not waiter.done():
+                if isinstance(result, BaseException):
+                    waiter.set_exception(result)
+                else:
+                    waiter.set_result(result)

@@ -1,0 +1,59 @@
+"""`POST /v1/events`: a tenant publishes an event over HTTP.
+
+It is validated into the same `Event` schema tenants use on the broker and
+published onto the same exchange, so both ways lead to the same pipeline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from hookyard_common import topology
+from hookyard_common.broker import Broker
+from hookyard_common.schemas import Event, EventType, Identifier, Severity
+from pydantic import BaseModel, ConfigDict, Field
+
+from .api_io import parse_body
+from .errors import ApiError
+
+
+class EventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: EventType
+    payload: Any
+    idempotency_key: str | None = Field(None, max_length=256)
+    severity: Severity | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    target_endpoint_id: Identifier | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    occurred_at: datetime | None = None
+
+
+class EventRoutes:
+    def __init__(self, broker: Broker, auth):
+        self.broker = broker
+        self.auth = auth
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/events", self.create)]
+
+    async def create(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        body: EventCreate = await parse_body(request, EventCreate)
+        fields = body.model_dump(exclude_none=True)
+        event = Event(tenant_id=tenant["_id"], **fields)
+        try:
+            await self.broker.publish(
+                event.to_bytes(),
+                routing_key=topology.routing_key(event.tenant_id, event.event_type),
+                message_id=event.id,
+            )
+        except Exception:
+            raise ApiError(503, "unavailable", "could not store the event; retry later", headers={"Retry-After": "5"}) from None
+        return web.json_response(
+            {"id": event.id, "event_type": event.event_type, "occurred_at": event.occurred_at.isoformat()},
+            status=202,
+        )

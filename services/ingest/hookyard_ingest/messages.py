@@ -1,0 +1,105 @@
+"""The received-message log: `GET /v1/messages` and `GET /v1/messages/{id}`.
+
+The authenticated "recent activity" of a tenant's sources: what arrived,
+when, from where, how it was verified, with the raw body and headers.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from aiohttp import web
+from hookyard_common.pagination import CursorError, after_cursor
+from hookyard_common.store import Store
+
+from .api_io import page, query_limit
+from .errors import ApiError
+
+SUMMARY_FIELDS = {"body": 0, "headers": 0}
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_time", f"{name} must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z") from None
+    if value.tzinfo is None:
+        raise ApiError(400, "invalid_time", f"{name} needs a time zone (e.g. a trailing Z)")
+    return value
+
+
+def render(doc: dict, *, full: bool = False) -> dict:
+    shown = {
+        "id": doc["_id"],
+        "source_id": doc["source_id"],
+        "provider": doc["provider"],
+        "received_at": doc["received_at"].isoformat(),
+        "event_type": doc["event_type"],
+        "event_id": doc["event_id"],
+        "dedup_key": doc.get("dedup_key"),
+        "method": doc["method"],
+        "url": doc["url"],
+        "client_ip": doc["client_ip"],
+        "media_type": doc["media_type"],
+        "size": doc["size"],
+        "verification": {"verified": doc["signature_scheme"] != "none", "scheme": doc["signature_scheme"]},
+    }
+    if full:
+        body = bytes(doc["body"])
+        shown["headers"] = doc["headers"]
+        shown["body_base64"] = base64.b64encode(body).decode()
+        try:
+            shown["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            shown["body"] = None
+    return shown
+
+
+class MessageRoutes:
+    def __init__(self, store: Store, auth):
+        self.store = store
+        self.auth = auth
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/v1/messages", self.list), web.get("/v1/messages/{message_id}", self.get)]
+
+    async def list(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        limit = query_limit(request)
+        query: dict = {"tenant_id": tenant["_id"]}
+        if "source_id" in request.query:
+            query["source_id"] = request.query["source_id"]
+        window = {}
+        if (since := _time(request, "since")) is not None:
+            window["$gte"] = since
+        if (until := _time(request, "until")) is not None:
+            window["$lt"] = until
+        if window:
+            query["received_at"] = window
+        try:
+            cursor = after_cursor("received_at", request.query.get("cursor"))
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from None
+        if cursor:
+            query = {"$and": [query, cursor]}
+        docs = (
+            await self.store["messages"]
+            .find(query, SUMMARY_FIELDS)
+            .sort([("received_at", -1), ("_id", -1)])
+            .limit(limit + 1)
+            .to_list()
+        )
+        return web.json_response(page(docs, limit, "received_at", render))
+
+    async def get(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        doc = await self.store["messages"].find_one(
+            {"_id": request.match_info["message_id"], "tenant_id": tenant["_id"]}
+        )
+        if doc is None:
+            raise ApiError(404, "unknown_message", "no such message")
+        return web.json_response(render(doc, full=True))

@@ -1,0 +1,152 @@
+"""`/in/{source_id}`: a provider's webhook in — checked, limited, verified, made durable.
+
+The order is cheapest refusal first: unknown source, rate limits, sender IP,
+media type, body size (while reading), parsing, signature, payload schema.
+A 2xx is answered only after the broker confirmed the message, so accepted
+means durable. The hot path does not touch the database: sources are cached
+and the message log is written by the recorder, from the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from hookyard_common import topology
+from hookyard_common.broker import Broker
+from hookyard_common.schemas import InboundMessage
+from hookyard_common.settings import Settings
+
+from . import bodies, ingest_metrics
+from .errors import ApiError
+from .limits import SlidingWindowLimiter, client_ip, in_networks, parse_networks, retry_after_header
+from .providers import InboundRequest, VerificationError, meta_handshake
+from .sources import Source, SourceCache
+from .urls import request_url
+
+log = logging.getLogger(__name__)
+
+# Headers that carry the sender's credentials, not the message: never stored or relayed.
+REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+class Receiver:
+    def __init__(self, settings: Settings, cache: SourceCache, broker: Broker, limiter: SlidingWindowLimiter):
+        self.settings = settings
+        self.cache = cache
+        self.broker = broker
+        self.limiter = limiter
+        self.trusted = parse_networks(settings.trusted_proxies)
+
+    async def post(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        source: Source | None = None
+        try:
+            source = await self._admit(request)
+            response = await self._accept(request, source)
+        except ApiError as exc:
+            provider = source.doc["provider"] if source else ""
+            ingest_metrics.REQUESTS.labels(source.id if source else "", provider, exc.code).inc()
+            if exc.code == "invalid_signature":
+                ingest_metrics.SIGNATURE_FAILURES.labels(provider).inc()
+            raise
+        provider = source.doc["provider"]
+        ingest_metrics.REQUESTS.labels(source.id, provider, "accepted").inc()
+        ingest_metrics.ACCEPT_SECONDS.labels(provider).observe(time.perf_counter() - started)
+        return response
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Meta's subscription handshake; other providers only POST."""
+        source = await self._admit(request)
+        if source.doc["provider"] != "meta":
+            raise ApiError(405, "method_not_allowed", "this source accepts POST only", headers={"Allow": "POST"})
+        challenge = meta_handshake(request.query, source.doc.get("options") or {})
+        if challenge is None:
+            raise ApiError(403, "verification_failed", "hub.verify_token does not match")
+        return web.Response(text=challenge, content_type="text/plain")
+
+    async def _admit(self, request: web.Request) -> Source:
+        source = await self.cache.get(request.match_info["source_id"])
+        if source is None:
+            raise ApiError(404, "unknown_source", "no such source")
+        ip = client_ip(request, self.trusted)
+        doc = source.doc
+        for key, limit in (
+            (f"ip:{ip}", doc.get("rate_limit_per_ip") or self.settings.rate_limit_per_ip),
+            (f"source:{source.id}", doc.get("rate_limit_per_source") or self.settings.rate_limit_per_source),
+        ):
+            wait = self.limiter.hit(key, limit)
+            if wait is not None:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"too many requests ({key.split(':')[0]} limit {limit} per {self.settings.rate_limit_window_seconds:g}s)",
+                    headers={"Retry-After": retry_after_header(wait)},
+                )
+        if source.networks and not in_networks(ip, source.networks):
+            raise ApiError(403, "sender_not_allowed", f"sender address {ip} is not allowed for this source")
+        request["client_ip"] = ip
+        return source
+
+    async def _accept(self, request: web.Request, source: Source) -> web.Response:
+        doc = source.doc
+        media = bodies.media_type(request)
+        bodies.require_supported(media)
+        body = await bodies.read_bounded(request, doc.get("max_body_bytes") or self.settings.max_body_bytes)
+        json_value, form = bodies.parse(body, media, request.headers.get("Content-Type", ""))
+        inbound = InboundRequest(
+            method=request.method,
+            url=request_url(request, self.settings, self.trusted),
+            headers=request.headers,
+            body=body,
+            media_type=media,
+            json=json_value,
+            form=form,
+            now=time.time(),
+        )
+        try:
+            verified = source.provider.verify(
+                inbound, doc.get("secrets") or [], doc.get("options") or {}, self.settings.signature_tolerance_seconds
+            )
+        except VerificationError as exc:
+            log.info("signature refused", extra={"source_id": source.id, "reason": str(exc)})
+            raise ApiError(401, "invalid_signature", str(exc)) from None
+
+        if doc["provider"] == "slack" and isinstance(json_value, dict) and json_value.get("type") == "url_verification":
+            # Slack's endpoint check: answer the challenge, nothing to deliver.
+            return web.json_response({"challenge": json_value.get("challenge", "")})
+
+        if source.payload_schema is not None:
+            problems = source.payload_schema.problems(bodies.payload_of(body, media, json_value, form))
+            if problems is not None:
+                raise ApiError(400, problems.pop("code"), problems.pop("message"), **problems)
+
+        message = InboundMessage(
+            tenant_id=doc["tenant_id"],
+            source_id=source.id,
+            provider=doc["provider"],
+            method=request.method,
+            url=inbound.url,
+            headers=[(k, v) for k, v in request.headers.items() if k.lower() not in REDACTED_HEADERS],
+            body=body,
+            media_type=media,
+            client_ip=request["client_ip"],
+            dedup_key=verified.dedup_key,
+            event_type=verified.event_type,
+            signature_scheme=verified.signature_scheme,
+        )
+        try:
+            await self.broker.publish(
+                message.to_bytes(), exchange="", routing_key=topology.INBOUND_QUEUE, message_id=message.id
+            )
+        except Exception as exc:
+            log.warning("broker refused or unreachable; answering 503", extra={"error": repr(exc)})
+            raise ApiError(
+                503, "unavailable", "could not store the message; retry later", headers={"Retry-After": "5"}
+            ) from None
+        ingest_metrics.BYTES_IN.labels(doc["provider"]).inc(len(body))
+        if doc["provider"] == "twilio":
+            return web.Response(text=TWIML_EMPTY, content_type="text/xml")
+        return web.json_response({"id": message.id, "status": "accepted"})
