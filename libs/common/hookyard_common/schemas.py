@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -47,7 +47,8 @@ class Severity(StrEnum):
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Bytes travel as base64 in JSON.
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))
@@ -92,7 +93,7 @@ class InboundMessage(WireModel):
     method: str
     url: str
     headers: list[tuple[str, str]]
-    body: Base64Bytes
+    body: bytes
     media_type: str
     client_ip: str
     dedup_key: Annotated[str, StringConstraints(max_length=512)] | None = None
