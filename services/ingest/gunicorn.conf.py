@@ -9,6 +9,7 @@ HOOKYARD_HTTP_HOST:HOOKYARD_INGEST_PORT), GUNICORN_TIMEOUT, and every
 HOOKYARD_* variable. /metrics aggregates all workers.
 """
 
+import math
 import multiprocessing
 import os
 import shutil
@@ -24,7 +25,7 @@ workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2
 bind = os.environ.get("GUNICORN_BIND", f"{_settings.http_host}:{_settings.ingest_port}")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # Workers get the shutdown deadline to finish in-flight requests and messages.
-graceful_timeout = _settings.shutdown_deadline_seconds + 5
+graceful_timeout = math.ceil(_settings.shutdown_deadline_seconds) + 5
 accesslog = None
 
 # Prometheus multiprocess mode: every worker writes its samples here.

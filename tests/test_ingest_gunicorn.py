@@ -1,0 +1,41 @@
+"""The ingest under gunicorn with several workers (seed 000's deployment)."""
+
+import asyncio
+import signal
+import subprocess
+
+import aiohttp
+import pytest
+
+from helpers import BIN, REPO, IngestClient, service_env
+
+
+@pytest.mark.slow
+async def test_gunicorn_workers_serve_and_stop_cleanly(settings, tmp_path):
+    settings = settings.model_copy(update={"admin_token": "gunicorn-admin"})
+    env = {**service_env(settings), "GUNICORN_WORKERS": "2"}
+    log = open(tmp_path / "gunicorn.log", "wb")
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", settings, session)
+            await client.wait_ready(timeout=60)
+            key = await client.tenant()
+            source = await client.source(key, "none")
+            for n in range(20):
+                status, body, _ = await client.call("POST", f"/in/{source['id']}", json={"type": "t", "n": n})
+                assert status == 200, body
+            await client.wait_for_messages(key, 20)
+            status, metrics, _ = await client.call("GET", "/metrics")
+            # Aggregated over the workers: all 20 requests counted, whichever worker took them.
+            line = next(l for l in metrics.splitlines() if l.startswith("hookyard_ingest_requests_total{") and "accepted" in l)
+            assert float(line.rsplit(" ", 1)[1]) == 20.0
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, (tmp_path / "gunicorn.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
