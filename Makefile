@@ -40,3 +40,6 @@ lock: $(UV)
 
 clean: down
 	rm -rf .hookyard $(VENV) $(TOOLS)
+
+bench: install
+	$(VENV)/bin/python bench/ingest_bench.py $(BENCH_ARGS)
