@@ -189,3 +189,28 @@ async def start_ingest(settings):
 @pytest.fixture
 async def ingest(start_ingest):
     return await start_ingest()
+
+
+@pytest.fixture
+async def start_dispatcher(settings):
+    """Run the dispatcher in-process (its intake writes the message log). Stopped after the test."""
+    import asyncio
+
+    from hookyard_common import runner
+    from hookyard_dispatcher.main import setup
+
+    running = []
+
+    async def start(**overrides):
+        config = settings.model_copy(update=overrides)
+        stop = asyncio.Event()
+        app = runner.build_app("dispatcher", setup, config)
+        task = asyncio.create_task(runner.serve_app(app, "dispatcher", config, stop))
+        running.append((stop, task))
+        await asyncio.wait_for(runner.lifecycle_of(app).ready.wait(), 30)
+        return app
+
+    yield start
+    for stop, task in running:
+        stop.set()
+        await asyncio.wait_for(task, 30)

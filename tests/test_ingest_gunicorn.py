@@ -7,11 +7,13 @@ import subprocess
 import aiohttp
 import pytest
 
-from helpers import BIN, REPO, IngestClient, service_env
+from hookyard_common import topology
+
+from helpers import BIN, REPO, IngestClient, drain_queue, service_env
 
 
 @pytest.mark.slow
-async def test_gunicorn_workers_serve_and_stop_cleanly(settings, tmp_path):
+async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_path):
     settings = settings.model_copy(update={"admin_token": "gunicorn-admin"})
     env = {**service_env(settings), "GUNICORN_WORKERS": "2"}
     log = open(tmp_path / "gunicorn.log", "wb")
@@ -28,7 +30,7 @@ async def test_gunicorn_workers_serve_and_stop_cleanly(settings, tmp_path):
             for n in range(20):
                 status, body, _ = await client.call("POST", f"/in/{source['id']}", json={"type": "t", "n": n})
                 assert status == 200, body
-            await client.wait_for_messages(key, 20)
+            assert len(await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=20)) == 20
             status, metrics, _ = await client.call("GET", "/metrics")
             # Aggregated over the workers: all 20 requests counted, whichever worker took them.
             line = next(l for l in metrics.splitlines() if l.startswith("hookyard_ingest_requests_total{") and "accepted" in l)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -92,9 +93,17 @@ def up() -> int:
             print("Starting MongoDB (SecantusDB, local process) ...")
             mongo.start()
             env["MONGO_URI"] = mongo.uri
-    printed[:0] = [("AMQP_URL", env["AMQP_URL"]), ("MONGO_URI", env["MONGO_URI"])]
+    # A development admin token, so the newcomer can create a tenant at once.
+    env.setdefault("HOOKYARD_ADMIN_TOKEN", "dev_" + secrets.token_urlsafe(24))
+    printed[:0] = [
+        ("AMQP_URL", env["AMQP_URL"]),
+        ("MONGO_URI", env["MONGO_URI"]),
+        ("HOOKYARD_ADMIN_TOKEN", env["HOOKYARD_ADMIN_TOKEN"]),
+    ]
 
-    (state / "env").write_text(f"AMQP_URL={env['AMQP_URL']}\nMONGO_URI={env['MONGO_URI']}\n")
+    (state / "env").write_text(
+        "".join(f"{key}={env[key]}\n" for key in ("AMQP_URL", "MONGO_URI", "HOOKYARD_ADMIN_TOKEN"))
+    )
     bin_dir = Path(sys.executable).parent
     for name in SERVICES:
         ManagedProcess(name, run_dir).start(

@@ -58,6 +58,26 @@ class WireModel(BaseModel):
         return cls.model_validate_json(data)
 
 
+class Inbound(WireModel):
+    """How a provider's webhook arrived, attached to the event the ingest made of it.
+
+    The raw body and the headers (credentials such as Authorization removed)
+    let the message be logged, replayed and relayed byte for byte, so the
+    provider's signature still verifies downstream.
+    """
+
+    provider: Identifier
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    media_type: str
+    client_ip: str
+    signature_scheme: str
+    # The provider's own id for this delivery: a second arrival is a duplicate.
+    dedup_key: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
 class Event(WireModel):
     """A tenant's event, from `POST /v1/events`, a provider source or the broker."""
 
@@ -75,30 +95,7 @@ class Event(WireModel):
     headers: dict[str, str] = Field(default_factory=dict)
     # Set when the event came in through an inbound source.
     source_id: Identifier | None = None
-
-
-class InboundMessage(WireModel):
-    """A provider's request as the ingest accepted it (ingest → `hookyard.inbound` → recorder).
-
-    It keeps the raw body and the headers (secrets such as Authorization
-    removed), so the message can be logged, replayed and relayed unchanged.
-    """
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-    id: Identifier = Field(default_factory=lambda: new_id("in"))
-    tenant_id: Identifier
-    source_id: Identifier
-    provider: Identifier
-    received_at: datetime = Field(default_factory=utcnow)
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    media_type: str
-    client_ip: str
-    dedup_key: Annotated[str, StringConstraints(max_length=512)] | None = None
-    event_type: EventType
-    signature_scheme: str
+    inbound: Inbound | None = None
 
 
 class DeliveryTask(WireModel):

@@ -15,9 +15,6 @@ from aio_pika.abc import AbstractChannel
 
 # Tenants and services publish events here, routing key `<tenant_id>.<event_type>`.
 EVENTS_EXCHANGE = "hookyard.events"
-# Provider webhooks accepted by the ingest, waiting to be logged, de-duplicated
-# and turned into events (by the ingest's recorder).
-INBOUND_QUEUE = "hookyard.inbound"
 # The dispatcher's queue: every event, to be fanned out to matching endpoints.
 DISPATCH_QUEUE = "hookyard.dispatch"
 # Retries wait in a tier queue until its TTL expires, then dead-letter here.
@@ -63,7 +60,6 @@ def _parks_poison() -> dict:
 
 def queue_specs(retry_tiers_ms: tuple[int, ...]) -> list[QueueSpec]:
     specs = [
-        QueueSpec(INBOUND_QUEUE, _parks_poison()),
         QueueSpec(DISPATCH_QUEUE, _parks_poison()),
         QueueSpec(RETRY_DUE_QUEUE, _parks_poison()),
         QueueSpec(DEAD_LETTER_QUEUE, _quorum()),

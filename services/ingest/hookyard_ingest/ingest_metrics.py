@@ -19,13 +19,3 @@ ACCEPT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 BYTES_IN = Counter("hookyard_ingest_bytes_total", "Body bytes of accepted requests.", ["provider"])
-RECORDED = Counter(
-    "hookyard_inbound_recorded_total",
-    "Inbound messages written to the message log and published as events.",
-    ["provider"],
-)
-DUPLICATES = Counter(
-    "hookyard_inbound_duplicates_total",
-    "Inbound messages dropped because the provider had already delivered them (same provider id).",
-    ["provider"],
-)

@@ -11,10 +11,8 @@ Routes (each also under ROOT_PATH when it is set):
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
-from hookyard_common import logs, runner, topology
+from hookyard_common import logs, runner
 from hookyard_common.runner import Context
 from hookyard_common.settings import Settings, get_settings
 
@@ -25,7 +23,6 @@ from .events import EventRoutes
 from .limits import SlidingWindowLimiter, parse_networks
 from .messages import MessageRoutes
 from .receive import Receiver
-from .recorder import Recorder
 from .sources import SourceCache, SourceRoutes
 from .urls import public_base
 
@@ -45,7 +42,6 @@ class Ingest:
         auth = Auth(ctx.store, settings.admin_token)
         cache = SourceCache(ctx.store, settings.source_cache_seconds)
         limiter = SlidingWindowLimiter(settings.rate_limit_window_seconds)
-        recorder = Recorder(ctx.store, ctx.broker, timedelta(days=settings.message_retention_days))
         self.handlers = {
             "auth": auth,
             "receiver": Receiver(settings, cache, ctx.broker, limiter),
@@ -53,7 +49,6 @@ class Ingest:
             "messages": MessageRoutes(ctx.store, auth),
             "events": EventRoutes(ctx.broker, auth),
         }
-        await ctx.consume(topology.INBOUND_QUEUE, recorder.handle)
 
     def part(self, name: str):
         try:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aiohttp import web
 from hookyard_common.pagination import CursorError, after_cursor
+from hookyard_common.message_log import COLLECTION
 from hookyard_common.store import Store
 
 from .api_io import page, query_limit
@@ -39,7 +40,6 @@ def render(doc: dict, *, full: bool = False) -> dict:
         "provider": doc["provider"],
         "received_at": doc["received_at"].isoformat(),
         "event_type": doc["event_type"],
-        "event_id": doc["event_id"],
         "dedup_key": doc.get("dedup_key"),
         "method": doc["method"],
         "url": doc["url"],
@@ -87,7 +87,7 @@ class MessageRoutes:
         if cursor:
             query = {"$and": [query, cursor]}
         docs = (
-            await self.store["messages"]
+            await self.store[COLLECTION]
             .find(query, SUMMARY_FIELDS)
             .sort([("received_at", -1), ("_id", -1)])
             .limit(limit + 1)
@@ -97,7 +97,7 @@ class MessageRoutes:
 
     async def get(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
-        doc = await self.store["messages"].find_one(
+        doc = await self.store[COLLECTION].find_one(
             {"_id": request.match_info["message_id"], "tenant_id": tenant["_id"]}
         )
         if doc is None:

@@ -2,9 +2,10 @@
 
 The order is cheapest refusal first: unknown source, rate limits, sender IP,
 media type, body size (while reading), parsing, signature, payload schema.
-A 2xx is answered only after the broker confirmed the message, so accepted
-means durable. The hot path does not touch the database: sources are cached
-and the message log is written by the recorder, from the broker.
+A 2xx is answered only after the broker confirmed the event, so accepted
+means durable. The hot path does not touch the database: sources are cached,
+and the dispatcher writes the message log (and drops provider retries) as it
+takes the events from the broker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from aiohttp import web
 from hookyard_common import topology
 from hookyard_common.broker import Broker
-from hookyard_common.schemas import InboundMessage
+from hookyard_common.schemas import Event, Inbound
 from hookyard_common.settings import Settings
 
 from . import bodies, ingest_metrics
@@ -44,8 +45,8 @@ class Receiver:
         started = time.perf_counter()
         source: Source | None = None
         try:
-            source = await self._admit(request)
-            response = await self._accept(request, source)
+            source, ip = await self._admit(request)
+            response = await self._accept(request, source, ip)
         except ApiError as exc:
             provider = source.doc["provider"] if source else ""
             ingest_metrics.REQUESTS.labels(source.id if source else "", provider, exc.code).inc()
@@ -59,7 +60,7 @@ class Receiver:
 
     async def get(self, request: web.Request) -> web.Response:
         """Meta's subscription handshake; other providers only POST."""
-        source = await self._admit(request)
+        source, _ = await self._admit(request)
         if source.doc["provider"] != "meta":
             raise ApiError(405, "method_not_allowed", "this source accepts POST only", headers={"Allow": "POST"})
         challenge = meta_handshake(request.query, source.doc.get("options") or {})
@@ -67,7 +68,8 @@ class Receiver:
             raise ApiError(403, "verification_failed", "hub.verify_token does not match")
         return web.Response(text=challenge, content_type="text/plain")
 
-    async def _admit(self, request: web.Request) -> Source:
+    async def _admit(self, request: web.Request) -> tuple[Source, str]:
+        """The source, once the caller passed its rate limits and allow-list; and the caller's IP."""
         source = await self.cache.get(request.match_info["source_id"])
         if source is None:
             raise ApiError(404, "unknown_source", "no such source")
@@ -87,10 +89,9 @@ class Receiver:
                 )
         if source.networks and not in_networks(ip, source.networks):
             raise ApiError(403, "sender_not_allowed", f"sender address {ip} is not allowed for this source")
-        request["client_ip"] = ip
-        return source
+        return source, ip
 
-    async def _accept(self, request: web.Request, source: Source) -> web.Response:
+    async def _accept(self, request: web.Request, source: Source, ip: str) -> web.Response:
         doc = source.doc
         media = bodies.media_type(request)
         bodies.require_supported(media)
@@ -123,23 +124,26 @@ class Receiver:
             if problems is not None:
                 raise ApiError(400, problems.pop("code"), problems.pop("message"), **problems)
 
-        message = InboundMessage(
+        event = Event(
             tenant_id=doc["tenant_id"],
-            source_id=source.id,
-            provider=doc["provider"],
-            method=request.method,
-            url=inbound.url,
-            headers=[(k, v) for k, v in request.headers.items() if k.lower() not in REDACTED_HEADERS],
-            body=body,
-            media_type=media,
-            client_ip=request["client_ip"],
-            dedup_key=verified.dedup_key,
             event_type=verified.event_type,
-            signature_scheme=verified.signature_scheme,
+            payload=bodies.payload_of(body, media, json_value, form),
+            source_id=source.id,
+            inbound=Inbound(
+                provider=doc["provider"],
+                method=request.method,
+                url=inbound.url,
+                headers=[(k, v) for k, v in request.headers.items() if k.lower() not in REDACTED_HEADERS],
+                body=body,
+                media_type=media,
+                client_ip=ip,
+                signature_scheme=verified.signature_scheme,
+                dedup_key=verified.dedup_key,
+            ),
         )
         try:
             await self.broker.publish(
-                message.to_bytes(), exchange="", routing_key=topology.INBOUND_QUEUE, message_id=message.id
+                event.to_bytes(), routing_key=topology.routing_key(event.tenant_id, event.event_type), message_id=event.id
             )
         except Exception as exc:
             log.warning("broker refused or unreachable; answering 503", extra={"error": repr(exc)})
@@ -149,4 +153,4 @@ class Receiver:
         ingest_metrics.BYTES_IN.labels(doc["provider"]).inc(len(body))
         if doc["provider"] == "twilio":
             return web.Response(text=TWIML_EMPTY, content_type="text/xml")
-        return web.json_response({"id": message.id, "status": "accepted"})
+        return web.json_response({"id": event.id, "status": "accepted"})

@@ -1,0 +1,68 @@
+"""The received-message log: one MongoDB record per provider webhook accepted.
+
+The dispatcher writes it as events arrive (batched: one `insert_many` per
+burst); the ingest's `GET /v1/messages` reads it. The unique (source,
+provider id) index is what recognises a provider's retry of a message
+already accepted, so it is dropped instead of delivered twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bson import Binary
+from pymongo.errors import BulkWriteError
+
+from .schemas import Event
+from .store import Store
+
+COLLECTION = "messages"
+DUPLICATE_KEY = 11000
+
+
+def record_for(event: Event, retention: timedelta) -> dict:
+    inbound = event.inbound
+    assert inbound is not None, "only events that came through a source are logged"
+    record = {
+        "_id": event.id,
+        "tenant_id": event.tenant_id,
+        "source_id": event.source_id,
+        "provider": inbound.provider,
+        "received_at": event.occurred_at,
+        "expires_at": event.occurred_at + retention,
+        "event_type": event.event_type,
+        "method": inbound.method,
+        "url": inbound.url,
+        "headers": [list(pair) for pair in inbound.headers],
+        "body": Binary(inbound.body),
+        "size": len(inbound.body),
+        "media_type": inbound.media_type,
+        "client_ip": inbound.client_ip,
+        "signature_scheme": inbound.signature_scheme,
+    }
+    if inbound.dedup_key is not None:
+        record["dedup_key"] = inbound.dedup_key
+    return record
+
+
+async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool]:
+    """Log a batch; per event, False when it duplicates an earlier message of its source.
+
+    A redelivered event (crash before ack) finds its own record and counts as
+    fresh, so it is processed again rather than lost: at least once.
+    """
+    collection = store[COLLECTION]
+    try:
+        await collection.insert_many([record_for(e, retention) for e in events], ordered=False)
+        return [True] * len(events)
+    except BulkWriteError as exc:
+        errors = exc.details["writeErrors"]
+        if any(err["code"] != DUPLICATE_KEY for err in errors):
+            raise
+        conflicts = [err["index"] for err in errors]
+    fresh = [True] * len(events)
+    for index in conflicts:
+        own = await collection.find_one({"_id": events[index].id}, {"_id": 1})
+        fresh[index] = own is not None
+    return fresh

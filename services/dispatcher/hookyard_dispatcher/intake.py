@@ -1,0 +1,58 @@
+"""The dispatcher's intake: every event from `hookyard.dispatch`, checked and recorded.
+
+An event that is not valid (schema, version) or whose tenant does not match
+its routing key is rejected into `hookyard.invalid`. An event that came
+through a source is written to the message log (batched); a provider's
+repeat delivery of the same message is dropped here, before any fan-out.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from aio_pika.abc import AbstractIncomingMessage
+from hookyard_common import message_log
+from hookyard_common.batching import Batcher
+from hookyard_common.consumer import Reject
+from hookyard_common.schemas import Event
+from hookyard_common.store import Store
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+RECORDED = Counter(
+    "hookyard_inbound_recorded_total", "Provider messages written to the message log.", ["provider"]
+)
+DUPLICATES = Counter(
+    "hookyard_inbound_duplicates_total",
+    "Provider messages dropped because the provider had already delivered them (same provider id).",
+    ["provider"],
+)
+
+
+class Intake:
+    def __init__(self, store: Store, retention: timedelta):
+        self.batcher: Batcher[Event, bool] = Batcher(
+            lambda events: message_log.record(store, events, retention), max_items=200, max_delay=0.005
+        )
+
+    async def read(self, delivery: AbstractIncomingMessage) -> Event | None:
+        """The event to fan out, or None when it is a duplicate already handled."""
+        try:
+            event = Event.from_bytes(delivery.body)
+        except ValidationError as exc:
+            raise Reject(f"not a valid event: {exc.error_count()} errors") from None
+        if not (delivery.routing_key or "").startswith(event.tenant_id + "."):
+            # A tenant publishing on the broker may only publish as itself.
+            raise Reject("tenant_id does not match the routing key")
+        if event.inbound is None:
+            return event
+        provider = event.inbound.provider
+        if not await self.batcher.submit(event):
+            DUPLICATES.labels(provider).inc()
+            log.info("duplicate dropped", extra={"event_id": event.id, "dedup_key": event.inbound.dedup_key})
+            return None
+        RECORDED.labels(provider).inc()
+        return event
