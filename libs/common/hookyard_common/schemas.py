@@ -7,6 +7,7 @@ form of these models is the public contract documented in `docs/broker.md`.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -70,12 +71,27 @@ class Inbound(WireModel):
     method: str
     url: str
     headers: list[tuple[str, str]]
-    body: bytes
+    # The body byte for byte: as text when it is UTF-8 (nearly every webhook,
+    # and no base64 inflation on the broker), else base64.
+    body: str
+    body_encoding: Literal["utf-8", "base64"] = "utf-8"
     media_type: str
     client_ip: str
     signature_scheme: str
     # The provider's own id for this delivery: a second arrival is a duplicate.
     dedup_key: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+    @staticmethod
+    def encode_body(raw: bytes) -> tuple[str, str]:
+        """(body, body_encoding) for raw bytes."""
+        try:
+            return raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            return base64.b64encode(raw).decode(), "base64"
+
+    @property
+    def raw_body(self) -> bytes:
+        return self.body.encode() if self.body_encoding == "utf-8" else base64.b64decode(self.body)
 
 
 class Event(WireModel):
@@ -85,7 +101,9 @@ class Event(WireModel):
     id: Identifier = Field(default_factory=lambda: new_id("evt"))
     tenant_id: Identifier
     event_type: EventType
-    payload: Any
+    # Required for tenants' events; null for events from a source, whose
+    # content is `inbound.body`, the provider's request exactly as received.
+    payload: Any = None
     occurred_at: datetime = Field(default_factory=utcnow)
     idempotency_key: Annotated[str, StringConstraints(max_length=256)] | None = None
     severity: Severity | None = None

@@ -266,7 +266,8 @@ class HmacProvider(Provider):
         return opts
 
     def verify(self, request, secrets, options, tolerance_seconds):
-        opts = self.check_options(options)
+        # Stored options were normalized by check_options when the source was saved.
+        opts = {**self.defaults, **options}
         keys = _keys(secrets)
         header = opts["signature_header"]
         value = _require_header(request, header)

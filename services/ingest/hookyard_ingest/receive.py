@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 
+import orjson
+
 from aiohttp import web
 from hookyard_common import topology
 from hookyard_common.broker import Broker
-from hookyard_common.schemas import Event, Inbound
 from hookyard_common.settings import Settings
 
-from . import bodies, ingest_metrics
+from . import bodies, inbound_event, ingest_metrics
 from .errors import ApiError
 from .limits import SlidingWindowLimiter, client_ip, in_networks, parse_networks, retry_after_header
 from .providers import InboundRequest, VerificationError, meta_handshake
@@ -40,6 +41,20 @@ class Receiver:
         self.broker = broker
         self.limiter = limiter
         self.trusted = parse_networks(settings.trusted_proxies)
+        self._accepted_metrics: dict[tuple[str, str], tuple] = {}
+
+    def _accepted(self, source_id: str, provider: str) -> tuple:
+        """The labelled metrics of accepted requests; looked up once per source, not per request."""
+        key = (source_id, provider)
+        found = self._accepted_metrics.get(key)
+        if found is None:
+            found = (
+                ingest_metrics.REQUESTS.labels(source_id, provider, "accepted"),
+                ingest_metrics.ACCEPT_SECONDS.labels(provider),
+                ingest_metrics.BYTES_IN.labels(provider),
+            )
+            self._accepted_metrics[key] = found
+        return found
 
     async def post(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -53,9 +68,9 @@ class Receiver:
             if exc.code == "invalid_signature":
                 ingest_metrics.SIGNATURE_FAILURES.labels(provider).inc()
             raise
-        provider = source.doc["provider"]
-        ingest_metrics.REQUESTS.labels(source.id, provider, "accepted").inc()
-        ingest_metrics.ACCEPT_SECONDS.labels(provider).observe(time.perf_counter() - started)
+        requests, latency, _ = self._accepted(source.id, source.doc["provider"])
+        requests.inc()
+        latency.observe(time.perf_counter() - started)
         return response
 
     async def get(self, request: web.Request) -> web.Response:
@@ -124,33 +139,30 @@ class Receiver:
             if problems is not None:
                 raise ApiError(400, problems.pop("code"), problems.pop("message"), **problems)
 
-        event = Event(
+        event_id, event = inbound_event.encode(
             tenant_id=doc["tenant_id"],
-            event_type=verified.event_type,
-            payload=bodies.payload_of(body, media, json_value, form),
             source_id=source.id,
-            inbound=Inbound(
-                provider=doc["provider"],
-                method=request.method,
-                url=inbound.url,
-                headers=[(k, v) for k, v in request.headers.items() if k.lower() not in REDACTED_HEADERS],
-                body=body,
-                media_type=media,
-                client_ip=ip,
-                signature_scheme=verified.signature_scheme,
-                dedup_key=verified.dedup_key,
-            ),
+            event_type=verified.event_type,
+            provider=doc["provider"],
+            method=request.method,
+            url=inbound.url,
+            headers=[(k, v) for k, v in request.headers.items() if k.lower() not in REDACTED_HEADERS],
+            body=body,
+            media_type=media,
+            client_ip=ip,
+            signature_scheme=verified.signature_scheme,
+            dedup_key=verified.dedup_key,
         )
         try:
             await self.broker.publish(
-                event.to_bytes(), routing_key=topology.routing_key(event.tenant_id, event.event_type), message_id=event.id
+                event, routing_key=topology.routing_key(doc["tenant_id"], verified.event_type), message_id=event_id
             )
         except Exception as exc:
             log.warning("broker refused or unreachable; answering 503", extra={"error": repr(exc)})
             raise ApiError(
                 503, "unavailable", "could not store the message; retry later", headers={"Retry-After": "5"}
             ) from None
-        ingest_metrics.BYTES_IN.labels(doc["provider"]).inc(len(body))
+        self._accepted(source.id, doc["provider"])[2].inc(len(body))
         if doc["provider"] == "twilio":
             return web.Response(text=TWIML_EMPTY, content_type="text/xml")
-        return web.json_response({"id": event.id, "status": "accepted"})
+        return web.Response(body=orjson.dumps({"id": event_id, "status": "accepted"}), content_type="application/json")
