@@ -1,6 +1,5 @@
 """The ingest under gunicorn with several workers (seed 000's deployment)."""
 
-import asyncio
 import signal
 import subprocess
 

@@ -2,7 +2,7 @@
 
 import pytest
 from hookyard_common.store import INDEXES, Store
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 
 async def test_indexes_are_ensured_and_idempotent(infra, mongo_db):
@@ -21,5 +21,5 @@ async def test_indexes_are_ensured_and_idempotent(infra, mongo_db):
 
 
 async def test_ping_fails_fast_when_the_server_is_unreachable():
-    with pytest.raises(Exception):
+    with pytest.raises(ServerSelectionTimeoutError):
         await Store.connect("mongodb://127.0.0.1:1/?directConnection=true", "x", timeout_seconds=0.5)

@@ -52,7 +52,6 @@ class Broker:
         exchange: str = topology.EVENTS_EXCHANGE,
         message_id: str | None = None,
         headers: dict | None = None,
-        expiration_ms: int | None = None,
     ) -> None:
         """Publish a persistent message and wait for the broker's confirm.
 
@@ -65,7 +64,6 @@ class Broker:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message_id,
             headers=headers or {},
-            expiration=expiration_ms / 1000 if expiration_ms is not None else None,
         )
         target = self._exchanges.get(exchange)
         if target is None:

@@ -44,7 +44,6 @@ class Context:
     app: web.Application
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def consume(self, queue: str, handler: Handler, prefetch: int | None = None) -> None:
         channel = await self.broker.channel(prefetch or self.settings.prefetch)
@@ -56,14 +55,10 @@ class Context:
         """Run a loop until shutdown; it is cancelled after consumers have drained."""
         self.tasks.append(asyncio.create_task(coroutine))
 
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
-        """Run `closer` at shutdown, after background tasks and before connections close."""
-        self.closers.append(closer)
-
 
 Setup = Callable[[Context], Awaitable[None]]
 
-CONTEXT = web.AppKey("hookyard_lifecycle", object)
+LIFECYCLE = web.AppKey("hookyard_lifecycle", object)
 
 
 async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
@@ -139,11 +134,6 @@ class Lifecycle:
             task.cancel()
         if ctx.tasks:
             await asyncio.wait(ctx.tasks, timeout=max(0.1, deadline - loop.time()))
-        for closer in ctx.closers:
-            try:
-                await asyncio.wait_for(closer(), timeout=max(0.1, deadline - loop.time()))
-            except Exception:
-                log.warning("a closer failed at shutdown", exc_info=True)
 
     async def readyz(self, _: web.Request) -> web.Response:
         ctx = self.ctx
@@ -192,7 +182,7 @@ def build_app(
     """The service as an aiohttp app: ops routes plus a lifecycle that connects and drains."""
     app = app if app is not None else web.Application()
     lifecycle = Lifecycle(name, setup, settings)
-    app[CONTEXT] = lifecycle
+    app[LIFECYCLE] = lifecycle
     app.add_routes(ops_routes(lifecycle))
     app.cleanup_ctx.append(lifecycle.lifespan)
     app.on_shutdown.append(lifecycle.on_shutdown)
@@ -201,7 +191,7 @@ def build_app(
 
 
 def lifecycle_of(app: web.Application) -> Lifecycle:
-    return app[CONTEXT]
+    return app[LIFECYCLE]
 
 
 async def serve_app(
