@@ -17,6 +17,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Tenants authenticate with an API key; only its SHA-256 is stored.
     "tenants": [IndexModel([("api_key_hash", ASCENDING)], unique=True, name="api_key_hash")],
     "sources": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
+    # The dispatcher loads a tenant's active endpoints per event (cached).
+    "endpoints": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
     # The received-message log. The unique (source, provider id) pair is what
     # recognises a provider's retry of a message already accepted.
     "messages": [

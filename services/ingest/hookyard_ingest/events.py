@@ -37,8 +37,6 @@ class EventRoutes:
         self.broker = broker
         self.auth = auth
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/events", self.create)]
 
     async def create(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)

@@ -5,6 +5,7 @@ Routes (each also under ROOT_PATH when it is set):
   POST /v1/tenants, GET /v1/tenants           admin: tenants
   /v1/sources[/{id}]                           tenant: sources
   POST /v1/events                              tenant: publish an event
+  /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}]                      tenant: the received-message log
   /healthz /readyz /metrics                    probes
 """
@@ -19,6 +20,7 @@ from hookyard_common.settings import Settings, get_settings
 from .api_io import parse_body
 from .auth import Auth, TenantCreate, public_tenant
 from .errors import ApiError, json_errors
+from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
 from .limits import SlidingWindowLimiter, parse_networks
 from .messages import MessageRoutes
@@ -48,6 +50,7 @@ class Ingest:
             "sources": SourceRoutes(ctx.store, cache, auth, settings, lambda r: public_base(r, settings, trusted)),
             "messages": MessageRoutes(ctx.store, auth),
             "events": EventRoutes(ctx.broker, auth),
+            "endpoints": EndpointRoutes(ctx.store, auth),
         }
 
     def part(self, name: str):
@@ -74,6 +77,13 @@ class Ingest:
             web.patch("/v1/sources/{source_id}", via("sources", "update")),
             web.delete("/v1/sources/{source_id}", via("sources", "delete")),
             web.post("/v1/events", via("events", "create")),
+            web.post("/v1/endpoints", via("endpoints", "create")),
+            web.get("/v1/endpoints", via("endpoints", "list")),
+            web.get("/v1/endpoints/{endpoint_id}", via("endpoints", "get")),
+            web.get("/v1/endpoints/{endpoint_id}/secret", via("endpoints", "secret")),
+            web.patch("/v1/endpoints/{endpoint_id}", via("endpoints", "update")),
+            web.delete("/v1/endpoints/{endpoint_id}", via("endpoints", "delete")),
+            web.post("/v1/endpoints/{endpoint_id}/rotate-secret", via("endpoints", "rotate")),
             web.get("/v1/messages", via("messages", "list")),
             web.get("/v1/messages/{message_id}", via("messages", "get")),
         ]

@@ -64,8 +64,6 @@ class MessageRoutes:
         self.store = store
         self.auth = auth
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.get("/v1/messages", self.list), web.get("/v1/messages/{message_id}", self.get)]
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)

@@ -195,14 +195,6 @@ class SourceRoutes:
         self.settings = settings
         self.base_url = base_url  # request -> public base URL
 
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.post("/v1/sources", self.create),
-            web.get("/v1/sources", self.list),
-            web.get("/v1/sources/{source_id}", self.get),
-            web.patch("/v1/sources/{source_id}", self.update),
-            web.delete("/v1/sources/{source_id}", self.delete),
-        ]
 
     async def _own(self, request: web.Request) -> tuple[dict, dict]:
         tenant = await self.auth.tenant(request)

@@ -1,0 +1,160 @@
+"""Endpoints: where a tenant's events are delivered, and how.
+
+The tenant API (ingest) validates and stores them; the dispatcher and the
+retrier read them. One model, so the three agree on every field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .event_filter import any_matches
+
+# Default schedule after the first attempt (Svix's): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+DEFAULT_SCHEDULE_SECONDS = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
+# Headers Hookyard sets itself; an endpoint's custom headers may not override them.
+RESERVED_HEADERS = {
+    "webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length",
+    "host", "x-webhook-signature", "x-event-type", "x-event-id", "x-tenant-id", "x-timestamp",
+}
+
+
+# An event type, or a filter with `*` segments (see event_filter).
+EVENT_PATTERN = r"^(\*|[A-Za-z0-9_\-]+)(\.(\*|[A-Za-z0-9_\-]+))*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BearerAuth(Strict):
+    type: Literal["bearer"]
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class ApiKeyAuth(Strict):
+    type: Literal["api_key"]
+    token: str = Field(min_length=1, max_length=4096)
+    header_name: str = Field("X-API-Key", pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+class BasicAuth(Strict):
+    type: Literal["basic"]
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(max_length=1024)
+
+
+Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth, Field(discriminator="type")]
+
+
+class RetryPolicy(Strict):
+    """Either an explicit schedule, or seed 001's exponential form; the default schedule otherwise."""
+
+    schedule_seconds: list[Annotated[float, Field(ge=0, le=7 * 86_400)]] | None = Field(None, max_length=50)
+    max_retries: int | None = Field(None, ge=0, le=50)
+    initial_delay_seconds: float = Field(1.0, ge=0)
+    backoff_multiplier: float = Field(2.0, ge=1)
+    max_delay_seconds: float = Field(300.0, ge=0, le=7 * 86_400)
+    jitter: bool = True
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "RetryPolicy":
+        if self.schedule_seconds is not None and self.max_retries is not None:
+            raise ValueError("give either schedule_seconds or max_retries, not both")
+        return self
+
+    def delays(self) -> list[float]:
+        """Seconds to wait before each retry (before jitter); its length is the number of retries."""
+        if self.schedule_seconds is not None:
+            return list(self.schedule_seconds)
+        if self.max_retries is None:
+            return [float(d) for d in DEFAULT_SCHEDULE_SECONDS]
+        return [
+            min(self.initial_delay_seconds * self.backoff_multiplier**n, self.max_delay_seconds)
+            for n in range(self.max_retries)
+        ]
+
+
+class EndpointSecret(Strict):
+    secret: str
+    # Set when a rotation replaced it: it keeps signing alongside the new one until then.
+    expires_at: datetime | None = None
+
+
+class EndpointFields(Strict):
+    """What a tenant may set; every field optional so PATCH can reuse it."""
+
+    url: AnyHttpUrl | None = None
+    description: str | None = Field(None, max_length=500)
+    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN)]] | None = Field(None, max_length=100)
+    source_ids: list[str] | None = Field(None, max_length=100)
+    headers: dict[str, str] | None = None
+    auth: Auth | None = None
+    timeout_seconds: float | None = Field(None, gt=0, le=120)
+    retry_policy: RetryPolicy | None = None
+    rate_limit_per_second: float | None = Field(None, gt=0)
+    max_in_flight: int | None = Field(None, ge=1, le=256)
+    active: bool | None = None
+    signature_format: Literal["standard", "legacy"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and len(str(value)) > 2048:
+            raise ValueError("url must be at most 2048 characters")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        clashes = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
+        if clashes:
+            raise ValueError(f"these headers are set by Hookyard: {', '.join(clashes)}")
+        if any("\n" in k or "\r" in k or "\n" in v or "\r" in v for k, v in value.items()):
+            raise ValueError("header names and values may not contain line breaks")
+        return value
+
+
+class EndpointCreate(EndpointFields):
+    url: AnyHttpUrl
+    secret: str | None = Field(None, description="A `whsec_` secret; generated when absent.")
+
+
+class Endpoint(Strict):
+    """An endpoint as stored (the `endpoints` collection) and as the delivery code reads it."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    tenant_id: str
+    url: str
+    description: str | None = None
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+    source_ids: list[str] = Field(default_factory=list)
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Auth | None = None
+    timeout_seconds: float = 30.0
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    rate_limit_per_second: float | None = None
+    max_in_flight: int = 8
+    active: bool = True
+    signature_format: Literal["standard", "legacy"] = "standard"
+    secrets: list[EndpointSecret]
+    disabled_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """Current secret first, then rotated ones still in their grace period."""
+        return [s.secret for s in self.secrets if s.expires_at is None or s.expires_at > now]
+
+    def wants(self, event_type: str, source_id: str | None) -> bool:
+        if self.source_ids and source_id not in self.source_ids:
+            return False
+        return any_matches(self.event_types, event_type)
+

@@ -1,0 +1,143 @@
+"""The tenant API for endpoints: `/v1/endpoints[/{id}[/secret|/rotate-secret]]`.
+
+Secrets are shown when made (create, rotate) and on `GET .../secret`, never
+in listings; auth credentials are never shown again. A rotated secret keeps
+signing beside the new one for a grace period (24 h by default), so
+receivers can switch without dropping deliveries.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+from hookyard_common import signing
+from hookyard_common.endpoints import Endpoint, EndpointCreate, EndpointFields, EndpointSecret
+from hookyard_common.pagination import CursorError, after_cursor
+from hookyard_common.schemas import new_id, utcnow
+from hookyard_common.store import Store
+from pydantic import BaseModel, ConfigDict, Field
+
+from .api_io import page, parse_body, query_limit
+from .errors import ApiError
+
+COLLECTION = "endpoints"
+DEFAULT_GRACE_SECONDS = 86_400
+
+
+class Rotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: str | None = None
+    grace_seconds: int = Field(DEFAULT_GRACE_SECONDS, ge=0, le=7 * 86_400)
+
+
+def _check_secret(secret: str, signature_format: str) -> None:
+    if signature_format == "standard":
+        try:
+            signing.secret_key(secret)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_secret", str(exc)) from None
+    elif len(secret) < 16:
+        raise ApiError(400, "invalid_secret", "a secret needs at least 16 characters")
+
+
+def render(doc: dict) -> dict:
+    endpoint = Endpoint.model_validate(doc)
+    shown = endpoint.model_dump(mode="json", exclude={"secrets", "tenant_id"})
+    if shown["auth"]:
+        # Credentials are write-only: show which kind, never the value.
+        shown["auth"] = {k: ("***" if k in ("token", "password") else v) for k, v in shown["auth"].items()}
+    return shown
+
+
+class EndpointRoutes:
+    def __init__(self, store: Store, auth):
+        self.store = store
+        self.auth = auth
+
+
+    async def _own(self, request: web.Request) -> dict:
+        tenant = await self.auth.tenant(request)
+        doc = await self.store[COLLECTION].find_one(
+            {"_id": request.match_info["endpoint_id"], "tenant_id": tenant["_id"]}
+        )
+        if doc is None:
+            raise ApiError(404, "unknown_endpoint", "no such endpoint")
+        return doc
+
+    async def create(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        body: EndpointCreate = await parse_body(request, EndpointCreate)
+        fields = body.model_dump(mode="json", exclude_none=True, exclude={"secret"})
+        signature_format = fields.get("signature_format", "standard")
+        secret = body.secret or signing.new_secret()
+        _check_secret(secret, signature_format)
+        now = utcnow()
+        doc = {
+            **fields,
+            "_id": new_id("ep"),
+            "tenant_id": tenant["_id"],
+            "secrets": [EndpointSecret(secret=secret).model_dump()],
+            "created_at": now,
+            "updated_at": now,
+        }
+        Endpoint.model_validate(doc)  # the stored form must be readable by the dispatcher
+        await self.store[COLLECTION].insert_one(doc)
+        return web.json_response({**render(doc), "secret": secret}, status=201)
+
+    async def list(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        limit = query_limit(request)
+        try:
+            query = {"tenant_id": tenant["_id"], **after_cursor("created_at", request.query.get("cursor"))}
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from None
+        docs = await self.store[COLLECTION].find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1).to_list()
+        return web.json_response(page(docs, limit, "created_at", render))
+
+    async def get(self, request: web.Request) -> web.Response:
+        return web.json_response(render(await self._own(request)))
+
+    async def secret(self, request: web.Request) -> web.Response:
+        endpoint = Endpoint.model_validate(await self._own(request))
+        current = endpoint.signing_secrets(utcnow())
+        return web.json_response({"secret": current[0], "previous_secrets_valid": len(current) - 1})
+
+    async def update(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        body: EndpointFields = await parse_body(request, EndpointFields)
+        updates = body.model_dump(mode="json", exclude_unset=True)
+        if updates.get("signature_format") == "standard":
+            _check_secret(doc["secrets"][0]["secret"], "standard")
+        if updates.get("active") is True:
+            updates["disabled_reason"] = None  # re-enabling clears why it was disabled
+        updates["updated_at"] = utcnow()
+        Endpoint.model_validate({**doc, **updates})
+        doc = await self.store[COLLECTION].find_one_and_update(
+            {"_id": doc["_id"]}, {"$set": updates}, return_document=True
+        )
+        return web.json_response(render(doc))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        await self.store[COLLECTION].delete_one({"_id": doc["_id"]})
+        return web.Response(status=204)
+
+    async def rotate(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        body: Rotation = await parse_body(request, Rotation)
+        endpoint = Endpoint.model_validate(doc)
+        secret = body.secret or signing.new_secret()
+        _check_secret(secret, endpoint.signature_format)
+        now = utcnow()
+        expires = now + timedelta(seconds=body.grace_seconds)
+        previous = [
+            EndpointSecret(secret=s.secret, expires_at=min(s.expires_at or expires, expires)).model_dump()
+            for s in endpoint.secrets
+            if s.expires_at is None or s.expires_at > now
+        ]
+        secrets = [EndpointSecret(secret=secret).model_dump(), *previous]
+        doc = await self.store[COLLECTION].find_one_and_update(
+            {"_id": doc["_id"]}, {"$set": {"secrets": secrets, "updated_at": now}}, return_document=True
+        )
+        return web.json_response({**render(doc), "secret": secret, "previous_secret_expires_at": expires.isoformat()})
