@@ -146,3 +146,59 @@ async def drain_queue(amqp_url: str, queue: str, *, expect: int, timeout: float 
                     break
             await asyncio.sleep(0.02)
     return taken
+
+
+class Receiver:
+    """A real HTTP server standing in for tenants' endpoints. Each path has its own behaviour:
+    `behave(path, [(status, sleep_seconds), ...])` answers in that order, then repeats the last."""
+
+    def __init__(self):
+        self.requests: dict[str, list] = {}
+        self.plans: dict[str, list[tuple[int, float]]] = {}
+        self.port = None
+        self._runner = None
+
+    def behave(self, path: str, plan: list[tuple[int, float]]) -> str:
+        self.plans[path] = list(plan)
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def start(self) -> "Receiver":
+        import asyncio
+
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.requests.setdefault(request.path, []).append(
+                {"headers": dict(request.headers), "body": body, "at": time.monotonic()}
+            )
+            plan = self.plans.get(request.path, [(200, 0)])
+            status, sleep = plan.pop(0) if len(plan) > 1 else plan[0]
+            if sleep:
+                await asyncio.sleep(sleep)
+            return web.Response(status=status, text=f"answer {status}")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        from hookyard_cli.devstack import free_port
+
+        self.port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def wait_for(self, path: str, count: int, timeout: float = 10.0) -> list:
+        import asyncio
+
+        for _ in range(int(timeout / 0.02)):
+            if len(self.requests.get(path, [])) >= count:
+                return self.requests[path]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{path}: expected {count} requests, got {len(self.requests.get(path, []))}")

@@ -94,6 +94,9 @@ def up() -> int:
             env["MONGO_URI"] = mongo.uri
     # A development admin token, so the newcomer can create a tenant at once.
     env.setdefault("HOOKYARD_ADMIN_TOKEN", "dev_" + secrets.token_urlsafe(24))
+    # The development profile delivers to loopback (a receiver on the developer's
+    # machine); production's default refuses every non-public address.
+    env.setdefault("HOOKYARD_DELIVERY_ALLOWED_CIDRS", '["127.0.0.0/8", "::1/128"]')
     printed[:0] = [
         ("AMQP_URL", env["AMQP_URL"]),
         ("MONGO_URI", env["MONGO_URI"]),

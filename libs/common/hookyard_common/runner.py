@@ -44,6 +44,7 @@ class Context:
     app: web.Application
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def consume(self, queue: str, handler: Handler, prefetch: int | None = None) -> None:
         channel = await self.broker.channel(prefetch or self.settings.prefetch)
@@ -54,6 +55,10 @@ class Context:
     def background(self, coroutine: Awaitable[None]) -> None:
         """Run a loop until shutdown; it is cancelled after consumers have drained."""
         self.tasks.append(asyncio.create_task(coroutine))
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` at shutdown, once consumers and background tasks are done."""
+        self.closers.append(closer)
 
 
 Setup = Callable[[Context], Awaitable[None]]
@@ -134,6 +139,8 @@ class Lifecycle:
             task.cancel()
         if ctx.tasks:
             await asyncio.wait(ctx.tasks, timeout=max(0.1, deadline - loop.time()))
+        for closer in ctx.closers:
+            await closer()
 
     async def readyz(self, _: web.Request) -> web.Response:
         ctx = self.ctx

@@ -113,6 +113,50 @@ class Settings(BaseSettings):
         description="How long received messages stay in the log (and duplicates are recognised).",
     )
 
+    # Delivery (dispatcher and retrier).
+    delivery_allowed_cidrs: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("HOOKYARD_DELIVERY_ALLOWED_CIDRS"),
+        description="Private/loopback CIDRs endpoints may still resolve to (JSON list); all else non-public is refused.",
+    )
+    delivery_max_connections: int = Field(
+        512,
+        ge=1,
+        validation_alias=_env("HOOKYARD_DELIVERY_MAX_CONNECTIONS"),
+        description="Size of the delivery connection pool, per replica.",
+    )
+    delivery_response_max_bytes: int = Field(
+        65_536,
+        ge=0,
+        validation_alias=_env("HOOKYARD_DELIVERY_RESPONSE_MAX_BYTES"),
+        description="How much of an endpoint's response body is read and stored.",
+    )
+    endpoint_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_ENDPOINT_CACHE_SECONDS"),
+        description="How long a replica reuses a tenant's endpoints before reading them again.",
+    )
+    retry_after_max_seconds: float = Field(
+        3_600.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_RETRY_AFTER_MAX_SECONDS"),
+        description="Longest Retry-After an endpoint's answer may impose.",
+    )
+    retry_min_penalty_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_RETRY_MIN_PENALTY_SECONDS"),
+        description="Shortest wait after a timeout or a 429.",
+    )
+    retry_jitter: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        validation_alias=_env("HOOKYARD_RETRY_JITTER"),
+        description="Spread of retry delays (0.2 = ±20 %) when an endpoint's policy asks for jitter.",
+    )
+
     # Start-up and shutdown.
     connect_attempts: int = Field(
         30,

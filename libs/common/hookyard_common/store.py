@@ -19,6 +19,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     "sources": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
     # The dispatcher loads a tenant's active endpoints per event (cached).
     "endpoints": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
+    # Delivery attempts, listed per event and per endpoint.
+    "attempts": [
+        IndexModel([("event_id", ASCENDING), ("at", ASCENDING)], name="event"),
+        IndexModel([("endpoint_id", ASCENDING), ("at", DESCENDING)], name="endpoint"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ],
     # The received-message log. The unique (source, provider id) pair is what
     # recognises a provider's retry of a message already accepted.
     "messages": [

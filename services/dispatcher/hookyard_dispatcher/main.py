@@ -1,25 +1,41 @@
 """Entry point of the dispatcher service (`hookyard-dispatcher`).
 
 It consumes `hookyard.dispatch`: each event is checked and recorded by the
-intake, then fanned out to the tenant's matching endpoints. The message is
-acked only after that, so a crash means a redelivery, never a loss.
+intake, then fanned out to the tenant's matching active endpoints (or only
+the event's `target_endpoint_id`), one delivery task each. The event is
+acked once every task is delivered or durably handed to the retry tiers.
 """
 
+import asyncio
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
 from hookyard_common import runner, topology
 from hookyard_common.runner import Context
+from hookyard_common.schemas import Event, utcnow
+from hookyard_common.worker import DeliveryWorker, build_worker, first_task
 
 from .intake import Intake
 
 
+async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
+    endpoints = await worker.endpoints.get(event.tenant_id)
+    if event.target_endpoint_id is not None:
+        targets = [e for e in endpoints if e.id == event.target_endpoint_id and e.active]
+    else:
+        targets = [e for e in endpoints if e.active and e.wants(event.event_type, event.source_id)]
+    now = utcnow()
+    return await asyncio.gather(*(worker.run(first_task(event, endpoint, now)) for endpoint in targets))
+
+
 async def setup(ctx: Context) -> None:
     intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days))
+    worker = build_worker(ctx)
 
     async def handle(delivery: AbstractIncomingMessage) -> None:
-        await intake.read(delivery)
-        # Fan-out to endpoints arrives with the endpoints API (issue 4).
+        event = await intake.read(delivery)
+        if event is not None:
+            await fan_out(worker, event)
 
     await ctx.consume(topology.DISPATCH_QUEUE, handle)
 

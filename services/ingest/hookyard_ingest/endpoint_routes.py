@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from aiohttp import web
 from hookyard_common import signing
+from hookyard_common.endpoint_cache import COLLECTION
 from hookyard_common.endpoints import Endpoint, EndpointCreate, EndpointFields, EndpointSecret
 from hookyard_common.pagination import CursorError, after_cursor
 from hookyard_common.schemas import new_id, utcnow
@@ -21,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from .api_io import page, parse_body, query_limit
 from .errors import ApiError
 
-COLLECTION = "endpoints"
 DEFAULT_GRACE_SECONDS = 86_400
 
 
@@ -81,7 +81,8 @@ class EndpointRoutes:
             "created_at": now,
             "updated_at": now,
         }
-        Endpoint.model_validate(doc)  # the stored form must be readable by the dispatcher
+        # Stored with every default explicit, exactly as the dispatcher will read it.
+        doc = Endpoint.model_validate(doc).model_dump(by_alias=True)
         await self.store[COLLECTION].insert_one(doc)
         return web.json_response({**render(doc), "secret": secret}, status=201)
 

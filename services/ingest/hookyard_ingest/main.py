@@ -6,7 +6,7 @@ Routes (each also under ROOT_PATH when it is set):
   /v1/sources[/{id}]                           tenant: sources
   POST /v1/events                              tenant: publish an event
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
-  GET /v1/messages[/{id}]                      tenant: the received-message log
+  GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
   /healthz /readyz /metrics                    probes
 """
 
@@ -86,6 +86,7 @@ class Ingest:
             web.post("/v1/endpoints/{endpoint_id}/rotate-secret", via("endpoints", "rotate")),
             web.get("/v1/messages", via("messages", "list")),
             web.get("/v1/messages/{message_id}", via("messages", "get")),
+            web.get("/v1/messages/{message_id}/attempts", via("messages", "attempts")),
         ]
 
     async def create_tenant(self, request: web.Request) -> web.Response:

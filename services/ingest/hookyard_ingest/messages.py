@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aiohttp import web
 from hookyard_common.pagination import CursorError, after_cursor
+from hookyard_common.attempts import COLLECTION as ATTEMPTS
 from hookyard_common.message_log import COLLECTION
 from hookyard_common.store import Store
 
@@ -64,6 +65,18 @@ class MessageRoutes:
         self.store = store
         self.auth = auth
 
+    async def attempts(self, request: web.Request) -> web.Response:
+        """`GET /v1/messages/{id}/attempts`: every attempt to deliver an event, oldest first."""
+        tenant = await self.auth.tenant(request)
+        docs = (
+            await self.store[ATTEMPTS]
+            .find({"event_id": request.match_info["message_id"], "tenant_id": tenant["_id"]})
+            .sort([("at", 1), ("attempt", 1)])
+            .limit(1000)
+            .to_list()
+        )
+        return web.json_response({"data": [render_attempt(doc) for doc in docs]})
+
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
@@ -101,3 +114,22 @@ class MessageRoutes:
         if doc is None:
             raise ApiError(404, "unknown_message", "no such message")
         return web.json_response(render(doc, full=True))
+
+
+def render_attempt(doc: dict) -> dict:
+    return {
+        "id": doc["_id"],
+        "message_id": doc["message_id"],
+        "event_id": doc["event_id"],
+        "endpoint_id": doc["endpoint_id"],
+        "attempt": doc["attempt"],
+        "at": doc["at"].isoformat(),
+        "url": doc["url"],
+        "outcome": doc["outcome"],
+        "reason": doc["reason"],
+        "status": doc["status"],
+        "latency_ms": doc["latency_ms"],
+        "request_headers": doc["request_headers"],
+        "response_body": doc["response_body"],
+    }
+

@@ -1,11 +1,38 @@
-"""Entry point of the retrier service (`hookyard-retrier`)."""
+"""Entry point of the retrier service (`hookyard-retrier`).
 
-from hookyard_common import runner
+It consumes `hookyard.retry.due`, where delivery tasks land when their retry
+tier's wait is over. A task that is not yet due (its delay spans tiers) hops
+to the next fitting tier; a due one is attempted exactly as the dispatcher
+would, and then retried again, dead-lettered, or done.
+"""
+
+from aio_pika.abc import AbstractIncomingMessage
+from hookyard_common import runner, topology
+from hookyard_common.consumer import Reject
 from hookyard_common.runner import Context
+from hookyard_common.schemas import DeliveryTask, utcnow
+from hookyard_common.worker import build_worker
+from pydantic import ValidationError
+
+# A task this close to its due time is attempted rather than sent round again.
+EARLY_TOLERANCE_SECONDS = 0.05
 
 
 async def setup(ctx: Context) -> None:
-    """Connections, topology and probes come from the runner; the retrier's own work hooks in here."""
+    worker = build_worker(ctx)
+
+    async def handle(delivery: AbstractIncomingMessage) -> None:
+        try:
+            task = DeliveryTask.from_bytes(delivery.body)
+        except ValidationError as exc:
+            raise Reject(f"not a delivery task: {exc.error_count()} errors") from None
+        remaining = (task.due_at - utcnow()).total_seconds()
+        if remaining > EARLY_TOLERANCE_SECONDS:
+            await worker.hop(task, remaining)
+            return
+        await worker.run(task)
+
+    await ctx.consume(topology.RETRY_DUE_QUEUE, handle)
 
 
 def main() -> None:

@@ -1,0 +1,223 @@
+"""Running one delivery task: the step the dispatcher and the retrier share.
+
+attempt → record → then, by outcome: done (2xx); endpoint disabled (410);
+next attempt scheduled on the broker's retry tiers; or dead-lettered after
+the last one. A busy endpoint (at its `max_in_flight`, or over its
+`rate_limit_per_second`) is not waited for: the task is deferred to the
+shortest retry tier, so a slow endpoint never holds up anyone else's
+deliveries. Every step that hands a task on waits for the broker's confirm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from . import topology
+from .attempts import AttemptLog
+from .broker import Broker
+from .delivery import AttemptResult, Deliverer
+from .endpoint_cache import COLLECTION as ENDPOINTS, EndpointCache
+from .endpoints import Endpoint
+from .scheduler import next_delay, tier_for
+from .schemas import DeliveryTask, Event, utcnow
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "hookyard_deliveries_total",
+    "Delivery attempts by outcome (success, failure, gone) and reason (http_500, timeout, ...).",
+    ["outcome", "reason"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "hookyard_delivery_attempt_seconds",
+    "Duration of delivery attempts, request to response.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ENDPOINT_IN_FLIGHT = Gauge(
+    "hookyard_endpoint_in_flight", "Deliveries in flight per endpoint.", ["endpoint"], multiprocess_mode="livesum"
+)
+HANDED_ON = Counter(
+    "hookyard_tasks_handed_on_total",
+    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), hop, dead.",
+    ["kind"],
+)
+
+
+def message_id_for(event_id: str, endpoint_id: str) -> str:
+    """The `webhook-id` of an event's delivery to one endpoint: the same on every attempt,
+    and after a redelivery of the event too, so receivers can drop duplicates."""
+    return "msg_" + hashlib.sha256(f"{event_id}/{endpoint_id}".encode()).hexdigest()[:26]
+
+
+def first_task(event: Event, endpoint: Endpoint, now: datetime) -> DeliveryTask:
+    return DeliveryTask(
+        message_id=message_id_for(event.id, endpoint.id),
+        endpoint_id=endpoint.id,
+        event=event,
+        attempt=1,
+        due_at=now,
+        first_attempt_at=now,
+    )
+
+
+class TokenBucket:
+    """`rate` tokens a second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.tokens = max(1.0, rate)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        broker: Broker,
+        deliverer: Deliverer,
+        endpoints: EndpointCache,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.settings = settings
+        self.store = store
+        self.broker = broker
+        self.deliverer = deliverer
+        self.endpoints = endpoints
+        self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
+        self.clock = clock
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def run(self, task: DeliveryTask) -> str:
+        """Deliver or hand on one task; returns what happened (for logs and tests)."""
+        endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
+        if endpoint is None:
+            log.info("endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id})
+            return "dropped"
+        if not endpoint.active:
+            await self.dead_letter(task, "endpoint_disabled")
+            return "dead"
+        if self._busy(endpoint):
+            await self._hand_on(task, 0, "deferred")
+            return "deferred"
+        now = self.clock()
+        self._in_flight[endpoint.id] += 1
+        ENDPOINT_IN_FLIGHT.labels(endpoint.id).inc()
+        try:
+            result = await self.deliverer.attempt(endpoint, task, now)
+        finally:
+            self._in_flight[endpoint.id] -= 1
+            ENDPOINT_IN_FLIGHT.labels(endpoint.id).dec()
+        DELIVERIES.labels(result.outcome, result.reason).inc()
+        ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+        await self.attempts.record(task, endpoint.url, result, now)
+        return await self._after(task, endpoint, result)
+
+    def _busy(self, endpoint: Endpoint) -> bool:
+        if self._in_flight[endpoint.id] >= endpoint.max_in_flight:
+            return True
+        if endpoint.rate_limit_per_second:
+            bucket = self._buckets.get(endpoint.id)
+            if bucket is None or bucket.rate != endpoint.rate_limit_per_second:
+                bucket = self._buckets[endpoint.id] = TokenBucket(endpoint.rate_limit_per_second)
+            return not bucket.take()
+        return False
+
+    async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
+        if result.outcome == "success":
+            return "delivered"
+        if result.outcome == "gone":
+            await self.disable(endpoint, "the endpoint answered 410 Gone")
+            return "disabled"
+        settings = self.settings
+        delay = next_delay(
+            endpoint.retry_policy,
+            task.attempt,
+            result,
+            jitter=settings.retry_jitter,
+            retry_after_cap=settings.retry_after_max_seconds,
+            min_penalty=settings.retry_min_penalty_seconds,
+        )
+        if delay is None:
+            await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), result.reason)
+            return "dead"
+        retry = task.model_copy(
+            update={
+                "attempt": task.attempt + 1,
+                "due_at": self.clock() + timedelta(seconds=delay),
+                "last_failure": result.reason,
+            }
+        )
+        await self._hand_on(retry, delay, "retry")
+        return "retry"
+
+    async def hop(self, task: DeliveryTask, remaining_seconds: float) -> None:
+        """A task came back before it is due (a long delay spans tiers): wait in the next tier."""
+        await self._hand_on(task, remaining_seconds, "hop")
+
+    async def _hand_on(self, task: DeliveryTask, delay_seconds: float, kind: str) -> None:
+        tier = tier_for(delay_seconds * 1000, self.settings.retry_tiers_ms)
+        await self.broker.publish(
+            task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
+        )
+        HANDED_ON.labels(kind).inc()
+
+    async def dead_letter(self, task: DeliveryTask, reason: str) -> None:
+        await self.broker.publish(
+            task.to_bytes(),
+            exchange="",
+            routing_key=topology.DEAD_LETTER_QUEUE,
+            message_id=task.message_id,
+            headers={"x-hookyard-reason": reason},
+        )
+        HANDED_ON.labels("dead").inc()
+
+    async def disable(self, endpoint: Endpoint, reason: str) -> None:
+        await self.store[ENDPOINTS].update_one(
+            {"_id": endpoint.id, "active": {"$ne": False}},
+            {"$set": {"active": False, "disabled_reason": reason, "updated_at": self.clock()}},
+        )
+        self.endpoints.invalidate(endpoint.tenant_id)
+        log.warning("endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
+
+
+def build_worker(ctx) -> DeliveryWorker:
+    """The worker of a dispatcher or retrier process: one pooled, SSRF-guarded HTTP session."""
+    import aiohttp
+
+    from .ssrf import DestinationPolicy, GuardedConnector
+
+    settings = ctx.settings
+    connector = GuardedConnector(
+        DestinationPolicy(settings.delivery_allowed_cidrs),
+        limit=settings.delivery_max_connections,
+        ttl_dns_cache=60,
+    )
+    session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    ctx.on_close(session.close)
+    return DeliveryWorker(
+        settings,
+        ctx.store,
+        ctx.broker,
+        Deliverer(session, settings.delivery_response_max_bytes),
+        EndpointCache(ctx.store, settings.endpoint_cache_seconds),
+    )
