@@ -142,3 +142,29 @@ async def test_internal_destinations_are_refused_by_default(start_ingest, start_
         await asyncio.sleep(0.05)
     assert {a["reason"] for a in attempts["data"]} == {"destination_not_allowed"}
     assert "/internal" not in receiver.requests
+
+
+async def test_tenant_metrics_count_outcomes_per_endpoint(platform, receiver):
+    key = await platform.tenant()
+    ok = await endpoint(platform, key, receiver.url("/ok"))
+    bad = await endpoint(
+        platform, key, receiver.behave("/bad", [(500, 0)]), retry_policy={"schedule_seconds": [0.05]}
+    )
+    for n in range(3):
+        await publish(platform, key, "user.created", {"n": n})
+    await receiver.wait_for("/ok", 3)
+    await receiver.wait_for("/bad", 6)  # first attempts and one retry each, then dead
+    for _ in range(100):
+        status, figures, _ = await platform.call("GET", "/v1/metrics", token=key)
+        if figures["total"]["dead_letters"] == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert figures["endpoints"][ok["id"]] | {"avg_response_ms": None} == {
+        "messages": 3, "successful": 3, "failed": 0, "pending_retries": 0, "dead_letters": 0,
+        "attempts": 3, "avg_response_ms": None,
+    }
+    assert figures["endpoints"][bad["id"]]["failed"] == 3 and figures["endpoints"][bad["id"]]["attempts"] == 6
+    assert figures["total"]["messages"] == 6 and figures["total"]["successful"] == 3
+    assert figures["total"]["avg_response_ms"] > 0
+    status, body, _ = await platform.call("GET", "/v1/metrics", token=key, params={"hours": "-1"})
+    assert (status, body["error"]["code"]) == (400, "invalid_window")

@@ -25,6 +25,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("endpoint_id", ASCENDING), ("at", DESCENDING)], name="endpoint"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ],
+    "dead_letters": [
+        IndexModel([("tenant_id", ASCENDING), ("dead_at", DESCENDING)], name="tenant_recent"),
+        IndexModel([("endpoint_id", ASCENDING), ("dead_at", DESCENDING)], name="endpoint_recent"),
+    ],
     # The received-message log. The unique (source, provider id) pair is what
     # recognises a provider's retry of a message already accepted.
     "messages": [

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from . import topology
+from . import dead_letters, topology
 from .attempts import AttemptLog
 from .broker import Broker
 from .delivery import AttemptResult, Deliverer
@@ -182,6 +182,7 @@ class DeliveryWorker:
         HANDED_ON.labels(kind).inc()
 
     async def dead_letter(self, task: DeliveryTask, reason: str) -> None:
+        await dead_letters.record(self.store, task, reason, self.clock())
         await self.broker.publish(
             task.to_bytes(),
             exchange="",

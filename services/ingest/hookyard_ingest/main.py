@@ -7,6 +7,7 @@ Routes (each also under ROOT_PATH when it is set):
   POST /v1/events                              tenant: publish an event
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
+  GET /v1/metrics                              tenant: delivery figures (seed 001)
   /healthz /readyz /metrics                    probes
 """
 
@@ -20,6 +21,7 @@ from hookyard_common.settings import Settings, get_settings
 from .api_io import parse_body
 from .auth import Auth, TenantCreate, public_tenant
 from .errors import ApiError, json_errors
+from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
 from .limits import SlidingWindowLimiter, parse_networks
@@ -51,6 +53,7 @@ class Ingest:
             "messages": MessageRoutes(ctx.store, auth),
             "events": EventRoutes(ctx.broker, auth),
             "endpoints": EndpointRoutes(ctx.store, auth),
+            "metrics": DeliveryMetrics(ctx.store, auth),
         }
 
     def part(self, name: str):
@@ -87,6 +90,7 @@ class Ingest:
             web.get("/v1/messages", via("messages", "list")),
             web.get("/v1/messages/{message_id}", via("messages", "get")),
             web.get("/v1/messages/{message_id}/attempts", via("messages", "attempts")),
+            web.get("/v1/metrics", via("metrics", "get")),
         ]
 
     async def create_tenant(self, request: web.Request) -> web.Response:
