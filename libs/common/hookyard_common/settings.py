@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_ENDPOINT_CACHE_SECONDS"),
         description="How long a replica reuses a tenant's endpoints before reading them again.",
     )
+    endpoint_slot_wait_seconds: float = Field(
+        0.5,
+        ge=0,
+        validation_alias=_env("HOOKYARD_ENDPOINT_SLOT_WAIT_SECONDS"),
+        description="How long a delivery waits for a busy endpoint's slot before it is deferred.",
+    )
     retry_after_max_seconds: float = Field(
         3_600.0,
         ge=0,

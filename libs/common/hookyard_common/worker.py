@@ -2,14 +2,15 @@
 
 attempt → record → then, by outcome: done (2xx); endpoint disabled (410);
 next attempt scheduled on the broker's retry tiers; or dead-lettered after
-the last one. A busy endpoint (at its `max_in_flight`, or over its
-`rate_limit_per_second`) is not waited for: the task is deferred to the
-shortest retry tier, so a slow endpoint never holds up anyone else's
-deliveries. Every step that hands a task on waits for the broker's confirm.
+the last one. A busy endpoint (still at its `max_in_flight` after a short
+wait, or over its `rate_limit_per_second`) is not waited for any longer: the
+task is deferred to the shortest retry tier, so a slow endpoint never holds
+up anyone else's deliveries. Every step that hands a task on waits for the broker's confirm.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -105,6 +106,7 @@ class DeliveryWorker:
         self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
         self.clock = clock
         self._in_flight: dict[str, int] = defaultdict(int)
+        self._freed = asyncio.Condition()
         self._buckets: dict[str, TokenBucket] = {}
 
     async def run(self, task: DeliveryTask) -> str:
@@ -116,31 +118,44 @@ class DeliveryWorker:
         if not endpoint.active:
             await self.dead_letter(task, "endpoint_disabled")
             return "dead"
-        if self._busy(endpoint):
+        if not await self._slot(endpoint):
             await self._hand_on(task, 0, "deferred")
             return "deferred"
         now = self.clock()
-        self._in_flight[endpoint.id] += 1
         ENDPOINT_IN_FLIGHT.labels(endpoint.id).inc()
         try:
             result = await self.deliverer.attempt(endpoint, task, now)
         finally:
             self._in_flight[endpoint.id] -= 1
             ENDPOINT_IN_FLIGHT.labels(endpoint.id).dec()
+            async with self._freed:
+                self._freed.notify_all()
         DELIVERIES.labels(result.outcome, result.reason).inc()
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
         await self.attempts.record(task, endpoint.url, result, now)
         return await self._after(task, endpoint, result)
 
-    def _busy(self, endpoint: Endpoint) -> bool:
-        if self._in_flight[endpoint.id] >= endpoint.max_in_flight:
-            return True
+    async def _slot(self, endpoint: Endpoint) -> bool:
+        """Take one of the endpoint's in-flight slots, waiting briefly for one to free up
+        (a fast endpoint frees them in milliseconds); False when the endpoint stays busy."""
         if endpoint.rate_limit_per_second:
             bucket = self._buckets.get(endpoint.id)
             if bucket is None or bucket.rate != endpoint.rate_limit_per_second:
                 bucket = self._buckets[endpoint.id] = TokenBucket(endpoint.rate_limit_per_second)
-            return not bucket.take()
-        return False
+            if not bucket.take():
+                return False
+
+        def free() -> bool:
+            return self._in_flight[endpoint.id] < endpoint.max_in_flight
+
+        if not free():
+            try:
+                async with self._freed:
+                    await asyncio.wait_for(self._freed.wait_for(free), self.settings.endpoint_slot_wait_seconds)
+            except TimeoutError:
+                return False
+        self._in_flight[endpoint.id] += 1
+        return True
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
