@@ -1,13 +1,16 @@
 """The record of every delivery attempt, written in batches.
 
 Each attempt is one document (request headers without credentials, status,
-latency, the first bytes of the response, the reason of a failure). Writers
-await their record, so a broker message is acked only once its attempts are
-stored, but many attempts share one `insert_many`.
+latency, the first bytes of the response, the reason of a failure), and many
+attempts share one `insert_many`. Writing is off the delivery path: the
+message is acked without waiting for its record (a record is history, not
+the message), the buffer is bounded, and shutdown flushes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -16,7 +19,10 @@ from .delivery import AttemptResult
 from .schemas import DeliveryTask, new_id
 from .store import Store
 
+log = logging.getLogger(__name__)
+
 COLLECTION = "attempts"
+MAX_PENDING = 10_000
 
 
 def attempt_record(task: DeliveryTask, url: str, result: AttemptResult, at: datetime, retention: timedelta) -> dict:
@@ -50,6 +56,21 @@ class AttemptLog:
             return [None] * len(records)
 
         self._batcher: Batcher[dict, None] = Batcher(write, max_items=500, max_delay=0.01)
+        self._pending: set[asyncio.Task] = set()
 
     async def record(self, task: DeliveryTask, url: str, result: AttemptResult, at: datetime) -> None:
-        await self._batcher.submit(attempt_record(task, url, result, at, self.retention))
+        if len(self._pending) >= MAX_PENDING:  # the database is behind: wait for it rather than grow
+            await self.flush()
+        writing = asyncio.create_task(self._write(attempt_record(task, url, result, at, self.retention)))
+        self._pending.add(writing)
+        writing.add_done_callback(self._pending.discard)
+
+    async def _write(self, record: dict) -> None:
+        try:
+            await self._batcher.submit(record)
+        except Exception:
+            log.exception("could not record a delivery attempt", extra={"message_id": record["message_id"]})
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending)

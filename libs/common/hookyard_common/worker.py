@@ -229,11 +229,13 @@ def build_worker(ctx) -> DeliveryWorker:
         ttl_dns_cache=60,
     )
     session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-    ctx.on_close(session.close)
-    return DeliveryWorker(
+    worker = DeliveryWorker(
         settings,
         ctx.store,
         ctx.broker,
         Deliverer(session, settings.delivery_response_max_bytes),
         EndpointCache(ctx.store, settings.endpoint_cache_seconds),
     )
+    ctx.on_close(worker.attempts.flush)
+    ctx.on_close(session.close)
+    return worker

@@ -1,0 +1,274 @@
+"""The dispatcher end to end against a bare consumer loop, measured in the same run.
+
+Events are published onto the broker (`hookyard.events`, confirmed) as fast
+as they go; each carries its publish time. They are consumed from
+`hookyard.dispatch` and POSTed to a local aiohttp sink, which records each
+arrival. Two consumers take turns on the same queue:
+
+- bare: an aio-pika consumer (prefetch 64) that POSTs each message body
+  through one aiohttp session and acks — no validation, routing, signing,
+  recording or retries;
+- hookyard: `hookyard-dispatcher` with one matching endpoint: validation,
+  endpoint lookup (cached), Standard Webhooks signing, SSRF guard, batched
+  attempt records, retry scheduling.
+
+Printed: events/s delivered (publish of the first → receipt of the last) and
+p50/p99 publish-to-receipt latency, with ratios.
+
+    python bench/dispatch_bench.py [--events 3000] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+
+from ingest_bench import BIN, free_port, percentile, stop, wait_http  # noqa: E402
+
+PREFETCH = 64
+
+
+# ---------------------------------------------------------------- the sink
+
+
+async def sink(port: int) -> None:
+    from aiohttp import web
+
+    arrivals: list[tuple[float, float]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        sent = (body.get("data") or body.get("payload"))["sent"]
+        arrivals.append((sent, time.time()))
+        return web.Response(text="ok")
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({"arrivals": arrivals})
+
+    async def reset(_: web.Request) -> web.Response:
+        arrivals.clear()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    done = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
+    await done.wait()
+    await runner.cleanup()
+
+
+# ---------------------------------------------------------------- the bare consumer
+
+
+async def bare_consumer(amqp_url: str, target: str) -> None:
+    import aio_pika
+    import aiohttp
+    from hookyard_common import topology
+
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=PREFETCH)
+    queue = await channel.get_queue(topology.DISPATCH_QUEUE)
+    session = aiohttp.ClientSession()
+
+    async def handle(message) -> None:
+        async with session.post(target, data=message.body, headers={"Content-Type": "application/json"}) as r:
+            await r.read()
+        await message.ack()
+
+    await queue.consume(handle)
+    done = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
+    await done.wait()
+    await session.close()
+    await connection.close()
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+async def publish(amqp_url: str, tenant_id: str, count: int) -> None:
+    from hookyard_common.broker import Broker
+    from hookyard_common.schemas import Event
+
+    broker = await Broker.connect(amqp_url, (1_000,))
+    try:
+        async def one(n: int) -> None:
+            event = Event(tenant_id=tenant_id, event_type="order.created", payload={"n": n, "sent": time.time()})
+            await broker.publish(event.to_bytes(), routing_key=f"{tenant_id}.order.created")
+
+        for start in range(0, count, 200):  # confirms pipelined, 200 at a time
+            await asyncio.gather(*(one(n) for n in range(start, min(count, start + 200))))
+    finally:
+        await broker.close()
+
+
+def sink_stats(port: int) -> list[tuple[float, float]]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=30) as response:
+        return orjson.loads(response.read())["arrivals"]
+
+
+def sink_reset(port: int) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/reset", method="POST"), timeout=10).close()
+
+
+def run_once(consumer_argv: list[str], env: dict, amqp_url: str, tenant_id: str, sink_port: int, events: int, log) -> dict:
+    sink_reset(sink_port)
+    consumer = subprocess.Popen(consumer_argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(2.0)  # connected and consuming
+        started = time.time()
+        asyncio.run(publish(amqp_url, tenant_id, events))
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            arrivals = sink_stats(sink_port)
+            if len(arrivals) >= events:
+                break
+            time.sleep(0.2)
+    finally:
+        stop(consumer)
+    latencies = [received - sent for sent, received in arrivals]
+    last = max(received for _, received in arrivals)
+    return {
+        "events": len(arrivals),
+        "rate": len(arrivals) / (last - started),
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) -> str:
+    """A tenant with one endpoint to the sink, written straight into the database."""
+
+    async def run() -> str:
+        from hookyard_common import signing
+        from hookyard_common.endpoints import Endpoint
+        from hookyard_common.schemas import new_id, utcnow
+        from hookyard_common.store import Store
+
+        from hookyard_common.broker import Broker
+
+        await (await Broker.connect(amqp_url, (1_000,))).close()  # declares the queues both consumers use
+        store = await Store.connect(mongo_uri, database)
+        tenant_id, now = new_id("ten"), utcnow()
+        endpoint = Endpoint.model_validate(
+            {"_id": new_id("ep"), "tenant_id": tenant_id, "url": sink_url, "max_in_flight": PREFETCH,
+             "secrets": [{"secret": signing.new_secret()}], "created_at": now, "updated_at": now}
+        )
+        await store["endpoints"].insert_one(endpoint.model_dump(by_alias=True))
+        await store.close()
+        return tenant_id
+
+    return asyncio.run(run())
+
+
+def orchestrate(args) -> int:
+    from hookyard_cli.devstack import LocalMongo, LocalRabbitMQ, RabbitPorts
+
+    with tempfile.TemporaryDirectory(prefix="hookyard-dispatch-bench-") as tmp:
+        tmp_path = Path(tmp)
+        servers = []
+        try:
+            amqp_url, mongo_uri = os.environ.get("AMQP_URL"), os.environ.get("MONGO_URI")
+            if not amqp_url:
+                rabbit = LocalRabbitMQ(tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node="hookyard-dbench")
+                rabbit.start()
+                servers.append(rabbit)
+                amqp_url = rabbit.url
+            if not mongo_uri:
+                mongo = LocalMongo(tmp_path / "mongo", free_port(), tmp_path / "run")
+                mongo.start()
+                servers.append(mongo)
+                mongo_uri = mongo.uri
+            return compare(args, amqp_url, mongo_uri, tmp_path)
+        finally:
+            for server in reversed(servers):
+                server.stop()
+
+
+def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
+    sink_port = free_port()
+    sink_process = subprocess.Popen([sys.executable, str(HERE), "sink", "--port", str(sink_port)])
+    log = open(tmp_path / "consumers.log", "wb")
+    try:
+        wait_http(f"http://127.0.0.1:{sink_port}/stats")
+        sink_url = f"http://127.0.0.1:{sink_port}/hook"
+        database = "hookyard_dispatch_bench"
+        tenant_id = setup_tenant(amqp_url, mongo_uri, database, sink_url)
+        env = {
+            **os.environ,
+            "AMQP_URL": amqp_url,
+            "MONGO_URI": mongo_uri,
+            "HOOKYARD_MONGO_DB": database,
+            "HOOKYARD_DISPATCHER_PORT": str(free_port()),
+            "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]',
+            "HOOKYARD_PREFETCH": str(PREFETCH),
+            "HOOKYARD_LOG_LEVEL": "WARNING",
+        }
+        consumers = {
+            "bare": [sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url],
+            "hookyard": [str(BIN / "hookyard-dispatcher")],
+        }
+        runs: dict[str, list[dict]] = {"bare": [], "hookyard": []}
+        for _ in range(args.rounds):
+            for name, argv in consumers.items():
+                runs[name].append(run_once(argv, env, amqp_url, tenant_id, sink_port, args.events, log))
+    finally:
+        stop(sink_process)
+
+    best = {name: max(rs, key=lambda r: r["rate"]) for name, rs in runs.items()}
+    bare, hy = best["bare"], best["hookyard"]
+    print(f"\nDispatcher benchmark: {args.events} events published to the broker and delivered to a local sink; "
+          f"best of {args.rounds} alternating rounds")
+    print(f"{'':36}{'bare loop':>12}{'hookyard':>12}{'ratio':>8}")
+    print(f"{'events/s delivered':36}{bare['rate']:>12.0f}{hy['rate']:>12.0f}{hy['rate'] / bare['rate']:>8.2f}")
+    print(f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}{hy['p50_ms'] / bare['p50_ms']:>8.2f}")
+    print(f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}{hy['p99_ms'] / bare['p99_ms']:>8.2f}")
+    ratio = hy["rate"] / bare["rate"]
+    print(f"\ntarget: throughput ratio >= 0.80 ({'met' if ratio >= 0.8 else 'NOT met'})")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode")
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=2)
+    sink_parser = sub.add_parser("sink")
+    sink_parser.add_argument("--port", type=int, required=True)
+    bare = sub.add_parser("bare")
+    bare.add_argument("--amqp", required=True)
+    bare.add_argument("--target", required=True)
+    args = parser.parse_args()
+    if args.mode == "sink":
+        asyncio.run(sink(args.port))
+        return 0
+    if args.mode == "bare":
+        asyncio.run(bare_consumer(args.amqp, args.target))
+        return 0
+    return orchestrate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
