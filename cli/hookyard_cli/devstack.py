@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
-EPMD_CANDIDATES = sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd")) if Path(
-    "/usr/lib/erlang"
-).exists() else []
+
+
+def epmd_binary() -> Path | None:
+    """Erlang's port mapper, installed with RabbitMQ."""
+    found = sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))
+    return found[-1] if found else None
 
 
 class InfraError(RuntimeError):
@@ -183,8 +186,6 @@ def ensure_rabbitmq_installed() -> None:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "rabbitmq-server"], check=True, env=env)
         if RABBITMQ_SERVER.exists():
-            global EPMD_CANDIDATES
-            EPMD_CANDIDATES = sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))
             return
     raise InfraError(
         "No RabbitMQ available. Either set AMQP_URL to a running broker, start a Docker engine, "
@@ -262,9 +263,10 @@ class LocalRabbitMQ:
         env = self.env()
         # Our own epmd in the foreground, so it is ours to stop; Erlang would
         # otherwise daemonize one that outlives the broker.
-        if not port_open(self.ports.epmd) and EPMD_CANDIDATES:
+        epmd = epmd_binary()
+        if not port_open(self.ports.epmd) and epmd is not None:
             self.epmd.start(
-                [str(EPMD_CANDIDATES[-1]), "-port", str(self.ports.epmd)],
+                [str(epmd), "-port", str(self.ports.epmd)],
                 env=env,
                 log_path=self.home / "epmd.log",
             )

@@ -15,10 +15,9 @@ import asyncio
 import os
 import sys
 
-import aiohttp
 import aio_pika
+import aiohttp
 import orjson
-
 from hookyard_common.settings import Settings
 from hookyard_common.store import Store
 

@@ -18,17 +18,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
 from . import dead_letters, topology
 from .attempts import AttemptLog
 from .broker import Broker
 from .delivery import AttemptResult, Deliverer
-from .endpoint_cache import COLLECTION as ENDPOINTS, EndpointCache
+from .endpoint_cache import COLLECTION as ENDPOINTS
+from .endpoint_cache import EndpointCache
 from .endpoints import Endpoint
 from .scheduler import next_delay, tier_for
 from .schemas import DeliveryTask, Event, utcnow
 from .settings import Settings
+from .ssrf import DestinationPolicy, GuardedConnector
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -218,10 +221,6 @@ class DeliveryWorker:
 
 def build_worker(ctx) -> DeliveryWorker:
     """The worker of a dispatcher or retrier process: one pooled, SSRF-guarded HTTP session."""
-    import aiohttp
-
-    from .ssrf import DestinationPolicy, GuardedConnector
-
     settings = ctx.settings
     connector = GuardedConnector(
         DestinationPolicy(settings.delivery_allowed_cidrs),
