@@ -150,7 +150,7 @@ async def drain_queue(amqp_url: str, queue: str, *, expect: int, timeout: float 
 
 class Receiver:
     """A real HTTP server standing in for tenants' endpoints. Each path has its own behaviour:
-    `behave(path, [(status, sleep_seconds), ...])` answers in that order, then repeats the last."""
+    `behave(path, [(status, sleep_seconds[, headers]), ...])` answers in that order, then repeats the last."""
 
     def __init__(self):
         self.requests: dict[str, list] = {}
@@ -176,10 +176,10 @@ class Receiver:
                 {"headers": dict(request.headers), "body": body, "at": time.monotonic()}
             )
             plan = self.plans.get(request.path, [(200, 0)])
-            status, sleep = plan.pop(0) if len(plan) > 1 else plan[0]
+            status, sleep, *extra = plan.pop(0) if len(plan) > 1 else plan[0]
             if sleep:
                 await asyncio.sleep(sleep)
-            return web.Response(status=status, text=f"answer {status}")
+            return web.Response(status=status, text=f"answer {status}", headers=extra[0] if extra else None)
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handle)

@@ -30,7 +30,30 @@ async def record(store: Store, task: DeliveryTask, reason: str, at: datetime) ->
                 "dead_at": at,
                 # A disabled endpoint's messages can be retried once it is enabled again.
                 "can_retry": True,
+                "state": "dead",
             }
         },
         upsert=True,
     )
+
+
+async def claim_for_replay(store: Store, message_id: str, tenant_id: str, at: datetime) -> dict | None:
+    """Mark one dead letter as being replayed; None if it is not dead (unknown, or already in flight).
+
+    The conditional update is what keeps two replays of the same message
+    (two clicks, two replicas) from putting it in flight twice.
+    """
+    return await store[COLLECTION].find_one_and_update(
+        {"_id": message_id, "tenant_id": tenant_id, "state": "dead"},
+        {"$set": {"state": "replaying", "replayed_at": at}},
+    )
+
+
+def replay_task(record: dict, at: datetime) -> DeliveryTask:
+    """The task to send again: a fresh schedule, the same webhook-id."""
+    task = DeliveryTask.model_validate(record["task"])
+    return task.model_copy(update={"attempt": 1, "due_at": at, "last_failure": None, "replay": True})
+
+
+async def resolved(store: Store, message_id: str) -> None:
+    await store[COLLECTION].delete_one({"_id": message_id, "state": "replaying"})

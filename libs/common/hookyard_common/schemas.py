@@ -128,6 +128,8 @@ class DeliveryTask(WireModel):
     due_at: datetime = Field(default_factory=utcnow)
     first_attempt_at: datetime | None = None
     last_failure: str | None = None
+    # Set on a dead letter's replay: its record is cleared once it is delivered.
+    replay: bool = False
 
 
 class MonitorState(StrEnum):

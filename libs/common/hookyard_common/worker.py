@@ -162,6 +162,8 @@ class DeliveryWorker:
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
+            if task.replay:
+                await dead_letters.resolved(self.store, task.message_id)
             return "delivered"
         if result.outcome == "gone":
             await self.disable(endpoint, "the endpoint answered 410 Gone")

@@ -8,6 +8,7 @@ Routes (each also under ROOT_PATH when it is set):
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
   GET /v1/metrics                              tenant: delivery figures (seed 001)
+  /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
   /healthz /readyz /metrics                    probes
 """
 
@@ -21,6 +22,7 @@ from hookyard_common.settings import Settings, get_settings
 from .api_io import parse_body
 from .auth import Auth, TenantCreate, public_tenant
 from .errors import ApiError, json_errors
+from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
@@ -54,6 +56,7 @@ class Ingest:
             "events": EventRoutes(ctx.broker, auth),
             "endpoints": EndpointRoutes(ctx.store, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
+            "dead_letters": DeadLetterRoutes(ctx.store, ctx.broker, auth),
         }
 
     def part(self, name: str):
@@ -91,6 +94,9 @@ class Ingest:
             web.get("/v1/messages/{message_id}", via("messages", "get")),
             web.get("/v1/messages/{message_id}/attempts", via("messages", "attempts")),
             web.get("/v1/metrics", via("metrics", "get")),
+            web.get("/v1/dead-letters", via("dead_letters", "list")),
+            web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
+            web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
         ]
 
     async def create_tenant(self, request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from .errors import ApiError
 SUMMARY_FIELDS = {"body": 0, "headers": 0}
 
 
-def _time(request: web.Request, name: str) -> datetime | None:
+def time_param(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:
         return None
@@ -85,9 +85,9 @@ class MessageRoutes:
         if "source_id" in request.query:
             query["source_id"] = request.query["source_id"]
         window = {}
-        if (since := _time(request, "since")) is not None:
+        if (since := time_param(request, "since")) is not None:
             window["$gte"] = since
-        if (until := _time(request, "until")) is not None:
+        if (until := time_param(request, "until")) is not None:
             window["$lt"] = until
         if window:
             query["received_at"] = window

@@ -1,0 +1,116 @@
+"""The dead-letter API: list what could not be delivered, and send it again.
+
+- `GET /v1/dead-letters?endpoint_id=&since=&until=&cursor=&limit=`
+- `POST /v1/dead-letters/{message_id}/retry`
+- `POST /v1/dead-letters/replay {"endpoint_id"?, "since", "until"}` → how many were re-queued
+
+A replayed message goes straight to the retrier with a fresh schedule and
+the same `webhook-id`; it cannot be put in flight twice (409), and its record
+disappears once it is delivered, or returns as dead with the new attempts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from hookyard_common import dead_letters, topology
+from hookyard_common.broker import Broker
+from hookyard_common.pagination import CursorError, after_cursor
+from hookyard_common.schemas import utcnow
+from hookyard_common.store import Store
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from .api_io import page, parse_body, query_limit
+from .errors import ApiError
+from .messages import time_param
+
+
+class BulkReplay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoint_id: str | None = None
+    since: AwareDatetime
+    until: AwareDatetime
+
+
+def render(doc: dict) -> dict:
+    return {
+        "id": doc["_id"],
+        "endpoint_id": doc["endpoint_id"],
+        "event_id": doc["event_id"],
+        "event_type": doc["event_type"],
+        "attempts": doc["attempts"],
+        "reason": doc["reason"],
+        "dead_at": doc["dead_at"].isoformat(),
+        "state": doc["state"],
+        "can_retry": doc["can_retry"],
+    }
+
+
+class DeadLetterRoutes:
+    def __init__(self, store: Store, broker: Broker, auth):
+        self.store = store
+        self.broker = broker
+        self.auth = auth
+
+    async def list(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        limit = query_limit(request)
+        query: dict = {"tenant_id": tenant["_id"]}
+        if "endpoint_id" in request.query:
+            query["endpoint_id"] = request.query["endpoint_id"]
+        window = {}
+        if (since := time_param(request, "since")) is not None:
+            window["$gte"] = since
+        if (until := time_param(request, "until")) is not None:
+            window["$lt"] = until
+        if window:
+            query["dead_at"] = window
+        try:
+            cursor = after_cursor("dead_at", request.query.get("cursor"))
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from None
+        if cursor:
+            query = {"$and": [query, cursor]}
+        docs = (
+            await self.store[dead_letters.COLLECTION]
+            .find(query, {"task": 0})
+            .sort([("dead_at", -1), ("_id", -1)])
+            .limit(limit + 1)
+            .to_list()
+        )
+        return web.json_response(page(docs, limit, "dead_at", render))
+
+    async def _requeue(self, message_id: str, tenant_id: str, at: datetime) -> bool:
+        record = await dead_letters.claim_for_replay(self.store, message_id, tenant_id, at)
+        if record is None:
+            return False
+        task = dead_letters.replay_task(record, at)
+        await self.broker.publish(
+            task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id
+        )
+        return True
+
+    async def retry(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        message_id = request.match_info["message_id"]
+        if await self._requeue(message_id, tenant["_id"], utcnow()):
+            return web.json_response({"id": message_id, "state": "replaying"}, status=202)
+        exists = await self.store[dead_letters.COLLECTION].find_one(
+            {"_id": message_id, "tenant_id": tenant["_id"]}, {"state": 1}
+        )
+        if exists is None:
+            raise ApiError(404, "unknown_dead_letter", "no such dead letter")
+        raise ApiError(409, "already_replaying", "this message is already being replayed")
+
+    async def replay(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        body: BulkReplay = await parse_body(request, BulkReplay)
+        query: dict = {"tenant_id": tenant["_id"], "state": "dead", "dead_at": {"$gte": body.since, "$lt": body.until}}
+        if body.endpoint_id:
+            query["endpoint_id"] = body.endpoint_id
+        now = utcnow()
+        requeued = 0
+        async for doc in self.store[dead_letters.COLLECTION].find(query, {"_id": 1}):
+            requeued += await self._requeue(doc["_id"], tenant["_id"], now)
+        return web.json_response({"requeued": requeued}, status=202)

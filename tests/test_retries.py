@@ -1,0 +1,85 @@
+"""Retries on the broker's tiers with a compressed schedule, dead letters, and their replay."""
+
+import asyncio
+
+from test_delivery import endpoint, publish
+
+
+def gaps(requests) -> list[float]:
+    times = [r["at"] for r in requests]
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+async def test_attempts_follow_the_schedule_within_jitter(platform, receiver):
+    key = await platform.tenant()
+    url = receiver.behave("/down", [(500, 0)])
+    await endpoint(platform, key, url, retry_policy={"schedule_seconds": [0.3, 0.8], "jitter": True})
+    await publish(platform, key, "user.created")
+    requests = await receiver.wait_for("/down", 3, timeout=10)
+    first, second = gaps(requests)
+    # ±20 % jitter, then up to one short tier (50 ms) and processing of slack.
+    assert 0.3 * 0.8 - 0.02 <= first <= 0.3 * 1.2 + 0.25, first
+    assert 0.8 * 0.8 - 0.02 <= second <= 0.8 * 1.2 + 0.25, second
+    await asyncio.sleep(1.5)
+    assert len(receiver.requests["/down"]) == 3, "attempted after the schedule ran out"
+
+
+async def test_retry_after_moves_the_next_attempt(platform, receiver):
+    key = await platform.tenant()
+    url = receiver.behave("/busy", [(503, 0, {"Retry-After": "1"}), (200, 0)])
+    await endpoint(platform, key, url, retry_policy={"schedule_seconds": [0.05]})
+    await publish(platform, key, "user.created")
+    requests = await receiver.wait_for("/busy", 2, timeout=10)
+    assert gaps(requests)[0] >= 0.95
+
+
+async def test_dead_letter_then_replay_delivers_once(platform, receiver):
+    key = await platform.tenant()
+    url = receiver.behave("/later", [(500, 0), (500, 0), (200, 0)])
+    ep = await endpoint(platform, key, url, retry_policy={"schedule_seconds": [0.05]})
+    await publish(platform, key, "order.created", {"n": 1})
+    await receiver.wait_for("/later", 2)
+    for _ in range(100):
+        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+        if dead["data"]:
+            break
+        await asyncio.sleep(0.05)
+    [letter] = dead["data"]
+    assert letter["endpoint_id"] == ep["id"] and letter["reason"] == "http_500" and letter["attempts"] == 2
+
+    status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
+    assert status == 202
+    # A second replay while the first is in flight is refused, not duplicated.
+    status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
+    assert (status, body["error"]["code"]) in ((409, "already_replaying"), (404, "unknown_dead_letter"))
+    requests = await receiver.wait_for("/later", 3)
+    assert len({r["headers"]["webhook-id"] for r in requests}) == 1
+    for _ in range(100):
+        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+        if not dead["data"]:
+            break
+        await asyncio.sleep(0.05)
+    assert dead["data"] == []
+    await asyncio.sleep(0.5)
+    assert len(receiver.requests["/later"]) == 3
+
+
+async def test_bulk_replay_reports_how_many_were_requeued(platform, receiver):
+    key = await platform.tenant()
+    url = receiver.behave("/bulk", [(500, 0), (500, 0), (500, 0), (200, 0)])
+    await endpoint(platform, key, url, retry_policy={"max_retries": 0})
+    for n in range(3):
+        await publish(platform, key, "order.created", {"n": n})
+    for _ in range(100):
+        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+        if len(dead["data"]) == 3:
+            break
+        await asyncio.sleep(0.05)
+    window = {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+    status, body, _ = await platform.call("POST", "/v1/dead-letters/replay", token=key, json=window)
+    assert (status, body) == (202, {"requeued": 3})
+    status, body, _ = await platform.call("POST", "/v1/dead-letters/replay", token=key, json=window)
+    assert body == {"requeued": 0}, "messages in flight were queued a second time"
+    await receiver.wait_for("/bulk", 6)
+    status, body, _ = await platform.call("POST", "/v1/dead-letters/replay", token=key, json={"since": "bad"})
+    assert status == 400
