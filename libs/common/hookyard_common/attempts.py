@@ -9,12 +9,11 @@ the message), the buffer is bounded, and shutdown flushes it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from .batching import Batcher
+from .batching import WriteBehind
 from .delivery import AttemptResult
 from .schemas import DeliveryTask, new_id
 from .store import Store
@@ -51,26 +50,16 @@ class AttemptLog:
         self.retention = retention
         collection = store[COLLECTION]
 
-        async def write(records: Sequence[dict]) -> list[None]:
+        async def write(records: Sequence[dict]) -> None:
             await collection.insert_many(list(records), ordered=False)
-            return [None] * len(records)
 
-        self._batcher: Batcher[dict, None] = Batcher(write, max_items=500, max_delay=0.01)
-        self._pending: set[asyncio.Task] = set()
+        def lost(exc: BaseException, records: Sequence[dict]) -> None:
+            log.error("could not record delivery attempts", extra={"count": len(records), "error": repr(exc)})
+
+        self._writer: WriteBehind[dict] = WriteBehind(write, max_pending=MAX_PENDING, on_error=lost)
 
     async def record(self, task: DeliveryTask, url: str, result: AttemptResult, at: datetime) -> None:
-        if len(self._pending) >= MAX_PENDING:  # the database is behind: wait for it rather than grow
-            await self.flush()
-        writing = asyncio.create_task(self._write(attempt_record(task, url, result, at, self.retention)))
-        self._pending.add(writing)
-        writing.add_done_callback(self._pending.discard)
-
-    async def _write(self, record: dict) -> None:
-        try:
-            await self._batcher.submit(record)
-        except Exception:
-            log.exception("could not record a delivery attempt", extra={"message_id": record["message_id"]})
+        await self._writer.add(attempt_record(task, url, result, at, self.retention))
 
     async def flush(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending)
+        await self._writer.drain()

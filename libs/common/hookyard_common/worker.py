@@ -110,6 +110,7 @@ class DeliveryWorker:
         self.clock = clock
         self._in_flight: dict[str, int] = defaultdict(int)
         self._freed = asyncio.Condition()
+        self._waiting = 0
         self._buckets: dict[str, TokenBucket] = {}
 
     async def run(self, task: DeliveryTask) -> str:
@@ -131,8 +132,9 @@ class DeliveryWorker:
         finally:
             self._in_flight[endpoint.id] -= 1
             ENDPOINT_IN_FLIGHT.labels(endpoint.id).dec()
-            async with self._freed:
-                self._freed.notify_all()
+            if self._waiting:  # only deliveries waiting for a slot need waking
+                async with self._freed:
+                    self._freed.notify_all()
         DELIVERIES.labels(result.outcome, result.reason).inc()
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
         await self.attempts.record(task, endpoint.url, result, now)
@@ -152,11 +154,14 @@ class DeliveryWorker:
             return self._in_flight[endpoint.id] < endpoint.max_in_flight
 
         if not free():
+            self._waiting += 1
             try:
                 async with self._freed:
                     await asyncio.wait_for(self._freed.wait_for(free), self.settings.endpoint_slot_wait_seconds)
             except TimeoutError:
                 return False
+            finally:
+                self._waiting -= 1
         self._in_flight[endpoint.id] += 1
         return True
 
