@@ -1,6 +1,7 @@
 """Retries on the broker's tiers with a compressed schedule, dead letters, and their replay."""
 
 import asyncio
+import json
 
 from test_delivery import endpoint, publish
 
@@ -83,3 +84,35 @@ async def test_bulk_replay_reports_how_many_were_requeued(platform, receiver):
     await receiver.wait_for("/bulk", 6)
     status, body, _ = await platform.call("POST", "/v1/dead-letters/replay", token=key, json={"since": "bad"})
     assert status == 400
+
+
+async def test_operational_events_reach_the_tenants_other_endpoints(platform, receiver):
+    key = await platform.tenant()
+    flaky = await endpoint(
+        platform, key, receiver.behave("/flaky", [(500, 0), (200, 0)]),
+        event_types=["order.*"], retry_policy={"schedule_seconds": [0.05]},
+    )
+    dead = await endpoint(
+        platform, key, receiver.behave("/dead", [(500, 0)]),
+        event_types=["order.*"], retry_policy={"max_retries": 0},
+    )
+    gone = await endpoint(platform, key, receiver.behave("/gone", [(410, 0)]), event_types=["order.*"])
+    await endpoint(
+        platform, key, receiver.url("/ops"),
+        event_types=["message.attempt.recovered", "message.attempt.exhausted", "endpoint.disabled"],
+    )
+    await publish(platform, key, "order.created")
+    requests = await receiver.wait_for("/ops", 3)
+    await asyncio.sleep(0.5)
+    seen = {}
+    for request in receiver.requests["/ops"]:
+        body = json.loads(request["body"])
+        seen[body["type"]] = body["data"]
+    assert seen["message.attempt.recovered"]["endpoint_id"] == flaky["id"]
+    assert seen["message.attempt.recovered"]["attempt"] == 2
+    assert seen["message.attempt.exhausted"]["endpoint_id"] == dead["id"]
+    assert seen["message.attempt.exhausted"]["reason"] == "http_500"
+    assert seen["endpoint.disabled"]["endpoint_id"] == gone["id"]
+    assert len(receiver.requests["/ops"]) == 3
+    # The failing endpoints subscribed only to order.*: no announcements ping-pong between them.
+    assert len(receiver.requests["/dead"]) == 1 and len(receiver.requests["/flaky"]) == 2

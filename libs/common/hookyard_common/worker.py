@@ -2,7 +2,9 @@
 
 attempt → record → then, by outcome: done (2xx); endpoint disabled (410);
 next attempt scheduled on the broker's retry tiers; or dead-lettered after
-the last one. A busy endpoint (still at its `max_in_flight` after a short
+the last one; tenants hear of it through operational events
+(`endpoint.disabled`, `message.attempt.exhausted`, `message.attempt.recovered`).
+A busy endpoint (still at its `max_in_flight` after a short
 wait, or over its `rate_limit_per_second`) is not waited for any longer: the
 task is deferred to the shortest retry tier, so a slow endpoint never holds
 up anyone else's deliveries. Every step that hands a task on waits for the broker's confirm.
@@ -54,6 +56,14 @@ HANDED_ON = Counter(
     "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), hop, dead.",
     ["kind"],
 )
+
+
+# Context flag of the events Hookyard publishes about its own deliveries.
+OPERATIONAL = "hookyard_operational"
+
+
+def is_operational(event: Event) -> bool:
+    return event.context.get(OPERATIONAL) is True
 
 
 def message_id_for(event_id: str, endpoint_id: str) -> str:
@@ -169,6 +179,8 @@ class DeliveryWorker:
         if result.outcome == "success":
             if task.replay:
                 await dead_letters.resolved(self.store, task.message_id)
+            if task.attempt > 1 or task.replay:
+                await self.announce(task, "message.attempt.recovered", {"attempt": task.attempt})
             return "delivered"
         if result.outcome == "gone":
             await self.disable(endpoint, "the endpoint answered 410 Gone")
@@ -184,6 +196,7 @@ class DeliveryWorker:
         )
         if delay is None:
             await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), result.reason)
+            await self.announce(task, "message.attempt.exhausted", {"attempt": task.attempt, "reason": result.reason})
             return "dead"
         retry = task.model_copy(
             update={
@@ -218,12 +231,36 @@ class DeliveryWorker:
         HANDED_ON.labels("dead").inc()
 
     async def disable(self, endpoint: Endpoint, reason: str) -> None:
-        await self.store[ENDPOINTS].update_one(
+        changed = await self.store[ENDPOINTS].update_one(
             {"_id": endpoint.id, "active": {"$ne": False}},
             {"$set": {"active": False, "disabled_reason": reason, "updated_at": self.clock()}},
         )
         self.endpoints.invalidate(endpoint.tenant_id)
-        log.warning("endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
+        if changed.modified_count:  # once, however many replicas saw the 410
+            log.warning("endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
+            await self._publish_operational(
+                endpoint.tenant_id, "endpoint.disabled", {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}
+            )
+
+    async def announce(self, task: DeliveryTask, event_type: str, details: dict) -> None:
+        """An operational event about a message. None about operational events themselves,
+        or two failing endpoints would trade announcements of each other's failures forever."""
+        if is_operational(task.event):
+            return
+        payload = {
+            "message_id": task.message_id,
+            "event_id": task.event.id,
+            "event_type": task.event.event_type,
+            "endpoint_id": task.endpoint_id,
+            **details,
+        }
+        await self._publish_operational(task.event.tenant_id, event_type, payload)
+
+    async def _publish_operational(self, tenant_id: str, event_type: str, payload: dict) -> None:
+        event = Event(tenant_id=tenant_id, event_type=event_type, payload=payload, context={OPERATIONAL: True})
+        await self.broker.publish(
+            event.to_bytes(), routing_key=topology.routing_key(tenant_id, event_type), message_id=event.id
+        )
 
 
 def build_worker(ctx) -> DeliveryWorker:

@@ -14,8 +14,9 @@ from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.worker import build_worker
 from pydantic import ValidationError
 
-# A task this close to its due time is attempted rather than sent round again.
-EARLY_TOLERANCE_SECONDS = 0.05
+# A task this close to its due time is attempted rather than sent round again
+# (clock granularity); anything earlier waits another tier: late, never early.
+EARLY_TOLERANCE_SECONDS = 0.005
 
 
 async def setup(ctx: Context) -> None:
