@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from hookyard_cli.devstack import (
+    InfraError,
     LocalMongo,
     LocalRabbitMQ,
     RabbitPorts,
     docker_available,
     free_port,
+    free_ports,
 )
 from hookyard_common import topology
 from hookyard_common.settings import Settings
@@ -74,11 +76,7 @@ def infra(tmp_path_factory) -> Iterator[Infra]:
             infra.management_url = found.get("management_url")
         base = tmp_path_factory.mktemp("infra")
         if not infra.amqp_url:
-            rabbit = LocalRabbitMQ(
-                base / "rabbitmq", RabbitPorts.free(), base / "run", node=f"hookyard-test-{os.getpid()}"
-            )
-            stack.callback(rabbit.stop)
-            rabbit.start()
+            rabbit = _start_rabbit(stack, base)
             infra.amqp_url, infra.management_url, infra.local_rabbit = (
                 rabbit.url,
                 rabbit.management_url,
@@ -90,6 +88,24 @@ def infra(tmp_path_factory) -> Iterator[Infra]:
             mongo.start()
             infra.mongo_uri = mongo.uri
         yield infra
+
+
+def _start_rabbit(stack: ExitStack, base) -> LocalRabbitMQ:
+    """A local node on free ports; a second try on new ports if another process took one meanwhile."""
+    for attempt in range(2):
+        rabbit = LocalRabbitMQ(
+            base / f"rabbitmq-{attempt}", RabbitPorts.free(), base / "run", node=f"hookyard-test-{os.getpid()}-{attempt}"
+        )
+        try:
+            rabbit.start()
+        except InfraError:
+            rabbit.stop()
+            if attempt:
+                raise
+            continue
+        stack.callback(rabbit.stop)
+        return rabbit
+    raise AssertionError("unreachable")
 
 
 def _management(infra: Infra, method: str, path: str, body: dict | None = None) -> None:
@@ -141,14 +157,15 @@ async def mongo_db(infra: Infra) -> str:
 @pytest.fixture
 def settings(infra: Infra, amqp_url: str, mongo_db: str) -> Settings:
     """Settings pointing at this test's vhost and database, with free ports."""
+    ingest, dispatcher, retrier, heartbeat = free_ports(4)
     return Settings(
         amqp_url=amqp_url,
         mongo_uri=infra.mongo_uri,
         mongo_db=mongo_db,
-        ingest_port=free_port(),
-        dispatcher_port=free_port(),
-        retrier_port=free_port(),
-        heartbeat_port=free_port(),
+        ingest_port=ingest,
+        dispatcher_port=dispatcher,
+        retrier_port=retrier,
+        heartbeat_port=heartbeat,
         connect_attempts=5,
         shutdown_deadline_seconds=10,
         retry_tiers_ms=(200, 1_000),

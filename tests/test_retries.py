@@ -102,7 +102,7 @@ async def test_operational_events_reach_the_tenants_other_endpoints(platform, re
         event_types=["message.attempt.recovered", "message.attempt.exhausted", "endpoint.disabled"],
     )
     await publish(platform, key, "order.created")
-    requests = await receiver.wait_for("/ops", 3)
+    await receiver.wait_for("/ops", 3)
     await asyncio.sleep(0.5)
     seen = {}
     for request in receiver.requests["/ops"]:

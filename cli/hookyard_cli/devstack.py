@@ -137,10 +137,20 @@ def _signal_group(pid: int, sig: int) -> None:
 # ---------------------------------------------------------------- helpers
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all held open at once, so none is handed out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -203,7 +213,7 @@ class RabbitPorts:
 
     @classmethod
     def free(cls) -> "RabbitPorts":
-        return cls(*(free_port() for _ in range(5)))
+        return cls(*free_ports(5))
 
 
 DEFAULT_RABBIT_PORTS = RabbitPorts(5672, 15672, 15692, 25672, 4369)
