@@ -90,11 +90,11 @@ async def test_operational_events_reach_the_tenants_other_endpoints(platform, re
     key = await platform.tenant()
     flaky = await endpoint(
         platform, key, receiver.behave("/flaky", [(500, 0), (200, 0)]),
-        event_types=["order.*"], retry_policy={"schedule_seconds": [0.05]},
+        event_types=["order.*", "message.attempt.*"], retry_policy={"schedule_seconds": [0.05]},
     )
     dead = await endpoint(
         platform, key, receiver.behave("/dead", [(500, 0)]),
-        event_types=["order.*"], retry_policy={"max_retries": 0},
+        event_types=["order.*", "message.attempt.*"], retry_policy={"max_retries": 0},
     )
     gone = await endpoint(platform, key, receiver.behave("/gone", [(410, 0)]), event_types=["order.*"])
     await endpoint(
@@ -114,5 +114,8 @@ async def test_operational_events_reach_the_tenants_other_endpoints(platform, re
     assert seen["message.attempt.exhausted"]["reason"] == "http_500"
     assert seen["endpoint.disabled"]["endpoint_id"] == gone["id"]
     assert len(receiver.requests["/ops"]) == 3
-    # The failing endpoints subscribed only to order.*: no announcements ping-pong between them.
-    assert len(receiver.requests["/dead"]) == 1 and len(receiver.requests["/flaky"]) == 2
+    # The endpoint that recovered hears of it too; bad news never goes to the endpoint it is about.
+    flaky_types = [json.loads(r["body"])["type"] for r in receiver.requests["/flaky"]]
+    assert sorted(flaky_types) == ["message.attempt.exhausted", "message.attempt.recovered", "order.created", "order.created"]
+    dead_types = [json.loads(r["body"])["type"] for r in receiver.requests["/dead"]]
+    assert "message.attempt.exhausted" not in dead_types

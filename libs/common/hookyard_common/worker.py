@@ -62,8 +62,22 @@ HANDED_ON = Counter(
 OPERATIONAL = "hookyard_operational"
 
 
+# Bad news is not sent to the endpoint it is about (it is failing or gone);
+# `message.attempt.recovered` is, since that endpoint answers again.
+FAILURE_NEWS = {"endpoint.disabled", "message.attempt.exhausted"}
+
+
 def is_operational(event: Event) -> bool:
     return event.context.get(OPERATIONAL) is True
+
+
+def concerns_failing_endpoint(event: Event, endpoint_id: str) -> bool:
+    return (
+        is_operational(event)
+        and event.event_type in FAILURE_NEWS
+        and isinstance(event.payload, dict)
+        and event.payload.get("endpoint_id") == endpoint_id
+    )
 
 
 def message_id_for(event_id: str, endpoint_id: str) -> str:

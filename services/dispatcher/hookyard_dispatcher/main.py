@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from hookyard_common import runner, topology
 from hookyard_common.runner import Context
 from hookyard_common.schemas import Event, utcnow
-from hookyard_common.worker import DeliveryWorker, build_worker, first_task, is_operational
+from hookyard_common.worker import DeliveryWorker, build_worker, concerns_failing_endpoint, first_task
 
 from .intake import Intake
 
@@ -24,9 +24,7 @@ async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
         targets = [e for e in endpoints if e.id == event.target_endpoint_id and e.active]
     else:
         targets = [e for e in endpoints if e.active and e.wants(event.event_type, event.source_id)]
-    if is_operational(event):
-        # News about an endpoint goes to the tenant's other endpoints, not to the one in trouble.
-        targets = [e for e in targets if e.id != event.payload.get("endpoint_id")]
+    targets = [e for e in targets if not concerns_failing_endpoint(event, e.id)]
     now = utcnow()
     return await asyncio.gather(*(worker.run(first_task(event, endpoint, now)) for endpoint in targets))
 
