@@ -156,9 +156,9 @@ async def test_tenant_metrics_count_outcomes_per_endpoint(platform, receiver):
         await publish(platform, key, "user.created", {"n": n})
     await receiver.wait_for("/ok", 3)
     await receiver.wait_for("/bad", 6)  # first attempts and one retry each, then dead
-    for _ in range(100):
+    for _ in range(100):  # attempt records are written behind the deliveries
         status, figures, _ = await platform.call("GET", "/v1/metrics", token=key)
-        if figures["total"]["dead_letters"] == 3:
+        if figures["total"]["dead_letters"] == 3 and figures["total"]["attempts"] == 9:
             break
         await asyncio.sleep(0.05)
     assert figures["endpoints"][ok["id"]] | {"avg_response_ms": None} == {
