@@ -14,7 +14,9 @@ def gaps(requests) -> list[float]:
 async def test_attempts_follow_the_schedule_within_jitter(platform, receiver):
     key = await platform.tenant()
     url = receiver.behave("/down", [(500, 0)])
-    await endpoint(platform, key, url, retry_policy={"schedule_seconds": [0.3, 0.8], "jitter": True})
+    await endpoint(
+        platform, key, url, event_types=["user.*"], retry_policy={"schedule_seconds": [0.3, 0.8], "jitter": True}
+    )
     await publish(platform, key, "user.created")
     requests = await receiver.wait_for("/down", 3, timeout=10)
     first, second = gaps(requests)
@@ -28,7 +30,7 @@ async def test_attempts_follow_the_schedule_within_jitter(platform, receiver):
 async def test_retry_after_moves_the_next_attempt(platform, receiver):
     key = await platform.tenant()
     url = receiver.behave("/busy", [(503, 0, {"Retry-After": "1"}), (200, 0)])
-    await endpoint(platform, key, url, retry_policy={"schedule_seconds": [0.05]})
+    await endpoint(platform, key, url, event_types=["user.*"], retry_policy={"schedule_seconds": [0.05]})
     await publish(platform, key, "user.created")
     requests = await receiver.wait_for("/busy", 2, timeout=10)
     assert gaps(requests)[0] >= 0.95
@@ -37,7 +39,7 @@ async def test_retry_after_moves_the_next_attempt(platform, receiver):
 async def test_dead_letter_then_replay_delivers_once(platform, receiver):
     key = await platform.tenant()
     url = receiver.behave("/later", [(500, 0), (500, 0), (200, 0)])
-    ep = await endpoint(platform, key, url, retry_policy={"schedule_seconds": [0.05]})
+    ep = await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"schedule_seconds": [0.05]})
     await publish(platform, key, "order.created", {"n": 1})
     await receiver.wait_for("/later", 2)
     for _ in range(100):
@@ -68,7 +70,7 @@ async def test_dead_letter_then_replay_delivers_once(platform, receiver):
 async def test_bulk_replay_reports_how_many_were_requeued(platform, receiver):
     key = await platform.tenant()
     url = receiver.behave("/bulk", [(500, 0), (500, 0), (500, 0), (200, 0)])
-    await endpoint(platform, key, url, retry_policy={"max_retries": 0})
+    await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"max_retries": 0})
     for n in range(3):
         await publish(platform, key, "order.created", {"n": n})
     for _ in range(100):
