@@ -16,14 +16,12 @@ from datetime import datetime
 from aiohttp import web
 from hookyard_common import dead_letters, topology
 from hookyard_common.broker import Broker
-from hookyard_common.pagination import CursorError, after_cursor
 from hookyard_common.schemas import utcnow
 from hookyard_common.store import Store
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from .api_io import page, parse_body, query_limit
+from .api_io import list_page, parse_body
 from .errors import ApiError
-from .messages import time_param
 
 
 class BulkReplay(BaseModel):
@@ -55,31 +53,13 @@ class DeadLetterRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
-        limit = query_limit(request)
-        query: dict = {"tenant_id": tenant["_id"]}
+        query = {"tenant_id": tenant["_id"]}
         if "endpoint_id" in request.query:
             query["endpoint_id"] = request.query["endpoint_id"]
-        window = {}
-        if (since := time_param(request, "since")) is not None:
-            window["$gte"] = since
-        if (until := time_param(request, "until")) is not None:
-            window["$lt"] = until
-        if window:
-            query["dead_at"] = window
-        try:
-            cursor = after_cursor("dead_at", request.query.get("cursor"))
-        except CursorError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from None
-        if cursor:
-            query = {"$and": [query, cursor]}
-        docs = (
-            await self.store[dead_letters.COLLECTION]
-            .find(query, {"task": 0})
-            .sort([("dead_at", -1), ("_id", -1)])
-            .limit(limit + 1)
-            .to_list()
+        return await list_page(
+            request, self.store[dead_letters.COLLECTION], query, "dead_at", render,
+            projection={"task": 0}, time_window=True,
         )
-        return web.json_response(page(docs, limit, "dead_at", render))
 
     async def _requeue(self, message_id: str, tenant_id: str, at: datetime) -> bool:
         record = await dead_letters.claim_for_replay(self.store, message_id, tenant_id, at)

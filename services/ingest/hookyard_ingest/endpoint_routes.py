@@ -14,12 +14,11 @@ from aiohttp import web
 from hookyard_common import signing
 from hookyard_common.endpoint_cache import COLLECTION
 from hookyard_common.endpoints import Endpoint, EndpointCreate, EndpointFields, EndpointSecret
-from hookyard_common.pagination import CursorError, after_cursor
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store import Store
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api_io import page, parse_body, query_limit
+from .api_io import list_page, parse_body
 from .errors import ApiError
 
 DEFAULT_GRACE_SECONDS = 86_400
@@ -88,13 +87,7 @@ class EndpointRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
-        limit = query_limit(request)
-        try:
-            query = {"tenant_id": tenant["_id"], **after_cursor("created_at", request.query.get("cursor"))}
-        except CursorError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from None
-        docs = await self.store[COLLECTION].find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1).to_list()
-        return web.json_response(page(docs, limit, "created_at", render))
+        return await list_page(request, self.store[COLLECTION], {"tenant_id": tenant["_id"]}, "created_at", render)
 
     async def get(self, request: web.Request) -> web.Response:
         return web.json_response(render(await self._own(request)))

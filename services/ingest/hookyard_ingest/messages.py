@@ -7,31 +7,15 @@ when, from where, how it was verified, with the raw body and headers.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
-
 from aiohttp import web
-from hookyard_common.pagination import CursorError, after_cursor
 from hookyard_common.attempts import COLLECTION as ATTEMPTS
 from hookyard_common.message_log import COLLECTION
 from hookyard_common.store import Store
 
-from .api_io import page, query_limit
+from .api_io import list_page
 from .errors import ApiError
 
 SUMMARY_FIELDS = {"body": 0, "headers": 0}
-
-
-def time_param(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "invalid_time", f"{name} must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z") from None
-    if value.tzinfo is None:
-        raise ApiError(400, "invalid_time", f"{name} needs a time zone (e.g. a trailing Z)")
-    return value
 
 
 def render(doc: dict, *, full: bool = False) -> dict:
@@ -80,31 +64,12 @@ class MessageRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
-        limit = query_limit(request)
-        query: dict = {"tenant_id": tenant["_id"]}
+        query = {"tenant_id": tenant["_id"]}
         if "source_id" in request.query:
             query["source_id"] = request.query["source_id"]
-        window = {}
-        if (since := time_param(request, "since")) is not None:
-            window["$gte"] = since
-        if (until := time_param(request, "until")) is not None:
-            window["$lt"] = until
-        if window:
-            query["received_at"] = window
-        try:
-            cursor = after_cursor("received_at", request.query.get("cursor"))
-        except CursorError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from None
-        if cursor:
-            query = {"$and": [query, cursor]}
-        docs = (
-            await self.store[COLLECTION]
-            .find(query, SUMMARY_FIELDS)
-            .sort([("received_at", -1), ("_id", -1)])
-            .limit(limit + 1)
-            .to_list()
+        return await list_page(
+            request, self.store[COLLECTION], query, "received_at", render, projection=SUMMARY_FIELDS, time_window=True
         )
-        return web.json_response(page(docs, limit, "received_at", render))
 
     async def get(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)

@@ -15,13 +15,12 @@ from typing import Any
 
 from aiohttp import web
 from hookyard_common.cache import RefreshingCache
-from hookyard_common.pagination import CursorError, after_cursor
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.settings import Settings
 from hookyard_common.store import Store
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .api_io import page, parse_body, query_limit
+from .api_io import list_page, parse_body
 from .errors import ApiError
 from .limits import Network, parse_networks
 from .payload_schema import PayloadSchema
@@ -202,13 +201,7 @@ class SourceRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
-        limit = query_limit(request)
-        try:
-            query = {"tenant_id": tenant["_id"], **after_cursor("created_at", request.query.get("cursor"))}
-        except CursorError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from None
-        docs = await self.store["sources"].find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1).to_list()
-        return web.json_response(page(docs, limit, "created_at", lambda d: public_source(d, self.base_url(request))))
+        return await list_page(request, self.store["sources"], {"tenant_id": tenant["_id"]}, "created_at", lambda d: public_source(d, self.base_url(request)))
 
     async def get(self, request: web.Request) -> web.Response:
         _, doc = await self._own(request)
