@@ -26,7 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import orjson
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from ingest_bench import BIN, free_port, percentile, stop, wait_http  # noqa: E402
+from ingest_bench import BIN, free_port, local_infra, percentile, stop, wait_http  # noqa: E402
 
 PREFETCH = 64
 
@@ -184,27 +183,8 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
 
 
 def orchestrate(args) -> int:
-    from hookyard_cli.devstack import LocalMongo, LocalRabbitMQ, RabbitPorts
-
-    with tempfile.TemporaryDirectory(prefix="hookyard-dispatch-bench-") as tmp:
-        tmp_path = Path(tmp)
-        servers = []
-        try:
-            amqp_url, mongo_uri = os.environ.get("AMQP_URL"), os.environ.get("MONGO_URI")
-            if not amqp_url:
-                rabbit = LocalRabbitMQ(tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node="hookyard-dbench")
-                rabbit.start()
-                servers.append(rabbit)
-                amqp_url = rabbit.url
-            if not mongo_uri:
-                mongo = LocalMongo(tmp_path / "mongo", free_port(), tmp_path / "run")
-                mongo.start()
-                servers.append(mongo)
-                mongo_uri = mongo.uri
-            return compare(args, amqp_url, mongo_uri, tmp_path)
-        finally:
-            for server in reversed(servers):
-                server.stop()
+    with local_infra("dispatch-bench") as (amqp_url, mongo_uri, tmp_path):
+        return compare(args, amqp_url, mongo_uri, tmp_path)
 
 
 def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:

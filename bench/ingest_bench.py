@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -189,28 +190,35 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def orchestrate(args) -> int:
+@contextlib.contextmanager
+def local_infra(name: str):
+    """(AMQP URL, MongoDB URI, scratch dir): the environment's, else local servers for the run."""
     from hookyard_cli.devstack import LocalMongo, LocalRabbitMQ, RabbitPorts
 
-    with tempfile.TemporaryDirectory(prefix="hookyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"hookyard-{name}-") as tmp:
         tmp_path = Path(tmp)
-        infra = []
+        servers = []
         amqp_url, mongo_uri = os.environ.get("AMQP_URL"), os.environ.get("MONGO_URI")
         try:
             if not amqp_url:
-                rabbit = LocalRabbitMQ(tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node="hookyard-bench")
+                rabbit = LocalRabbitMQ(tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node=f"hookyard-{name}")
+                servers.append(rabbit)
                 rabbit.start()
-                infra.append(rabbit)
                 amqp_url = rabbit.url
             if not mongo_uri:
                 mongo = LocalMongo(tmp_path / "mongo", free_port(), tmp_path / "run")
+                servers.append(mongo)
                 mongo.start()
-                infra.append(mongo)
                 mongo_uri = mongo.uri
-            return _compare(args, amqp_url, mongo_uri, tmp_path)
+            yield amqp_url, mongo_uri, tmp_path
         finally:
-            for server in reversed(infra):
+            for server in reversed(servers):
                 server.stop()
+
+
+def orchestrate(args) -> int:
+    with local_infra("bench") as (amqp_url, mongo_uri, tmp_path):
+        return _compare(args, amqp_url, mongo_uri, tmp_path)
 
 
 def _start_bare(amqp_url: str) -> tuple[subprocess.Popen, str]:
