@@ -44,6 +44,13 @@ class Broker:
         await channel.set_qos(prefetch_count=prefetch)
         return channel
 
+    async def transient_channel(self) -> AbstractChannel:
+        """A channel that ends with the current connection instead of being restored after a
+        reconnect: for work that must notice the loss (a listener's exclusive queue)."""
+        channel = aio_pika.Channel(self.connection, publisher_confirms=False)
+        await channel.initialize()
+        return channel
+
     async def publish(
         self,
         body: bytes,

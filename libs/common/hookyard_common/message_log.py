@@ -14,7 +14,7 @@ from datetime import timedelta
 from bson import Binary
 from pymongo.errors import BulkWriteError
 
-from .schemas import Event
+from .schemas import Event, Inbound
 from .store import Store
 
 COLLECTION = "messages"
@@ -44,6 +44,31 @@ def record_for(event: Event, retention: timedelta) -> dict:
     if inbound.dedup_key is not None:
         record["dedup_key"] = inbound.dedup_key
     return record
+
+
+def event_from_record(record: dict) -> Event:
+    """The event a log record was made from, for reading the log back (a listener's catch-up)."""
+    body, encoding = Inbound.encode_body(bytes(record["body"]))
+    inbound = Inbound(
+        provider=record["provider"],
+        method=record["method"],
+        url=record["url"],
+        headers=[tuple(pair) for pair in record["headers"]],
+        body=body,
+        body_encoding=encoding,
+        media_type=record["media_type"],
+        client_ip=record["client_ip"],
+        signature_scheme=record["signature_scheme"],
+        dedup_key=record.get("dedup_key"),
+    )
+    return Event(
+        id=record["_id"],
+        tenant_id=record["tenant_id"],
+        event_type=record["event_type"],
+        occurred_at=record["received_at"],
+        source_id=record["source_id"],
+        inbound=inbound,
+    )
 
 
 async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool]:

@@ -113,6 +113,26 @@ class Settings(BaseSettings):
         description="How long received messages stay in the log (and duplicates are recognised).",
     )
 
+    # `hookyard listen` connections to the ingest.
+    listen_buffer_bytes: int = Field(
+        4_194_304,
+        ge=1_024,
+        validation_alias=_env("HOOKYARD_LISTEN_BUFFER_BYTES"),
+        description="Event bytes held for one listener that reads too slowly before it is dropped (close 4008).",
+    )
+    listen_heartbeat_seconds: float = Field(
+        15.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_LISTEN_HEARTBEAT_SECONDS"),
+        description="Interval of listeners' heartbeats and pings; no pong within half of it drops the connection.",
+    )
+    listen_max_per_tenant: int = Field(
+        20,
+        ge=1,
+        validation_alias=_env("HOOKYARD_LISTEN_MAX_PER_TENANT"),
+        description="Listeners one tenant may have connected at once, per ingest replica.",
+    )
+
     # Delivery (dispatcher and retrier).
     delivery_allowed_cidrs: tuple[str, ...] = Field(
         (),

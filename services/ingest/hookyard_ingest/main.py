@@ -9,6 +9,7 @@ Routes (each also under ROOT_PATH when it is set):
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
   GET /v1/metrics                              tenant: delivery figures (seed 001)
   /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
+  GET /v1/sources/{id}/listen, /v1/endpoints/{id}/listen   tenant: `hookyard listen` (WebSocket)
   /healthz /readyz /metrics                    probes
 """
 
@@ -27,6 +28,7 @@ from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
 from .limits import SlidingWindowLimiter, parse_networks
+from .listen_routes import ListenRoutes
 from .messages import MessageRoutes
 from .receive import Receiver
 from .sources import SourceCache, SourceRoutes
@@ -57,6 +59,7 @@ class Ingest:
             "endpoints": EndpointRoutes(ctx.store, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
             "dead_letters": DeadLetterRoutes(ctx.store, ctx.broker, auth),
+            "listen": ListenRoutes(ctx.store, ctx.broker, auth, settings),
         }
 
     def part(self, name: str):
@@ -97,7 +100,15 @@ class Ingest:
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
             web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
+            web.get("/v1/sources/{source_id}/listen", via("listen", "source"), allow_head=False),
+            web.get("/v1/endpoints/{endpoint_id}/listen", via("listen", "endpoint"), allow_head=False),
         ]
+
+    async def close_listeners(self, _: web.Application) -> None:
+        """On shutdown, before waiting for open requests: listeners would hold it up to the deadline."""
+        listen = self.handlers.get("listen")
+        if listen is not None:
+            await listen.close_all()
 
     async def create_tenant(self, request: web.Request) -> web.Response:
         auth: Auth = self.part("auth")
@@ -116,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     ingest = Ingest(settings)
     app = web.Application(middlewares=[json_errors], client_max_size=API_BODY_LIMIT)
     app = runner.build_app("ingest", ingest.setup, settings, app)
+    app.on_shutdown.append(ingest.close_listeners)
     routes = ingest.routes()
     if settings.root_path:
         # Behind a proxy that keeps the prefix, the same routes answer under ROOT_PATH.

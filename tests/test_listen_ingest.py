@@ -1,0 +1,171 @@
+"""The ingest's side of `hookyard listen`, spoken to with a bare WebSocket client."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+
+import aio_pika
+import aiohttp
+import pytest
+from hookyard_common import listen_wire, topology
+from hookyard_common.schemas import Event, Inbound
+from prometheus_client import REGISTRY
+
+SECRET = "listen-test-secret"
+
+
+def signed(body: dict) -> tuple[bytes, dict]:
+    raw = json.dumps(body).encode()
+    return raw, {"X-Webhook-Signature": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest(),
+                 "Content-Type": "application/json"}
+
+
+async def connect(ingest, key, path, **params) -> aiohttp.ClientWebSocketResponse:
+    return await ingest.session.ws_connect(
+        ingest.prefix + path, headers={"Authorization": f"Bearer {key}"}, params=params, heartbeat=None
+    )
+
+
+async def next_frame(ws, timeout: float = 10.0, skip=("heartbeat",)):
+    while True:
+        message = await ws.receive(timeout=timeout)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        frame = listen_wire.parse(message.data)
+        if frame.type not in skip:
+            return frame
+
+
+async def test_refusals_are_json_before_the_upgrade(ingest):
+    key = await ingest.tenant("acme")
+    other = await ingest.tenant("globex")
+    source = await ingest.source(key, "hmac", secrets=[SECRET])
+    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h"})
+    endpoint = body["id"]
+
+    status, body, _ = await ingest.call("GET", f"/v1/sources/{source['id']}/listen", token=key)
+    assert (status, body["error"]["code"]) == (400, "websocket_required")
+
+    for token, path, expected in [
+        (None, f"/v1/sources/{source['id']}/listen", (401, "unauthorized")),
+        (other, f"/v1/sources/{source['id']}/listen", (404, "unknown_source")),
+        (other, f"/v1/endpoints/{endpoint}/listen", (404, "unknown_endpoint")),
+        (key, "/v1/sources/src_nope/listen", (404, "unknown_source")),
+    ]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await ingest.session.ws_connect(ingest.prefix + path, headers=headers)
+        assert refused.value.status == expected[0], path
+        # The body names the problem, as for every other call.
+        status, body, _ = await ingest.call("GET", path, token=token, headers=_upgrade())
+        assert (status, body["error"]["code"]) == expected
+
+    status, body, _ = await ingest.call(
+        "GET", f"/v1/sources/{source['id']}/listen", token=key, params={"since": "yesterday"}, headers=_upgrade()
+    )
+    assert (status, body["error"]["code"]) == (400, "invalid_time")
+
+
+def _upgrade() -> dict:
+    return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode()}
+
+
+async def test_a_listener_sees_its_sources_requests_and_no_other_tenants(ingest):
+    key = await ingest.tenant("acme")
+    other = await ingest.tenant("globex")
+    source = await ingest.source(key, "hmac", secrets=[SECRET])
+    quiet = await ingest.source(key, "hmac", secrets=[SECRET])
+    theirs = await ingest.source(other, "hmac", secrets=[SECRET])
+    ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
+    stranger = await connect(ingest, other, f"/v1/sources/{theirs['id']}/listen")
+    hello = await next_frame(ws)
+    assert hello.type == "hello" and hello.target == "source" and hello.target_id == source["id"]
+    assert (await next_frame(stranger)).type == "hello"
+
+    raw, headers = signed({"type": "reservation_update", "id": "r-1"})
+    status, accepted, _ = await ingest.call("POST", f"/in/{quiet['id']}?ignored=1", data=raw, headers=headers)
+    assert status == 200
+    status, accepted, _ = await ingest.call("POST", f"/in/{source['id']}?lang=es", data=raw, headers=headers)
+    assert status == 200
+
+    frame = await next_frame(ws)
+    assert frame.type == "event" and frame.id == accepted["id"] and not frame.replayed
+    assert frame.event_type == "reservation_update" and frame.request.method == "POST"
+    assert frame.request.query == "lang=es" and frame.request.raw_body == raw
+    sent = dict(frame.request.headers)
+    assert sent["X-Webhook-Signature"] == headers["X-Webhook-Signature"]
+
+    # The other tenant's listener saw nothing of it.
+    with pytest.raises(asyncio.TimeoutError):
+        await next_frame(stranger, timeout=1.0)
+    await ws.close()
+    await stranger.close()
+
+
+async def test_too_many_listeners_are_refused(start_ingest):
+    ingest = await start_ingest(listen_max_per_tenant=1)
+    key = await ingest.tenant()
+    source = await ingest.source(key, "none")
+    first = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
+    status, body, _ = await ingest.call("GET", f"/v1/sources/{source['id']}/listen", token=key, headers=_upgrade())
+    assert (status, body["error"]["code"]) == (429, "too_many_listeners")
+    await first.close()
+    for _ in range(100):  # the slot is free once the server saw the close
+        status, _, _ = await ingest.call("GET", f"/v1/sources/{source['id']}/listen", token=key, headers=_upgrade())
+        if status != 429:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 101
+
+
+async def test_a_slow_listener_is_dropped_with_the_reason(start_ingest, amqp_url):
+    # Pings would end a listener that does not read before its outbox fills: keep them out of the way.
+    ingest = await start_ingest(listen_buffer_bytes=256 * 1024, listen_heartbeat_seconds=120)
+    key = await ingest.tenant()
+    source = await ingest.source(key, "none")
+    ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
+    hello = await next_frame(ws)
+    tenant = await _tenant_of(ingest, key)
+    before = REGISTRY.get_sample_value("hookyard_listeners_dropped_total", {"reason": "too_slow"}) or 0
+
+    # 400 events of 64 KiB, straight onto the broker, to a listener that reads none of them.
+    body = "x" * 65_536
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
+        for n in range(400):
+            event = Event(
+                tenant_id=tenant, event_type="bulk.item", source_id=source["id"],
+                inbound=Inbound(provider="none", method="POST", url="http://x/in", headers=[["Content-Type", "text/plain"]],
+                                body=body, media_type="text/plain", client_ip="127.0.0.1", signature_scheme="none"),
+            )
+            await exchange.publish(aio_pika.Message(event.to_bytes()), routing_key=f"{tenant}.bulk.item")
+            if (REGISTRY.get_sample_value("hookyard_listeners_dropped_total", {"reason": "too_slow"}) or 0) > before:
+                break
+    for _ in range(200):
+        if (REGISTRY.get_sample_value("hookyard_listeners_dropped_total", {"reason": "too_slow"}) or 0) > before:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the slow listener was not dropped")
+
+    # What was sent before the drop still arrives, then the close frame with the reason.
+    received = 0
+    while True:
+        message = await ws.receive(timeout=30)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            break
+        received += 1
+    assert message.type == aiohttp.WSMsgType.CLOSE, message
+    assert message.data == listen_wire.CLOSE_TOO_SLOW
+    assert "too slow" in message.extra
+    assert 0 < received < 400 and hello.type == "hello"
+
+
+async def _tenant_of(ingest, key) -> str:
+    status, body, _ = await ingest.call("GET", "/v1/tenants", token=ingest.settings.admin_token)
+    assert status == 200
+    return body["data"][0]["id"]
