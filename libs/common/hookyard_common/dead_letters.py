@@ -37,15 +37,18 @@ async def record(store: Store, task: DeliveryTask, reason: str, at: datetime) ->
     )
 
 
-async def claim_for_replay(store: Store, message_id: str, tenant_id: str, at: datetime) -> dict | None:
+async def claim_for_replay(
+    store: Store, message_id: str, tenant_id: str, at: datetime, replay_id: str | None = None
+) -> dict | None:
     """Mark one dead letter as being replayed; None if it is not dead (unknown, or already in flight).
 
     The conditional update is what keeps two replays of the same message
-    (two clicks, two replicas) from putting it in flight twice.
+    (two clicks, two replicas) from putting it in flight twice. `replay_id`
+    names the bulk replay it belongs to, so its progress can be counted.
     """
     return await store[COLLECTION].find_one_and_update(
         {"_id": message_id, "tenant_id": tenant_id, "state": "dead"},
-        {"$set": {"state": "replaying", "replayed_at": at}},
+        {"$set": {"state": "replaying", "replayed_at": at, "replay_id": replay_id}},
     )
 
 

@@ -28,7 +28,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "dead_letters": [
         IndexModel([("tenant_id", ASCENDING), ("dead_at", DESCENDING)], name="tenant_recent"),
         IndexModel([("endpoint_id", ASCENDING), ("dead_at", DESCENDING)], name="endpoint_recent"),
+        # A bulk replay's progress: how many of its messages are still in flight, or dead again.
+        IndexModel([("replay_id", ASCENDING), ("state", ASCENDING)], name="replay", sparse=True),
     ],
+    "dead_letter_replays": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl")],
     # The received-message log. The unique (source, provider id) pair is what
     # recognises a provider's retry of a message already accepted.
     "messages": [

@@ -2,7 +2,8 @@
 
 - `GET /v1/dead-letters?endpoint_id=&since=&until=&cursor=&limit=`
 - `POST /v1/dead-letters/{message_id}/retry`
-- `POST /v1/dead-letters/replay {"endpoint_id"?, "since", "until"}` → how many were re-queued
+- `POST /v1/dead-letters/replay {"endpoint_id"?, "since", "until"}` → how many were re-queued, and a `replay_id`
+- `GET /v1/dead-letters/replays/{replay_id}` → that replay's progress: in flight, delivered, failed again
 
 A replayed message goes straight to the retrier with a fresh schedule and
 the same `webhook-id`; it cannot be put in flight twice (409), and its record
@@ -11,17 +12,20 @@ disappears once it is delivered, or returns as dead with the new attempts.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from hookyard_common import dead_letters, topology
 from hookyard_common.broker import Broker
-from hookyard_common.schemas import utcnow
+from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store import Store
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from .api_io import list_page, parse_body
 from .errors import ApiError
+
+REPLAYS = "dead_letter_replays"
+REPLAY_RETENTION = timedelta(days=7)
 
 
 class BulkReplay(BaseModel):
@@ -61,8 +65,8 @@ class DeadLetterRoutes:
             projection={"task": 0}, time_window=True,
         )
 
-    async def _requeue(self, message_id: str, tenant_id: str, at: datetime) -> bool:
-        record = await dead_letters.claim_for_replay(self.store, message_id, tenant_id, at)
+    async def _requeue(self, message_id: str, tenant_id: str, at: datetime, replay_id: str | None = None) -> bool:
+        record = await dead_letters.claim_for_replay(self.store, message_id, tenant_id, at, replay_id)
         if record is None:
             return False
         task = dead_letters.replay_task(record, at)
@@ -90,7 +94,35 @@ class DeadLetterRoutes:
         if body.endpoint_id:
             query["endpoint_id"] = body.endpoint_id
         now = utcnow()
+        replay_id = new_id("rpl")
         requeued = 0
         async for doc in self.store[dead_letters.COLLECTION].find(query, {"_id": 1}):
-            requeued += await self._requeue(doc["_id"], tenant["_id"], now)
-        return web.json_response({"requeued": requeued}, status=202)
+            requeued += await self._requeue(doc["_id"], tenant["_id"], now, replay_id)
+        await self.store[REPLAYS].insert_one(
+            {"_id": replay_id, "tenant_id": tenant["_id"], "requeued": requeued, "created_at": now,
+             "expires_at": now + REPLAY_RETENTION}
+        )
+        return web.json_response({"requeued": requeued, "replay_id": replay_id}, status=202)
+
+    async def progress(self, request: web.Request) -> web.Response:
+        """A bulk replay's messages: still in flight, dead again, or gone from the list (delivered)."""
+        tenant = await self.auth.tenant(request)
+        replay_id = request.match_info["replay_id"]
+        replay = await self.store[REPLAYS].find_one({"_id": replay_id, "tenant_id": tenant["_id"]})
+        if replay is None:
+            raise ApiError(404, "unknown_replay", "no such replay (they are kept 7 days)")
+        counts = {"replaying": 0, "dead": 0}
+        pipeline = [{"$match": {"replay_id": replay_id, "tenant_id": tenant["_id"]}},
+                    {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
+        async for row in await self.store[dead_letters.COLLECTION].aggregate(pipeline):
+            counts[row["_id"]] = row["n"]
+        requeued = replay["requeued"]
+        return web.json_response({
+            "replay_id": replay_id,
+            "requeued": requeued,
+            "replaying": counts["replaying"],
+            "failed_again": counts["dead"],
+            "delivered": max(0, requeued - counts["replaying"] - counts["dead"]),
+            "done": counts["replaying"] == 0,
+            "created_at": replay["created_at"].isoformat(),
+        })

@@ -8,7 +8,7 @@ Routes (each also under ROOT_PATH when it is set):
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
   GET /v1/metrics                              tenant: delivery figures (seed 001)
-  /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
+  /v1/dead-letters[/{id}/retry|/replay|/replays/{id}]   tenant: dead letters, their replay and its progress
   GET /v1/sources/{id}/listen, /v1/endpoints/{id}/listen   tenant: `hookyard listen` (WebSocket)
   /healthz /readyz /metrics                    probes
 """
@@ -99,6 +99,7 @@ class Ingest:
             web.get("/v1/metrics", via("metrics", "get")),
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
+            web.get("/v1/dead-letters/replays/{replay_id}", via("dead_letters", "progress")),
             web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
             web.get("/v1/sources/{source_id}/listen", via("listen", "source"), allow_head=False),
             web.get("/v1/endpoints/{endpoint_id}/listen", via("listen", "endpoint"), allow_head=False),
