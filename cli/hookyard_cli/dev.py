@@ -1,10 +1,12 @@
 """`make up` / `make down`: the whole platform on this machine.
 
-    python -m hookyard_cli.dev up     # dependencies + the four services
-    python -m hookyard_cli.dev down   # stops exactly what `up` started
+    python -m hookyard_cli.dev up     # dependencies + the four services  (also `hookyard up`)
+    python -m hookyard_cli.dev down   # stops exactly what `up` started   (also `hookyard down`)
+    hookyard logs [SERVICE ...] [-n 50] [-f]
 
 State lives in `.hookyard/` (or `HOOKYARD_STATE_DIR`): PID files, logs,
-data, and `env`, the connection settings `hookyard status` reads.
+data, and `env`, the settings every `hookyard` command reads (connection
+URLs, the admin token, and an API key saved by `hookyard tenants create --save`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -44,6 +47,13 @@ def read_env_file(path: Path) -> dict[str, str]:
         return {}
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key: value for key, value in pairs}
+
+
+def update_env_file(path: Path, values: dict[str, str]) -> None:
+    """Set `values` in an env file, keeping its other lines."""
+    merged = {**read_env_file(path), **values}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{key}={value}\n" for key, value in merged.items()))
 
 
 def _compose(*args: str) -> None:
@@ -103,8 +113,9 @@ def up() -> int:
         ("HOOKYARD_ADMIN_TOKEN", env["HOOKYARD_ADMIN_TOKEN"]),
     ]
 
-    (state / "env").write_text(
-        "".join(f"{key}={env[key]}\n" for key in ("AMQP_URL", "MONGO_URI", "HOOKYARD_ADMIN_TOKEN"))
+    env["HOOKYARD_URL"] = f"http://127.0.0.1:{_service_port('ingest')}"
+    update_env_file(
+        state / "env", {key: env[key] for key in ("AMQP_URL", "MONGO_URI", "HOOKYARD_ADMIN_TOKEN", "HOOKYARD_URL")}
     )
     bin_dir = Path(sys.executable).parent
     for name in SERVICES:
@@ -148,6 +159,45 @@ def down() -> int:
         compose_file.unlink()
         stopped.append("docker compose: " + ", ".join(services))
     print("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def logs(names: list[str], lines: int, follow: bool) -> int:
+    """The last `lines` of each service's log, then (with `follow`) what is added, prefixed by service."""
+    names = names or list(SERVICES)
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown:
+        print(f"error: no such service: {', '.join(unknown)} (one of {', '.join(SERVICES)})", file=sys.stderr)
+        return 2
+    paths = {name: state_dir() / "logs" / f"{name}.log" for name in names}
+    if not any(path.exists() for path in paths.values()):
+        print(f"error: no logs in {state_dir() / 'logs'}: has `make up` run here?", file=sys.stderr)
+        return 2
+    width = max(len(name) for name in names)
+    offsets = {}
+    for name, path in paths.items():
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for line in text.splitlines()[-lines:]:
+            print(f"{name.ljust(width)} | {line}")
+        offsets[name] = len(text.encode())
+    try:
+        while follow:
+            time.sleep(0.5)
+            for name, path in paths.items():
+                if not path.exists():
+                    continue
+                if path.stat().st_size < offsets[name]:  # truncated: read it again from the top
+                    offsets[name] = 0
+                with open(path, "rb") as log:
+                    log.seek(offsets[name])
+                    added = log.read()
+                # Whole lines only; a line still being written is shown once it ends.
+                complete = added[: added.rfind(b"\n") + 1]
+                offsets[name] += len(complete)
+                for line in complete.decode(errors="replace").splitlines():
+                    print(f"{name.ljust(width)} | {line}", flush=True)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

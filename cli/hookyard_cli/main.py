@@ -1,11 +1,17 @@
-"""`hookyard`: the operators' command line.
+"""`hookyard`: the command line of operators and developers.
 
-    hookyard status [--json] [--host HOST]
+    hookyard status [--json] [--host HOST]      is every dependency and service ready, and why not
+    hookyard up | down | logs [-f]              the local stack (as `make up` / `make down`)
+    hookyard tenants create NAME [--save]       a tenant and its API key (admin token)
+    hookyard sources create --provider P        a source and its URL
+    hookyard listen --source SRC --forward-to URL     a tenant's webhooks on this machine
+    hookyard messages tail                      the received-message log, followed
+    hookyard dead-letters replay --since 2h     send dead letters again, with a progress bar
 
 `status` checks that the broker and the database answer and that each
-service's `/readyz` says ready, with the reason when one is not. It reads the
-same environment variables as the services; after `make up` it also reads
-`.hookyard/env`, so it works with no variable set.
+service's `/readyz` says ready, with the reason when one is not. Every
+command reads the same environment variables as the services; after
+`make up` it also reads `.hookyard/env`, so it works with no variable set.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import orjson
 from hookyard_common.settings import Settings
 from hookyard_common.store import Store
 
+from . import dead_letter_replay, dev, listen, messages_tail, onboarding
+from .api import CliError
 from .dev import SERVICES, read_env_file, state_dir
 
 TIMEOUT_SECONDS = 3.0
@@ -82,16 +90,7 @@ def _print_table(rows: list[dict]) -> None:
         print(f"{row['component'].ljust(width)}  {word}  {row['detail']}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hookyard", description="Hookyard operator CLI.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    status_parser = sub.add_parser("status", help="is each dependency and service reachable and ready")
-    status_parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
-    status_parser.add_argument("--host", help="where the services listen (default: HOOKYARD_HTTP_HOST)")
-    args = parser.parse_args(argv)
-
-    for key, value in read_env_file(state_dir() / "env").items():
-        os.environ.setdefault(key, value)
+def run_status(args: argparse.Namespace) -> int:
     settings = Settings()
     host = args.host or ("127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host)
     rows = asyncio.run(status(settings, host))
@@ -100,6 +99,39 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _print_table(rows)
     return 0 if all(row["ready"] for row in rows) else 1
+
+
+def _add_stack_parsers(sub) -> None:
+    sub.add_parser("up", help="start the local stack (as `make up`)").set_defaults(run=lambda a: dev.main(["up"]))
+    sub.add_parser("down", help="stop what `up` started").set_defaults(run=lambda a: dev.main(["down"]))
+    logs = sub.add_parser("logs", help="the local services' logs")
+    logs.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICES)} (default: all)")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show first (50)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep showing what is added")
+    logs.set_defaults(run=lambda a: dev.logs(a.services, a.lines, a.follow))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hookyard", description="Hookyard's command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    status_parser = sub.add_parser("status", help="is each dependency and service reachable and ready")
+    status_parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    status_parser.add_argument("--host", help="where the services listen (default: HOOKYARD_HTTP_HOST)")
+    status_parser.set_defaults(run=run_status)
+    _add_stack_parsers(sub)
+    onboarding.add_parsers(sub)
+    listen.add_parser(sub)
+    messages_tail.add_parser(sub)
+    dead_letter_replay.add_parser(sub)
+    args = parser.parse_args(argv)
+
+    for key, value in read_env_file(state_dir() / "env").items():
+        os.environ.setdefault(key, value)
+    try:
+        return args.run(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
