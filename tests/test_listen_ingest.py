@@ -5,6 +5,8 @@ import base64
 import hashlib
 import hmac
 import json
+import urllib.parse
+import urllib.request
 
 import aio_pika
 import aiohttp
@@ -169,3 +171,64 @@ async def _tenant_of(ingest, key) -> str:
     status, body, _ = await ingest.call("GET", "/v1/tenants", token=ingest.settings.admin_token)
     assert status == 200
     return body["data"][0]["id"]
+
+
+def _management(infra, path: str, method: str = "GET"):
+    request = urllib.request.Request(
+        infra.management_url.rstrip("/") + path, method=method,
+        headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+async def test_listener_queues_go_with_their_listener_and_a_lost_broker_drops_them(ingest, infra, amqp_url):
+    if infra.management_url is None:
+        pytest.skip("needs the RabbitMQ management API")
+    vhost = urllib.parse.quote(amqp_url.rsplit("/", 1)[1], safe="")
+    key = await ingest.tenant()
+    source = await ingest.source(key, "none")
+
+    def listener_queues() -> list[dict]:
+        queues = _management(infra, f"/api/queues/{vhost}")
+        return [q for q in queues if q["name"].startswith("hookyard.listen.")]
+
+    ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
+    hello = await next_frame(ws)
+    [queue] = listener_queues()
+    assert queue["name"] == f"hookyard.listen.{hello.listener_id}"
+    assert queue["exclusive"] and queue["auto_delete"] and not queue["durable"]
+    await ws.close()
+    for _ in range(100):
+        if not listener_queues():
+            break
+        await asyncio.sleep(0.05)
+    assert listener_queues() == []
+
+    ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
+    await next_frame(ws)
+    # The broker closes the ingest's connection: the stream has a gap now, so the listener is told.
+    for _ in range(150):  # the management API lists a connection after its next stats interval (5 s)
+        connections = _management(infra, f"/api/vhosts/{vhost}/connections")
+        if connections:
+            break
+        await asyncio.sleep(0.1)
+    assert connections, "the ingest's broker connection never showed in the management API"
+    for connection in connections:
+        _management(infra, "/api/connections/" + urllib.parse.quote(connection["name"], safe=""), "DELETE")
+    message = await ws.receive(timeout=30)
+    while message.type == aiohttp.WSMsgType.TEXT:  # heartbeats
+        message = await ws.receive(timeout=30)
+    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == listen_wire.CLOSE_BROKER_LOST, message
+    assert "reconnect" in message.extra
+    # Once the ingest is back on the broker, listening works again.
+    for _ in range(100):
+        try:
+            ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
+            break
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 503
+            await asyncio.sleep(0.1)
+    assert (await next_frame(ws)).type == "hello"
+    await ws.close()
