@@ -40,8 +40,8 @@ def test_up_status_down_with_given_dependencies(settings, tmp_path):
         }
         assert sorted(pids) == ["dispatcher", "heartbeat", "ingest", "retrier"]
 
-        # `hookyard status` finds the connection settings in the state dir's env file.
-        status_env = {k: v for k, v in env.items() if k not in ("AMQP_URL", "MONGO_URI")}
+        # `hookyard status` finds the connection settings and the ports in the state dir's env file.
+        status_env = {k: v for k, v in env.items() if k not in ("AMQP_URL", "MONGO_URI") and not k.endswith("_PORT")}
         status = subprocess.run(
             [str(BIN / "hookyard"), "status", "--json"], env=status_env, capture_output=True, text=True, timeout=30
         )

@@ -30,6 +30,13 @@ class ApiFailure(CliError):
         self.code = code
 
 
+def unreachable(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, in a few words."""
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc.os_error.strerror or exc.os_error)
+
+
 def add_connection_flags(parser: argparse.ArgumentParser, *, key: bool = True) -> None:
     parser.add_argument("--url", help="the ingest's URL (default: $HOOKYARD_URL, else the local stack)")
     if key:

@@ -38,8 +38,10 @@ async def _main(args: argparse.Namespace) -> int:
         api = Api(ingest_url(args.url), api_key(args.api_key), session)
         started = await api.call("POST", "/v1/dead-letters/replay", json=window)
         total = started["requeued"]
-        if total == 0 or not args.wait:
-            return _report(args, {**started, "done": total == 0}, f"{total} dead letter(s) re-queued.")
+        if total == 0:
+            return _report(args, {**started, "done": True}, "Nothing to replay: no dead letters in that window.")
+        if not args.wait:
+            return _report(args, started, f"{total} dead letter(s) re-queued (replay {started['replay_id']}).")
         bar = None if args.json else ProgressBar(total)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + args.timeout

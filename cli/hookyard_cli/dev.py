@@ -114,9 +114,10 @@ def up() -> int:
     ]
 
     env["HOOKYARD_URL"] = f"http://127.0.0.1:{_service_port('ingest')}"
-    update_env_file(
-        state / "env", {key: env[key] for key in ("AMQP_URL", "MONGO_URI", "HOOKYARD_ADMIN_TOKEN", "HOOKYARD_URL")}
-    )
+    recorded = {key: env[key] for key in ("AMQP_URL", "MONGO_URI", "HOOKYARD_ADMIN_TOKEN", "HOOKYARD_URL")}
+    # The ports too, so `hookyard status` checks the services where they really are.
+    recorded.update({f"HOOKYARD_{name.upper()}_PORT": str(_service_port(name)) for name in SERVICES})
+    update_env_file(state / "env", recorded)
     bin_dir = Path(sys.executable).parent
     for name in SERVICES:
         ManagedProcess(name, run_dir).start(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import aiohttp
 from hookyard_common.listen_wire import Request
+
+from .api import unreachable
 from multidict import CIMultiDict
 
 NOT_FORWARDED = {
@@ -72,7 +74,6 @@ async def forward(session: aiohttp.ClientSession, forward_to: str, request: Requ
     except asyncio.TimeoutError:
         return Answer(None, elapsed(), "timed out")
     except aiohttp.ClientConnectorError as exc:
-        why = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else exc.os_error.strerror or exc.os_error
-        return Answer(None, elapsed(), f"cannot connect: {why}")
+        return Answer(None, elapsed(), unreachable(exc))
     except aiohttp.ClientError as exc:
         return Answer(None, elapsed(), f"{type(exc).__name__}: {exc}")

@@ -34,7 +34,7 @@ from hookyard_common import listen_wire
 from hookyard_common.listen_wire import CaughtUp, EventFrame, Heartbeat, Hello
 from pydantic import ValidationError
 
-from .api import CliError, add_connection_flags, api_key, ingest_url, websocket_url
+from .api import CliError, add_connection_flags, api_key, ingest_url, unreachable, websocket_url
 from .forward import Answer, forward
 from .seen_ids import SeenIds
 from .terminal import Style, colour_wanted
@@ -235,9 +235,10 @@ class Listener:
             self.resume.on_drop()
             self.tally.reconnects += self._live
             delay = 0.0 if code == listen_wire.CLOSE_SHUTDOWN and self.backoff.failures == 0 else self.backoff.next()
+            what = "Disconnected" if self._live else "Not connected"
             self.printer.note(
                 "disconnected",
-                f"Disconnected: {reason}{f' ({code})' if code else ''}. Reconnecting in {delay:g} s ...",
+                f"{what}: {reason}{f' ({code})' if code else ''}. Trying again in {delay:g} s ...",
                 code=code, reason=reason, retry_in=delay,
             )
             await asyncio.sleep(delay)
@@ -255,8 +256,10 @@ class Listener:
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise await self._refusal(session, exc.status, params) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise Disconnected(None, f"cannot reach {self.base} ({unreachable(exc)})") from None
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise Disconnected(None, f"cannot reach {self.base} ({exc})") from None
+            raise Disconnected(None, f"cannot reach {self.base} ({exc or type(exc).__name__})") from None
         async with ws:
             while True:
                 message = await ws.receive()
