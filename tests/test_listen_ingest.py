@@ -80,11 +80,13 @@ async def test_a_listener_sees_its_sources_requests_and_no_other_tenants(ingest)
     source = await ingest.source(key, "hmac", secrets=[SECRET])
     quiet = await ingest.source(key, "hmac", secrets=[SECRET])
     theirs = await ingest.source(other, "hmac", secrets=[SECRET])
+    before = _connected()
     ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen")
     stranger = await connect(ingest, other, f"/v1/sources/{theirs['id']}/listen")
     hello = await next_frame(ws)
     assert hello.type == "hello" and hello.target == "source" and hello.target_id == source["id"]
     assert (await next_frame(stranger)).type == "hello"
+    assert _connected() == before + 2
 
     raw, headers = signed({"type": "reservation_update", "id": "r-1"})
     status, accepted, _ = await ingest.call("POST", f"/in/{quiet['id']}?ignored=1", data=raw, headers=headers)
@@ -104,6 +106,15 @@ async def test_a_listener_sees_its_sources_requests_and_no_other_tenants(ingest)
         await next_frame(stranger, timeout=1.0)
     await ws.close()
     await stranger.close()
+    for _ in range(100):
+        if _connected() == before:
+            break
+        await asyncio.sleep(0.05)
+    assert _connected() == before
+
+
+def _connected() -> float:
+    return REGISTRY.get_sample_value("hookyard_listeners_connected", {"kind": "source"}) or 0.0
 
 
 async def test_too_many_listeners_are_refused(start_ingest):

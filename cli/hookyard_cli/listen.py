@@ -44,6 +44,7 @@ from .times import iso, moment
 # (and are stamped by whichever replica took them): the catch-up starts this much earlier.
 RESUME_OVERLAP = timedelta(seconds=30)
 PING_SECONDS = 15.0
+CONNECT_SECONDS = 15.0
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 # Handshake answers that waiting will not fix.
 FATAL_STATUSES = {400, 401, 403, 404}
@@ -212,8 +213,13 @@ class Listener:
 
     async def run(self) -> None:
         """Until cancelled (Ctrl-C) or a fatal answer (CliError)."""
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with aiohttp.ClientSession() as ws_session, aiohttp.ClientSession(timeout=timeout) as local:
+        # The WebSocket lives as long as it may: only making the connection is timed.
+        ws_timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_SECONDS)
+        local_timeout = aiohttp.ClientTimeout(total=self.timeout)
+        async with (
+            aiohttp.ClientSession(timeout=ws_timeout) as ws_session,
+            aiohttp.ClientSession(timeout=local_timeout) as local,
+        ):
             forwarder = asyncio.create_task(self._forward(local))
             try:
                 await self._connect_forever(ws_session)

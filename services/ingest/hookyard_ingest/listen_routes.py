@@ -89,7 +89,9 @@ class ListenSession:
         self.store = store
         self.settings = settings
         self.outbox = Outbox(settings.listen_buffer_bytes)
-        self.feed = TenantFeed(broker, target.tenant_id, f"hookyard.listen.{self.id}", self._on_event, self._on_lost)
+        self.feed = TenantFeed(
+            broker, target.tenant_id, f"hookyard.listen.{self.id}", self._on_event, self._on_lost, target.must_contain
+        )
         self.bound_at: datetime | None = None
         self._close: tuple[int, str] | None = None
         self._dropped = asyncio.Event()

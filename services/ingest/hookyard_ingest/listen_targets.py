@@ -44,6 +44,11 @@ class SourceTarget:
         self.tenant_id: str = doc["tenant_id"]
         self.refresh_seconds = refresh_seconds
 
+    @property
+    def must_contain(self) -> bytes:
+        """A source's events all name it."""
+        return self.id.encode()
+
     def log_filter(self) -> dict:
         return {"source_id": self.id}
 
@@ -76,6 +81,8 @@ class EndpointTarget:
         self.id = self.endpoint.id
         self.tenant_id = self.endpoint.tenant_id
         self._signer = self.endpoint.model_copy(update={"auth": None})
+
+    must_contain = None  # the endpoint's filter can select any of the tenant's events
 
     def log_filter(self) -> dict:
         # The log holds provider messages only; event types are matched as they are read.

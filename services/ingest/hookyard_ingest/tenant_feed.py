@@ -36,12 +36,16 @@ class TenantFeed:
         queue_name: str,
         on_event: Callable[[Event], None],
         on_lost: Callable[[], None],
+        must_contain: bytes | None = None,
     ):
         self.broker = broker
         self.tenant_id = tenant_id
         self.queue_name = queue_name
         self.on_event = on_event
         self.on_lost = on_lost
+        # Every listener reads all of its tenant's events: skipping those that cannot be
+        # its own before parsing keeps that cheap for the ingest.
+        self.must_contain = must_contain
         self._channel: AbstractChannel | None = None
         self._closing = False
 
@@ -66,6 +70,8 @@ class TenantFeed:
         self._channel = channel
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self.must_contain is not None and self.must_contain not in message.body:
+            return
         try:
             event = Event.from_bytes(message.body)
         except ValidationError:
