@@ -1,6 +1,7 @@
 """The pure parts of `hookyard listen`: no I/O."""
 
 import asyncio
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from hookyard_cli.api import CliError
 from hookyard_cli.forward import forwarded_headers, target_url
 from hookyard_cli.listen import RESUME_OVERLAP, Backoff, ResumePoint
 from hookyard_cli.seen_ids import SeenIds
+from hookyard_cli.terminal import ProgressBar, Style, colour_wanted
 from hookyard_cli.times import moment
 from hookyard_common import listen_wire
 from hookyard_common.listen_wire import CaughtUp, EventFrame, Heartbeat, Hello, Request
@@ -108,3 +110,35 @@ def test_frames_round_trip_and_bodies_survive_any_bytes():
     assert parsed == frame and parsed.request.raw_body == raw and parsed.request.body_encoding == "base64"
     # Fields a newer ingest adds are ignored.
     assert listen_wire.parse('{"type": "heartbeat", "at": "2026-11-23T10:00:00Z", "new": 1}') == Heartbeat(at=T0)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert colour_wanted(FakeTerminal()) and not colour_wanted(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not colour_wanted(FakeTerminal())
+    style = Style(True)
+    assert style.status(200, "200") == "\033[32m200\033[0m" and style.status(None, "refused").startswith("\033[31m")
+    assert Style(False).status(500, "500") == "500"
+
+
+def test_progress_bar_draws_in_place_on_a_terminal_and_by_lines_elsewhere():
+    piped = io.StringIO()
+    bar = ProgressBar(4, piped)
+    for done in (0, 2, 2, 4):
+        bar.update(done, "delivered")
+    assert piped.getvalue().splitlines() == [
+        "[" + "." * 30 + "] 0/4  delivered", "[" + "#" * 15 + "." * 15 + "] 2/4  delivered", "[" + "#" * 30 + "] 4/4  delivered",
+    ]
+    tty = FakeTerminal()
+    bar = ProgressBar(2, tty)
+    bar.update(1)
+    bar.update(2)
+    bar.finish()
+    assert tty.getvalue().count("\r\033[K") == 2 and tty.getvalue().endswith("\n")
