@@ -19,3 +19,8 @@ ACCEPT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 BYTES_IN = Counter("hookyard_ingest_bytes_total", "Body bytes of accepted requests.", ["provider"])
+REPLAYS = Counter(
+    "hookyard_replays_total",
+    "Deliveries sent again on request, by kind: dead_letter (one), bulk (dead-letter replay), resend.",
+    ["kind"],
+)

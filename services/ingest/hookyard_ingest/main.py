@@ -7,6 +7,7 @@ Routes (each also under ROOT_PATH when it is set):
   POST /v1/events                              tenant: publish an event
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
+  POST /v1/messages/{id}/resend                tenant: deliver a message again
   GET /v1/metrics                              tenant: delivery figures (seed 001)
   /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
   /healthz /readyz /metrics                    probes
@@ -52,7 +53,7 @@ class Ingest:
             "auth": auth,
             "receiver": Receiver(settings, cache, ctx.broker, limiter),
             "sources": SourceRoutes(ctx.store, cache, auth, settings, lambda r: public_base(r, settings, trusted)),
-            "messages": MessageRoutes(ctx.store, auth),
+            "messages": MessageRoutes(ctx.store, ctx.broker, auth),
             "events": EventRoutes(ctx.broker, auth),
             "endpoints": EndpointRoutes(ctx.store, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
@@ -93,6 +94,7 @@ class Ingest:
             web.get("/v1/messages", via("messages", "list")),
             web.get("/v1/messages/{message_id}", via("messages", "get")),
             web.get("/v1/messages/{message_id}/attempts", via("messages", "attempts")),
+            web.post("/v1/messages/{message_id}/resend", via("messages", "resend")),
             web.get("/v1/metrics", via("metrics", "get")),
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
