@@ -53,8 +53,9 @@ ENDPOINT_IN_FLIGHT = Gauge(
 )
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
-    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), hop, dead.",
-    ["kind"],
+    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), hop, dead;"
+    " `tier` is the retry tier's delay in ms (empty for dead).",
+    ["kind", "tier"],
 )
 
 
@@ -231,7 +232,7 @@ class DeliveryWorker:
         await self.broker.publish(
             task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
         )
-        HANDED_ON.labels(kind).inc()
+        HANDED_ON.labels(kind, str(tier)).inc()
 
     async def dead_letter(self, task: DeliveryTask, reason: str) -> None:
         await dead_letters.record(self.store, task, reason, self.clock())
@@ -242,7 +243,7 @@ class DeliveryWorker:
             message_id=task.message_id,
             headers={"x-hookyard-reason": reason},
         )
-        HANDED_ON.labels("dead").inc()
+        HANDED_ON.labels("dead", "").inc()
 
     async def disable(self, endpoint: Endpoint, reason: str) -> None:
         changed = await self.store[ENDPOINTS].update_one(
