@@ -1,8 +1,9 @@
 """Command-line tools the tests use that are not Python packages, installed on demand.
 
-promtool (the Prometheus rule checker) comes from Debian's `prometheus`
-package: downloaded with apt-get and unpacked into `.tools/` (no daemon is
-installed or started). On a machine without apt-get, the tests that need it
+promtool (the Prometheus rule checker) and nginx (to check the VM site with
+`nginx -t`) come from Debian's `prometheus` and `nginx` packages: downloaded
+with apt-get and unpacked into `.tools/` (nothing is installed system-wide,
+no daemon is started). On a machine without apt-get, the tests that need them
 skip and say so.
 """
 
@@ -22,14 +23,23 @@ TOOLS = REPO / ".tools"
 
 
 def promtool() -> Path:
-    found = shutil.which("promtool")
+    return debian_tool("promtool", "prometheus", "usr/bin/promtool")
+
+
+def nginx() -> Path:
+    return debian_tool("nginx", "nginx", "usr/sbin/nginx")
+
+
+def debian_tool(command: str, package: str, path: str) -> Path:
+    """`command` from PATH, or unpacked from Debian's `package` into .tools/ (no maintainer scripts run)."""
+    found = shutil.which(command)
     if found:
         return Path(found)
-    unpacked = TOOLS / "prometheus" / "usr" / "bin" / "promtool"
+    unpacked = TOOLS / package / path
     if not unpacked.exists():
-        _unpack_debian_package("prometheus", TOOLS / "prometheus")
+        _unpack_debian_package(package, TOOLS / package)
     if not unpacked.exists():
-        pytest.skip("promtool is not installed and Debian's prometheus package could not be unpacked")
+        pytest.skip(f"{command} is not installed and Debian's {package} package could not be unpacked")
     return unpacked
 
 
