@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from aiohttp import web
-from hookyard_common.attempts import COLLECTION as ATTEMPTS
+from hookyard_common import attempts
 from hookyard_common.message_log import COLLECTION
 from hookyard_common.store import Store
 
@@ -52,13 +52,7 @@ class MessageRoutes:
     async def attempts(self, request: web.Request) -> web.Response:
         """`GET /v1/messages/{id}/attempts`: every attempt to deliver an event, oldest first."""
         tenant = await self.auth.tenant(request)
-        docs = (
-            await self.store[ATTEMPTS]
-            .find({"event_id": request.match_info["message_id"], "tenant_id": tenant["_id"]})
-            .sort([("at", 1), ("attempt", 1)])
-            .limit(1000)
-            .to_list()
-        )
+        docs = await attempts.of_event(self.store, tenant["_id"], request.match_info["message_id"])
         return web.json_response({"data": [render_attempt(doc) for doc in docs]})
 
 
@@ -83,7 +77,7 @@ class MessageRoutes:
 
 def render_attempt(doc: dict) -> dict:
     return {
-        "id": doc["_id"],
+        "id": doc["id"],
         "message_id": doc["message_id"],
         "event_id": doc["event_id"],
         "endpoint_id": doc["endpoint_id"],
