@@ -51,115 +51,114 @@ _METADATA = {
 }
 _ANY_OBJECT = {"type": "object"}  # a core Kubernetes type (affinity, pod template): validated below
 
+
+def _resource(api_version: str, kind: str, spec: dict) -> dict:
+    """The schema of a custom resource: its apiVersion and kind, metadata, and `spec`, closed."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": api_version},
+            "kind": {"const": kind},
+            "metadata": _METADATA,
+            "spec": {"type": "object", "additionalProperties": False, **spec},
+        },
+    }
+
+
 # rabbitmq.com/v1beta1 RabbitmqCluster (RabbitMQ cluster operator), the fields used here.
-RABBITMQ_CLUSTER = {
+RABBITMQ_CLUSTER = _resource(
+    "rabbitmq.com/v1beta1",
+    "RabbitmqCluster",
+    {
+        "properties": {
+            "replicas": {"type": "integer", "minimum": 0},
+            "image": {"type": "string", "pattern": r"^[^:]+:[^:]+$"},
+            "resources": _RESOURCES,
+            "persistence": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"storage": _QUANTITY, "storageClassName": {"type": "string"}},
+            },
+            "rabbitmq": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "additionalConfig": {"type": "string", "maxLength": 2000},
+                    "additionalPlugins": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "affinity": _ANY_OBJECT,
+        }
+    },
+)
+
+_USER = {
     "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "required": ["name", "db", "passwordSecretRef", "roles", "scramCredentialsSecretName"],
     "additionalProperties": False,
     "properties": {
-        "apiVersion": {"const": "rabbitmq.com/v1beta1"},
-        "kind": {"const": "RabbitmqCluster"},
-        "metadata": _METADATA,
-        "spec": {
+        "name": {"type": "string"},
+        "db": {"type": "string"},
+        "passwordSecretRef": {
             "type": "object",
+            "required": ["name"],
             "additionalProperties": False,
-            "properties": {
-                "replicas": {"type": "integer", "minimum": 0},
-                "image": {"type": "string", "pattern": r"^[^:]+:[^:]+$"},
-                "resources": _RESOURCES,
-                "persistence": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"storage": _QUANTITY, "storageClassName": {"type": "string"}},
-                },
-                "rabbitmq": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "additionalConfig": {"type": "string", "maxLength": 2000},
-                        "additionalPlugins": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-                "affinity": _ANY_OBJECT,
+            "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
+        },
+        "roles": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "db"],
+                "additionalProperties": False,
+                "properties": {"name": {"type": "string"}, "db": {"type": "string"}},
             },
         },
+        "scramCredentialsSecretName": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+        "connectionStringSecretName": {"type": "string"},
     },
 }
 
 # mongodbcommunity.mongodb.com/v1 MongoDBCommunity (MongoDB community operator):
 # its CRD requires spec.security, spec.type and spec.version, and of each user
 # name, db, passwordSecretRef, roles and scramCredentialsSecretName.
-MONGODB_COMMUNITY = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "mongodbcommunity.mongodb.com/v1"},
-        "kind": {"const": "MongoDBCommunity"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["security", "type", "version"],
-            "additionalProperties": False,
-            "properties": {
-                "members": {"type": "integer", "minimum": 1},
-                "type": {"enum": ["ReplicaSet"]},
-                "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$"},
-                "security": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "authentication": {
-                            "type": "object",
-                            "required": ["modes"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "modes": {"type": "array", "items": {"enum": ["SCRAM", "SCRAM-SHA-1", "SCRAM-SHA-256", "X509"]}}
-                            },
-                        }
-                    },
-                },
-                "users": {
-                    "type": "array",
-                    "items": {
+MONGODB_COMMUNITY = _resource(
+    "mongodbcommunity.mongodb.com/v1",
+    "MongoDBCommunity",
+    {
+        "required": ["security", "type", "version"],
+        "properties": {
+            "members": {"type": "integer", "minimum": 1},
+            "type": {"enum": ["ReplicaSet"]},
+            "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$"},
+            "security": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "authentication": {
                         "type": "object",
-                        "required": ["name", "db", "passwordSecretRef", "roles", "scramCredentialsSecretName"],
+                        "required": ["modes"],
                         "additionalProperties": False,
                         "properties": {
-                            "name": {"type": "string"},
-                            "db": {"type": "string"},
-                            "passwordSecretRef": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
-                            },
-                            "roles": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["name", "db"],
-                                    "additionalProperties": False,
-                                    "properties": {"name": {"type": "string"}, "db": {"type": "string"}},
-                                },
-                            },
-                            "scramCredentialsSecretName": {"type": "string", "pattern": "^[a-z0-9-]+$"},
-                            "connectionStringSecretName": {"type": "string"},
+                            "modes": {"type": "array", "items": {"enum": ["SCRAM", "SCRAM-SHA-1", "SCRAM-SHA-256", "X509"]}}
                         },
-                    },
+                    }
                 },
-                "additionalMongodConfig": {"type": "object"},
-                "statefulSet": {
-                    "type": "object",
-                    "required": ["spec"],
-                    "additionalProperties": False,
-                    "properties": {"spec": _ANY_OBJECT},
-                },
+            },
+            "users": {"type": "array", "items": _USER},
+            "additionalMongodConfig": {"type": "object"},
+            "statefulSet": {
+                "type": "object",
+                "required": ["spec"],
+                "additionalProperties": False,
+                "properties": {"spec": _ANY_OBJECT},
             },
         },
     },
-}
+)
 
 HAND_WRITTEN = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): RABBITMQ_CLUSTER,
