@@ -56,13 +56,9 @@ ENDPOINT_IN_FLIGHT = Gauge(
 )
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
-    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop, dead.",
-    ["kind"],
-)
-RETRIES_SCHEDULED = Counter(
-    "hookyard_retries_scheduled_total",
-    "Tasks published to a retry tier queue, by tier (its delay in ms).",
-    ["tier"],
+    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop,"
+    " dead; `tier` is the retry tier's delay in ms (empty for dead).",
+    ["kind", "tier"],
 )
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
 
@@ -211,8 +207,7 @@ class DeliveryWorker:
         await self.broker.publish(
             task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
         )
-        HANDED_ON.labels(kind).inc()
-        RETRIES_SCHEDULED.labels(str(tier)).inc()
+        HANDED_ON.labels(kind, str(tier)).inc()
 
     async def dead_letter(self, task: DeliveryTask, reason: str) -> None:
         await dead_letters.record(self.store, task, reason, self.clock())
@@ -223,7 +218,7 @@ class DeliveryWorker:
             message_id=task.message_id,
             headers={"x-hookyard-reason": reason},
         )
-        HANDED_ON.labels("dead").inc()
+        HANDED_ON.labels("dead", "").inc()
         DEAD_LETTERS.labels(reason).inc()
 
     async def announce(self, task: DeliveryTask, event_type: str, details: dict) -> None:

@@ -27,6 +27,7 @@ from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
+from .ingest_metrics import count_responses
 from .limits import SlidingWindowLimiter, parse_networks
 from .messages import MessageRoutes
 from .receive import Receiver
@@ -116,7 +117,7 @@ class Ingest:
 
 def create_app(settings: Settings) -> web.Application:
     ingest = Ingest(settings)
-    app = web.Application(middlewares=[json_errors], client_max_size=API_BODY_LIMIT)
+    app = web.Application(middlewares=[count_responses, json_errors], client_max_size=API_BODY_LIMIT)
     app = runner.build_app("ingest", ingest.setup, settings, app)
     routes = ingest.routes()
     if settings.root_path:
