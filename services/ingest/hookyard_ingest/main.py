@@ -9,7 +9,7 @@ Routes (each also under ROOT_PATH when it is set):
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
   POST /v1/messages/{id}/resend                tenant: deliver a message again
   GET /v1/metrics                              tenant: delivery figures (seed 001)
-  /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
+  /v1/dead-letters[/{id}[/retry]|/replay]      tenant: dead letters and their replay
   /healthz /readyz /metrics                    probes
 """
 
@@ -99,6 +99,7 @@ class Ingest:
             web.get("/v1/metrics", via("metrics", "get")),
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
+            web.get("/v1/dead-letters/{message_id}", via("dead_letters", "get")),
             web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
         ]
 
