@@ -46,8 +46,30 @@ def record_for(event: Event, retention: timedelta) -> dict:
     return record
 
 
+async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool]:
+    """Log a batch; per event, False when it duplicates an earlier message of its source.
+
+    A redelivered event (crash before ack) finds its own record and counts as
+    fresh, so it is processed again rather than lost: at least once.
+    """
+    collection = store[COLLECTION]
+    try:
+        await collection.insert_many([record_for(e, retention) for e in events], ordered=False)
+        return [True] * len(events)
+    except BulkWriteError as exc:
+        errors = exc.details["writeErrors"]
+        if any(err["code"] != DUPLICATE_KEY for err in errors):
+            raise
+        conflicts = [err["index"] for err in errors]
+    fresh = [True] * len(events)
+    for index in conflicts:
+        own = await collection.find_one({"_id": events[index].id}, {"_id": 1})
+        fresh[index] = own is not None
+    return fresh
+
+
 def event_from_record(record: dict) -> Event:
-    """The event a log record was made from, for reading the log back (a listener's catch-up)."""
+    """The event a logged message was: to send it again, or to catch a listener up."""
     body, encoding = Inbound.encode_body(bytes(record["body"]))
     inbound = Inbound(
         provider=record["provider"],
@@ -69,25 +91,3 @@ def event_from_record(record: dict) -> Event:
         source_id=record["source_id"],
         inbound=inbound,
     )
-
-
-async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool]:
-    """Log a batch; per event, False when it duplicates an earlier message of its source.
-
-    A redelivered event (crash before ack) finds its own record and counts as
-    fresh, so it is processed again rather than lost: at least once.
-    """
-    collection = store[COLLECTION]
-    try:
-        await collection.insert_many([record_for(e, retention) for e in events], ordered=False)
-        return [True] * len(events)
-    except BulkWriteError as exc:
-        errors = exc.details["writeErrors"]
-        if any(err["code"] != DUPLICATE_KEY for err in errors):
-            raise
-        conflicts = [err["index"] for err in errors]
-    fresh = [True] * len(events)
-    for index in conflicts:
-        own = await collection.find_one({"_id": events[index].id}, {"_id": 1})
-        fresh[index] = own is not None
-    return fresh

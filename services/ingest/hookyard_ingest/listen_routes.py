@@ -30,7 +30,6 @@ from collections import Counter as Tally
 from datetime import datetime, timedelta
 
 from aiohttp import WSMsgType, web
-from hookyard_common import message_log
 from hookyard_common.broker import Broker
 from hookyard_common.listen_wire import (
     CLOSE_BROKER_LOST,
@@ -206,23 +205,19 @@ class ListenSession:
 
     async def _catch_up(self, since: datetime, sent: set[str]) -> bool:
         """Send the logged messages from `since` not sent yet, oldest first; True when the limit cut it short."""
-        query = {
-            "tenant_id": self.target.tenant_id,
-            "received_at": {"$gte": since, "$lt": self.bound_at + CLOCK_SKEW},
-            **self.target.log_filter(),
-        }
-        cursor = self.store[message_log.COLLECTION].find(query).sort([("received_at", 1), ("_id", 1)])
-        async for record in cursor:
-            if record["_id"] in sent:
-                continue
-            if len(sent) >= CATCH_UP_LIMIT:
-                return True
-            frame = self._frame(message_log.event_from_record(record), replayed=True)
-            if frame is None:
-                continue
-            sent.add(record["_id"])
-            await self.ws.send_str(frame)
-            LISTENER_EVENTS.labels("caught_up").inc()
+        logged = self.target.logged(self.store, since, self.bound_at + CLOCK_SKEW)
+        async with contextlib.aclosing(logged):
+            async for event in logged:
+                if event.id in sent:
+                    continue
+                if len(sent) >= CATCH_UP_LIMIT:
+                    return True
+                frame = self._frame(event, replayed=True)
+                if frame is None:
+                    continue
+                sent.add(event.id)
+                await self.ws.send_str(frame)
+                LISTENER_EVENTS.labels("caught_up").inc()
         return False
 
     async def _heartbeats(self) -> None:

@@ -3,37 +3,58 @@
 - A **source**: the provider's request as it arrived — method, query string,
   headers (less the credentials removed at the door) and the raw body — so
   the provider's own signature verifies in the developer's code.
-- An **endpoint**: what that endpoint is sent. Events are chosen like the
-  dispatcher's fan-out (event types, sources, `target_endpoint_id`, no bad
-  news about itself) and the request is made by the shared `build_request`,
+- An **endpoint**: what that endpoint is sent. Events are chosen by the
+  dispatcher's own rule (`routing.recipients`: event types, sources,
+  `target_endpoint_id`, no bad news about itself) and the request is made by the shared `build_request`,
   signed with the endpoint's secrets and carrying the same `webhook-id` as
   the real delivery. Two deliberate differences: the endpoint's auth
   credential is left out (credentials are write-only in the API), and an
   inactive endpoint is mirrored too, so a developer can take a disabled
   endpoint's traffic on a laptop. The dispatcher does no work for any of it.
 
-Each target is re-read every few seconds, so edits (filters, rotated
-secrets) apply and a deleted target ends the listener.
+Each target also reads its catch-up from the logs, oldest first: a
+source's from the message log; an endpoint's from the message log and the
+log of tenants' own events, merged by time. Each target is re-read every
+few seconds, so edits (filters, rotated secrets) apply and a deleted target
+ends the listener.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from hookyard_common import event_log, message_log
 from hookyard_common.delivery import build_request
 from hookyard_common.endpoint_cache import COLLECTION as ENDPOINTS
 from hookyard_common.endpoints import Endpoint
 from hookyard_common.listen_wire import Request
 from hookyard_common.schemas import Event
 from hookyard_common.store import Store
-from hookyard_common.worker import concerns_failing_endpoint, first_task
+from hookyard_common.routing import first_task, recipients
 
 SOURCES = "sources"
 
 
 class TargetGone(Exception):
     """The source or endpoint was deleted while someone listened to it."""
+
+
+async def _provider_messages(store: Store, query: dict) -> AsyncIterator[tuple[datetime, Event]]:
+    records = store[message_log.COLLECTION].find(query).sort([("received_at", 1), ("_id", 1)])
+    async for record in records:
+        yield record["received_at"], message_log.event_from_record(record)
+
+
+async def _oldest_first(*streams: AsyncIterator[tuple[datetime, Event]]) -> AsyncIterator[Event]:
+    """Merge streams that are each oldest first."""
+    heads = [(await anext(stream, None), stream) for stream in streams]
+    while any(head is not None for head, _ in heads):
+        index = min((i for i, (head, _) in enumerate(heads) if head is not None), key=lambda i: heads[i][0][0])
+        head, stream = heads[index]
+        yield head[1]
+        heads[index] = (await anext(stream, None), stream)
 
 
 class SourceTarget:
@@ -49,8 +70,10 @@ class SourceTarget:
         """A source's events all name it."""
         return self.id.encode()
 
-    def log_filter(self) -> dict:
-        return {"source_id": self.id}
+    def logged(self, store: Store, since: datetime, until: datetime) -> AsyncIterator[Event]:
+        """The source's messages from the log, oldest first."""
+        window = {"tenant_id": self.tenant_id, "source_id": self.id, "received_at": {"$gte": since, "$lt": until}}
+        return _oldest_first(_provider_messages(store, window))
 
     def request_for(self, event: Event, now: datetime) -> Request | None:
         inbound = event.inbound
@@ -80,24 +103,27 @@ class EndpointTarget:
         self.endpoint = Endpoint.model_validate(doc)
         self.id = self.endpoint.id
         self.tenant_id = self.endpoint.tenant_id
+        # The dispatcher's own choice, as if the endpoint were active; signed without its credential.
+        self._chooser = self.endpoint.model_copy(update={"active": True})
         self._signer = self.endpoint.model_copy(update={"auth": None})
 
     must_contain = None  # the endpoint's filter can select any of the tenant's events
 
-    def log_filter(self) -> dict:
-        # The log holds provider messages only; event types are matched as they are read.
-        return {"source_id": {"$in": self.endpoint.source_ids}} if self.endpoint.source_ids else {}
+    async def logged(self, store: Store, since: datetime, until: datetime) -> AsyncIterator[Event]:
+        """What the endpoint was sent from both logs, oldest first."""
+        window = {"tenant_id": self.tenant_id, "received_at": {"$gte": since, "$lt": until}}
+        if self.endpoint.source_ids:
+            window["source_id"] = {"$in": self.endpoint.source_ids}
+        own = event_log.logged_between(store, self.tenant_id, since, until)
+        async for event in _oldest_first(_provider_messages(store, window), own):
+            if self.chooses(event):
+                yield event
 
-    def selects(self, event: Event) -> bool:
-        endpoint = self.endpoint
-        if event.target_endpoint_id is not None:
-            chosen = event.target_endpoint_id == endpoint.id
-        else:
-            chosen = endpoint.wants(event.event_type, event.source_id)
-        return chosen and not concerns_failing_endpoint(event, endpoint.id)
+    def chooses(self, event: Event) -> bool:
+        return bool(recipients(event, [self._chooser]))
 
     def request_for(self, event: Event, now: datetime) -> Request | None:
-        if not self.selects(event):
+        if not self.chooses(event):
             return None
         body, headers = build_request(self._signer, first_task(event, self.endpoint, now), now)
         return Request.of("POST", list(headers.items()), body)

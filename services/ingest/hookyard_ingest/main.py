@@ -7,8 +7,9 @@ Routes (each also under ROOT_PATH when it is set):
   POST /v1/events                              tenant: publish an event
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
+  POST /v1/messages/{id}/resend                tenant: deliver a message again
   GET /v1/metrics                              tenant: delivery figures (seed 001)
-  /v1/dead-letters[/{id}/retry|/replay|/replays/{id}]   tenant: dead letters, their replay and its progress
+  /v1/dead-letters[/{id}[/retry]|/replay|/replays/{id}]   tenant: dead letters, their replay and its progress
   GET /v1/sources/{id}/listen, /v1/endpoints/{id}/listen   tenant: `hookyard listen` (WebSocket)
   /healthz /readyz /metrics                    probes
 """
@@ -27,6 +28,7 @@ from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
+from .ingest_metrics import count_responses
 from .limits import SlidingWindowLimiter, parse_networks
 from .listen_routes import ListenRoutes
 from .messages import MessageRoutes
@@ -54,7 +56,7 @@ class Ingest:
             "auth": auth,
             "receiver": Receiver(settings, cache, ctx.broker, limiter),
             "sources": SourceRoutes(ctx.store, cache, auth, settings, lambda r: public_base(r, settings, trusted)),
-            "messages": MessageRoutes(ctx.store, auth),
+            "messages": MessageRoutes(ctx.store, ctx.broker, auth),
             "events": EventRoutes(ctx.broker, auth),
             "endpoints": EndpointRoutes(ctx.store, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
@@ -96,10 +98,12 @@ class Ingest:
             web.get("/v1/messages", via("messages", "list")),
             web.get("/v1/messages/{message_id}", via("messages", "get")),
             web.get("/v1/messages/{message_id}/attempts", via("messages", "attempts")),
+            web.post("/v1/messages/{message_id}/resend", via("messages", "resend")),
             web.get("/v1/metrics", via("metrics", "get")),
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
             web.get("/v1/dead-letters/replays/{replay_id}", via("dead_letters", "progress")),
+            web.get("/v1/dead-letters/{message_id}", via("dead_letters", "get")),
             web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
             web.get("/v1/sources/{source_id}/listen", via("listen", "source"), allow_head=False),
             web.get("/v1/endpoints/{endpoint_id}/listen", via("listen", "endpoint"), allow_head=False),
@@ -126,7 +130,7 @@ class Ingest:
 
 def create_app(settings: Settings) -> web.Application:
     ingest = Ingest(settings)
-    app = web.Application(middlewares=[json_errors], client_max_size=API_BODY_LIMIT)
+    app = web.Application(middlewares=[count_responses, json_errors], client_max_size=API_BODY_LIMIT)
     app = runner.build_app("ingest", ingest.setup, settings, app)
     app.on_shutdown.append(ingest.close_listeners)
     routes = ingest.routes()
