@@ -219,3 +219,31 @@ async def test_endpoint_mirror_is_signed_like_the_endpoints_own_deliveries(platf
     assert mirrored == delivered
     assert sorted(json.loads(body)["type"] for body in mirrored.values()) == ["order.created", "payment_intent.succeeded"]
     assert all(r["headers"]["Authorization"] == "Bearer sk_live_secret" for r in real)
+
+
+async def test_an_endpoint_listener_catches_up_on_provider_messages_and_tenant_events(platform, receiver, tmp_path):
+    key = await platform.tenant()
+    source = await platform.source(key, "stripe", secrets=[STRIPE_SECRET])
+    ep = await endpoint(platform, key, receiver.url("/real"), event_types=["payment_intent.*", "order.*"])
+    await send_stripe(platform, source["id"], "evt_logged")
+    for event_type in ("order.created", "user.created"):
+        status, _, _ = await platform.call(
+            "POST", "/v1/events", token=key, json={"event_type": event_type, "payload": {"n": 1}}
+        )
+        assert status == 202
+    real = await receiver.wait_for("/real", 2)
+    await asyncio.sleep(0.5)  # the event log is written a moment after the delivery
+    cli = await CliProcess.start(
+        "listen", "--endpoint", ep["id"], "--forward-to", receiver.url("/local"), "--since", "10m", "--json",
+        env=cli_env(tmp_path, platform.base, key),
+    )
+    try:
+        caught = await cli.wait_for("caught_up")
+        assert caught["count"] == 2
+        local = await receiver.wait_for("/local", 2)
+    finally:
+        await cli.stop()
+    for request in local:
+        Webhook(ep["secret"]).verify(request["body"], request["headers"])
+    assert {r["headers"]["webhook-id"] for r in local} == {r["headers"]["webhook-id"] for r in real}
+    assert all(line["replayed"] for line in cli.lines if line["type"] == "event")
