@@ -8,7 +8,7 @@ import aiohttp
 from hookyard_cli.devstack import free_ports, port_open
 
 from test_listen_ingest import SECRET, next_frame, signed
-from tools import nginx
+from tools import nginx, nginx_config
 
 from helpers import REPO
 
@@ -28,15 +28,9 @@ def plain_http_site(ingest_port: int, port: int, redirect_port: int) -> str:
 async def test_the_nginx_site_passes_listeners_websockets_on(start_ingest, tmp_path):
     ingest = await start_ingest()
     port, redirect_port = free_ports(2)
-    (tmp_path / "site.conf").write_text(plain_http_site(ingest.settings.ingest_port, port, redirect_port))
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        "http {\n  access_log off;\n"
-        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        + f"  include {tmp_path}/site.conf;\n}}\n"
-    )
+    config = nginx_config(tmp_path, plain_http_site(ingest.settings.ingest_port, port, redirect_port))
     server = subprocess.Popen(
-        [str(nginx()), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+        [str(nginx()), "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"],
         stderr=subprocess.PIPE,
     )
     try:

@@ -20,7 +20,7 @@ from hookyard_common.settings import Settings
 from hookyard_ingest.sources import BODY_LIMIT_FACTOR
 
 from helpers import REPO
-from tools import nginx
+from tools import nginx, nginx_config
 
 VM = REPO / "deploy" / "vm"
 SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")
@@ -138,14 +138,8 @@ def test_nginx_accepts_the_site(tmp_path):
     site = (VM / "hookyard-nginx.conf").read_text()
     site = site.replace("/etc/letsencrypt/live/hooks.example.com/fullchain.pem", str(tmp_path / "cert.pem"))
     site = site.replace("/etc/letsencrypt/live/hooks.example.com/privkey.pem", str(tmp_path / "key.pem"))
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        "http {\n  access_log off;\n"
-        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        + f"  include {tmp_path}/site.conf;\n}}\n"
-    )
+    config = nginx_config(tmp_path, site)
     result = subprocess.run(
-        [str(binary), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60
+        [str(binary), "-t", "-p", str(tmp_path), "-c", str(config)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "syntax is ok" in result.stderr, result.stderr

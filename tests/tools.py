@@ -30,6 +30,19 @@ def nginx() -> Path:
     return debian_tool("nginx", "nginx", "usr/sbin/nginx")
 
 
+def nginx_config(directory: Path, site: str) -> Path:
+    """A main nginx.conf holding `site`, with every path it writes inside `directory`."""
+    (directory / "site.conf").write_text(site)
+    config = directory / "nginx.conf"
+    config.write_text(
+        f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log;\nevents {{}}\n"
+        "http {\n  access_log off;\n"
+        + "".join(f"  {kind}_temp_path {directory}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + f"  include {directory}/site.conf;\n}}\n"
+    )
+    return config
+
+
 def debian_tool(command: str, package: str, path: str) -> Path:
     """`command` from PATH, or unpacked from Debian's `package` into .tools/ (no maintainer scripts run)."""
     found = shutil.which(command)

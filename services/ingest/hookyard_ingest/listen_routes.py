@@ -250,20 +250,20 @@ class ListenRoutes:
         self.closing = False
 
     async def source(self, request: web.Request) -> web.StreamResponse:
-        tenant = await self.auth.tenant(request)
-        doc = await self.store[SOURCES].find_one({"_id": request.match_info["source_id"], "tenant_id": tenant["_id"]})
-        if doc is None:
-            raise ApiError(404, "unknown_source", "no such source")
+        doc = await self._own(request, SOURCES, "source")
         return await self._serve(request, SourceTarget(doc, self.settings.source_cache_seconds))
 
     async def endpoint(self, request: web.Request) -> web.StreamResponse:
-        tenant = await self.auth.tenant(request)
-        doc = await self.store[ENDPOINTS].find_one(
-            {"_id": request.match_info["endpoint_id"], "tenant_id": tenant["_id"]}
-        )
-        if doc is None:
-            raise ApiError(404, "unknown_endpoint", "no such endpoint")
+        doc = await self._own(request, ENDPOINTS, "endpoint")
         return await self._serve(request, EndpointTarget(doc, self.settings.endpoint_cache_seconds))
+
+    async def _own(self, request: web.Request, collection: str, kind: str) -> dict:
+        """The calling tenant's source or endpoint named in the path; 404 for anyone else's."""
+        tenant = await self.auth.tenant(request)
+        doc = await self.store[collection].find_one({"_id": request.match_info[f"{kind}_id"], "tenant_id": tenant["_id"]})
+        if doc is None:
+            raise ApiError(404, f"unknown_{kind}", f"no such {kind}")
+        return doc
 
     async def _serve(self, request: web.Request, target: Target) -> web.StreamResponse:
         settings = self.settings
