@@ -154,8 +154,13 @@ async def test_hmac_is_required_when_the_monitor_has_a_secret(ingest):
     status, answer = await ping(ingest, token, headers={"X-Webhook-Signature": "sha256=" + sign("shared-secret-0001", b"")})
     assert status == 200 and answer["monitor"]["state"] == "up"
 
-    checks = await listed(ingest, key, f"/v1/monitors/{created['id']}/checks", 5)
-    assert [c["outcome"] for c in checks] == ["accepted", "invalid_signature", "accepted", "invalid_signature", "invalid_signature"]
+    # GitHub's header carries the same scheme.
+    github = {"X-Hub-Signature-256": "sha256=" + sign("shared-secret-0001", b'{"zen": "Keep it simple."}')}
+    status, answer = await ping(ingest, token, method="POST", data=b'{"zen": "Keep it simple."}', headers=github)
+    assert status == 200
+
+    checks = await listed(ingest, key, f"/v1/monitors/{created['id']}/checks", 6)
+    assert [c["outcome"] for c in checks] == ["accepted", "accepted", "invalid_signature", "accepted", "invalid_signature", "invalid_signature"]
 
     # Removing the secret takes effect at once, though the settings were cached.
     status, _, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"secret": None})
@@ -264,11 +269,21 @@ async def test_payload_mapping_drives_the_monitor_from_a_providers_own_json(inge
     assert shown["deadline"] is None  # push-only: no heartbeat expected
 
     # The mapping can be replaced, and removed (the standard body is read again).
-    ci = {"status_field": "build.status", "values": {"passed": "up", "failed": "down", "errored": "down"}}
+    # docs/monitors.md's second example: GitHub Actions' workflow_run webhook.
+    ci = {
+        "status_field": "workflow_run.conclusion",
+        "values": {"success": "up", "failure": "down", "timed_out": "down", "startup_failure": "down", "cancelled": "degraded"},
+        "message_field": "workflow_run.html_url",
+    }
     status, patched, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"payload_mapping": ci})
-    assert status == 200 and patched["payload_mapping"]["status_field"] == "build.status"
-    code, body = await ping(ingest, token, method="POST", json={"build": {"status": "failed"}})
+    assert status == 200 and patched["payload_mapping"]["status_field"] == "workflow_run.conclusion"
+    run = {"action": "completed", "workflow_run": {"conclusion": "failure", "html_url": "https://github.com/acme/shop/actions/runs/1"}}
+    code, body = await ping(ingest, token, method="POST", json=run)
     assert body["monitor"]["state"] == "down"
+    assert (await monitor(ingest, key, created["id"]))["status_message"] == "https://github.com/acme/shop/actions/runs/1"
+    started = {"action": "requested", "workflow_run": {"conclusion": None, "html_url": "https://github.com/acme/shop/actions/runs/2"}}
+    code, body = await ping(ingest, token, method="POST", json=started)
+    assert body["monitor"]["state"] == "down" and body["status"] is None
     status, _, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"payload_mapping": None})
     code, body = await ping(ingest, token, method="POST", json={"status": "degraded"})
     assert body["monitor"]["state"] == "degraded"

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 PING_BODY_LIMIT = 10_240
 TOKEN_SHAPE = re.compile(f"^[0-9a-f]{{{TOKEN_HEX_LENGTH}}}$")
 SIGNATURE_HEADER = "X-Webhook-Signature"
+# The same scheme under GitHub's name (`sha256=<hex>`), so a GitHub webhook can sign its pings.
+GITHUB_SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Attempts at a ping whose monitor keeps changing under it (settings edited, state raced).
 ATTEMPTS = 5
 
@@ -203,7 +205,7 @@ class PingRoutes:
         """The monitor's settings once the ping's signature verifies with them; else a 401."""
         if monitor.secret is None:
             return monitor
-        presented = request.headers.get(SIGNATURE_HEADER)
+        presented = request.headers.get(SIGNATURE_HEADER) or request.headers.get(GITHUB_SIGNATURE_HEADER)
         if signature_ok(monitor.secret, body, presented):
             return monitor
         # The secret may have changed since it was cached: judge with the current one.
