@@ -207,11 +207,11 @@ async def test_floods_are_refused_per_token_and_per_ip(start_ingest):
     for _ in range(3):
         assert (await ping(ingest, one["token"]))[0] == 200
     status, body, headers = await ingest.call("GET", f"/ping/{one['token']}")
-    assert status == 429 and body["error"]["code"] == "rate_limited" and "monitor" in body["error"]["message"]
+    assert status == 429 and body["error"]["code"] == "rate_limited" and "monitor limit 3" in body["error"]["message"]
     assert int(headers["Retry-After"]) >= 1
     assert (await ping(ingest, two["token"]))[0] == 200  # another monitor has its own allowance...
     status, body = await ping(ingest, two["token"])
-    assert status == 429 and "IP" in body["error"]["message"]  # ...but this IP has used its 5
+    assert status == 429 and "ip limit 5" in body["error"]["message"]  # ...but this IP has used its 5
     status, body = await ping(ingest, "0" * 64)  # counted before the token is looked up
     assert status == 429
 

@@ -61,6 +61,15 @@ async def heartbeats(settings):
         await heartbeat.store.close()
 
 
+@pytest.fixture
+async def world(start_ingest, heartbeats):
+    """A tenant on an ingest and one heartbeat worker, both on one movable clock."""
+    clock = MovableClock()
+    ingest = await start_ingest(clock=clock)
+    [heartbeat] = await heartbeats(clock)
+    return clock, ingest, await ingest.tenant(), heartbeat
+
+
 async def flips_of(ingest, key, monitor_id, count) -> list[tuple[str, str, str]]:
     flips = await listed(ingest, key, f"/v1/monitors/{monitor_id}/flips", count)
     # In the order they happened: ids sort by creation, while `at` mixes the ingest's real
@@ -68,11 +77,8 @@ async def flips_of(ingest, key, monitor_id, count) -> list[tuple[str, str, str]]
     return [(f["from"], f["to"], f["reason"]) for f in sorted(flips, key=lambda f: f["id"])]
 
 
-async def test_a_silent_monitor_is_late_within_grace_then_down_then_up_again(start_ingest, heartbeats, settings):
-    clock = MovableClock()
-    ingest = await start_ingest(clock=clock)
-    [heartbeat] = await heartbeats(clock)
-    key = await ingest.tenant()
+async def test_a_silent_monitor_is_late_within_grace_then_down_then_up_again(world, settings):
+    clock, ingest, key, heartbeat = world
     created = await create_monitor(ingest, key, heartbeat_interval_seconds=300, grace_seconds=60)
     async with EventTap(settings.amqp_url) as tap:
         await ping(ingest, created["token"])
@@ -105,11 +111,8 @@ async def test_a_silent_monitor_is_late_within_grace_then_down_then_up_again(sta
     assert incident["state"] == "resolved" and incident["reason"] == "no_ping"
 
 
-async def test_a_ping_within_grace_brings_a_late_monitor_back_up(start_ingest, heartbeats):
-    clock = MovableClock()
-    ingest = await start_ingest(clock=clock)
-    [heartbeat] = await heartbeats(clock)
-    key = await ingest.tenant()
+async def test_a_ping_within_grace_brings_a_late_monitor_back_up(world):
+    clock, ingest, key, heartbeat = world
     created = await create_monitor(ingest, key, heartbeat_interval_seconds=60, grace_seconds=60)
     await ping(ingest, created["token"])
     await heartbeat.settled()
@@ -122,11 +125,8 @@ async def test_a_ping_within_grace_brings_a_late_monitor_back_up(start_ingest, h
     assert (await heartbeat.scan()).flipped == 0
 
 
-async def test_grace_degraded_new_paused_and_push_only_monitors(start_ingest, heartbeats, settings):
-    clock = MovableClock()
-    ingest = await start_ingest(clock=clock)
-    [heartbeat] = await heartbeats(clock)
-    key = await ingest.tenant()
+async def test_grace_degraded_new_paused_and_push_only_monitors(world, settings):
+    clock, ingest, key, heartbeat = world
     no_grace = await create_monitor(ingest, key, name="no grace", heartbeat_interval_seconds=60, grace_seconds=0)
     degraded = await create_monitor(ingest, key, name="degraded", heartbeat_interval_seconds=60, grace_seconds=30)
     never_pinged = await create_monitor(ingest, key, name="new", heartbeat_interval_seconds=60)
@@ -152,11 +152,8 @@ async def test_grace_degraded_new_paused_and_push_only_monitors(start_ingest, he
     assert len(tap.events) == 2
 
 
-async def test_a_new_interval_moves_the_deadline(start_ingest, heartbeats):
-    clock = MovableClock()
-    ingest = await start_ingest(clock=clock)
-    [heartbeat] = await heartbeats(clock)
-    key = await ingest.tenant()
+async def test_a_new_interval_moves_the_deadline(world):
+    clock, ingest, key, heartbeat = world
     created = await create_monitor(ingest, key, heartbeat_interval_seconds=60, grace_seconds=10)
     await ping(ingest, created["token"])
     await heartbeat.settled()
@@ -182,12 +179,10 @@ async def test_the_scan_reads_due_monitors_from_the_deadline_index(settings):
         await store.close()
 
 
-async def test_two_racing_heartbeat_workers_flip_and_alert_each_change_once(start_ingest, heartbeats, settings):
-    clock = MovableClock()
-    # Small batches, so the two workers interleave over many queries.
-    ingest = await start_ingest(clock=clock)
+async def test_three_racing_heartbeat_workers_flip_and_alert_each_change_once(world, heartbeats, settings):
+    clock, ingest, key, third = world
+    # Two more workers on connections of their own, with small batches so they interleave over many queries.
     first, second = await heartbeats(clock, count=2, batch=7)
-    key = await ingest.tenant()
     monitors = [await create_monitor(ingest, key, name=f"job {n}", heartbeat_interval_seconds=60, grace_seconds=60) for n in range(40)]
     async with EventTap(settings.amqp_url) as tap:
         for created in monitors:
@@ -197,7 +192,7 @@ async def test_two_racing_heartbeat_workers_flip_and_alert_each_change_once(star
         for step in (61, 60):
             clock.advance(step)
             for _ in range(3):
-                results = await asyncio.gather(first.scan(), second.scan())
+                results = await asyncio.gather(first.scan(), second.scan(), third.scan())
                 flipped += sum(r.flipped for r in results)
         await tap.take(3 * len(monitors))
     assert flipped == 2 * len(monitors)
@@ -207,12 +202,9 @@ async def test_two_racing_heartbeat_workers_flip_and_alert_each_change_once(star
     assert await first.store[FLIPS].count_documents({}) == 3 * len(monitors)
 
 
-async def test_a_change_whose_settler_died_is_settled_once_by_the_sweep(start_ingest, heartbeats, settings):
-    clock = MovableClock()
-    ingest = await start_ingest(clock=clock)
-    [heartbeat] = await heartbeats(clock)
+async def test_a_change_whose_settler_died_is_settled_once_by_the_sweep(world, heartbeats, settings):
+    clock, ingest, key, heartbeat = world
     [crashing] = await heartbeats(clock)
-    key = await ingest.tenant()
     before_claim = await create_monitor(ingest, key, name="died before claiming")
     after_claim = await create_monitor(ingest, key, name="died holding the lease")
     monitors = heartbeat.store[COLLECTION]

@@ -39,7 +39,7 @@ from pymongo import ReturnDocument
 
 from . import bodies, ping_signal
 from .errors import ApiError
-from .limits import SlidingWindowLimiter, client_ip, parse_networks, retry_after_header
+from .limits import SlidingWindowLimiter, client_ip, enforce, parse_networks
 from .monitor_checks import CheckLog
 
 log = logging.getLogger(__name__)
@@ -151,11 +151,11 @@ class PingRoutes:
 
     async def _ping(self, request: web.Request) -> web.Response:
         ip = client_ip(request, self.trusted)
-        self._limit(f"ip:{ip}", self.settings.ping_rate_limit_per_ip, "IP")
+        enforce(self.limiter, f"ip:{ip}", self.settings.ping_rate_limit_per_ip, "ip")
         token = request.match_info["token"]
         if not TOKEN_SHAPE.match(token):
             raise _unknown()
-        self._limit(f"token:{token}", self.settings.ping_rate_limit_per_token, "monitor")
+        enforce(self.limiter, f"token:{token}", self.settings.ping_rate_limit_per_token, "monitor")
         body = await bodies.read_bounded(request, PING_BODY_LIMIT)
         monitor = await self.cache.get(token)
         for _ in range(ATTEMPTS):
@@ -190,16 +190,6 @@ class PingRoutes:
                 "at": now.isoformat(),
             }
         )
-
-    def _limit(self, key: str, limit: int, what: str) -> None:
-        wait = self.limiter.hit(key, limit)
-        if wait is not None:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"too many pings (per-{what} limit {limit} per {self.settings.rate_limit_window_seconds:g}s)",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
 
     async def _verified(self, request: web.Request, monitor: PingSettings, body: bytes, ip: str) -> PingSettings:
         """The monitor's settings once the ping's signature verifies with them; else a 401."""
