@@ -132,6 +132,19 @@ async def test_bad_pings_get_clear_errors(ingest):
     assert status == 200 and body["monitor"]["state"] == "up"
     status, body, _ = await ingest.call("PUT", f"/ping/{token}")
     assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    status, metrics, _ = await ingest.call("GET", "/metrics")
+    for outcome in ("accepted", "unknown_monitor", "invalid_status", "malformed_json", "body_too_large"):
+        assert f'hookyard_monitor_pings_total{{outcome="{outcome}"}}' in metrics, outcome
+
+
+async def test_endpoints_choose_a_payload_format(ingest):
+    key = await ingest.tenant()
+    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h", "payload_format": "teams"})
+    assert status == 400 and body["error"]["problems"][0]["field"] == "payload_format"
+    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h", "payload_format": "discord"})
+    assert status == 201 and body["payload_format"] == "discord"
+    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h"})
+    assert body["payload_format"] == "standard"
 
 
 async def test_hmac_is_required_when_the_monitor_has_a_secret(ingest):

@@ -125,14 +125,15 @@ async def test_a_ping_within_grace_brings_a_late_monitor_back_up(world):
     assert (await heartbeat.scan()).flipped == 0
 
 
-async def test_grace_degraded_new_paused_and_push_only_monitors(world, settings):
+async def test_grace_degraded_pushed_down_new_paused_and_push_only_monitors(world, settings):
     clock, ingest, key, heartbeat = world
     no_grace = await create_monitor(ingest, key, name="no grace", heartbeat_interval_seconds=60, grace_seconds=0)
     degraded = await create_monitor(ingest, key, name="degraded", heartbeat_interval_seconds=60, grace_seconds=30)
+    pushed_down = await create_monitor(ingest, key, name="pushed down", heartbeat_interval_seconds=60)
     never_pinged = await create_monitor(ingest, key, name="new", heartbeat_interval_seconds=60)
     paused = await create_monitor(ingest, key, name="paused", heartbeat_interval_seconds=60)
     push_only = await create_monitor(ingest, key, name="push only", heartbeat_interval_seconds=None)
-    for created, path in ((no_grace, ""), (degraded, "/degraded"), (paused, ""), (push_only, "")):
+    for created, path in ((no_grace, ""), (degraded, "/degraded"), (pushed_down, "/down"), (paused, ""), (push_only, "")):
         assert (await ping(ingest, created["token"], path))[0] == 200
     status, _, _ = await ingest.call("POST", f"/v1/monitors/{paused['id']}/pause", token=key)
     assert status == 200
@@ -146,10 +147,15 @@ async def test_grace_degraded_new_paused_and_push_only_monitors(world, settings)
         clock.advance(10 * 86_400)
         await heartbeat.scan()
         await tap.take(2)
-    states = {m["name"]: (await monitor(ingest, key, m["id"]))["state"] for m in (no_grace, degraded, never_pinged, paused, push_only)}
-    assert states == {"no grace": "down", "degraded": "down", "new": "new", "paused": "paused", "push only": "up"}
+    everyone = (no_grace, degraded, pushed_down, never_pinged, paused, push_only)
+    states = {m["name"]: (await monitor(ingest, key, m["id"]))["state"] for m in everyone}
+    assert states == {
+        "no grace": "down", "degraded": "down", "pushed down": "down", "new": "new", "paused": "paused", "push only": "up",
+    }
     assert tap.of(no_grace["id"]) == ["monitor.down"] and tap.of(degraded["id"]) == ["monitor.down"]
-    assert len(tap.events) == 2
+    assert len(tap.events) == 2  # the pushed-down monitor stays down silently
+    # Nothing is left for the scanner: the index holds no due monitor.
+    assert await heartbeat.store[COLLECTION].count_documents({"due_at": {"$exists": True}}) == 0
 
 
 async def test_a_new_interval_moves_the_deadline(world):
