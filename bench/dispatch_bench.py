@@ -34,7 +34,7 @@ import orjson
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from ingest_bench import BIN, free_port, local_infra, percentile, stop, wait_http  # noqa: E402
+from ingest_bench import BIN, free_port, group_cpu_seconds, local_infra, percentile, stop, wait_http  # noqa: E402
 
 PREFETCH = 64
 
@@ -132,11 +132,17 @@ def sink_reset(port: int) -> None:
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/reset", method="POST"), timeout=10).close()
 
 
-def run_once(consumer_argv: list[str], env: dict, amqp_url: str, tenant_id: str, sink_port: int, events: int, log) -> dict:
+def run_once(
+    consumer_argv: list[str], env: dict, amqp_url: str, tenant_id: str, sink_port: int, events: int, log,
+    groups: dict[str, int],
+) -> dict:
+    """One run; with the CPU time each process spent on it, in ms per 1,000 events."""
     sink_reset(sink_port)
-    consumer = subprocess.Popen(consumer_argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    consumer = subprocess.Popen(consumer_argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    groups = {**groups, "consumer": consumer.pid}
     try:
         time.sleep(2.0)  # connected and consuming
+        cpu_before = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
         started = time.time()
         asyncio.run(publish(amqp_url, tenant_id, events))
         deadline = time.time() + 300
@@ -145,6 +151,8 @@ def run_once(consumer_argv: list[str], env: dict, amqp_url: str, tenant_id: str,
             if len(arrivals) >= events:
                 break
             time.sleep(0.2)
+        time.sleep(0.5)  # the last attempt records written behind the deliveries
+        cpu = {name: group_cpu_seconds(pgid) - cpu_before[name] for name, pgid in groups.items()}
     finally:
         stop(consumer)
     latencies = [received - sent for sent, received in arrivals]
@@ -154,6 +162,7 @@ def run_once(consumer_argv: list[str], env: dict, amqp_url: str, tenant_id: str,
         "rate": len(arrivals) / (last - started),
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
+        "cpu_ms_per_1000": {name: seconds * 1e6 / len(arrivals) for name, seconds in cpu.items()},
     }
 
 
@@ -183,13 +192,17 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
 
 
 def orchestrate(args) -> int:
-    with local_infra("dispatch-bench") as (amqp_url, mongo_uri, tmp_path):
-        return compare(args, amqp_url, mongo_uri, tmp_path)
+    groups: dict[str, int] = {}
+    with local_infra("dispatch-bench", groups) as (amqp_url, mongo_uri, tmp_path):
+        return compare(args, amqp_url, mongo_uri, tmp_path, groups)
 
 
-def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
+def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path, groups: dict[str, int]) -> int:
     sink_port = free_port()
-    sink_process = subprocess.Popen([sys.executable, str(HERE), "sink", "--port", str(sink_port)])
+    sink_process = subprocess.Popen(
+        [sys.executable, str(HERE), "sink", "--port", str(sink_port)], start_new_session=True
+    )
+    groups = {**groups, "sink": sink_process.pid}
     log = open(tmp_path / "consumers.log", "wb")
     try:
         wait_http(f"http://127.0.0.1:{sink_port}/stats")
@@ -213,7 +226,7 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
         runs: dict[str, list[dict]] = {"bare": [], "hookyard": []}
         for _ in range(args.rounds):
             for name, argv in consumers.items():
-                runs[name].append(run_once(argv, env, amqp_url, tenant_id, sink_port, args.events, log))
+                runs[name].append(run_once(argv, env, amqp_url, tenant_id, sink_port, args.events, log, groups))
     finally:
         stop(sink_process)
 
@@ -225,6 +238,12 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
     print(f"{'events/s delivered':36}{bare['rate']:>12.0f}{hy['rate']:>12.0f}{hy['rate'] / bare['rate']:>8.2f}")
     print(f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}{hy['p50_ms'] / bare['p50_ms']:>8.2f}")
     print(f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}{hy['p99_ms'] / bare['p99_ms']:>8.2f}")
+    print("\nCPU ms per 1,000 events (of the best rounds)")
+    for name in bare["cpu_ms_per_1000"]:
+        b, h = bare["cpu_ms_per_1000"][name], hy["cpu_ms_per_1000"][name]
+        print(f"{name:36}{b:>12.0f}{h:>12.0f}")
+    b, h = sum(bare["cpu_ms_per_1000"].values()), sum(hy["cpu_ms_per_1000"].values())
+    print(f"{'all':36}{b:>12.0f}{h:>12.0f}")
     ratio = hy["rate"] / bare["rate"]
     print(f"\ntarget: throughput ratio >= 0.80 ({'met' if ratio >= 0.8 else 'NOT met'})")
     return 0

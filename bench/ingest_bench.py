@@ -190,9 +190,26 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the live processes of a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields[2] is the process group; 11 and 12 utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def local_infra(name: str):
-    """(AMQP URL, MongoDB URI, scratch dir): the environment's, else local servers for the run."""
+def local_infra(name: str, groups: dict[str, int] | None = None):
+    """(AMQP URL, MongoDB URI, scratch dir): the environment's, else local servers for the run.
+
+    `groups`, when given, is filled with the process group of each local server
+    ("broker", "database"), so their CPU use can be measured.
+    """
     from hookyard_cli.devstack import LocalMongo, LocalRabbitMQ, RabbitPorts
 
     with tempfile.TemporaryDirectory(prefix=f"hookyard-{name}-") as tmp:
@@ -205,11 +222,15 @@ def local_infra(name: str):
                 servers.append(rabbit)
                 rabbit.start()
                 amqp_url = rabbit.url
+                if groups is not None:
+                    groups["broker"] = rabbit.server.recorded()[0]
             if not mongo_uri:
                 mongo = LocalMongo(tmp_path / "mongo", free_port(), tmp_path / "run")
                 servers.append(mongo)
                 mongo.start()
                 mongo_uri = mongo.uri
+                if groups is not None:
+                    groups["database"] = mongo.process.recorded()[0]
             yield amqp_url, mongo_uri, tmp_path
         finally:
             for server in reversed(servers):

@@ -244,26 +244,40 @@ async def receiver():
 
 
 @pytest.fixture
-async def platform(start_ingest, start_dispatcher, settings):
-    """Ingest, dispatcher and retrier in-process, delivering to loopback, with a fast retry schedule."""
+async def start_platform(start_ingest, start_dispatcher, settings):
+    """Start ingest, dispatcher and retrier in-process, delivering to loopback, with a fast retry
+    schedule (plus any setting overrides); returns the ingest's client. Stopped after the test."""
     import asyncio
 
     from hookyard_common import runner
     from hookyard_retrier.main import setup as retrier_setup
 
-    fast = {
-        "delivery_allowed_cidrs": ("127.0.0.0/8",),
-        "retry_tiers_ms": (50, 200, 1_000),
-        "retry_min_penalty_seconds": 0.0,
-        "endpoint_cache_seconds": 0.2,
-    }
-    ingest = await start_ingest(**fast)
-    await start_dispatcher(**fast)
-    config = settings.model_copy(update=fast)
-    stop = asyncio.Event()
-    app = runner.build_app("retrier", retrier_setup, config)
-    task = asyncio.create_task(runner.serve_app(app, "retrier", config, stop))
-    await asyncio.wait_for(runner.lifecycle_of(app).ready.wait(), 30)
-    yield ingest
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    running = []
+
+    async def start(**overrides):
+        fast = {
+            "delivery_allowed_cidrs": ("127.0.0.0/8",),
+            "retry_tiers_ms": (50, 200, 1_000),
+            "retry_min_penalty_seconds": 0.0,
+            "endpoint_cache_seconds": 0.2,
+            **overrides,
+        }
+        ingest = await start_ingest(**fast)
+        await start_dispatcher(**fast)
+        config = settings.model_copy(update=fast)
+        stop = asyncio.Event()
+        app = runner.build_app("retrier", retrier_setup, config)
+        running.append((stop, asyncio.create_task(runner.serve_app(app, "retrier", config, stop))))
+        await asyncio.wait_for(runner.lifecycle_of(app).ready.wait(), 30)
+        return ingest
+
+    yield start
+    for stop, task in running:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def platform(start_platform):
+    """Ingest, dispatcher and retrier in-process, delivering to loopback, with a fast retry schedule."""
+    return await start_platform()

@@ -338,5 +338,5 @@ async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platfor
 
     assert status == 200
     assert 'hookyard_monitors{state="down"} 1.0' in text
-    assert "hookyard_monitor_last_scan_timestamp_seconds" in text and 'hookyard_monitor_flips_total{state="down"}' in text
-    assert "hookyard_monitor_scan_seconds_count" in text
+    assert "hookyard_heartbeat_last_scan_timestamp_seconds" in text and 'hookyard_monitor_flips_total{state="down"}' in text
+    assert "hookyard_heartbeat_scan_seconds_count" in text

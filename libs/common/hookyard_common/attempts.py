@@ -1,65 +1,68 @@
-"""The record of every delivery attempt, written in batches.
+"""The record of every delivery attempt: request headers without credentials,
+status, latency, the first bytes of the response, the reason of a failure.
 
-Each attempt is one document (request headers without credentials, status,
-latency, the first bytes of the response, the reason of a failure), and many
-attempts share one `insert_many`. Writing is off the delivery path: the
-message is acked without waiting for its record (a record is history, not
-the message), the buffer is bounded, and shutdown flushes it.
+Written in buckets (see buckets.py): a thousand deliveries cost a handful of
+inserts, not a thousand; `attempts.event_id` is indexed (multikey), so one
+event's attempts are still found directly.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from .batching import WriteBehind
+from .buckets import BucketLog, Record, unwound
 from .delivery import AttemptResult
 from .schemas import DeliveryTask, new_id
 from .store import Store
 
-log = logging.getLogger(__name__)
-
 COLLECTION = "attempts"
-MAX_PENDING = 10_000
+FIELD = "attempts"
 
 
-def attempt_record(task: DeliveryTask, url: str, result: AttemptResult, at: datetime, retention: timedelta) -> dict:
-    return {
-        "_id": new_id("att"),
+def attempt_record(task: DeliveryTask, url: str, result: AttemptResult, at: datetime) -> Record:
+    headers = result.request_headers
+    body = result.response_body
+    fields = {
+        "id": new_id("att"),
         "message_id": task.message_id,
         "event_id": task.event.id,
         "event_type": task.event.event_type,
-        "tenant_id": task.event.tenant_id,
         "endpoint_id": task.endpoint_id,
         "attempt": task.attempt,
         "at": at,
-        "expires_at": at + retention,
         "url": url,
-        "request_headers": result.request_headers,
+        "request_headers": headers,
         "outcome": result.outcome,
         "reason": result.reason,
         "status": result.status,
         "latency_ms": result.latency_ms,
-        "response_body": result.response_body,
+        "response_body": body,
     }
+    size = 512 + len(url) + len(body or "") + sum(len(k) + len(v) for k, v in headers.items())
+    return Record(task.event.tenant_id, at, size, fields)
 
 
 class AttemptLog:
     def __init__(self, store: Store, retention: timedelta):
-        self.retention = retention
-        collection = store[COLLECTION]
-
-        async def write(records: Sequence[dict]) -> None:
-            await collection.insert_many(list(records), ordered=False)
-
-        def lost(exc: BaseException, records: Sequence[dict]) -> None:
-            log.error("could not record delivery attempts", extra={"count": len(records), "error": repr(exc)})
-
-        self._writer: WriteBehind[dict] = WriteBehind(write, max_pending=MAX_PENDING, on_error=lost)
+        self._log = BucketLog(store[COLLECTION], FIELD, retention)
 
     async def record(self, task: DeliveryTask, url: str, result: AttemptResult, at: datetime) -> None:
-        await self._writer.add(attempt_record(task, url, result, at, self.retention))
+        await self._log.add(attempt_record(task, url, result, at))
 
     async def flush(self) -> None:
-        await self._writer.drain()
+        await self._log.flush()
+
+
+async def of_event(store: Store, tenant_id: str, event_id: str, limit: int = 1000) -> list[dict]:
+    """Every recorded attempt to deliver one event, oldest first."""
+    pipeline = [
+        *unwound(FIELD, {"tenant_id": tenant_id, "attempts.event_id": event_id}, {"event_id": event_id}),
+        {"$sort": {"at": 1, "attempt": 1}},
+        {"$limit": limit},
+    ]
+    return await (await store[COLLECTION].aggregate(pipeline)).to_list()
+
+
+def since(tenant_id: str, start: datetime) -> list[dict]:
+    """Pipeline stages yielding a tenant's attempts made at or after `start`, one document each."""
+    return unwound(FIELD, {"tenant_id": tenant_id, "last_at": {"$gte": start}}, {"at": {"$gte": start}})

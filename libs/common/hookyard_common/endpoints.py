@@ -127,6 +127,20 @@ class EndpointCreate(EndpointFields):
     secret: str | None = Field(None, description="A `whsec_` secret; generated when absent.")
 
 
+class EndpointHealth(Strict):
+    """How an endpoint is doing (see endpoint_health.py); all empty while it succeeds."""
+
+    # Start of the current unbroken run of failures.
+    failing_since: datetime | None = None
+    # The last `endpoint.failing` warning of this run, as a share of the disable threshold.
+    warned: float = 0.0
+    # Circuit open: deliveries wait until then; then one of them probes.
+    paused_until: datetime | None = None
+    pause_seconds: float = 0.0
+    # A probe is under way until then (its claim lapses if its replica dies).
+    probe_until: datetime | None = None
+
+
 class Endpoint(Strict):
     """An endpoint as stored (the `endpoints` collection) and as the delivery code reads it."""
 
@@ -149,6 +163,7 @@ class Endpoint(Strict):
     payload_format: Literal["standard", "slack", "discord"] = "standard"
     secrets: list[EndpointSecret]
     disabled_reason: str | None = None
+    health: EndpointHealth = Field(default_factory=EndpointHealth)
     created_at: datetime
     updated_at: datetime
 

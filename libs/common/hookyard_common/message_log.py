@@ -14,7 +14,7 @@ from datetime import timedelta
 from bson import Binary
 from pymongo.errors import BulkWriteError
 
-from .schemas import Event
+from .schemas import Event, Inbound
 from .store import Store
 
 COLLECTION = "messages"
@@ -66,3 +66,28 @@ async def record(store: Store, events: Sequence[Event], retention: timedelta) ->
         own = await collection.find_one({"_id": events[index].id}, {"_id": 1})
         fresh[index] = own is not None
     return fresh
+
+
+def event_from_record(record: dict) -> Event:
+    """The event a logged message was, to send it again."""
+    body, encoding = Inbound.encode_body(bytes(record["body"]))
+    inbound = Inbound(
+        provider=record["provider"],
+        method=record["method"],
+        url=record["url"],
+        headers=[tuple(pair) for pair in record["headers"]],
+        body=body,
+        body_encoding=encoding,
+        media_type=record["media_type"],
+        client_ip=record["client_ip"],
+        signature_scheme=record["signature_scheme"],
+        dedup_key=record.get("dedup_key"),
+    )
+    return Event(
+        id=record["_id"],
+        tenant_id=record["tenant_id"],
+        event_type=record["event_type"],
+        occurred_at=record["received_at"],
+        source_id=record["source_id"],
+        inbound=inbound,
+    )

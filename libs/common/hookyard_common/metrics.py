@@ -33,7 +33,8 @@ READY = Gauge(
 )
 DEPENDENCY_UP = Gauge(
     "hookyard_dependency_up",
-    "1 when the dependency answered the last readiness check.",
+    "1 when the dependency is reachable: the database as of the last readiness check, the broker"
+    " as of the last readiness check or scrape.",
     ["dependency"],
     multiprocess_mode="livemin",
 )

@@ -170,16 +170,23 @@ async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
 
-async def metrics_handler(_: web.Request) -> web.Response:
-    payload, content_type = metrics.exposition()
-    return web.Response(body=payload, headers={"Content-Type": content_type})
+def metrics_handler(lifecycle: Lifecycle):
+    async def handler(_: web.Request) -> web.Response:
+        # The broker's state costs nothing to read, so every scrape refreshes it:
+        # the broker-unreachable alert works where nothing polls /readyz (VMs).
+        if lifecycle.ctx is not None:
+            metrics.DEPENDENCY_UP.labels("broker").set(int(lifecycle.ctx.broker.is_connected))
+        payload, content_type = metrics.exposition()
+        return web.Response(body=payload, headers={"Content-Type": content_type})
+
+    return handler
 
 
 def ops_routes(lifecycle: Lifecycle) -> list[web.RouteDef]:
     return [
         web.get("/healthz", healthz),
         web.get("/readyz", lifecycle.readyz),
-        web.get("/metrics", metrics_handler),
+        web.get("/metrics", metrics_handler(lifecycle)),
     ]
 
 

@@ -155,6 +155,30 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_RETRY_MIN_PENALTY_SECONDS"),
         description="Shortest wait after a timeout or a 429.",
     )
+    circuit_failure_threshold: int = Field(
+        5,
+        ge=1,
+        validation_alias=_env("HOOKYARD_CIRCUIT_FAILURE_THRESHOLD"),
+        description="Failed attempts in a row (seen by one replica) that pause an endpoint.",
+    )
+    circuit_pause_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_CIRCUIT_PAUSE_SECONDS"),
+        description="First pause of a failing endpoint; each failed probe doubles it.",
+    )
+    circuit_max_pause_seconds: float = Field(
+        1_800.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_CIRCUIT_MAX_PAUSE_SECONDS"),
+        description="Longest pause between probes of a failing endpoint.",
+    )
+    endpoint_disable_after_seconds: float = Field(
+        432_000.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_ENDPOINT_DISABLE_AFTER_SECONDS"),
+        description="An endpoint failing without a single success for this long is disabled (5 days).",
+    )
     retry_jitter: float = Field(
         0.2,
         ge=0,

@@ -19,10 +19,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     "sources": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
     # The dispatcher loads a tenant's active endpoints per event (cached).
     "endpoints": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
-    # Delivery attempts, listed per event and per endpoint.
+    # Buckets of delivery attempts (see attempts.py): found by the events they
+    # hold (multikey), or by time for a tenant's figures.
     "attempts": [
-        IndexModel([("event_id", ASCENDING), ("at", ASCENDING)], name="event"),
-        IndexModel([("endpoint_id", ASCENDING), ("at", DESCENDING)], name="endpoint"),
+        IndexModel([("tenant_id", ASCENDING), ("attempts.event_id", ASCENDING)], name="event"),
+        IndexModel([("tenant_id", ASCENDING), ("last_at", DESCENDING)], name="tenant_recent"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ],
+    # Buckets of tenants' own events (see event_log.py), found by the events they hold.
+    "events": [
+        IndexModel([("tenant_id", ASCENDING), ("events.id", ASCENDING)], name="event"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ],
     "dead_letters": [

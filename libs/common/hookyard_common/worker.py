@@ -3,7 +3,10 @@
 attempt → record → then, by outcome: done (2xx); endpoint disabled (410);
 next attempt scheduled on the broker's retry tiers; or dead-lettered after
 the last one; tenants hear of it through operational events
-(`endpoint.disabled`, `message.attempt.exhausted`, `message.attempt.recovered`).
+(`endpoint.failing`, `endpoint.disabled`, `message.attempt.exhausted`,
+`message.attempt.recovered`). The endpoint's health (endpoint_health.py)
+hears of every outcome and may pause it: then its deliveries wait on the
+broker until the pause is over, without counting as attempts.
 A busy endpoint (still at its `max_in_flight` after a short
 wait, or over its `rate_limit_per_second`) is not waited for any longer: the
 task is deferred to the shortest retry tier, so a slow endpoint never holds
@@ -13,7 +16,6 @@ up anyone else's deliveries. Every step that hands a task on waits for the broke
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -27,11 +29,12 @@ from . import dead_letters, topology
 from .attempts import AttemptLog
 from .broker import Broker
 from .delivery import AttemptResult, Deliverer
-from .endpoint_cache import COLLECTION as ENDPOINTS
 from .endpoint_cache import EndpointCache
+from .endpoint_health import HealthKeeper
 from .endpoints import Endpoint
 from .scheduler import next_delay, tier_for
-from .schemas import DeliveryTask, Event, utcnow
+from .routing import is_operational, operational_event
+from .schemas import DeliveryTask, utcnow
 from .settings import Settings
 from .ssrf import DestinationPolicy, GuardedConnector
 from .store import Store
@@ -53,48 +56,11 @@ ENDPOINT_IN_FLIGHT = Gauge(
 )
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
-    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), hop, dead.",
-    ["kind"],
+    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop,"
+    " dead; `tier` is the retry tier's delay in ms (empty for dead).",
+    ["kind", "tier"],
 )
-
-
-# Context flag of the events Hookyard publishes about its own deliveries.
-OPERATIONAL = "hookyard_operational"
-
-
-# Bad news is not sent to the endpoint it is about (it is failing or gone);
-# `message.attempt.recovered` is, since that endpoint answers again.
-FAILURE_NEWS = {"endpoint.disabled", "message.attempt.exhausted"}
-
-
-def is_operational(event: Event) -> bool:
-    return event.context.get(OPERATIONAL) is True
-
-
-def concerns_failing_endpoint(event: Event, endpoint_id: str) -> bool:
-    return (
-        is_operational(event)
-        and event.event_type in FAILURE_NEWS
-        and isinstance(event.payload, dict)
-        and event.payload.get("endpoint_id") == endpoint_id
-    )
-
-
-def message_id_for(event_id: str, endpoint_id: str) -> str:
-    """The `webhook-id` of an event's delivery to one endpoint: the same on every attempt,
-    and after a redelivery of the event too, so receivers can drop duplicates."""
-    return "msg_" + hashlib.sha256(f"{event_id}/{endpoint_id}".encode()).hexdigest()[:26]
-
-
-def first_task(event: Event, endpoint: Endpoint, now: datetime) -> DeliveryTask:
-    return DeliveryTask(
-        message_id=message_id_for(event.id, endpoint.id),
-        endpoint_id=endpoint.id,
-        event=event,
-        attempt=1,
-        due_at=now,
-        first_attempt_at=now,
-    )
+DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
 
 
 class TokenBucket:
@@ -136,6 +102,7 @@ class DeliveryWorker:
         self._freed = asyncio.Condition()
         self._waiting = 0
         self._buckets: dict[str, TokenBucket] = {}
+        self.health = HealthKeeper(settings, store, endpoints, self._publish_operational)
 
     async def run(self, task: DeliveryTask) -> str:
         """Deliver or hand on one task; returns what happened (for logs and tests)."""
@@ -146,10 +113,15 @@ class DeliveryWorker:
         if not endpoint.active:
             await self.dead_letter(task, "endpoint_disabled")
             return "dead"
+        now = self.clock()
+        paused_until = await self.health.hold(endpoint, now)
+        if paused_until is not None:
+            wait = (paused_until - now).total_seconds()
+            await self._hand_on(task.model_copy(update={"due_at": paused_until}), wait, "paused")
+            return "paused"
         if not await self._slot(endpoint):
             await self._hand_on(task, 0, "deferred")
             return "deferred"
-        now = self.clock()
         ENDPOINT_IN_FLIGHT.labels(endpoint.id).inc()
         try:
             result = await self.deliverer.attempt(endpoint, task, now)
@@ -191,14 +163,18 @@ class DeliveryWorker:
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
+            await self.health.succeeded(endpoint)
             if task.replay:
                 await dead_letters.resolved(self.store, task.message_id)
             if task.attempt > 1 or task.replay:
                 await self.announce(task, "message.attempt.recovered", {"attempt": task.attempt})
             return "delivered"
         if result.outcome == "gone":
-            await self.disable(endpoint, "the endpoint answered 410 Gone")
+            await self.health.disable(endpoint, "the endpoint answered 410 Gone", self.clock())
             return "disabled"
+        if await self.health.failed(endpoint, self.clock()):
+            await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), "endpoint_disabled")
+            return "dead"
         settings = self.settings
         delay = next_delay(
             endpoint.retry_policy,
@@ -231,7 +207,7 @@ class DeliveryWorker:
         await self.broker.publish(
             task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
         )
-        HANDED_ON.labels(kind).inc()
+        HANDED_ON.labels(kind, str(tier)).inc()
 
     async def dead_letter(self, task: DeliveryTask, reason: str) -> None:
         await dead_letters.record(self.store, task, reason, self.clock())
@@ -242,19 +218,8 @@ class DeliveryWorker:
             message_id=task.message_id,
             headers={"x-hookyard-reason": reason},
         )
-        HANDED_ON.labels("dead").inc()
-
-    async def disable(self, endpoint: Endpoint, reason: str) -> None:
-        changed = await self.store[ENDPOINTS].update_one(
-            {"_id": endpoint.id, "active": {"$ne": False}},
-            {"$set": {"active": False, "disabled_reason": reason, "updated_at": self.clock()}},
-        )
-        self.endpoints.invalidate(endpoint.tenant_id)
-        if changed.modified_count:  # once, however many replicas saw the 410
-            log.warning("endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
-            await self._publish_operational(
-                endpoint.tenant_id, "endpoint.disabled", {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}
-            )
+        HANDED_ON.labels("dead", "").inc()
+        DEAD_LETTERS.labels(reason).inc()
 
     async def announce(self, task: DeliveryTask, event_type: str, details: dict) -> None:
         """An operational event about a message. None about operational events themselves,
@@ -271,7 +236,7 @@ class DeliveryWorker:
         await self._publish_operational(task.event.tenant_id, event_type, payload)
 
     async def _publish_operational(self, tenant_id: str, event_type: str, payload: dict) -> None:
-        event = Event(tenant_id=tenant_id, event_type=event_type, payload=payload, context={OPERATIONAL: True})
+        event = operational_event(tenant_id, event_type, payload)
         await self.broker.publish(
             event.to_bytes(), routing_key=topology.routing_key(tenant_id, event_type), message_id=event.id
         )

@@ -4,6 +4,8 @@ An event that is not valid (schema, version) or whose tenant does not match
 its routing key is rejected into `hookyard.invalid`. An event that came
 through a source is written to the message log (batched); a provider's
 repeat delivery of the same message is dropped here, before any fan-out.
+A tenant's own event is written to the event log (in buckets, behind), so
+it can be resent later.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from hookyard_common import message_log
 from hookyard_common.batching import Batcher
 from hookyard_common.consumer import Reject
+from hookyard_common.event_log import EventLog
 from hookyard_common.schemas import Event
 from hookyard_common.store import Store
 from prometheus_client import Counter
@@ -37,6 +40,7 @@ class Intake:
         self.batcher: Batcher[Event, bool] = Batcher(
             lambda events: message_log.record(store, events, retention), max_items=200, max_delay=0.005
         )
+        self.events = EventLog(store, retention)
 
     async def read(self, delivery: AbstractIncomingMessage) -> Event | None:
         """The event to fan out, or None when it is a duplicate already handled."""
@@ -48,6 +52,7 @@ class Intake:
             # A tenant publishing on the broker may only publish as itself.
             raise Reject("tenant_id does not match the routing key")
         if event.inbound is None:
+            await self.events.record(event, delivery.body)  # written behind, for resending
             return event
         provider = event.inbound.provider
         if not await self.batcher.submit(event):

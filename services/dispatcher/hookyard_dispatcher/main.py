@@ -13,18 +13,14 @@ from aio_pika.abc import AbstractIncomingMessage
 from hookyard_common import runner, topology
 from hookyard_common.runner import Context
 from hookyard_common.schemas import Event, utcnow
-from hookyard_common.worker import DeliveryWorker, build_worker, concerns_failing_endpoint, first_task
+from hookyard_common.routing import first_task, recipients
+from hookyard_common.worker import DeliveryWorker, build_worker
 
 from .intake import Intake
 
 
 async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
-    endpoints = await worker.endpoints.get(event.tenant_id)
-    if event.target_endpoint_id is not None:
-        targets = [e for e in endpoints if e.id == event.target_endpoint_id and e.active]
-    else:
-        targets = [e for e in endpoints if e.active and e.wants(event.event_type, event.source_id)]
-    targets = [e for e in targets if not concerns_failing_endpoint(event, e.id)]
+    targets = recipients(event, await worker.endpoints.get(event.tenant_id))
     now = utcnow()
     return await asyncio.gather(*(worker.run(first_task(event, endpoint, now)) for endpoint in targets))
 
@@ -32,6 +28,7 @@ async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
 async def setup(ctx: Context) -> None:
     intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days))
     worker = build_worker(ctx)
+    ctx.on_close(intake.events.flush)
 
     async def handle(delivery: AbstractIncomingMessage) -> None:
         event = await intake.read(delivery)

@@ -29,12 +29,12 @@ from prometheus_client import Gauge, Histogram
 log = logging.getLogger(__name__)
 
 SCAN_SECONDS = Histogram(
-    "hookyard_monitor_scan_seconds",
+    "hookyard_heartbeat_scan_seconds",
     "Duration of one heartbeat scan (due monitors and the outbox sweep).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 LAST_SCAN = Gauge(
-    "hookyard_monitor_last_scan_timestamp_seconds",
+    "hookyard_heartbeat_last_scan_timestamp_seconds",
     "Unix time the last heartbeat scan completed; alert when it falls behind.",
     multiprocess_mode="max",
 )

@@ -22,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from .api_io import list_page, parse_body
 from .errors import ApiError
+from .ingest_metrics import REPLAYS
 
 
 class BulkReplay(BaseModel):
@@ -75,6 +76,7 @@ class DeadLetterRoutes:
         tenant = await self.auth.tenant(request)
         message_id = request.match_info["message_id"]
         if await self._requeue(message_id, tenant["_id"], utcnow()):
+            REPLAYS.labels("dead_letter").inc()
             return web.json_response({"id": message_id, "state": "replaying"}, status=202)
         exists = await self.store[dead_letters.COLLECTION].find_one(
             {"_id": message_id, "tenant_id": tenant["_id"]}, {"state": 1}
@@ -93,4 +95,5 @@ class DeadLetterRoutes:
         requeued = 0
         async for doc in self.store[dead_letters.COLLECTION].find(query, {"_id": 1}):
             requeued += await self._requeue(doc["_id"], tenant["_id"], now)
+        REPLAYS.labels("bulk").inc(requeued)
         return web.json_response({"requeued": requeued}, status=202)

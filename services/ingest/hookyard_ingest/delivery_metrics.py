@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from hookyard_common.attempts import COLLECTION as ATTEMPTS
+from hookyard_common import attempts
 from hookyard_common.dead_letters import COLLECTION as DEAD_LETTERS
 from hookyard_common.schemas import utcnow
 from hookyard_common.store import Store
@@ -50,9 +50,8 @@ class DeliveryMetrics:
     async def get(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
         since = utcnow() - timedelta(hours=_window(request))
-        match = {"tenant_id": tenant["_id"], "at": {"$gte": since}}
         per_message = [
-            {"$match": match},
+            *attempts.since(tenant["_id"], since),
             {
                 "$group": {
                     "_id": {"endpoint": "$endpoint_id", "message": "$message_id"},
@@ -71,7 +70,7 @@ class DeliveryMetrics:
                 }
             },
         ]
-        rows = await (await self.store[ATTEMPTS].aggregate(per_message)).to_list()
+        rows = await (await self.store[attempts.COLLECTION].aggregate(per_message)).to_list()
         dead_rows = await (
             await self.store[DEAD_LETTERS].aggregate(
                 [{"$match": {"tenant_id": tenant["_id"], "dead_at": {"$gte": since}}},

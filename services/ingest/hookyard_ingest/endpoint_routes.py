@@ -13,7 +13,7 @@ from datetime import timedelta
 from aiohttp import web
 from hookyard_common import signing
 from hookyard_common.endpoint_cache import COLLECTION
-from hookyard_common.endpoints import Endpoint, EndpointCreate, EndpointFields, EndpointSecret
+from hookyard_common.endpoints import Endpoint, EndpointCreate, EndpointFields, EndpointHealth, EndpointSecret
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store import Store
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,7 +104,9 @@ class EndpointRoutes:
         if updates.get("signature_format") == "standard":
             _check_secret(doc["secrets"][0]["secret"], "standard")
         if updates.get("active") is True:
-            updates["disabled_reason"] = None  # re-enabling clears why it was disabled
+            # Re-enabling starts afresh: no reason, no run of failures, no pause.
+            updates["disabled_reason"] = None
+            updates["health"] = EndpointHealth().model_dump()
         updates["updated_at"] = utcnow()
         Endpoint.model_validate({**doc, **updates})
         doc = await self.store[COLLECTION].find_one_and_update(

@@ -1,5 +1,6 @@
 """The ingest's Prometheus metrics (listed in docs/metrics.md)."""
 
+from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
@@ -19,3 +20,39 @@ ACCEPT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 BYTES_IN = Counter("hookyard_ingest_bytes_total", "Body bytes of accepted requests.", ["provider"])
+REPLAYS = Counter(
+    "hookyard_replays_total",
+    "Deliveries sent again on request, by kind: dead_letter (one), bulk (dead-letter replay), resend.",
+    ["kind"],
+)
+RESPONSES = Counter(
+    "hookyard_ingest_http_responses_total",
+    "Every HTTP answer of the ingest, by method, route pattern and status code.",
+    ["method", "route", "status"],
+)
+
+_responses: dict[tuple[str, str, int], object] = {}
+
+
+def _count(request: web.Request, status: int) -> None:
+    resource = request.match_info.route.resource
+    key = (request.method, resource.canonical if resource is not None else "unmatched", status)
+    child = _responses.get(key)
+    if child is None:  # label lookups once per route and status, not per request
+        child = _responses[key] = RESPONSES.labels(key[0], key[1], str(status))
+    child.inc()
+
+
+@web.middleware
+async def count_responses(request: web.Request, handler) -> web.StreamResponse:
+    """Outermost middleware: counts the status every request was finally answered with."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _count(request, exc.status)
+        raise
+    except Exception:
+        _count(request, 500)
+        raise
+    _count(request, response.status)
+    return response

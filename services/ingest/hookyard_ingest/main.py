@@ -7,6 +7,7 @@ Routes (each also under ROOT_PATH when it is set):
   POST /v1/events                              tenant: publish an event
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
+  POST /v1/messages/{id}/resend                tenant: deliver a message again
   GET /v1/metrics                              tenant: delivery figures (seed 001)
   /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
   /v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]
@@ -34,6 +35,7 @@ from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
+from .ingest_metrics import count_responses
 from .limits import SlidingWindowLimiter, parse_networks
 from .messages import MessageRoutes
 from .monitor_checks import CheckLog
@@ -82,7 +84,7 @@ class Ingest:
             "auth": auth,
             "receiver": Receiver(settings, cache, ctx.broker, limiter),
             "sources": SourceRoutes(ctx.store, cache, auth, settings, base_url),
-            "messages": MessageRoutes(ctx.store, auth),
+            "messages": MessageRoutes(ctx.store, ctx.broker, auth),
             "events": EventRoutes(ctx.broker, auth),
             "endpoints": EndpointRoutes(ctx.store, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
@@ -125,6 +127,7 @@ class Ingest:
             web.get("/v1/messages", via("messages", "list")),
             web.get("/v1/messages/{message_id}", via("messages", "get")),
             web.get("/v1/messages/{message_id}/attempts", via("messages", "attempts")),
+            web.post("/v1/messages/{message_id}/resend", via("messages", "resend")),
             web.get("/v1/metrics", via("metrics", "get")),
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
@@ -162,7 +165,7 @@ class Ingest:
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> web.Application:
     ingest = Ingest(settings, clock)
-    app = web.Application(middlewares=[json_errors], client_max_size=API_BODY_LIMIT)
+    app = web.Application(middlewares=[count_responses, json_errors], client_max_size=API_BODY_LIMIT)
     app = runner.build_app("ingest", ingest.setup, settings, app)
     routes = ingest.routes()
     if settings.root_path:

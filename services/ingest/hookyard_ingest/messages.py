@@ -1,19 +1,34 @@
-"""The received-message log: `GET /v1/messages` and `GET /v1/messages/{id}`.
+"""The message log: `GET /v1/messages[/{id}[/attempts]]` and `POST /v1/messages/{id}/resend`.
 
 The authenticated "recent activity" of a tenant's sources: what arrived,
-when, from where, how it was verified, with the raw body and headers.
+when, from where, how it was verified, with the raw body and headers; and
+for any message (a provider's webhook or a tenant's own event) its delivery
+attempts, and sending it again.
 """
 
 from __future__ import annotations
 
 import base64
-from aiohttp import web
-from hookyard_common.attempts import COLLECTION as ATTEMPTS
-from hookyard_common.message_log import COLLECTION
-from hookyard_common.store import Store
 
-from .api_io import list_page
+from aiohttp import web
+from hookyard_common import attempts, event_log, topology
+from hookyard_common.broker import Broker
+from hookyard_common.endpoint_cache import COLLECTION as ENDPOINTS
+from hookyard_common.endpoints import Endpoint
+from hookyard_common.message_log import COLLECTION, event_from_record
+from hookyard_common.routing import first_task, recipients
+from hookyard_common.schemas import Event, utcnow
+from hookyard_common.store import Store
+from pydantic import BaseModel, ConfigDict
+
+from .api_io import list_page, parse_body
 from .errors import ApiError
+from .ingest_metrics import REPLAYS
+
+
+class Resend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoint_id: str | None = None
 
 SUMMARY_FIELDS = {"body": 0, "headers": 0}
 
@@ -45,20 +60,55 @@ def render(doc: dict, *, full: bool = False) -> dict:
 
 
 class MessageRoutes:
-    def __init__(self, store: Store, auth):
+    def __init__(self, store: Store, broker: Broker, auth):
         self.store = store
+        self.broker = broker
         self.auth = auth
+
+    async def resend(self, request: web.Request) -> web.Response:
+        """Deliver a message again, to one endpoint or to every endpoint it is for now.
+
+        The tasks go straight to the retrier with a fresh schedule and the
+        same `webhook-id` as the message's earlier deliveries to each endpoint.
+        """
+        tenant = await self.auth.tenant(request)
+        body: Resend = await parse_body(request, Resend)
+        event = await self._event(tenant["_id"], request.match_info["message_id"])
+        endpoints = [
+            Endpoint.model_validate(doc) for doc in await self.store[ENDPOINTS].find({"tenant_id": tenant["_id"]}).to_list()
+        ]
+        if body.endpoint_id is None:
+            chosen = recipients(event, endpoints)
+        else:
+            chosen = [e for e in endpoints if e.id == body.endpoint_id]
+            if not chosen:
+                raise ApiError(404, "unknown_endpoint", "no such endpoint")
+            if not chosen[0].active:
+                raise ApiError(409, "endpoint_disabled", "the endpoint is disabled; enable it first")
+        now = utcnow()
+        for endpoint in chosen:
+            task = first_task(event, endpoint, now)
+            await self.broker.publish(
+                task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id
+            )
+        REPLAYS.labels("resend").inc(len(chosen))
+        return web.json_response(
+            {"id": event.id, "requeued": len(chosen), "endpoint_ids": [e.id for e in chosen]}, status=202
+        )
+
+    async def _event(self, tenant_id: str, event_id: str) -> Event:
+        record = await self.store[COLLECTION].find_one({"_id": event_id, "tenant_id": tenant_id})
+        if record is not None:
+            return event_from_record(record)
+        event = await event_log.find(self.store, tenant_id, event_id)
+        if event is None:
+            raise ApiError(404, "unknown_message", "no such message (or past its retention)")
+        return event
 
     async def attempts(self, request: web.Request) -> web.Response:
         """`GET /v1/messages/{id}/attempts`: every attempt to deliver an event, oldest first."""
         tenant = await self.auth.tenant(request)
-        docs = (
-            await self.store[ATTEMPTS]
-            .find({"event_id": request.match_info["message_id"], "tenant_id": tenant["_id"]})
-            .sort([("at", 1), ("attempt", 1)])
-            .limit(1000)
-            .to_list()
-        )
+        docs = await attempts.of_event(self.store, tenant["_id"], request.match_info["message_id"])
         return web.json_response({"data": [render_attempt(doc) for doc in docs]})
 
 
@@ -83,7 +133,7 @@ class MessageRoutes:
 
 def render_attempt(doc: dict) -> dict:
     return {
-        "id": doc["_id"],
+        "id": doc["id"],
         "message_id": doc["message_id"],
         "event_id": doc["event_id"],
         "endpoint_id": doc["endpoint_id"],

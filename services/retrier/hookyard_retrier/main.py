@@ -12,11 +12,18 @@ from hookyard_common.consumer import Reject
 from hookyard_common.runner import Context
 from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.worker import build_worker
+from prometheus_client import Histogram
 from pydantic import ValidationError
 
 # A task this close to its due time is attempted rather than sent round again
 # (clock granularity); anything earlier waits another tier: late, never early.
 EARLY_TOLERANCE_SECONDS = 0.005
+
+LATENESS = Histogram(
+    "hookyard_retry_lateness_seconds",
+    "How long after its due time a retry was attempted: the age of the retry backlog.",
+    buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
 
 
 async def setup(ctx: Context) -> None:
@@ -31,6 +38,7 @@ async def setup(ctx: Context) -> None:
         if remaining > EARLY_TOLERANCE_SECONDS:
             await worker.hop(task, remaining)
             return
+        LATENESS.observe(max(0.0, -remaining))
         await worker.run(task)
 
     await ctx.consume(topology.RETRY_DUE_QUEUE, handle)

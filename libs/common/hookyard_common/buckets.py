@@ -1,0 +1,105 @@
+"""Logs written in buckets: many small records of one tenant in one document.
+
+A log that grows by one record per delivery (attempts, tenants' events)
+would cost one insert each, with its `_id`, TTL and oplog entries. Instead a
+replica gathers records for a short window and writes, per tenant, one
+bucket document holding them all (MongoDB's bucket pattern); a multikey
+index on the records' ids still finds any one of them directly. Buckets
+expire as a whole, `retention` after their last record.
+
+Writing is off the caller's path (write-behind): records are history, not
+the messages themselves; the buffer is bounded and shutdown flushes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .batching import WriteBehind
+from .schemas import new_id
+
+log = logging.getLogger(__name__)
+
+# How long records gather before their bucket is written, and how many at most.
+BUCKET_SECONDS = 0.1
+BUCKET_MAX_RECORDS = 500
+# Far below MongoDB's 16 MiB document limit.
+BUCKET_MAX_BYTES = 4 * 1024 * 1024
+MAX_PENDING = 10_000
+
+
+@dataclass(frozen=True)
+class Record:
+    tenant_id: str
+    at: datetime
+    size: int  # approximate, in bytes, to keep buckets well under the document limit
+    fields: dict
+
+
+def bucket_documents(records: Sequence[Record], field: str, retention: timedelta) -> list[dict]:
+    """Records as bucket documents under `field`: one tenant each, size-capped."""
+    groups: dict[str, list[list[Record]]] = defaultdict(lambda: [[]])
+    sizes: dict[str, int] = defaultdict(int)
+    for record in records:
+        tenant_groups = groups[record.tenant_id]
+        if tenant_groups[-1] and sizes[record.tenant_id] + record.size > BUCKET_MAX_BYTES:
+            tenant_groups.append([])
+            sizes[record.tenant_id] = 0
+        tenant_groups[-1].append(record)
+        sizes[record.tenant_id] += record.size
+    documents = []
+    for tenant_id, tenant_groups in groups.items():
+        for group in tenant_groups:
+            last = max(r.at for r in group)
+            documents.append(
+                {
+                    "_id": new_id("bkt"),
+                    "tenant_id": tenant_id,
+                    "first_at": min(r.at for r in group),
+                    "last_at": last,
+                    "expires_at": last + retention,
+                    field: [r.fields for r in group],
+                }
+            )
+    return documents
+
+
+class BucketLog:
+    """Write-behind of records into bucket documents of `collection`, under `field`."""
+
+    def __init__(self, collection: AsyncCollection, field: str, retention: timedelta):
+        async def write(records: Sequence[Record]) -> None:
+            await collection.insert_many(bucket_documents(records, field, retention), ordered=False)
+
+        def lost(exc: BaseException, records: Sequence[Record]) -> None:
+            log.error(
+                "could not write log records",
+                extra={"collection": collection.name, "count": len(records), "error": repr(exc)},
+            )
+
+        self._writer: WriteBehind[Record] = WriteBehind(
+            write, max_items=BUCKET_MAX_RECORDS, max_delay=BUCKET_SECONDS, max_pending=MAX_PENDING, on_error=lost
+        )
+
+    async def add(self, record: Record) -> None:
+        await self._writer.add(record)
+
+    async def flush(self) -> None:
+        await self._writer.drain()
+
+
+def unwound(field: str, match: dict, record_match: dict) -> list[dict]:
+    """Pipeline stages yielding the records (one document each) of the buckets matching
+    `match` whose own fields match `record_match`."""
+    return [
+        {"$match": match},
+        {"$unwind": f"${field}"},
+        {"$replaceRoot": {"newRoot": f"${field}"}},
+        {"$match": record_match},
+    ]
