@@ -143,11 +143,10 @@ class PingRoutes:
 
     async def ping(self, request: web.Request) -> web.Response:
         try:
-            response = await self._ping(request)
+            return await self._ping(request)
         except ApiError as exc:
             PINGS.labels(exc.code).inc()
             raise
-        return response
 
     async def _ping(self, request: web.Request) -> web.Response:
         ip = client_ip(request, self.trusted)
