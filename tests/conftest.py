@@ -210,21 +210,19 @@ async def ingest(start_ingest):
 
 
 @pytest.fixture
-async def start_dispatcher(settings):
-    """Run the dispatcher in-process (its intake writes the message log). Stopped after the test."""
+async def start_consumer(settings):
+    """Run a consumer service (`name`, its `setup`) in-process until the test ends; returns its app."""
     import asyncio
 
     from hookyard_common import runner
-    from hookyard_dispatcher.main import setup
 
     running = []
 
-    async def start(**overrides):
+    async def start(name: str, setup, **overrides):
         config = settings.model_copy(update=overrides)
         stop = asyncio.Event()
-        app = runner.build_app("dispatcher", setup, config)
-        task = asyncio.create_task(runner.serve_app(app, "dispatcher", config, stop))
-        running.append((stop, task))
+        app = runner.build_app(name, setup, config)
+        running.append((stop, asyncio.create_task(runner.serve_app(app, name, config, stop))))
         await asyncio.wait_for(runner.lifecycle_of(app).ready.wait(), 30)
         return app
 
@@ -232,6 +230,17 @@ async def start_dispatcher(settings):
     for stop, task in running:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def start_dispatcher(start_consumer):
+    """Run the dispatcher in-process (its intake writes the message log). Stopped after the test."""
+    from hookyard_dispatcher.main import setup
+
+    async def start(**overrides):
+        return await start_consumer("dispatcher", setup, **overrides)
+
+    return start
 
 
 @pytest.fixture
@@ -244,15 +253,10 @@ async def receiver():
 
 
 @pytest.fixture
-async def start_platform(start_ingest, start_dispatcher, settings):
+async def start_platform(start_ingest, start_dispatcher, start_consumer):
     """Start ingest, dispatcher and retrier in-process, delivering to loopback, with a fast retry
     schedule (plus any setting overrides); returns the ingest's client. Stopped after the test."""
-    import asyncio
-
-    from hookyard_common import runner
     from hookyard_retrier.main import setup as retrier_setup
-
-    running = []
 
     async def start(**overrides):
         fast = {
@@ -264,17 +268,10 @@ async def start_platform(start_ingest, start_dispatcher, settings):
         }
         ingest = await start_ingest(**fast)
         await start_dispatcher(**fast)
-        config = settings.model_copy(update=fast)
-        stop = asyncio.Event()
-        app = runner.build_app("retrier", retrier_setup, config)
-        running.append((stop, asyncio.create_task(runner.serve_app(app, "retrier", config, stop))))
-        await asyncio.wait_for(runner.lifecycle_of(app).ready.wait(), 30)
+        await start_consumer("retrier", retrier_setup, **fast)
         return ingest
 
-    yield start
-    for stop, task in running:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    return start
 
 
 @pytest.fixture

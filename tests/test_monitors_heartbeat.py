@@ -8,14 +8,13 @@ import time
 
 import pytest
 from hookyard_cli.devstack import free_port
-from hookyard_common import runner
 from hookyard_common.broker import Broker
 from hookyard_common.monitor_changes import MonitorChanges
 from hookyard_common.monitor_states import Snapshot
 from hookyard_common.monitors import COLLECTION, FLIPS
 from hookyard_common.schemas import MonitorState
 from hookyard_common.store import Store
-from hookyard_heartbeat.main import setup_with
+from hookyard_heartbeat.main import setup
 from hookyard_heartbeat.scanner import Scanner
 
 from helpers import start_service
@@ -279,22 +278,7 @@ async def test_two_heartbeat_processes_flip_and_alert_each_change_once(ingest, s
             assert process.wait(timeout=30) == 0
 
 
-async def start_heartbeat(settings, clock=None):
-    from hookyard_common.schemas import utcnow
-
-    stop = asyncio.Event()
-    app = runner.build_app("heartbeat", setup_with(clock or utcnow), settings)
-    task = asyncio.create_task(runner.serve_app(app, "heartbeat", settings, stop))
-    await asyncio.wait_for(runner.lifecycle_of(app).ready.wait(), 30)
-
-    async def stopped() -> None:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-    return stopped
-
-
-async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platform, receiver, settings):
+async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platform, start_consumer, receiver, settings):
     key = await platform.tenant()
     for path, fields in (
         ("/alerts", {"event_types": ["monitor.*"]}),
@@ -303,23 +287,20 @@ async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platfor
     ):
         status, body, _ = await platform.call("POST", "/v1/endpoints", token=key, json={"url": receiver.url(path), **fields})
         assert status == 201, body
-    interval, grace, scan = 2, 1, 0.5
-    stop = await start_heartbeat(settings.model_copy(update={"monitor_scan_seconds": scan}))
-    try:
-        created = await create_monitor(platform, key, name="nightly backup", heartbeat_interval_seconds=interval, grace_seconds=grace)
-        pinged_at = time.monotonic()
-        assert (await ping(platform, created["token"]))[0] == 200
-        alerts = await receiver.wait_for("/alerts", 3, timeout=30)  # up, late, down
-        [slack] = await receiver.wait_for("/slack", 1, timeout=10)
-        [discord] = await receiver.wait_for("/discord", 1, timeout=10)
-        for _ in range(100):  # the counts are taken at the end of the scan that flipped
-            async with platform.session.get(f"http://127.0.0.1:{settings.heartbeat_port}/metrics") as response:
-                status, text = response.status, await response.text()
-            if 'hookyard_monitors{state="down"} 1.0' in text:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        await stop()
+    interval, grace, scan = 2, 2, 0.5
+    await start_consumer("heartbeat", setup, monitor_scan_seconds=scan)
+    created = await create_monitor(platform, key, name="nightly backup", heartbeat_interval_seconds=interval, grace_seconds=grace)
+    pinged_at = time.monotonic()
+    assert (await ping(platform, created["token"]))[0] == 200
+    alerts = await receiver.wait_for("/alerts", 3, timeout=30)  # up, late, down
+    [slack] = await receiver.wait_for("/slack", 1, timeout=10)
+    [discord] = await receiver.wait_for("/discord", 1, timeout=10)
+    for _ in range(100):  # the counts are taken at the end of the scan that flipped
+        async with platform.session.get(f"http://127.0.0.1:{settings.heartbeat_port}/metrics") as response:
+            status, text = response.status, await response.text()
+        if 'hookyard_monitors{state="down"} 1.0' in text:
+            break
+        await asyncio.sleep(0.05)
 
     types = [json.loads(r["body"])["type"] for r in alerts]
     assert types == ["monitor.up", "monitor.late", "monitor.down"]

@@ -48,7 +48,16 @@ async def test_dead_letter_then_replay_delivers_once(platform, receiver):
             break
         await asyncio.sleep(0.05)
     [letter] = dead["data"]
-    assert letter["endpoint_id"] == ep["id"] and letter["reason"] == "http_500" and letter["attempts"] == 2
+    assert letter["endpoint_id"] == ep["id"] and letter["reason"] == "http_500" and letter["attempt_count"] == 2
+    assert letter["can_retry"] is True
+    # Seed 001's entry: the original event and every attempt.
+    for _ in range(100):
+        status, entry, _ = await platform.call("GET", f"/v1/dead-letters/{letter['id']}", token=key)
+        if len(entry["attempts"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 200 and entry["event"]["payload"] == {"n": 1} and entry["event"]["event_type"] == "order.created"
+    assert [(a["attempt"], a["status"]) for a in entry["attempts"]] == [(1, 500), (2, 500)]
 
     status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
     assert status == 202

@@ -53,10 +53,13 @@ class AttemptLog:
         await self._log.flush()
 
 
-async def of_event(store: Store, tenant_id: str, event_id: str, limit: int = 1000) -> list[dict]:
-    """Every recorded attempt to deliver one event, oldest first."""
+async def of_event(
+    store: Store, tenant_id: str, event_id: str, message_id: str | None = None, limit: int = 1000
+) -> list[dict]:
+    """Every recorded attempt to deliver one event (to one endpoint: `message_id`), oldest first."""
+    wanted = {"event_id": event_id} if message_id is None else {"event_id": event_id, "message_id": message_id}
     pipeline = [
-        *unwound(FIELD, {"tenant_id": tenant_id, "attempts.event_id": event_id}, {"event_id": event_id}),
+        *unwound(FIELD, {"tenant_id": tenant_id, "attempts.event_id": event_id}, wanted),
         {"$sort": {"at": 1, "attempt": 1}},
         {"$limit": limit},
     ]

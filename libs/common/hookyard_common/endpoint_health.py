@@ -94,7 +94,8 @@ class HealthKeeper:
         self._failures_in_a_row.pop(endpoint.id, None)
         probing = self._probing.pop(endpoint.id, None) is not None
         known_failing = endpoint.id in self._failing_since
-        if not (probing or known_failing or endpoint.health != EndpointHealth()):
+        health = endpoint.health
+        if not (probing or known_failing or health.failing_since or health.paused_until or health.warned):
             return  # healthy, as far as anyone knows: nothing to write
         self._failing_since.pop(endpoint.id, None)
         self._warned.pop(endpoint.id, None)

@@ -16,6 +16,7 @@ up anyone else's deliveries. Every step that hands a task on waits for the broke
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -61,6 +62,12 @@ HANDED_ON = Counter(
     ["kind", "tier"],
 )
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _child(metric, *labels: str):
+    """A labelled metric, looked up once per label set rather than per delivery."""
+    return metric.labels(*labels)
 
 
 class TokenBucket:
@@ -122,16 +129,17 @@ class DeliveryWorker:
         if not await self._slot(endpoint):
             await self._hand_on(task, 0, "deferred")
             return "deferred"
-        ENDPOINT_IN_FLIGHT.labels(endpoint.id).inc()
+        in_flight = _child(ENDPOINT_IN_FLIGHT, endpoint.id)
+        in_flight.inc()
         try:
             result = await self.deliverer.attempt(endpoint, task, now)
         finally:
             self._in_flight[endpoint.id] -= 1
-            ENDPOINT_IN_FLIGHT.labels(endpoint.id).dec()
+            in_flight.dec()
             if self._waiting:  # only deliveries waiting for a slot need waking
                 async with self._freed:
                     self._freed.notify_all()
-        DELIVERIES.labels(result.outcome, result.reason).inc()
+        _child(DELIVERIES, result.outcome, result.reason).inc()
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
         await self.attempts.record(task, endpoint.url, result, now)
         return await self._after(task, endpoint, result)

@@ -1,6 +1,7 @@
 """The dead-letter API: list what could not be delivered, and send it again.
 
 - `GET /v1/dead-letters?endpoint_id=&since=&until=&cursor=&limit=`
+- `GET /v1/dead-letters/{message_id}`: with the event and every attempt (seed 001's entry)
 - `POST /v1/dead-letters/{message_id}/retry`
 - `POST /v1/dead-letters/replay {"endpoint_id"?, "since", "until"}` → how many were re-queued
 
@@ -14,15 +15,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from hookyard_common import dead_letters, topology
+from hookyard_common import attempts, dead_letters, topology
 from hookyard_common.broker import Broker
-from hookyard_common.schemas import utcnow
+from hookyard_common.endpoint_cache import COLLECTION as ENDPOINTS
+from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.store import Store
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from .api_io import list_page, parse_body
 from .errors import ApiError
 from .ingest_metrics import REPLAYS
+from .messages import render_attempt
 
 
 class BulkReplay(BaseModel):
@@ -32,17 +35,18 @@ class BulkReplay(BaseModel):
     until: AwareDatetime
 
 
-def render(doc: dict) -> dict:
+def render(doc: dict, retryable: set[str]) -> dict:
     return {
         "id": doc["_id"],
         "endpoint_id": doc["endpoint_id"],
         "event_id": doc["event_id"],
         "event_type": doc["event_type"],
-        "attempts": doc["attempts"],
+        "attempt_count": doc["attempts"],
         "reason": doc["reason"],
         "dead_at": doc["dead_at"].isoformat(),
         "state": doc["state"],
-        "can_retry": doc["can_retry"],
+        # Retrying makes sense while the endpoint exists and is active (enable it first).
+        "can_retry": doc["state"] == "dead" and doc["endpoint_id"] in retryable,
     }
 
 
@@ -57,10 +61,35 @@ class DeadLetterRoutes:
         query = {"tenant_id": tenant["_id"]}
         if "endpoint_id" in request.query:
             query["endpoint_id"] = request.query["endpoint_id"]
+        retryable = await self._active_endpoints(tenant["_id"])
         return await list_page(
-            request, self.store[dead_letters.COLLECTION], query, "dead_at", render,
+            request, self.store[dead_letters.COLLECTION], query, "dead_at", lambda doc: render(doc, retryable),
             projection={"task": 0}, time_window=True,
         )
+
+    async def get(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        doc = await self.store[dead_letters.COLLECTION].find_one(
+            {"_id": request.match_info["message_id"], "tenant_id": tenant["_id"]}
+        )
+        if doc is None:
+            raise ApiError(404, "unknown_dead_letter", "no such dead letter")
+        task = DeliveryTask.model_validate(doc["task"])
+        tried = await attempts.of_event(self.store, tenant["_id"], task.event.id, message_id=task.message_id)
+        event = task.event.model_dump(mode="json", exclude={"inbound"})
+        if task.event.inbound is not None:
+            event["inbound"] = {"provider": task.event.inbound.provider, "message_url": f"/v1/messages/{task.event.id}"}
+        return web.json_response(
+            {
+                **render(doc, await self._active_endpoints(tenant["_id"])),
+                "event": event,
+                "attempts": [render_attempt(a) for a in tried],
+            }
+        )
+
+    async def _active_endpoints(self, tenant_id: str) -> set[str]:
+        docs = await self.store[ENDPOINTS].find({"tenant_id": tenant_id, "active": True}, {"_id": 1}).to_list()
+        return {doc["_id"] for doc in docs}
 
     async def _requeue(self, message_id: str, tenant_id: str, at: datetime) -> bool:
         record = await dead_letters.claim_for_replay(self.store, message_id, tenant_id, at)

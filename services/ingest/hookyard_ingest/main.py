@@ -9,7 +9,7 @@ Routes (each also under ROOT_PATH when it is set):
   GET /v1/messages[/{id}[/attempts]]          tenant: the received-message log, delivery attempts
   POST /v1/messages/{id}/resend                tenant: deliver a message again
   GET /v1/metrics                              tenant: delivery figures (seed 001)
-  /v1/dead-letters[/{id}/retry|/replay]        tenant: dead letters and their replay
+  /v1/dead-letters[/{id}[/retry]|/replay]      tenant: dead letters and their replay
   /v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]
                                                tenant: passive monitors
   GET|HEAD|POST /ping/{token}[/{status}]       monitor pings (public, by token)
@@ -131,6 +131,7 @@ class Ingest:
             web.get("/v1/metrics", via("metrics", "get")),
             web.get("/v1/dead-letters", via("dead_letters", "list")),
             web.post("/v1/dead-letters/replay", via("dead_letters", "replay")),
+            web.get("/v1/dead-letters/{message_id}", via("dead_letters", "get")),
             web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
             web.post("/v1/monitors", via("monitors", "create")),
             web.get("/v1/monitors", via("monitors", "list")),
