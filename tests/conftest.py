@@ -185,9 +185,10 @@ async def start_ingest(settings):
 
     running: list = []
 
-    async def start(**overrides) -> IngestClient:
+    async def start(clock=None, **overrides) -> IngestClient:
+        """`clock`: where monitors read the time (a test's movable clock); settings from `overrides`."""
         config = settings.model_copy(update={"admin_token": "test-admin-token", **overrides})
-        app = create_app(config)
+        app = create_app(config, clock) if clock else create_app(config)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.serve_app(app, "ingest", config, stop))
         session = aiohttp.ClientSession()

@@ -27,13 +27,9 @@ PROMETHEUS = REPO / "deploy" / "prometheus"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "hookyard.json"
 PACKAGES = ("hookyard_common", "hookyard_ingest", "hookyard_dispatcher", "hookyard_retrier", "hookyard_heartbeat")
 
-# Metrics the heartbeat's monitor scanner (issue 6, built in parallel) is to
-# register; the rules and the dashboard use them already. Once the code
-# registers one, its type and labels must still match (and the entry here can go).
-PENDING = {
-    "hookyard_heartbeat_last_scan_timestamp_seconds": ("gauge", ""),
-    "hookyard_monitors": ("gauge", "state"),
-}
+# Metrics the rules or the dashboard may use before a service registers them
+# (name -> (type, labels)); once the code registers one, its entry goes.
+PENDING: dict[str, tuple[str, str]] = {}
 # Not Hookyard's: Prometheus' own `up`, and the process collector of prometheus_client.
 EXTERNAL = {"up"}
 

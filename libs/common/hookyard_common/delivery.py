@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import orjson
 
-from . import signing
+from . import chat_formats, signing
 from .endpoints import RESERVED_HEADERS, ApiKeyAuth, BasicAuth, BearerAuth, Endpoint
 from .schemas import DeliveryTask
 from .ssrf import DestinationNotAllowed
@@ -58,7 +58,10 @@ def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
 def build_request(endpoint: Endpoint, task: DeliveryTask, now: datetime) -> tuple[bytes, dict[str, str]]:
     """The body and headers of an attempt, signed with every current secret of the endpoint."""
     event = task.event
-    if event.inbound is not None:
+    if endpoint.payload_format != "standard":
+        body = chat_formats.body(endpoint.payload_format, event)
+        content_type = "application/json"
+    elif event.inbound is not None:
         # A provider's webhook is forwarded as it came: same body, same content type.
         body = event.inbound.raw_body
         content_type = next(

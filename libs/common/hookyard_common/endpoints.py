@@ -99,6 +99,8 @@ class EndpointFields(Strict):
     max_in_flight: int | None = Field(None, ge=1, le=256)
     active: bool | None = None
     signature_format: Literal["standard", "legacy"] | None = None
+    # `slack` / `discord`: the body is a chat message (see chat_formats), e.g. for monitor alerts.
+    payload_format: Literal["standard", "slack", "discord"] | None = None
 
     @field_validator("url")
     @classmethod
@@ -158,6 +160,7 @@ class Endpoint(Strict):
     max_in_flight: int = 8
     active: bool = True
     signature_format: Literal["standard", "legacy"] = "standard"
+    payload_format: Literal["standard", "slack", "discord"] = "standard"
     secrets: list[EndpointSecret]
     disabled_reason: str | None = None
     health: EndpointHealth = Field(default_factory=EndpointHealth)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -33,6 +34,12 @@ def utcnow() -> datetime:
 def new_id(prefix: str) -> str:
     """A random, URL-safe identifier with a type prefix (`evt_...`, `msg_...`)."""
     return f"{prefix}_{secrets.token_urlsafe(18)}"
+
+
+def sortable_id(prefix: str) -> str:
+    """A unique identifier that sorts in creation order (nanoseconds, then randomness): records
+    made within the same millisecond still list in the order they happened."""
+    return f"{prefix}_{time.time_ns():016x}{secrets.token_hex(5)}"
 
 
 class Severity(StrEnum):
@@ -142,13 +149,19 @@ class MonitorState(StrEnum):
 
 
 class MonitorStatus(WireModel):
-    """A monitor's change of state, as the heartbeat and the pings report it."""
+    """A monitor's change of state, as the heartbeat and the pings report it: the `data`
+    of `monitor.down`, `monitor.degraded`, `monitor.up` and `monitor.late` events."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     monitor_id: Identifier
     tenant_id: Identifier
+    monitor_name: str | None = None
     status: MonitorState
     previous_status: MonitorState | None = None
+    # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline.
+    reason: Literal["ping", "no_ping"] | None = None
     message: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    incident_id: Identifier | None = None
+    last_ping_at: datetime | None = None
     at: datetime = Field(default_factory=utcnow)

@@ -207,6 +207,44 @@ class Settings(BaseSettings):
         description="Spread of retry delays (0.2 = ±20 %) when an endpoint's policy asks for jitter.",
     )
 
+    # Monitors: pings (ingest) and the heartbeat scanner.
+    monitor_scan_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_MONITOR_SCAN_SECONDS"),
+        description="How often the heartbeat looks for monitors past their deadline (and unsent alerts).",
+    )
+    monitor_scan_batch: int = Field(
+        500,
+        ge=1,
+        validation_alias=_env("HOOKYARD_MONITOR_SCAN_BATCH"),
+        description="Monitors the heartbeat reads per query while scanning.",
+    )
+    monitor_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_MONITOR_CACHE_SECONDS"),
+        description="How long an ingest replica reuses a monitor's ping settings (secret, mapping) before reading them again.",
+    )
+    ping_rate_limit_per_token: int = Field(
+        60,
+        ge=1,
+        validation_alias=_env("HOOKYARD_PING_RATE_LIMIT_PER_TOKEN"),
+        description="Pings one monitor accepts per rate-limit window, per ingest replica.",
+    )
+    ping_rate_limit_per_ip: int = Field(
+        600,
+        ge=1,
+        validation_alias=_env("HOOKYARD_PING_RATE_LIMIT_PER_IP"),
+        description="Pings one client IP may send per rate-limit window, per ingest replica.",
+    )
+    monitor_check_retention_days: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_MONITOR_CHECK_RETENTION_DAYS"),
+        description="How long each ping's check record is kept.",
+    )
+
     # Start-up and shutdown.
     connect_attempts: int = Field(
         30,

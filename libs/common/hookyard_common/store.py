@@ -59,6 +59,23 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ],
+    # Monitors: pings find theirs by token; the heartbeat finds the due ones and the
+    # unsettled changes by range reads on sparse indexes (only monitors that have them).
+    "monitors": [
+        IndexModel([("token", ASCENDING)], unique=True, name="token"),
+        IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),
+        IndexModel([("due_at", ASCENDING)], sparse=True, name="due"),
+        IndexModel([("outbox_at", ASCENDING)], sparse=True, name="outbox"),
+        IndexModel([("state", ASCENDING)], name="state"),
+    ],
+    "monitor_checks": [
+        IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ],
+    "monitor_flips": [IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")],
+    "monitor_incidents": [
+        IndexModel([("monitor_id", ASCENDING), ("opened_at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")
+    ],
 }
 
 

@@ -1,11 +1,33 @@
-"""Entry point of the heartbeat service (`hookyard-heartbeat`)."""
+"""Entry point of the heartbeat service (`hookyard-heartbeat`).
+
+It runs one background loop: the scan that turns monitors past their
+deadline `late` or `down` and publishes their `monitor.*` events (see
+`scanner.py`). Any number of replicas may run; each change happens once.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
 
 from hookyard_common import runner
-from hookyard_common.runner import Context
+from hookyard_common.monitor_changes import MonitorChanges
+from hookyard_common.runner import Context, Setup
+from hookyard_common.schemas import utcnow
+
+from .scanner import Scanner
 
 
-async def setup(ctx: Context) -> None:
-    """Connections, topology and probes come from the runner; the heartbeat's own work hooks in here."""
+def setup_with(clock: Callable[[], datetime]) -> Setup:
+    """The service's setup reading time from `clock` (tests move a fake clock instead of sleeping)."""
+
+    async def setup(ctx: Context) -> None:
+        changes = MonitorChanges(ctx.store, ctx.broker, clock)
+        scanner = Scanner(ctx.store, changes, batch=ctx.settings.monitor_scan_batch, clock=clock)
+        ctx.background(scanner.run(ctx.settings.monitor_scan_seconds))
+
+    return setup
+
+
+setup = setup_with(utcnow)
 
 
 def main() -> None:

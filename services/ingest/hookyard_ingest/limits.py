@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
+from .errors import ApiError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -82,3 +84,15 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
 
 def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
+
+
+def enforce(limiter: SlidingWindowLimiter, key: str, limit: int, what: str) -> None:
+    """Count one request against `key`; over `limit`, a 429 naming the limit, with Retry-After."""
+    wait = limiter.hit(key, limit)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests ({what} limit {limit} per {limiter.window:g}s)",
+            headers={"Retry-After": retry_after_header(wait)},
+        )

@@ -11,14 +11,22 @@ Routes (each also under ROOT_PATH when it is set):
   GET /v1/metrics                              tenant: delivery figures (seed 001)
   /v1/dead-letters[/{id}[/retry]|/replay|/replays/{id}]   tenant: dead letters, their replay and its progress
   GET /v1/sources/{id}/listen, /v1/endpoints/{id}/listen   tenant: `hookyard listen` (WebSocket)
+  /v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]
+                                               tenant: passive monitors
+  GET|HEAD|POST /ping/{token}[/{status}]       monitor pings (public, by token)
   /healthz /readyz /metrics                    probes
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from aiohttp import web
 from hookyard_common import logs, runner
+from hookyard_common.monitor_changes import MonitorChanges
 from hookyard_common.runner import Context
+from hookyard_common.schemas import utcnow
 from hookyard_common.settings import Settings, get_settings
 
 from .api_io import parse_body
@@ -32,6 +40,9 @@ from .ingest_metrics import count_responses
 from .limits import SlidingWindowLimiter, parse_networks
 from .listen_routes import ListenRoutes
 from .messages import MessageRoutes
+from .monitor_checks import CheckLog
+from .monitor_routes import MonitorRoutes
+from .pings import PingRoutes, PingSettingsCache
 from .receive import Receiver
 from .sources import SourceCache, SourceRoutes
 from .urls import public_base
@@ -42,8 +53,9 @@ API_BODY_LIMIT = 1_048_576
 class Ingest:
     """The ingest's parts, wired once the broker and the database are reachable."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
+        self.clock = clock  # monitors' time (tests move it instead of sleeping)
         self.handlers: dict[str, object] = {}
 
     async def setup(self, ctx: Context) -> None:
@@ -52,16 +64,36 @@ class Ingest:
         auth = Auth(ctx.store, settings.admin_token)
         cache = SourceCache(ctx.store, settings.source_cache_seconds)
         limiter = SlidingWindowLimiter(settings.rate_limit_window_seconds)
+
+        def base_url(request: web.Request) -> str:
+            return public_base(request, settings, trusted)
+
+        monitor_changes = MonitorChanges(ctx.store, ctx.broker, self.clock)
+        ping_cache = PingSettingsCache(ctx.store, settings.monitor_cache_seconds)
+        checks = CheckLog(ctx.store, timedelta(days=settings.monitor_check_retention_days))
+        # Pings count against their own limits, apart from the sources'.
+        pings = PingRoutes(
+            settings,
+            ctx.store,
+            ping_cache,
+            monitor_changes,
+            checks,
+            SlidingWindowLimiter(settings.rate_limit_window_seconds),
+            self.clock,
+        )
+        ctx.on_close(pings.drain)
         self.handlers = {
             "auth": auth,
             "receiver": Receiver(settings, cache, ctx.broker, limiter),
-            "sources": SourceRoutes(ctx.store, cache, auth, settings, lambda r: public_base(r, settings, trusted)),
+            "sources": SourceRoutes(ctx.store, cache, auth, settings, base_url),
             "messages": MessageRoutes(ctx.store, ctx.broker, auth),
             "events": EventRoutes(ctx.broker, auth),
             "endpoints": EndpointRoutes(ctx.store, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
             "dead_letters": DeadLetterRoutes(ctx.store, ctx.broker, auth),
             "listen": ListenRoutes(ctx.store, ctx.broker, auth, settings),
+            "monitors": MonitorRoutes(ctx.store, auth, monitor_changes, ping_cache, base_url, self.clock),
+            "pings": pings,
         }
 
     def part(self, name: str):
@@ -107,6 +139,22 @@ class Ingest:
             web.post("/v1/dead-letters/{message_id}/retry", via("dead_letters", "retry")),
             web.get("/v1/sources/{source_id}/listen", via("listen", "source"), allow_head=False),
             web.get("/v1/endpoints/{endpoint_id}/listen", via("listen", "endpoint"), allow_head=False),
+            web.post("/v1/monitors", via("monitors", "create")),
+            web.get("/v1/monitors", via("monitors", "list")),
+            web.get("/v1/monitors/{monitor_id}", via("monitors", "get")),
+            web.patch("/v1/monitors/{monitor_id}", via("monitors", "update")),
+            web.delete("/v1/monitors/{monitor_id}", via("monitors", "delete")),
+            web.post("/v1/monitors/{monitor_id}/pause", via("monitors", "pause")),
+            web.post("/v1/monitors/{monitor_id}/resume", via("monitors", "resume")),
+            web.post("/v1/monitors/{monitor_id}/regenerate-token", via("monitors", "regenerate_token")),
+            web.get("/v1/monitors/{monitor_id}/checks", via("monitors", "checks")),
+            web.get("/v1/monitors/{monitor_id}/flips", via("monitors", "flips")),
+            web.get("/v1/monitors/{monitor_id}/incidents", via("monitors", "incidents")),
+            web.get("/v1/monitors/{monitor_id}/stats", via("monitors", "stats")),
+            web.get("/ping/{token}", via("pings", "ping")),
+            web.post("/ping/{token}", via("pings", "ping")),
+            web.get("/ping/{token}/{status}", via("pings", "ping")),
+            web.post("/ping/{token}/{status}", via("pings", "ping")),
         ]
 
     async def close_listeners(self, _: web.Application) -> None:
@@ -128,8 +176,8 @@ class Ingest:
         return web.json_response({"data": [public_tenant(doc) for doc in docs]})
 
 
-def create_app(settings: Settings) -> web.Application:
-    ingest = Ingest(settings)
+def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    ingest = Ingest(settings, clock)
     app = web.Application(middlewares=[count_responses, json_errors], client_max_size=API_BODY_LIMIT)
     app = runner.build_app("ingest", ingest.setup, settings, app)
     app.on_shutdown.append(ingest.close_listeners)

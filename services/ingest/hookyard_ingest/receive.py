@@ -22,7 +22,7 @@ from hookyard_common.settings import Settings
 
 from . import bodies, inbound_event, ingest_metrics
 from .errors import ApiError
-from .limits import SlidingWindowLimiter, client_ip, in_networks, parse_networks, retry_after_header
+from .limits import SlidingWindowLimiter, client_ip, enforce, in_networks, parse_networks
 from .providers import InboundRequest, VerificationError, meta_handshake
 from .sources import Source, SourceCache
 from .urls import request_url
@@ -94,14 +94,7 @@ class Receiver:
             (f"ip:{ip}", doc.get("rate_limit_per_ip") or self.settings.rate_limit_per_ip),
             (f"source:{source.id}", doc.get("rate_limit_per_source") or self.settings.rate_limit_per_source),
         ):
-            wait = self.limiter.hit(key, limit)
-            if wait is not None:
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"too many requests ({key.split(':')[0]} limit {limit} per {self.settings.rate_limit_window_seconds:g}s)",
-                    headers={"Retry-After": retry_after_header(wait)},
-                )
+            enforce(self.limiter, key, limit, key.split(":")[0])
         if source.networks and not in_networks(ip, source.networks):
             raise ApiError(403, "sender_not_allowed", f"sender address {ip} is not allowed for this source")
         return source, ip

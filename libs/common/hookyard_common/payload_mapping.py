@@ -1,0 +1,90 @@
+"""Payload mapping: a provider's own JSON turned into a monitor status.
+
+A status page or a CI system posts its own format; a monitor with a mapping
+reads one field of it (a dotted path, list positions as numbers:
+`component.status`, `builds.0.result`) and looks its value up in a table
+(`"major_outage": "down"`). Matching ignores case, and numbers and booleans
+match their JSON spelling (`true`, `0`). A value missing from the table gives
+`default_status`, or no status at all: the ping still proves the sender is
+alive, but the monitor keeps its state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+PushedStatus = Literal["up", "down", "degraded"]
+FieldPath = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^.]+(\.[^.]+)*$")]
+
+
+class PayloadMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status_field: FieldPath
+    values: dict[Annotated[str, StringConstraints(max_length=256)], PushedStatus] = Field(min_length=1, max_length=100)
+    default_status: PushedStatus | None = None
+    # Optional: where the provider says why (kept as the check's and the alert's message).
+    message_field: FieldPath | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _case_insensitive(cls, values: dict[str, str]) -> dict[str, str]:
+        folded: dict[str, str] = {}
+        for key, status in values.items():
+            if folded.setdefault(key.casefold(), status) != status:
+                raise ValueError(f"{key!r} appears twice (matching ignores case) with different statuses")
+        return folded
+
+
+@dataclass(frozen=True)
+class Mapped:
+    status: PushedStatus | None
+    # The value found at `status_field` (None when the field is absent), for the check record.
+    value: str | None
+    message: str | None
+    matched: bool
+
+
+_MISSING = object()
+
+
+def lookup(document: Any, path: str) -> Any:
+    """The value at a dotted path, or `_MISSING`."""
+    node = document
+    for segment in path.split("."):
+        if isinstance(node, dict):
+            node = node.get(segment, _MISSING)
+        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            node = node[int(segment)]
+        else:
+            return _MISSING
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def _spelling(value: Any) -> str | None:
+    """How a scalar is matched against the table; None for objects and lists."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | int | float):
+        return orjson.dumps(value).decode()
+    return None
+
+
+def apply(mapping: PayloadMapping, document: Any) -> Mapped:
+    found = lookup(document, mapping.status_field)
+    value = None if found is _MISSING else _spelling(found)
+    status = mapping.values.get(value.casefold()) if value is not None else None
+    message = None
+    if mapping.message_field is not None:
+        raw = lookup(document, mapping.message_field)
+        if raw is not _MISSING and raw is not None:
+            message = (raw if isinstance(raw, str) else orjson.dumps(raw).decode())[:1_000]
+    if status is not None:
+        return Mapped(status, value, message, matched=True)
+    return Mapped(mapping.default_status, value, message, matched=False)

@@ -1,0 +1,142 @@
+"""The heartbeat's scan: monitors past their deadline go down, overdue ones go late.
+
+Every HOOKYARD_MONITOR_SCAN_SECONDS it reads the monitors whose `due_at`
+has passed — an indexed range read, never a walk over every monitor — and
+decides each (`monitor_states.expiry`). The flip is a conditional update on
+the version and deadline it read, so any number of replicas scanning at
+once flip (and alert) each monitor once, and a ping that lands meanwhile
+wins (its new deadline no longer matches). Then it sweeps the outbox: changes
+whose consequences (flip record, incident, event) a crashed process left
+undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from hookyard_common.monitor_changes import MonitorChanges
+from hookyard_common.monitor_states import DEADLINE_FIELDS, Snapshot, expiry, next_due
+from hookyard_common.monitors import COLLECTION
+from hookyard_common.schemas import MonitorState, utcnow
+from hookyard_common.store import Store
+from prometheus_client import Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+SCAN_SECONDS = Histogram(
+    "hookyard_heartbeat_scan_seconds",
+    "Duration of one heartbeat scan (due monitors and the outbox sweep).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LAST_SCAN = Gauge(
+    "hookyard_heartbeat_last_scan_timestamp_seconds",
+    "Unix time the last heartbeat scan completed; alert when it falls behind.",
+    multiprocess_mode="max",
+)
+MONITORS = Gauge("hookyard_monitors", "Monitors by state, counted by the heartbeat.", ["state"], multiprocess_mode="max")
+
+# Due monitors decided at once (each is one or two database round trips and maybe a publish).
+CONCURRENCY = 16
+
+
+@dataclass
+class ScanResult:
+    flipped: int = 0
+    rescheduled: int = 0
+    settled: int = 0
+
+
+class Scanner:
+    def __init__(
+        self,
+        store: Store,
+        changes: MonitorChanges,
+        *,
+        batch: int,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.monitors = store[COLLECTION]
+        self.changes = changes
+        self.batch = batch
+        self.clock = clock
+
+    async def run(self, period_seconds: float) -> None:
+        """Scan every `period_seconds` until cancelled; a failed scan is logged and retried next period."""
+        while True:
+            started = time.monotonic()
+            try:
+                result = await self.scan_once()
+            except Exception:
+                log.warning("heartbeat scan failed", exc_info=True)
+            else:
+                LAST_SCAN.set(time.time())
+                if result.flipped or result.settled:
+                    log.info("heartbeat scan", extra=vars(result))
+            elapsed = time.monotonic() - started
+            SCAN_SECONDS.observe(elapsed)
+            await asyncio.sleep(max(0.0, period_seconds - elapsed))
+
+    async def scan_once(self) -> ScanResult:
+        now = self.clock()
+        result = ScanResult()
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def decide(doc: dict) -> None:
+            async with limit:
+                await self._expire(doc, now, result)
+
+        while True:
+            due = (
+                await self.monitors.find({"due_at": {"$lte": now}}, {**Snapshot.FIELDS, "due_at": 1})
+                .sort("due_at", 1)
+                .limit(self.batch)
+                .to_list()
+            )
+            progress = result.flipped + result.rescheduled
+            await asyncio.gather(*(decide(doc) for doc in due))
+            # A full batch may hide more behind it; go on while this round moved something.
+            if len(due) < self.batch or result.flipped + result.rescheduled == progress:
+                break
+        result.settled = await self.changes.settle_due(self.batch)
+        await self._count_states()
+        return result
+
+    async def _expire(self, doc: dict, now: datetime, result: ScanResult) -> None:
+        snapshot = Snapshot.of(doc)
+        to = expiry(snapshot, now)
+        # The deadline read is part of every write's condition: a ping since then moved it.
+        unchanged = {"deadline": snapshot.deadline}
+        if to is not None:
+            last = snapshot.last_ping_at.isoformat() if snapshot.last_ping_at else "never"
+            if to == MonitorState.down:
+                message = f"no ping since {last}; the deadline was {snapshot.deadline.isoformat()}"
+                details = {"also_unset": DEADLINE_FIELDS}
+            else:
+                message = f"no ping since {last}; down at {snapshot.deadline.isoformat()} unless one arrives"
+                details = {"also_set": {"due_at": snapshot.deadline}}
+            entry = await self.changes.apply(
+                snapshot, to, now, reason="no_ping", message=message, also_match=unchanged, **details
+            )
+            if entry is not None:
+                result.flipped += 1
+                try:
+                    await self.changes.settle(snapshot.id)
+                except Exception:  # the flip stands; the outbox sweep publishes its alert later
+                    log.warning("could not settle a flip yet", extra={"monitor_id": snapshot.id}, exc_info=True)
+            return
+        due = next_due(snapshot, now)
+        update = {"$set": {"due_at": due}} if due is not None else {"$unset": {name: "" for name in DEADLINE_FIELDS}}
+        moved = await self.monitors.update_one(
+            {"_id": snapshot.id, "version": snapshot.version, "due_at": doc["due_at"], **unchanged}, update
+        )
+        result.rescheduled += moved.modified_count
+
+    async def _count_states(self) -> None:
+        """The per-state gauge: one count per state, each read from the state index alone."""
+        for state in MonitorState:
+            MONITORS.labels(state.value).set(await self.monitors.count_documents({"state": state.value}))

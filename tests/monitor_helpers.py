@@ -1,0 +1,93 @@
+"""Helpers of the monitor tests: a movable clock, monitors over the API, and a tap on monitor.* events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+
+import aio_pika
+from hookyard_common import topology
+from hookyard_common.schemas import utcnow
+
+
+class MovableClock:
+    """Real time plus an offset the test moves forward: pings stamped by a real ingest
+    and a heartbeat reading this clock agree, and the test never sleeps through an interval."""
+
+    def __init__(self):
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+async def create_monitor(ingest, key: str, **fields) -> dict:
+    status, body, _ = await ingest.call("POST", "/v1/monitors", token=key, json={"name": "backup job", **fields})
+    assert status == 201, body
+    return body
+
+
+async def ping(ingest, token: str, path: str = "", method: str = "GET", **kwargs) -> tuple[int, dict]:
+    status, body, _ = await ingest.call(method, f"/ping/{token}{path}", **kwargs)
+    return status, body
+
+
+async def monitor(ingest, key: str, monitor_id: str) -> dict:
+    status, body, _ = await ingest.call("GET", f"/v1/monitors/{monitor_id}", token=key)
+    assert status == 200, body
+    return body
+
+
+async def listed(ingest, key: str, path: str, count: int, timeout: float = 10.0, **params) -> list[dict]:
+    """The `data` of a listing once it holds at least `count` items (records are written behind)."""
+    for _ in range(int(timeout / 0.05)):
+        status, body, _ = await ingest.call("GET", path, token=key, params=params)
+        assert status == 200, body
+        if len(body["data"]) >= count:
+            return body["data"]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path}: expected {count} items, have {len(body['data'])}")
+
+
+class EventTap:
+    """A private queue bound to `hookyard.events` for `<tenant>.monitor.*`: every alert published."""
+
+    def __init__(self, amqp_url: str):
+        self.amqp_url = amqp_url
+        self.events: list[dict] = []
+
+    async def __aenter__(self) -> "EventTap":
+        self._connection = await aio_pika.connect(self.amqp_url)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(topology.EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        self._queue = await channel.declare_queue(exclusive=True)
+        await self._queue.bind(exchange, routing_key="*.monitor.*")
+        return self
+
+    async def __aexit__(self, *_) -> None:
+        await self._connection.close()
+
+    async def take(self, expect: int, timeout: float = 15.0, settle: float = 0.5) -> list[dict]:
+        """Every event so far, once at least `expect` arrived and `settle` s passed without more."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_until = None
+        while loop.time() < deadline:
+            message = await self._queue.get(fail=False, no_ack=True)
+            if message is not None:
+                self.events.append(json.loads(message.body))
+                quiet_until = None
+                continue
+            if len(self.events) >= expect:
+                quiet_until = quiet_until or loop.time() + settle
+                if loop.time() >= quiet_until:
+                    break
+            await asyncio.sleep(0.02)
+        return self.events
+
+    def of(self, monitor_id: str) -> list[str]:
+        return [e["event_type"] for e in self.events if e["payload"]["monitor_id"] == monitor_id]
