@@ -252,8 +252,8 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path, groups: dict[st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode")
-    parser.add_argument("--events", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
     sink_parser = sub.add_parser("sink")
     sink_parser.add_argument("--port", type=int, required=True)
     bare = sub.add_parser("bare")

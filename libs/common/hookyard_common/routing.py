@@ -56,7 +56,8 @@ def message_id_for(event_id: str, endpoint_id: str) -> str:
 
 
 def first_task(event: Event, endpoint: Endpoint, now: datetime) -> DeliveryTask:
-    return DeliveryTask(
+    # Built from values already validated: no second validation on the hot path.
+    return DeliveryTask.model_construct(
         message_id=message_id_for(event.id, endpoint.id),
         endpoint_id=endpoint.id,
         event=event,

@@ -12,6 +12,7 @@ with `X-Event-Type`, `X-Event-ID`, `X-Tenant-ID`, `X-Timestamp`.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -24,6 +25,7 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+@functools.lru_cache(maxsize=4096)
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a `whsec_` secret; raises ValueError when it is not valid base64."""
     encoded = secret.removeprefix(SECRET_PREFIX)
