@@ -171,3 +171,16 @@ async def test_tenant_metrics_count_outcomes_per_endpoint(platform, receiver):
     assert figures["total"]["avg_response_ms"] > 0
     status, body, _ = await platform.call("GET", "/v1/metrics", token=key, params={"hours": "-1"})
     assert (status, body["error"]["code"]) == (400, "invalid_window")
+
+
+async def test_an_endpoint_receives_events_published_right_after_it_is_created(start_platform, receiver):
+    """The dispatcher knew the tenant had no endpoint; a new one gets the very next event,
+    however long ago the dispatcher last looked (endpoint changes are announced on the broker)."""
+    platform = await start_platform(endpoint_cache_seconds=30.0)
+    key = await platform.tenant()
+    await publish(platform, key, "user.created")  # routed to nobody; the dispatcher caches that
+    await asyncio.sleep(0.5)
+    await endpoint(platform, key, receiver.url("/new"), event_types=["user.*"])
+    await publish(platform, key, "user.updated")
+    [request] = await receiver.wait_for("/new", 1, timeout=5)
+    assert json.loads(request["body"])["type"] == "user.updated"

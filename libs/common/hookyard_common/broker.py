@@ -59,11 +59,13 @@ class Broker:
         exchange: str = topology.EVENTS_EXCHANGE,
         message_id: str | None = None,
         headers: dict | None = None,
+        mandatory: bool = True,
     ) -> None:
         """Publish a persistent message and wait for the broker's confirm.
 
-        Raises when the broker refuses it, cannot route it, or is unreachable:
-        the caller must not report success in that case.
+        Raises when the broker refuses it, cannot route it (unless not
+        `mandatory`: a notice nobody listens to), or is unreachable: the
+        caller must not report success in that case.
         """
         message = aio_pika.Message(
             body,
@@ -80,7 +82,7 @@ class Broker:
                 else self._publish_channel.default_exchange
             )
             self._exchanges[exchange] = target
-        await target.publish(message, routing_key=routing_key, mandatory=True)
+        await target.publish(message, routing_key=routing_key, mandatory=mandatory)
 
     async def close(self) -> None:
         await self.connection.close()

@@ -18,9 +18,19 @@ V = TypeVar("V")
 
 
 class RefreshingCache(Generic[K, V]):
-    def __init__(self, load: Callable[[K], Awaitable[V]], ttl_seconds: float, max_entries: int = 50_000):
+    """`stale_seconds`: how long past its expiry an entry may still be served while it is
+    refreshed; None for as long as it takes. Past that, a get waits for the fresh value."""
+
+    def __init__(
+        self,
+        load: Callable[[K], Awaitable[V]],
+        ttl_seconds: float,
+        max_entries: int = 50_000,
+        stale_seconds: float | None = None,
+    ):
         self._load = load
         self.ttl = ttl_seconds
+        self.stale_seconds = stale_seconds
         self.max_entries = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
         self._reads: dict[K, asyncio.Task] = {}
@@ -30,8 +40,11 @@ class RefreshingCache(Generic[K, V]):
         if entry is None:
             return await self._read(key)
         expires, value = entry
-        if expires <= time.monotonic():
-            self._read(key)  # refresh in the background, serve what we have
+        now = time.monotonic()
+        if expires <= now:
+            refresh = self._read(key)
+            if self.stale_seconds is not None and expires + self.stale_seconds <= now:
+                return await refresh  # too old to serve
         return value
 
     def _read(self, key: K) -> asyncio.Task:
@@ -39,15 +52,18 @@ class RefreshingCache(Generic[K, V]):
         if task is None:
             task = asyncio.create_task(self._fill(key))
             self._reads[key] = task
-            task.add_done_callback(lambda _: self._reads.pop(key, None))
+            task.add_done_callback(lambda done: self._reads.pop(key) if self._reads.get(key) is done else None)
         return task
 
     async def _fill(self, key: K) -> V:
         value = await self._load(key)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        if self._reads.get(key) is asyncio.current_task():  # not invalidated meanwhile
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl, value)
         return value
 
     def invalidate(self, key: K) -> None:
+        """Forget the key; a read already under way started too early to count."""
         self._entries.pop(key, None)
+        self._reads.pop(key, None)

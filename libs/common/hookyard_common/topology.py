@@ -24,6 +24,9 @@ RETRY_TIER_PREFIX = "hookyard.retry.wait."
 DEAD_LETTER_QUEUE = "hookyard.dead"
 # Messages no consumer could read (bad schema) or that crashed consumers too often.
 INVALID_QUEUE = "hookyard.invalid"
+# Notices that a tenant's endpoints changed (body: the tenant id), fanned out to
+# every dispatcher and retrier replica so they stop using what they cached.
+CHANGES_EXCHANGE = "hookyard.changes"
 
 # A message redelivered this many times (consumer crashes, nacks) is parked in
 # INVALID_QUEUE instead of looping forever.
@@ -86,6 +89,7 @@ async def declare(channel: AbstractChannel, retry_tiers_ms: tuple[int, ...]) -> 
     events = await channel.declare_exchange(
         EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
+    await channel.declare_exchange(CHANGES_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
     for spec in queue_specs(retry_tiers_ms):
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
         if spec.name == DISPATCH_QUEUE:

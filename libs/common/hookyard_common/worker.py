@@ -250,8 +250,9 @@ class DeliveryWorker:
         )
 
 
-def build_worker(ctx) -> DeliveryWorker:
-    """The worker of a dispatcher or retrier process: one pooled, SSRF-guarded HTTP session."""
+async def build_worker(ctx) -> DeliveryWorker:
+    """The worker of a dispatcher or retrier process: one pooled, SSRF-guarded HTTP session,
+    and an endpoint cache that follows the ingest's announcements of changes."""
     settings = ctx.settings
     connector = GuardedConnector(
         DestinationPolicy(settings.delivery_allowed_cidrs),
@@ -259,12 +260,10 @@ def build_worker(ctx) -> DeliveryWorker:
         ttl_dns_cache=60,
     )
     session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    endpoints = EndpointCache(ctx.store, settings.endpoint_cache_seconds)
+    await endpoints.follow_changes(ctx.broker)
     worker = DeliveryWorker(
-        settings,
-        ctx.store,
-        ctx.broker,
-        Deliverer(session, settings.delivery_response_max_bytes),
-        EndpointCache(ctx.store, settings.endpoint_cache_seconds),
+        settings, ctx.store, ctx.broker, Deliverer(session, settings.delivery_response_max_bytes), endpoints
     )
     ctx.on_close(worker.attempts.flush)
     ctx.on_close(session.close)

@@ -29,7 +29,7 @@ async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
 
 async def setup(ctx: Context) -> None:
     intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days))
-    worker = build_worker(ctx)
+    worker = await build_worker(ctx)
     ctx.on_close(intake.events.flush)
 
     async def handle(delivery: AbstractIncomingMessage) -> None:

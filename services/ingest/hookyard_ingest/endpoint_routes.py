@@ -3,7 +3,8 @@
 Secrets are shown when made (create, rotate) and on `GET .../secret`, never
 in listings; auth credentials are never shown again. A rotated secret keeps
 signing beside the new one for a grace period (24 h by default), so
-receivers can switch without dropping deliveries.
+receivers can switch without dropping deliveries. Every change is announced
+on the broker, so dispatchers and retriers stop using what they cached.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from datetime import timedelta
 
 from aiohttp import web
 from hookyard_common import signing
-from hookyard_common.endpoint_cache import COLLECTION
+from hookyard_common.broker import Broker
+from hookyard_common.endpoint_cache import COLLECTION, announce_change
 from hookyard_common.endpoints import Endpoint, EndpointCreate, EndpointFields, EndpointHealth, EndpointSecret
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store import Store
@@ -50,8 +52,9 @@ def render(doc: dict) -> dict:
 
 
 class EndpointRoutes:
-    def __init__(self, store: Store, auth):
+    def __init__(self, store: Store, broker: Broker, auth):
         self.store = store
+        self.broker = broker
         self.auth = auth
 
 
@@ -83,6 +86,7 @@ class EndpointRoutes:
         # Stored with every default explicit, exactly as the dispatcher will read it.
         doc = Endpoint.model_validate(doc).model_dump(by_alias=True)
         await self.store[COLLECTION].insert_one(doc)
+        await announce_change(self.broker, doc["tenant_id"])
         return web.json_response({**render(doc), "secret": secret}, status=201)
 
     async def list(self, request: web.Request) -> web.Response:
@@ -112,11 +116,13 @@ class EndpointRoutes:
         doc = await self.store[COLLECTION].find_one_and_update(
             {"_id": doc["_id"]}, {"$set": updates}, return_document=True
         )
+        await announce_change(self.broker, doc["tenant_id"])
         return web.json_response(render(doc))
 
     async def delete(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
         await self.store[COLLECTION].delete_one({"_id": doc["_id"]})
+        await announce_change(self.broker, doc["tenant_id"])
         return web.Response(status=204)
 
     async def rotate(self, request: web.Request) -> web.Response:
@@ -136,4 +142,5 @@ class EndpointRoutes:
         doc = await self.store[COLLECTION].find_one_and_update(
             {"_id": doc["_id"]}, {"$set": {"secrets": secrets, "updated_at": now}}, return_document=True
         )
+        await announce_change(self.broker, doc["tenant_id"])
         return web.json_response({**render(doc), "secret": secret, "previous_secret_expires_at": expires.isoformat()})

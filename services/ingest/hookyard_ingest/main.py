@@ -88,7 +88,7 @@ class Ingest:
             "sources": SourceRoutes(ctx.store, cache, auth, settings, base_url),
             "messages": MessageRoutes(ctx.store, ctx.broker, auth),
             "events": EventRoutes(ctx.broker, auth),
-            "endpoints": EndpointRoutes(ctx.store, auth),
+            "endpoints": EndpointRoutes(ctx.store, ctx.broker, auth),
             "metrics": DeliveryMetrics(ctx.store, auth),
             "dead_letters": DeadLetterRoutes(ctx.store, ctx.broker, auth),
             "listen": ListenRoutes(ctx.store, ctx.broker, auth, settings),

@@ -27,7 +27,7 @@ LATENESS = Histogram(
 
 
 async def setup(ctx: Context) -> None:
-    worker = build_worker(ctx)
+    worker = await build_worker(ctx)
 
     async def handle(delivery: AbstractIncomingMessage) -> None:
         try:

@@ -1,0 +1,55 @@
+"""The per-replica cache: stale entries served only within their bound, invalidation wins over a read."""
+
+import asyncio
+
+from hookyard_common.cache import RefreshingCache
+
+
+class Source:
+    def __init__(self):
+        self.value = 1
+        self.reads = 0
+        self.gate: asyncio.Event | None = None
+
+    async def load(self, key: str) -> int:
+        self.reads += 1
+        value = self.value
+        if self.gate is not None:
+            await self.gate.wait()
+        return value
+
+
+async def test_an_entry_long_past_its_expiry_is_read_again_before_it_is_served():
+    source = Source()
+    cache = RefreshingCache(source.load, ttl_seconds=0.05, stale_seconds=0.05)
+    assert await cache.get("k") == 1
+    source.value = 2
+    await asyncio.sleep(0.07)  # expired, within the stale bound: served, refreshed behind
+    assert await cache.get("k") == 1
+    await asyncio.sleep(0.01)
+    assert await cache.get("k") == 2
+    source.value = 3
+    await asyncio.sleep(0.2)  # far past the bound: the get waits for the fresh value
+    assert await cache.get("k") == 3
+
+
+async def test_unbounded_staleness_serves_the_old_value_once():
+    source = Source()
+    cache = RefreshingCache(source.load, ttl_seconds=0.01)
+    await cache.get("k")
+    source.value = 2
+    await asyncio.sleep(0.05)
+    assert await cache.get("k") == 1
+
+
+async def test_a_read_started_before_an_invalidation_is_not_kept():
+    source = Source()
+    cache = RefreshingCache(source.load, ttl_seconds=60)
+    source.gate = asyncio.Event()
+    early = asyncio.ensure_future(cache.get("k"))  # reads value 1, held at the gate
+    await asyncio.sleep(0.01)
+    source.value = 2
+    cache.invalidate("k")
+    source.gate.set()
+    assert await early == 1
+    assert await cache.get("k") == 2 and source.reads == 2
