@@ -28,8 +28,6 @@ async def record(store: Store, task: DeliveryTask, reason: str, at: datetime) ->
                 "attempts": task.attempt,
                 "reason": reason,
                 "dead_at": at,
-                # A disabled endpoint's messages can be retried once it is enabled again.
-                "can_retry": True,
                 "state": "dead",
             }
         },

@@ -26,11 +26,16 @@ log = logging.getLogger(__name__)
 COLLECTION = "endpoints"
 
 
+async def tenant_endpoints(store: Store, tenant_id: str) -> list[Endpoint]:
+    """Every endpoint of a tenant, read from the database."""
+    docs = await store[COLLECTION].find({"tenant_id": tenant_id}).to_list()
+    return [Endpoint.model_validate(doc) for doc in docs]
+
+
 class EndpointCache(RefreshingCache[str, list[Endpoint]]):
     def __init__(self, store: Store, ttl_seconds: float):
         async def load(tenant_id: str) -> list[Endpoint]:
-            docs = await store[COLLECTION].find({"tenant_id": tenant_id}).to_list()
-            return [Endpoint.model_validate(doc) for doc in docs]
+            return await tenant_endpoints(store, tenant_id)
 
         super().__init__(load, ttl_seconds, stale_seconds=ttl_seconds)
 

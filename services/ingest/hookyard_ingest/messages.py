@@ -13,8 +13,7 @@ import base64
 from aiohttp import web
 from hookyard_common import attempts, event_log, topology
 from hookyard_common.broker import Broker
-from hookyard_common.endpoint_cache import COLLECTION as ENDPOINTS
-from hookyard_common.endpoints import Endpoint
+from hookyard_common.endpoint_cache import tenant_endpoints
 from hookyard_common.message_log import COLLECTION, event_from_record
 from hookyard_common.routing import first_task, recipients
 from hookyard_common.schemas import Event, utcnow
@@ -74,9 +73,7 @@ class MessageRoutes:
         tenant = await self.auth.tenant(request)
         body: Resend = await parse_body(request, Resend)
         event = await self._event(tenant["_id"], request.match_info["message_id"])
-        endpoints = [
-            Endpoint.model_validate(doc) for doc in await self.store[ENDPOINTS].find({"tenant_id": tenant["_id"]}).to_list()
-        ]
+        endpoints = await tenant_endpoints(self.store, tenant["_id"])
         if body.endpoint_id is None:
             chosen = recipients(event, endpoints)
         else:
