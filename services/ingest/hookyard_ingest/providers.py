@@ -9,6 +9,12 @@ Rules shared by every scheme:
 - `secrets` may hold several active secrets (rotation); any one may match.
   Empty strings are ignored, since an empty HMAC key is a key anyone knows.
 - Digests are compared as bytes with `hmac.compare_digest`, never with `==`.
+- No request costs more than a valid one (a source URL is not a secret, so anyone can
+  send): each secret's MAC of each signed string is computed once, with no early exit,
+  then compared with every presented candidate. Candidates are read from at most
+  MAX_SIGNATURE_ENTRIES header entries, and an empty or wrongly sized one is dropped before
+  any hashing. Everything else that grows with the input (Twilio's form fields, Mailgun's
+  token) is capped; `bench/edge_cpu_bench.py` measures the worst request of each scheme.
 - Timestamped schemes refuse a timestamp further than `tolerance_seconds` from
   `request.now` in either direction. The signature is checked first, so the
   timestamp reasons are only given for requests signed with a known secret.
@@ -24,10 +30,10 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
     "PROVIDERS",
@@ -102,8 +108,21 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
 # --- shared helpers --------------------------------------------------------------------------
 
 DEDUP_KEY_MAX = 256
+_BODY_SHA256 = re.compile(r"(?:^|&)bodySHA256=([^&]+)")
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+SHA256_SIZE = 32
+SHA1_SIZE = 20
+#: Entries read from a header that lists signatures (Standard Webhooks, Svix, Stripe) or
+#: settings (Twilio): senders send one per active secret, a handful at most, so the rest of
+#: a longer header is ignored unread. Bounds the work a hostile header can cause.
+MAX_SIGNATURE_ENTRIES = 10
+#: Form fields (values, repeats included) a Twilio signature is checked over; Twilio sends a
+#: few dozen. Bounds the sorting and joining that a form of tiny fields could cost.
+MAX_FORM_FIELDS = 512
+#: Longest Mailgun token signed (Mailgun's are 50 characters): the rest of Mailgun's signed
+#: string is a timestamp, so a long token is the only way to make its HMAC cost anything.
+MAILGUN_TOKEN_MAX = 256
 
 
 def _header(request: InboundRequest, name: str) -> str | None:
@@ -128,18 +147,69 @@ def _keys(secrets: Iterable[str]) -> list[bytes]:
     return keys
 
 
-def _hmac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
-    return hmac.new(key, message, algorithm).digest()
+def _mac(key: bytes, parts: Iterable[bytes], algorithm: str = "sha256") -> bytes:
+    """HMAC of the parts' concatenation, fed in pieces so a large body is never copied."""
+    mac = hmac.new(key, digestmod=algorithm)
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
 
 
-def _any_match(
-    keys: Iterable[bytes], sign: Callable[[bytes], bytes], presented: Iterable[bytes]
-) -> bool:
-    """True when the signature computed with some key equals some presented signature."""
-    candidates = list(presented)
-    return any(
-        hmac.compare_digest(sign(key), candidate) for key in keys for candidate in candidates
-    )
+def _check_macs(
+    keys: Iterable[bytes],
+    messages: Sequence[tuple[bytes, ...]],
+    presented: Collection[bytes],
+    algorithm: str = "sha256",
+) -> None:
+    """Refuse unless some key's MAC of some signed message equals some presented candidate.
+
+    Each (key, message) MAC is computed once, then compared in constant time with every
+    candidate, and no loop stops at the first match: a request costs the same whether it
+    verifies or not, however many candidates it presents (they are capped and well sized).
+    """
+    if not presented:  # nothing well formed to compare with: no hashing at all
+        raise VerificationError("no signature matches")
+    found = False
+    for key in keys:
+        for message in messages:
+            expected = _mac(key, message, algorithm)
+            for candidate in presented:
+                found |= hmac.compare_digest(expected, candidate)
+    if not found:
+        raise VerificationError("no signature matches")
+
+
+def _digest(value: str, encoding: str, size: int = SHA256_SIZE) -> bytes | None:
+    """A presented digest of `size` bytes, or None when `value` cannot be one.
+
+    The length is checked before decoding, and the decoded length after (`bytes.fromhex`
+    skips spaces), so a huge or truncated value costs no decoding and no hashing.
+    """
+    length = 2 * size if encoding == "hex" else 4 * -(-size // 3)
+    if len(value) != length:
+        return None
+    decoded = _decode(value, encoding)
+    return decoded if decoded is not None and len(decoded) == size else None
+
+
+def _decode(value: str, encoding: str) -> bytes | None:
+    return _unhex(value) if encoding == "hex" else _unbase64(value)
+
+
+def _one_digest(value: str, encoding: str, header: str, size: int = SHA256_SIZE) -> list[bytes]:
+    """The one digest a single-signature header holds, as a list of candidates: empty when
+    it is wrongly sized (no hashing, then 'no signature matches'); malformed when undecodable."""
+    digest = _digest(value, encoding, size)
+    if digest is not None:
+        return [digest]
+    if _decode(value, encoding) is None:
+        raise VerificationError(f"malformed {header} header")
+    return []
+
+
+def _entries(value: str, separator: str | None) -> list[str]:
+    """The first MAX_SIGNATURE_ENTRIES entries of a header; the rest is never split."""
+    return value.split(separator, MAX_SIGNATURE_ENTRIES)[:MAX_SIGNATURE_ENTRIES]
 
 
 def _unhex(value: str) -> bytes | None:
@@ -278,12 +348,8 @@ class HmacProvider(Provider):
             value = value[len(prefix) :]
         elif value.startswith("sha256="):
             value = value[len("sha256=") :]
-        decode = _unhex if opts["encoding"] == "hex" else _unbase64
-        presented = decode(value)
-        if presented is None:
-            raise VerificationError(f"malformed {header} header")
-        if not _any_match(keys, lambda k: _hmac(k, request.body), [presented]):
-            raise VerificationError("no signature matches")
+        presented = _one_digest(value, opts["encoding"], header)
+        _check_macs(keys, [(request.body,)], presented)
 
         data = _json_object(request)
         dedup = _header(request, opts["id_header"]) if opts["id_header"] else None
@@ -332,14 +398,11 @@ class StandardWebhooksProvider(Provider):
         timestamp = _timestamp(raw_ts)
 
         presented = []
-        for entry in signatures.split():
+        for entry in _entries(signatures, None):
             version, _, value = entry.partition(",")
-            decoded = _unbase64(value) if version == "v1" else None
-            if decoded is not None:
-                presented.append(decoded)
-        signed = f"{msg_id}.{raw_ts}.".encode() + request.body
-        if not _any_match(keys, lambda k: _hmac(k, signed), presented):
-            raise VerificationError("no signature matches")
+            if version == "v1" and (digest := _digest(value, "base64")) is not None:
+                presented.append(digest)
+        _check_macs(keys, [(f"{msg_id}.{raw_ts}.".encode(), request.body)], presented)
         _check_age(timestamp, request, tolerance_seconds)
 
         data = _json_object(request)
@@ -366,22 +429,18 @@ class StripeProvider(Provider):
         header = _require_header(request, "Stripe-Signature")
         raw_ts: str | None = None
         presented = []
-        for item in header.split(","):
+        for item in _entries(header, ","):
             key, _, value = item.strip().partition("=")
             if key == "t" and raw_ts is None:
                 raw_ts = value
-            elif key == "v1":
-                decoded = _unhex(value)
-                if decoded is not None:
-                    presented.append(decoded)
+            elif key == "v1" and (digest := _digest(value, "hex")) is not None:
+                presented.append(digest)
         if raw_ts is None:
             raise VerificationError("no timestamp in Stripe-Signature header")
         timestamp = _timestamp(raw_ts)
         if not presented:
             raise VerificationError("no v1 signature in Stripe-Signature header")
-        signed = raw_ts.encode() + b"." + request.body
-        if not _any_match(keys, lambda k: _hmac(k, signed), presented):
-            raise VerificationError("no signature matches")
+        _check_macs(keys, [(raw_ts.encode(), b".", request.body)], presented)
         _check_age(timestamp, request, tolerance_seconds)
 
         data = _json_object(request)
@@ -396,11 +455,9 @@ def _sha256_prefixed_header(request: InboundRequest, keys: list[bytes], name: st
     """`<name>: sha256=<hex>` holding HMAC-SHA256 of the raw body (GitHub, Meta)."""
     value = _require_header(request, name)
     scheme, sep, digest = value.partition("=")
-    presented = _unhex(digest) if sep and scheme.lower() == "sha256" else None
-    if presented is None:
+    if not sep or scheme.lower() != "sha256":
         raise VerificationError(f"malformed {name} header")
-    if not _any_match(keys, lambda k: _hmac(k, request.body), [presented]):
-        raise VerificationError("no signature matches")
+    _check_macs(keys, [(request.body,)], _one_digest(digest, "hex", name))
 
 
 class GitHubProvider(Provider):
@@ -454,18 +511,45 @@ class TwilioProvider(Provider):
         return list(dict.fromkeys(urls))
 
     @staticmethod
-    def _params(form: Mapping[str, list[str]]) -> list[str]:
-        """The form's part of the signed string; with repeated identical values, both the
-        form where each is kept and the one where they are merged (RequestValidator merges)."""
+    def _params(form: Mapping[str, list[str]]) -> tuple[bytes, bytes]:
+        """The form's part of the signed string, (merged, kept): RequestValidator merges
+        repeated identical values (sorted(set(values))), Twilio's docs keep each one."""
+        if len(form) > MAX_FORM_FIELDS:
+            raise VerificationError(f"more than {MAX_FORM_FIELDS} form fields")
         fields = {k: [v] if isinstance(v, str) else list(v) for k, v in form.items()}
-        kept = "".join(k + v for k in sorted(fields) for v in sorted(fields[k]))
-        merged = "".join(k + v for k in sorted(fields) for v in sorted(set(fields[k])))
-        return list(dict.fromkeys([kept, merged]))
+        if sum(map(len, fields.values())) > MAX_FORM_FIELDS:
+            raise VerificationError(f"more than {MAX_FORM_FIELDS} form fields")
+        names = sorted(fields)
+        kept = "".join(k + v for k in names for v in sorted(fields[k])).encode()
+        if all(len(set(values)) == len(values) for values in fields.values()):
+            return kept, kept
+        return "".join(k + v for k in names for v in sorted(set(fields[k]))).encode(), kept
+
+    def _messages(self, request: InboundRequest) -> list[tuple[bytes, ...]]:
+        """The signed strings to try: the SDK's (merged fields) with the URL as given and with
+        or without its port, and the docs' (every field kept) with the URL as given. At most
+        three, against two for every request: a form with repeats costs at most 1.5 times."""
+        if request.form is not None:
+            merged, kept = self._params(request.form)
+        elif self._body_hash(request) is not None or not request.body:
+            merged = kept = b""
+        else:
+            raise VerificationError("body is not covered by the signature (no bodySHA256)")
+        messages = [(url.encode(), merged) for url in self._urls(request.url)]
+        if kept != merged:
+            messages.append((request.url.encode(), kept))
+        return messages
+
+    @staticmethod
+    def _body_hash(request: InboundRequest) -> str | None:
+        """The URL's first `bodySHA256` value, found without splitting the whole query."""
+        found = _BODY_SHA256.search(urlsplit(request.url).query)
+        return unquote(found[1]) if found else None
 
     def _algorithm(self, request: InboundRequest) -> str:
         settings = _header(request, "X-Twilio-Webhooks-Signature-Settings") or ""
         name = "HMAC_SHA1"
-        for part in settings.split(","):
+        for part in _entries(settings, ","):
             key, sep, value = part.partition("=")
             if sep and key.strip() == "algorithm" and value.strip():
                 name = value.strip().upper()
@@ -475,28 +559,15 @@ class TwilioProvider(Provider):
 
     def verify(self, request, secrets, options, tolerance_seconds):
         keys = _keys(secrets)
-        presented = _unbase64(_require_header(request, "X-Twilio-Signature"))
-        if presented is None:
-            raise VerificationError("malformed X-Twilio-Signature header")
+        header = _require_header(request, "X-Twilio-Signature")
         algorithm = self._algorithm(request)
-
-        body_hash = parse_qs(urlsplit(request.url).query).get("bodySHA256")
-        if request.form is not None:
-            params = self._params(request.form)
-        elif body_hash or not request.body:
-            params = [""]
-        else:
-            raise VerificationError("body is not covered by the signature (no bodySHA256)")
-        signed = [(url + p).encode("utf-8") for url in self._urls(request.url) for p in params]
-        if not any(
-            hmac.compare_digest(_hmac(key, message, algorithm), presented)
-            for key in keys
-            for message in signed
-        ):
-            raise VerificationError("no signature matches")
-        if request.form is None and body_hash:
+        size = SHA1_SIZE if algorithm == "sha1" else SHA256_SIZE
+        presented = _one_digest(header, "base64", "X-Twilio-Signature", size)
+        _check_macs(keys, self._messages(request), presented, algorithm)
+        body_hash = self._body_hash(request) if request.form is None else None
+        if body_hash is not None:
             actual = hashlib.sha256(request.body).hexdigest().encode()
-            if not hmac.compare_digest(actual, body_hash[0].strip().lower().encode()):
+            if not hmac.compare_digest(actual, body_hash.strip().lower().encode()):
                 raise VerificationError("body does not match bodySHA256")
 
         message_sid = _form_value(request, "MessageSid") or _form_value(request, "SmsSid")
@@ -559,12 +630,12 @@ class MailgunProvider(Provider):
         if raw_ts is None or token is None or signature is None:
             raise VerificationError("missing Mailgun signature fields")
         timestamp = _timestamp(raw_ts)
-        presented = _unhex(signature)
+        presented = _digest(signature, "hex")
         if presented is None:
             raise VerificationError("malformed Mailgun signature")
-        signed = f"{raw_ts}{token}".encode()
-        if not _any_match(keys, lambda k: _hmac(k, signed), [presented]):
-            raise VerificationError("no signature matches")
+        if len(token) > MAILGUN_TOKEN_MAX:  # the signed string is tiny, unless the token is not
+            raise VerificationError("malformed Mailgun token")
+        _check_macs(keys, [(f"{raw_ts}{token}".encode(),)], [presented])
         _check_age(timestamp, request, tolerance_seconds)
         return Verified(
             dedup_key=_dedup(token),
@@ -588,12 +659,10 @@ class SlackProvider(Provider):
         raw_ts = _require_header(request, "X-Slack-Request-Timestamp")
         timestamp = _timestamp(raw_ts)
         version, sep, digest = header.partition("=")
-        presented = _unhex(digest) if sep and version == "v0" else None
-        if presented is None:
+        if not sep or version != "v0":
             raise VerificationError("malformed X-Slack-Signature header")
-        signed = f"v0:{raw_ts}:".encode() + request.body
-        if not _any_match(keys, lambda k: _hmac(k, signed), [presented]):
-            raise VerificationError("no signature matches")
+        presented = _one_digest(digest, "hex", "X-Slack-Signature")
+        _check_macs(keys, [(f"v0:{raw_ts}:".encode(), request.body)], presented)
         _check_age(timestamp, request, tolerance_seconds)
 
         data = _json_object(request)
@@ -638,11 +707,9 @@ class ShopifyProvider(Provider):
 
     def verify(self, request, secrets, options, tolerance_seconds):
         keys = _keys(secrets)
-        presented = _unbase64(_require_header(request, "X-Shopify-Hmac-Sha256"))
-        if presented is None:
-            raise VerificationError("malformed X-Shopify-Hmac-Sha256 header")
-        if not _any_match(keys, lambda k: _hmac(k, request.body), [presented]):
-            raise VerificationError("no signature matches")
+        header = _require_header(request, "X-Shopify-Hmac-Sha256")
+        presented = _one_digest(header, "base64", "X-Shopify-Hmac-Sha256")
+        _check_macs(keys, [(request.body,)], presented)
         dedup = _header(request, "X-Shopify-Webhook-Id") or _header(request, "X-Shopify-Event-Id")
         return Verified(
             dedup_key=_dedup(dedup),
