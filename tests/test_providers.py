@@ -951,3 +951,172 @@ def test_multidict_proxy_headers_work_too():
         now=NOW,
     )
     assert verify("hmac", req, ["s"]).event_type == "a"
+
+
+# --- cost: no request costs more than a valid one ---------------------------------------------
+# A source URL is not a secret, so anyone may send a hostile request. The verifiers are shown
+# computing each (secret, signed string) MAC once, whatever the request presents: these tests
+# count the HMACs computed (deterministic); bench/edge_cpu_bench.py measures the CPU time.
+
+
+@pytest.fixture
+def macs(monkeypatch) -> list[bytes]:
+    """The key of every HMAC computed while the test runs, in order (clear it after signing)."""
+    computed: list[bytes] = []
+    real = hmac.new
+
+    def counting(key, msg=None, digestmod=""):
+        computed.append(bytes(key))
+        return real(key, msg, digestmod)
+
+    monkeypatch.setattr(hmac, "new", counting)
+    return computed
+
+
+def well_sized_wrong(encoding: str, size: int = 32) -> str:
+    wrong = bytes(range(size))
+    return wrong.hex() if encoding == "hex" else base64.b64encode(wrong).decode()
+
+
+HOSTILE_ENTRIES = 2_000  # more than fit a header line: the verifiers read only the first few
+
+
+def hostile_cases() -> list[tuple[str, InboundRequest, list[str], dict]]:
+    """(provider, request, secrets, options): the worst request of each scheme, signed wrong."""
+    b64, hexed = well_sized_wrong("base64"), well_sized_wrong("hex")
+    sw = {**sw_headers(SW_SECRET, NOW), "webhook-signature": " ".join(
+        ["v1,", "v1=", f"v1,{b64[:-4]}", "v2,x"] * (HOSTILE_ENTRIES // 4) + [f"v1,{b64}"] * 20
+    )}
+    stripe_value = ",".join([f"t={NOW}"] + ["v1=", "v1", f"v1={hexed[:10]}"] * HOSTILE_ENTRIES)
+    mailgun = json.loads(mailgun_json(MG_KEY, NOW, token="t" * 100_000))
+    repeated = [*TW_INBOUND, *[("Tag", "same")] * 100]
+    slack = {**slack_headers("x", NOW, "."), "X-Slack-Signature": "v0=" + hexed}
+    meta = {"X-Hub-Signature-256": "sha256=" + hexed * 2}
+    return [
+        ("hmac", request(HMAC_BODY, {"X-Webhook-Signature": "ab" * 4000}), ["a", "b"], {}),
+        ("standard_webhooks", request(SW_BODY, sw), [SW_OTHER, SW_SECRET], {}),
+        ("stripe", request(STRIPE_BODY, {"Stripe-Signature": stripe_value}), ["a", "b"], {}),
+        ("github", request(GH_BODY, {"X-Hub-Signature-256": "sha256=" + hexed}), ["a"], {}),
+        ("twilio", form_request(repeated, {"X-Twilio-Signature": b64[:28]}, url=TW_URL), ["a"], {}),
+        ("mailgun", request(json.dumps(mailgun)), [MG_KEY], {}),
+        ("slack", request(SLACK_EVENT, slack), ["a"], {}),
+        ("shopify", request(SHOP_BODY, {"X-Shopify-Hmac-Sha256": b64}), ["a", "b", "c"], {}),
+        ("meta", request(META_BODY, meta), ["a"], META_OPTIONS),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "req", "secrets", "options"),
+    hostile_cases(),
+    ids=[case[0] for case in hostile_cases()],
+)
+def test_a_hostile_request_costs_at_most_one_mac_per_secret_and_signed_string(
+    macs, name, req, secrets, options
+):
+    assert refused(name, req, secrets, options) in {
+        "no signature matches",
+        "malformed Mailgun token",
+        "no v1 signature in Stripe-Signature header",
+    }
+    signed_strings = 3 if name == "twilio" else 1  # Twilio: the URL with and without its port
+    assert len(macs) <= len(secrets) * signed_strings
+    assert macs == sorted(macs, key=[s.encode() for s in secrets].index)  # each secret in turn
+
+
+def test_a_valid_request_computes_every_secrets_mac_once_without_early_exit(macs):
+    # The first secret matches; the second is hashed all the same, so refusals cost no more.
+    req = request(HMAC_BODY, {"X-Webhook-Signature": hmac_sha256("s1", HMAC_BODY).hex()})
+    macs.clear()
+    assert verify("hmac", req, ["s1", "s2"]).dedup_key == "dlv_1"
+    assert macs == [b"s1", b"s2"]
+
+
+def test_empty_and_wrongly_sized_candidates_are_dropped_before_any_hashing(macs):
+    sw = {**sw_headers(SW_SECRET, NOW), "webhook-signature": "v1, v1,, v1,AAAA v1=" + "A" * 44}
+    macs.clear()
+    assert refused("standard_webhooks", request(SW_BODY, sw), [SW_SECRET]) == "no signature matches"
+    stripe_value = f"t={NOW},v1=,v1=abcd,v1={'0' * 66}"
+    stripe_req = request(STRIPE_BODY, {"Stripe-Signature": stripe_value})
+    reason = refused("stripe", stripe_req, [STRIPE_SECRET])
+    assert reason == "no v1 signature in Stripe-Signature header"
+    for value in ("00" * 31, "00" * 33, "00 " * 20 + "0000"):
+        short = request(HMAC_BODY, {"X-Webhook-Signature": value})
+        assert refused("hmac", short, ["s1"]) == "no signature matches"
+    assert macs == []
+
+
+def test_signature_entries_past_the_cap_are_not_read():
+    from hookyard_ingest.providers import MAX_SIGNATURE_ENTRIES
+
+    good = sw_headers(SW_SECRET, NOW)
+    junk = [f"v1,{well_sized_wrong('base64')}"] * (MAX_SIGNATURE_ENTRIES - 1)
+    last_read = {**good, "webhook-signature": " ".join([*junk, good["webhook-signature"]])}
+    assert verify("standard_webhooks", request(SW_BODY, last_read), [SW_SECRET])
+    past = {**good, "webhook-signature": " ".join([*junk, "v1,", good["webhook-signature"]])}
+    reason = refused("standard_webhooks", request(SW_BODY, past), [SW_SECRET])
+    assert reason == "no signature matches"
+    t_part, v1_part = stripe_header(STRIPE_SECRET, NOW).split(",")
+    late = ",".join([t_part, *["v0=00"] * (MAX_SIGNATURE_ENTRIES - 1), v1_part])
+    assert refused("stripe", request(STRIPE_BODY, {"Stripe-Signature": late}), [STRIPE_SECRET]) == (
+        "no v1 signature in Stripe-Signature header"
+    )
+
+
+def test_twilio_tries_two_signed_strings_or_three_with_repeated_values(macs):
+    repeated = [*TW_INBOUND, ("Tag", "a"), ("Tag", "a")]
+    for fields, tried in ((TW_INBOUND, 2), (repeated, 3)):
+        sig = tw_sig(TW_TOKEN, TW_URL, fields)
+        req = form_request(fields, {"X-Twilio-Signature": sig}, url=TW_URL)
+        macs.clear()
+        assert verify("twilio", req, [TW_TOKEN])
+        # The URL as given and with :443 (as RequestValidator does), and with repeated values
+        # also every value kept (as Twilio's docs say).
+        assert len(macs) == tried
+
+
+def test_twilio_form_field_count_is_capped_before_sorting(macs):
+    from hookyard_ingest.providers import MAX_FORM_FIELDS
+
+    at_cap = [(f"F{i:04}", "v") for i in range(MAX_FORM_FIELDS)]
+    sig = tw_sig(TW_TOKEN, TW_URL, at_cap)
+    macs.clear()
+    fits = form_request(at_cap, {"X-Twilio-Signature": sig}, url=TW_URL)
+    assert verify("twilio", fits, [TW_TOKEN])
+    for over in (at_cap + [("F0000", "w")], [(f"G{i}", "v") for i in range(MAX_FORM_FIELDS * 40)]):
+        req = form_request(over, {"X-Twilio-Signature": sig}, url=TW_URL)
+        assert refused("twilio", req, [TW_TOKEN]) == f"more than {MAX_FORM_FIELDS} form fields"
+    assert len(macs) == 2
+
+
+def test_twilio_finds_body_sha256_among_thousands_of_query_fields():
+    body = '{"MessageSid": "SM1"}'
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    url = f"https://hooks.example.com/in/src_tw?bodySHA256=&{'a=1&' * 1500}bodySHA256={digest}"
+    req = request(body, {"X-Twilio-Signature": tw_sig(TW_TOKEN, url, [])}, url=url)
+    assert verify("twilio", req, [TW_TOKEN]).signature_scheme == "twilio-hmac-sha1"
+    assert RequestValidator(TW_TOKEN).validate(url, body, tw_sig(TW_TOKEN, url, []))
+
+
+def test_a_long_mailgun_token_is_refused_unhashed(macs):
+    from hookyard_ingest.providers import MAILGUN_TOKEN_MAX
+
+    fits = request(mailgun_json(MG_KEY, NOW, token="t" * MAILGUN_TOKEN_MAX))
+    long = request(mailgun_json(MG_KEY, NOW, token="t" * (MAILGUN_TOKEN_MAX + 1)))
+    macs.clear()
+    assert verify("mailgun", fits, [MG_KEY]).dedup_key == "t" * MAILGUN_TOKEN_MAX
+    assert len(macs) == 1
+    assert refused("mailgun", long, [MG_KEY]) == "malformed Mailgun token"
+    assert len(macs) == 1
+
+
+def test_a_wrongly_sized_ping_signature_is_refused_unhashed(macs):
+    from hookyard_ingest.pings import signature_ok
+
+    body = b'{"status": "up"}' * 600
+    good = hmac.new(b"ping-secret", body, hashlib.sha256).hexdigest()
+    macs.clear()
+    assert signature_ok(b"ping-secret", body, "sha256=" + good.upper())
+    assert len(macs) == 1
+    for presented in (None, "", "sha256=", good[:-1], good + "0", "f" * 8000, "é" * 64):
+        assert not signature_ok(b"ping-secret", body, presented)
+    assert len(macs) == 2  # only the well-sized "é" * 64 was hashed

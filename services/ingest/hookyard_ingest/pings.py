@@ -107,11 +107,11 @@ class PingSettingsCache(RefreshingCache[str, "PingSettings | None"]):
 
 def signature_ok(secret: bytes, body: bytes, presented: str | None) -> bool:
     """Seed 004's `X-Webhook-Signature`: hex HMAC-SHA256 of the raw body (a `sha256=` prefix is allowed)."""
-    if not presented:
+    digest = (presented or "").strip().removeprefix("sha256=")
+    if len(digest) != 2 * hashlib.sha256().digest_size:  # wrongly sized: refused unhashed
         return False
-    digest = presented.strip().removeprefix("sha256=").lower()
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(digest.encode("utf-8", "replace"), expected.encode())
+    return hmac.compare_digest(digest.lower().encode("utf-8", "replace"), expected.encode())
 
 
 @dataclass(frozen=True)
