@@ -119,7 +119,7 @@ SHA1_SIZE = 20
 MAX_SIGNATURE_ENTRIES = 10
 #: Form fields (values, repeats included) a Twilio signature is checked over; Twilio sends a
 #: few dozen. Bounds the sorting and joining that a form of tiny fields could cost.
-MAX_FORM_FIELDS = 512
+MAX_FORM_FIELDS = 256
 #: Longest Mailgun token signed (Mailgun's are 50 characters): the rest of Mailgun's signed
 #: string is a timestamp, so a long token is the only way to make its HMAC cost anything.
 MAILGUN_TOKEN_MAX = 256
