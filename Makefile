@@ -44,4 +44,4 @@ clean: down
 bench: install
 	$(VENV)/bin/python bench/ingest_bench.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/dispatch_bench.py
-	$(VENV)/bin/python bench/edge_cpu_bench.py
+	$(VENV)/bin/python bench/edge_cpu_bench.py --http

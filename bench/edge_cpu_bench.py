@@ -14,19 +14,28 @@ the worst request's (and which it was), and worst/normal, once for the verifier 
 once with the parsing; the run fails when a verifier ratio exceeds 2.0 (`none` verifies
 nothing, so its microseconds are shown, not judged).
 
+With `--http` the same requests are then sent, `--requests` of each kind, to a real
+`hookyard-ingest` (with a local broker and database, as `ingest_bench.py` starts them),
+and the ingest process's CPU per request is read from /proc: everything a request costs,
+aiohttp's parsing and, for the valid ones, the confirmed publish included.
+
     python bench/edge_cpu_bench.py [--body-bytes 1048576] [--secrets 1] [--rounds 3]
+                                   [--http] [--requests 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
-import hashlib
 import hmac
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from urllib.parse import urlencode
 
 import orjson
@@ -40,7 +49,10 @@ from hookyard_ingest.providers import (
 )
 from multidict import CIMultiDict
 
-NOW = 1_750_000_000
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest_bench import _start_ingest, api, local_infra, stop  # noqa: E402
+
+NOW = int(time.time())  # real time: the ingest checks timestamps against its clock
 TOLERANCE = 300
 HEADER_VALUE = 8_100  # what fits one header line of 8190 bytes, with the name
 URL = "https://hooks.example.com/in/src_bench"
@@ -80,7 +92,9 @@ def fill(entry: str, separator: str, prefix: str = "") -> str:
     return prefix + separator.join([entry] * count)
 
 
-def single_header(provider: str, name: str, encoding: str, prefix: str, size: int) -> Case:
+def single_header(
+    provider: str, name: str, encoding: str, prefix: str, size: int, url: str
+) -> Case:
     """Schemes with one signature of the raw body in one header (hmac, GitHub, Meta, Shopify)."""
     body = json_body(size, type="bench.event", id="evt_1", object="page", action="opened")
     digest = sign(b"secret-0", body)
@@ -89,16 +103,16 @@ def single_header(provider: str, name: str, encoding: str, prefix: str, size: in
     return Case(
         provider,
         ["secret-0"],
-        (JSON, {name: prefix + value}, body, URL),
+        (JSON, {name: prefix + value}, body, url),
         {
-            "wrong signature": (JSON, {name: prefix + wrong(encoding)}, body, URL),
-            "8 KB signature": (JSON, {name: prefix + garbage}, body, URL),
+            "wrong signature": (JSON, {name: prefix + wrong(encoding)}, body, url),
+            "8 KB signature": (JSON, {name: prefix + garbage}, body, url),
         },
         {"verify_token": "tok"} if provider == "meta" else {},
     )
 
 
-def standard_webhooks(size: int) -> Case:
+def standard_webhooks(size: int, url: str) -> Case:
     key = b"standard-webhooks-secret-key-32b"
     secret = "whsec_" + base64.b64encode(key).decode()
     body = json_body(size, type="invoice.paid")
@@ -110,28 +124,28 @@ def standard_webhooks(size: int) -> Case:
     return Case(
         "standard_webhooks",
         [secret],
-        (JSON, headers(f"v1,{good}"), body, URL),
+        (JSON, headers(f"v1,{good}"), body, url),
         {
-            "8 KB of v1 entries": (JSON, headers(fill(f"v1,{wrong('base64')}", " ")), body, URL),
-            "8 KB of empty entries": (JSON, headers(fill("v1,", " ")), body, URL),
-            "8 KB id": (JSON, headers(f"v1,{wrong('base64')}", "m" * HEADER_VALUE), body, URL),
+            "8 KB of v1 entries": (JSON, headers(fill(f"v1,{wrong('base64')}", " ")), body, url),
+            "8 KB of empty entries": (JSON, headers(fill("v1,", " ")), body, url),
+            "8 KB id": (JSON, headers(f"v1,{wrong('base64')}", "m" * HEADER_VALUE), body, url),
         },
     )
 
 
-def stripe(size: int) -> Case:
+def stripe(size: int, url: str) -> Case:
     body = json_body(size, id="evt_1", type="payment_intent.succeeded")
     good = sign(b"whsec_bench", str(NOW).encode(), b".", body).hex()
     ts = f"t={NOW},"
     return Case(
         "stripe",
         ["whsec_bench"],
-        (JSON, {"Stripe-Signature": f"{ts}v1={good}"}, body, URL),
+        (JSON, {"Stripe-Signature": f"{ts}v1={good}"}, body, url),
         {
             "8 KB of v1 entries": (
-                JSON, {"Stripe-Signature": fill(f"v1={wrong('hex')}", ",", ts)}, body, URL
+                JSON, {"Stripe-Signature": fill(f"v1={wrong('hex')}", ",", ts)}, body, url
             ),
-            "8 KB of empty entries": (JSON, {"Stripe-Signature": fill("v1=", ",", ts)}, body, URL),
+            "8 KB of empty entries": (JSON, {"Stripe-Signature": fill("v1=", ",", ts)}, body, url),
         },
     )
 
@@ -148,34 +162,34 @@ def twilio_signature(url: str, fields: list[tuple[str, str]]) -> str:
     return base64.b64encode(sign(b"twilio-token", (url + params).encode(), algorithm="sha1")).decode()
 
 
-def twilio(size: int) -> Case:
+def twilio(size: int, url: str) -> Case:
     form = "application/x-www-form-urlencoded"
     inbound = [("MessageSid", "SM1"), ("From", "+14155550100"), ("To", "+14155550199")]
     body, fields = twilio_form(inbound, size)
     repeats, _ = twilio_form([*inbound, *[("Tag", "same")] * 20], size)
     at_cap, _ = twilio_form([("F", str(i % 2)) for i in range(MAX_FORM_FIELDS - 1)], size)
     tiny = ("a=&" * (size // 3)).encode()[:size]
-    long_url = URL + "?" + "a=1&" * ((8_000 - len(URL)) // 4)
+    long_url = url + "?" + "a=1&" * ((8_000 - len(url)) // 4)
     bad = {"X-Twilio-Signature": wrong("base64", 20)}
     return Case(
         "twilio",
         ["twilio-token"],
-        (form, {"X-Twilio-Signature": twilio_signature(URL, fields)}, body, URL),
+        (form, {"X-Twilio-Signature": twilio_signature(url, fields)}, body, url),
         {
-            "wrong signature": (form, bad, body, URL),
-            "repeated fields": (form, bad, repeats, URL),
-            f"{MAX_FORM_FIELDS} fields, repeated": (form, bad, at_cap, URL),
-            "tiny fields past the cap": (form, bad, tiny, URL),
+            "wrong signature": (form, bad, body, url),
+            "repeated fields": (form, bad, repeats, url),
+            f"{MAX_FORM_FIELDS} fields, repeated": (form, bad, at_cap, url),
+            "tiny fields past the cap": (form, bad, tiny, url),
             "8 KB URL": (form, bad, body, long_url),
         },
     )
 
 
-def mailgun(size: int) -> Case:
+def mailgun(size: int, url: str) -> Case:
     def request(token: str, signature: str) -> tuple:
         block = {"timestamp": str(NOW), "token": token, "signature": signature}
         body = json_body(size, signature=block, **{"event-data": {"event": "delivered"}})
-        return JSON, {}, body, URL
+        return JSON, {}, body, url
 
     good = sign(b"mailgun-key", f"{NOW}tok_1".encode()).hex()
     return Case(
@@ -190,7 +204,7 @@ def mailgun(size: int) -> Case:
     )
 
 
-def slack(size: int) -> Case:
+def slack(size: int, url: str) -> Case:
     body = json_body(size, type="event_callback", event_id="Ev1")
     good = sign(b"slack-secret", f"v0:{NOW}:".encode(), body).hex()
 
@@ -200,37 +214,36 @@ def slack(size: int) -> Case:
     return Case(
         "slack",
         ["slack-secret"],
-        (JSON, headers(f"v0={good}"), body, URL),
+        (JSON, headers(f"v0={good}"), body, url),
         {
-            "wrong signature": (JSON, headers(f"v0={wrong('hex')}"), body, URL),
-            "8 KB signature": (JSON, headers("v0=" + "ab" * (HEADER_VALUE // 2)), body, URL),
+            "wrong signature": (JSON, headers(f"v0={wrong('hex')}"), body, url),
+            "8 KB signature": (JSON, headers("v0=" + "ab" * (HEADER_VALUE // 2)), body, url),
         },
     )
 
 
-def unsigned(size: int) -> Case:
+def unsigned(size: int, url: str) -> Case:
     body = json_body(size, type="bench.event")
     return Case(
         "none",
         [],
-        (JSON, {"Idempotency-Key": "key-1"}, body, URL),
-        {"8 KB Idempotency-Key": (JSON, {"Idempotency-Key": "k" * HEADER_VALUE}, body, URL)},
+        (JSON, {"Idempotency-Key": "key-1"}, body, url),
+        {"8 KB Idempotency-Key": (JSON, {"Idempotency-Key": "k" * HEADER_VALUE}, body, url)},
     )
 
 
-def cases(size: int) -> list[Case]:
-    return [
-        single_header("hmac", "X-Webhook-Signature", "hex", "", size),
-        standard_webhooks(size),
-        stripe(size),
-        single_header("github", "X-Hub-Signature-256", "hex", "sha256=", size),
-        twilio(size),
-        mailgun(size),
-        slack(size),
-        single_header("shopify", "X-Shopify-Hmac-Sha256", "base64", "", size),
-        single_header("meta", "X-Hub-Signature-256", "hex", "sha256=", size),
-        unsigned(size),
-    ]
+BUILDERS: dict[str, Callable[[int, str], Case]] = {
+    "hmac": partial(single_header, "hmac", "X-Webhook-Signature", "hex", ""),
+    "standard_webhooks": standard_webhooks,
+    "stripe": stripe,
+    "github": partial(single_header, "github", "X-Hub-Signature-256", "hex", "sha256="),
+    "twilio": twilio,
+    "mailgun": mailgun,
+    "slack": slack,
+    "shopify": partial(single_header, "shopify", "X-Shopify-Hmac-Sha256", "base64", ""),
+    "meta": partial(single_header, "meta", "X-Hub-Signature-256", "hex", "sha256="),
+    "none": unsigned,
+}
 
 
 def with_secrets(case: Case, count: int) -> Case:
@@ -276,18 +289,13 @@ def costs(case: Case, parts: tuple, rounds: int) -> tuple[float, float]:
     return cpu_seconds(verify, rounds), cpu_seconds(lambda: verify(build(*parts)), rounds)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--body-bytes", type=int, default=1_048_576)
-    parser.add_argument("--secrets", type=int, default=1, help="active secrets per source (1-5)")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def in_process(args: argparse.Namespace) -> int:
     print(f"body {args.body_bytes} bytes, {args.secrets} secret(s), CPU ms per request")
     print(f"{'scheme':18} {'normal':>8} {'worst':>8} {'ratio':>6} {'+parse':>8} {'+parse':>8} "
           f"{'ratio':>6}  worst request")
     failed = False
-    for case in cases(args.body_bytes):
-        case = with_secrets(case, args.secrets)
+    for build_case in BUILDERS.values():
+        case = with_secrets(build_case(args.body_bytes, URL), args.secrets)
         PROVIDERS[case.provider].verify(build(*case.normal), case.secrets, case.options, TOLERANCE)
         normal = costs(case, case.normal, args.rounds)
         hostile = {name: costs(case, parts, args.rounds) for name, parts in case.hostile.items()}
@@ -301,6 +309,81 @@ def main() -> int:
               f"{parsed_ratio:6.2f}  {worst}; with parsing: {worst_parsed}")
     print(f"verifier ratios {'exceed' if failed else 'within'} {LIMIT}")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- through a real ingest (--http)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+async def served_cost(session, pid: int, parts: tuple, count: int) -> tuple[float, set[int]]:
+    """The ingest's CPU seconds per request over `count` requests, and the statuses answered."""
+    media, headers, body, url = parts
+    statuses = set()
+    started = process_cpu_seconds(pid)
+    for _ in range(count):
+        async with session.post(url, data=body, headers={**headers, "Content-Type": media}) as sent:
+            await sent.read()
+            statuses.add(sent.status)
+    return (process_cpu_seconds(pid) - started) / count, statuses
+
+
+async def through_ingest(args: argparse.Namespace, amqp_url: str, pid: int, base: str) -> int:
+    import aio_pika
+    import aiohttp
+    from hookyard_common import topology
+
+    admin = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "edge"})["api_key"]
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    queue = await channel.get_queue(topology.DISPATCH_QUEUE)
+    print(f"through hookyard-ingest: body {args.body_bytes} bytes, {args.secrets} secret(s), "
+          f"ingest CPU ms per request over {args.requests} requests")
+    print(f"{'scheme':18} {'valid':>8} {'worst':>8} {'ratio':>6}  worst request")
+    async with connection, aiohttp.ClientSession() as session:
+        for name, build_case in BUILDERS.items():
+            case = with_secrets(build_case(args.body_bytes, URL), args.secrets)
+            fields = {"name": name, "provider": name, "secrets": case.secrets, "options": case.options}
+            source = api(base, "POST", "/v1/sources", admin, {k: v for k, v in fields.items() if v})
+            # Again with the source's own URL, which Twilio signs.
+            case = with_secrets(build_case(args.body_bytes, source["url"]), args.secrets)
+            normal, answered = await served_cost(session, pid, case.normal, args.requests)
+            await queue.purge()
+            hostile = {}
+            for kind, parts in case.hostile.items():
+                hostile[kind], refused = await served_cost(session, pid, parts, args.requests)
+                if any(status >= 500 or (status < 400 and case.secrets) for status in refused):
+                    print(f"  {name} {kind}: answered {sorted(refused)}")
+            worst = max(hostile, key=hostile.__getitem__)
+            note = "" if answered == {200} else f"  (valid answered {sorted(answered)})"
+            print(f"{name:18} {normal * 1e3:8.2f} {hostile[worst] * 1e3:8.2f} "
+                  f"{hostile[worst] / normal:6.2f}  {worst}{note}")
+    return 0
+
+
+def served(args: argparse.Namespace) -> int:
+    with local_infra("edge") as (amqp_url, mongo_uri, tmp_path):
+        process, source_url, _ = _start_ingest(amqp_url, mongo_uri, tmp_path)
+        try:
+            base = source_url.split("/in/")[0]
+            return asyncio.run(through_ingest(args, amqp_url, process.pid, base))
+        finally:
+            stop(process)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--body-bytes", type=int, default=1_048_576)
+    parser.add_argument("--secrets", type=int, default=1, help="active secrets per source (1-5)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--http", action="store_true", help="also through a real hookyard-ingest")
+    parser.add_argument("--requests", type=int, default=100, help="per request kind, with --http")
+    args = parser.parse_args()
+    failed = in_process(args)
+    return served(args) or failed if args.http else failed
 
 
 if __name__ == "__main__":
