@@ -250,7 +250,7 @@ def with_secrets(case: Case, count: int) -> Case:
     """The case's source with `count` active secrets (rotation): the valid one and others."""
     if not case.secrets:
         return case
-    others = [case.secrets[0].replace("secret", f"other{i}") for i in range(1, count)]
+    others = [f"{case.secrets[0]}-old{i}" for i in range(1, count)]
     if case.provider == "standard_webhooks":
         others = ["whsec_" + base64.b64encode(bytes([i]) * 32).decode() for i in range(1, count)]
     case.secrets = [*others, case.secrets[0]]  # the valid secret last: no order helps
