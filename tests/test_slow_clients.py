@@ -1,0 +1,136 @@
+"""Slow and greedy clients: slowloris heads and bodies are cut off, concurrent big uploads keep
+memory bounded, /metrics is not published under ROOT_PATH. Raw sockets against a real ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+
+import aiohttp
+import pytest
+from hookyard_common import topology
+
+from helpers import BIN, REPO, IngestClient, drain_queue, service_env, start_service
+
+READ_TIMEOUT = 2.0
+
+
+async def trickle(port: int, whole: bytes, slow: bytes, *, every: float = 1.0, give_up: float = 20.0):
+    """Send `whole` at once, then `slow` one byte every `every` s until the server hangs up.
+    (everything the server answered, seconds from the first slow byte to the hang-up)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answer = asyncio.ensure_future(reader.read())  # to EOF: the server closing is the point
+    writer.write(whole)
+    started = time.monotonic()
+    try:
+        for byte in slow:
+            if answer.done() or time.monotonic() - started > give_up:
+                break
+            writer.write(bytes([byte]))
+            await asyncio.wait([answer], timeout=every)
+        received = await asyncio.wait_for(answer, give_up)
+    except (ConnectionError, OSError):
+        received = await asyncio.wait_for(answer, give_up)
+    finally:
+        writer.close()
+    return received, time.monotonic() - started
+
+
+def error_of(raw: bytes) -> tuple[int, dict]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body)["error"]
+
+
+def request_head(path: str, *, length: int, token: str | None = None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"{auth}Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def port_of(client: IngestClient) -> int:
+    return int(client.base.rsplit(":", 1)[1])
+
+
+async def test_a_slow_head_is_cut_off_while_others_are_served(start_ingest):
+    ingest = await start_ingest(http_read_timeout_seconds=READ_TIMEOUT)
+    port = port_of(ingest)
+    slow = asyncio.create_task(trickle(port, b"", b"POST /in/src_x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 60))
+    # An idle connection is not a slow head: its deadline starts with its first byte.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await asyncio.sleep(0.5)
+    status, body, _ = await ingest.call("GET", "/healthz")
+    assert status == 200 and not slow.done()  # served while the slowloris is under way
+
+    raw, seconds = await slow
+    status, error = error_of(raw)
+    assert status == 408 and error["code"] == "request_timeout" and error["timeout_seconds"] == READ_TIMEOUT
+    assert READ_TIMEOUT - 0.5 <= seconds < READ_TIMEOUT + 8  # cut at the deadline, not at the 60 s give-up
+
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+async def test_a_slow_body_is_answered_408_on_the_public_and_the_api_routes(start_ingest):
+    ingest = await start_ingest(http_read_timeout_seconds=READ_TIMEOUT)
+    key = await ingest.tenant()
+    source = await ingest.source(key, "none")
+    port = port_of(ingest)
+    body = b'{"name": "slow", "provider": "none", "pad": "' + b"a" * 60 + b'"}'
+    public, api = await asyncio.gather(
+        trickle(port, request_head(f"/in/{source['id']}", length=len(body)), body),
+        trickle(port, request_head("/v1/sources", length=len(body), token=key), body),
+    )
+    for raw, seconds in (public, api):
+        status, error = error_of(raw)
+        assert status == 408 and error["code"] == "request_timeout", raw
+        assert "body" in error["message"] and seconds < READ_TIMEOUT + 8
+    status, listed, _ = await ingest.call("GET", "/v1/sources", token=key)
+    assert [s["id"] for s in listed["data"]] == [source["id"]]  # the slow create did not happen
+
+
+async def test_metrics_are_not_served_under_root_path(start_ingest):
+    ingest = await start_ingest(root_path="/hooks")
+    for path, expected in (("/hooks/metrics", 404), ("/metrics", 200), ("/hooks/healthz", 200), ("/hooks/readyz", 200)):
+        async with ingest.session.get(ingest.base + path) as response:
+            assert response.status == expected, path
+            if expected == 404:
+                assert (await response.json())["error"]["code"] == "not_found"
+
+
+@pytest.mark.slow
+async def test_gunicorn_workers_cut_off_slow_heads_and_bodies(settings, tmp_path):
+    settings = settings.model_copy(update={"admin_token": "gunicorn-admin", "http_read_timeout_seconds": READ_TIMEOUT})
+    env = {**service_env(settings), "GUNICORN_WORKERS": "1"}
+    with open(tmp_path / "gunicorn.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", settings, session)
+            await client.wait_ready(timeout=60)
+            source = await client.source(await client.tenant(), "none")
+            body = b'{"type": "slow", "pad": "' + b"a" * 60 + b'"}'
+            head, slow_body = await asyncio.gather(
+                trickle(settings.ingest_port, b"", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 60),
+                trickle(settings.ingest_port, request_head(f"/in/{source['id']}", length=len(body)), body),
+            )
+            for raw, seconds in (head, slow_body):
+                status, error = error_of(raw)
+                assert status == 408 and error["code"] == "request_timeout", raw
+                assert seconds < READ_TIMEOUT + 8
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, (tmp_path / "gunicorn.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
