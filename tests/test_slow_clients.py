@@ -7,14 +7,13 @@ import asyncio
 import contextlib
 import json
 import signal
-import subprocess
 import time
 
 import aiohttp
 import pytest
 from hookyard_common import topology
 
-from helpers import BIN, REPO, IngestClient, drain_queue, service_env, start_service
+from helpers import IngestClient, drain_queue, gunicorn_ingest, start_service
 
 READ_TIMEOUT = 2.0
 
@@ -116,13 +115,7 @@ async def test_metrics_are_not_served_under_root_path(start_ingest):
 @pytest.mark.slow
 async def test_gunicorn_workers_cut_off_slow_heads_and_bodies(settings, tmp_path):
     settings = settings.model_copy(update={"admin_token": "gunicorn-admin", "http_read_timeout_seconds": READ_TIMEOUT})
-    env = {**service_env(settings), "GUNICORN_WORKERS": "1"}
-    with open(tmp_path / "gunicorn.log", "wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
+    with gunicorn_ingest(settings, tmp_path, workers=1):
         async with aiohttp.ClientSession() as session:
             client = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", settings, session)
             await client.wait_ready(timeout=60)
@@ -136,12 +129,6 @@ async def test_gunicorn_workers_cut_off_slow_heads_and_bodies(settings, tmp_path
                 status, error = error_of(raw)
                 assert status == 408 and error["code"] == "request_timeout", raw
                 assert seconds < READ_TIMEOUT + 8
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0, (tmp_path / "gunicorn.log").read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def peak_rss_bytes(pid: int) -> int:
