@@ -86,15 +86,24 @@ async def test_a_slow_head_is_cut_off_while_others_are_served(start_ingest):
 
 
 async def test_a_slow_body_is_answered_408_on_the_public_and_the_api_routes(start_ingest):
-    ingest = await start_ingest(http_read_timeout_seconds=READ_TIMEOUT)
+    # A budget of one such body: while the slow one holds it, others are told to come back.
+    body = b'{"name": "slow", "provider": "none", "pad": "' + b"a" * 60 + b'"}'
+    ingest = await start_ingest(
+        http_read_timeout_seconds=READ_TIMEOUT, body_budget_bytes=len(body), body_budget_wait_seconds=0.2
+    )
     key = await ingest.tenant()
     source = await ingest.source(key, "none")
     port = port_of(ingest)
-    body = b'{"name": "slow", "provider": "none", "pad": "' + b"a" * 60 + b'"}'
-    public, api = await asyncio.gather(
+    slow = asyncio.gather(
         trickle(port, request_head(f"/in/{source['id']}", length=len(body)), body),
         trickle(port, request_head("/v1/sources", length=len(body), token=key), body),
     )
+    await asyncio.sleep(0.5)
+    status, answer, headers = await ingest.call("POST", f"/in/{source['id']}", json={"type": "t"})
+    assert status == 503 and answer["error"]["code"] == "busy" and headers["Retry-After"] == "1"
+    public, api = await slow
+    status, answer, _ = await ingest.call("POST", f"/in/{source['id']}", json={"type": "t"})
+    assert status == 200, answer  # the timed-out request gave its share back
     for raw, seconds in (public, api):
         status, error = error_of(raw)
         assert status == 408 and error["code"] == "request_timeout", raw
