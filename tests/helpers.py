@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from hookyard_common.settings import Settings
@@ -55,6 +58,28 @@ def start_service(name: str, settings: Settings, log_dir: Path) -> subprocess.Po
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+@contextlib.contextmanager
+def gunicorn_ingest(settings: Settings, log_dir: Path, workers: int) -> Iterator[subprocess.Popen]:
+    """The ingest under gunicorn (services/ingest/gunicorn.conf.py) with `workers` workers;
+    on leaving, stopped by SIGTERM, which it must obey with a clean exit."""
+    log = log_dir / "gunicorn.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
+            env={**service_env(settings), "GUNICORN_WORKERS": str(workers)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 class IngestClient:

@@ -1,26 +1,17 @@
 """The ingest under gunicorn with several workers (seed 000's deployment)."""
 
-import signal
-import subprocess
-
 import aiohttp
 import pytest
 
 from hookyard_common import topology
 
-from helpers import BIN, REPO, IngestClient, drain_queue, service_env
+from helpers import IngestClient, drain_queue, gunicorn_ingest
 
 
 @pytest.mark.slow
 async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_path):
     settings = settings.model_copy(update={"admin_token": "gunicorn-admin"})
-    env = {**service_env(settings), "GUNICORN_WORKERS": "2"}
-    log = open(tmp_path / "gunicorn.log", "wb")
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
+    with gunicorn_ingest(settings, tmp_path, workers=2):
         async with aiohttp.ClientSession() as session:
             client = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", settings, session)
             await client.wait_ready(timeout=60)
@@ -34,9 +25,3 @@ async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_p
             # Aggregated over the workers: all 20 requests counted, whichever worker took them.
             line = next(l for l in metrics.splitlines() if l.startswith("hookyard_ingest_requests_total{") and "accepted" in l)
             assert float(line.rsplit(" ", 1)[1]) == 20.0
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0, (tmp_path / "gunicorn.log").read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

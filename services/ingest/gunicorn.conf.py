@@ -7,6 +7,11 @@ own recorder consumer); the broker spreads work among them. Settings:
 GUNICORN_WORKERS (default 2 x cores + 1), GUNICORN_BIND (default
 HOOKYARD_HTTP_HOST:HOOKYARD_INGEST_PORT), GUNICORN_TIMEOUT, and every
 HOOKYARD_* variable. /metrics aggregates all workers.
+
+The app factory hands the worker a ready-made runner (`runner.make_runner`),
+so workers cut off slow senders and close idle connections exactly as
+`hookyard-ingest` does (HOOKYARD_HTTP_READ_TIMEOUT_SECONDS,
+HOOKYARD_HTTP_KEEPALIVE_SECONDS); gunicorn's own `keepalive` is not used.
 """
 
 import math

@@ -7,7 +7,8 @@ says "starting"), declares the topology and indexes, and runs the service's
 `setup`; on shutdown it reports not ready, stops consuming, lets in-flight
 work finish and ack within the deadline, stops background tasks and closes
 the connections. The same app runs standalone (`serve`, `main`) or under
-gunicorn's aiohttp worker (the ingest's `gunicorn.conf.py`).
+gunicorn's aiohttp worker (the ingest's `gunicorn.conf.py`), and both serve
+it through `make_runner`, so slow senders meet the same deadlines either way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_e
 from . import logs, metrics
 from .broker import Broker
 from .consumer import Consumer, Handler
+from .head_deadline import HeadDeadlineRunner
 from .settings import Settings, get_settings
 from .store import Store
 
@@ -182,12 +184,14 @@ def metrics_handler(lifecycle: Lifecycle):
     return handler
 
 
+def probe_routes(lifecycle: Lifecycle) -> list[web.RouteDef]:
+    """Liveness and readiness: harmless to publish, so the ingest also serves them under ROOT_PATH."""
+    return [web.get("/healthz", healthz), web.get("/readyz", lifecycle.readyz)]
+
+
 def ops_routes(lifecycle: Lifecycle) -> list[web.RouteDef]:
-    return [
-        web.get("/healthz", healthz),
-        web.get("/readyz", lifecycle.readyz),
-        web.get("/metrics", metrics_handler(lifecycle)),
-    ]
+    """The probes and /metrics, on the service's own port (metrics never under a public prefix)."""
+    return [*probe_routes(lifecycle), web.get("/metrics", metrics_handler(lifecycle))]
 
 
 def build_app(
@@ -208,6 +212,18 @@ def lifecycle_of(app: web.Application) -> Lifecycle:
     return app[LIFECYCLE]
 
 
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """How every service's HTTP server is run, standalone or under gunicorn's aiohttp worker:
+    request heads have a deadline from their first byte, idle connections one of their own."""
+    return HeadDeadlineRunner(
+        app,
+        head_timeout=settings.http_read_timeout_seconds,
+        keepalive_timeout=settings.http_keepalive_seconds,
+        shutdown_timeout=settings.shutdown_deadline_seconds,
+        access_log=None,
+    )
+
+
 async def serve_app(
     app: web.Application, name: str, settings: Settings, stop_signal: asyncio.Event | None = None
 ) -> int:
@@ -219,7 +235,7 @@ async def serve_app(
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
 
-    http = web.AppRunner(app, shutdown_timeout=settings.shutdown_deadline_seconds, access_log=None)
+    http = make_runner(app, settings)
     await http.setup()
     port = settings.service_port(name)
     await web.TCPSite(http, settings.http_host, port).start()

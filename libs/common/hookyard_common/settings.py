@@ -76,6 +76,31 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_MAX_BODY_BYTES"),
         description="Default body limit of a source; a source may set its own up to 16 times this.",
     )
+    # Slow and greedy clients (docs/ingest.md#slow-and-greedy-clients).
+    http_read_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_HTTP_READ_TIMEOUT_SECONDS"),
+        description="A request's head must arrive within this long of its first byte, and its body within as long again; slower clients get 408.",
+    )
+    http_keepalive_seconds: float = Field(
+        75.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_HTTP_KEEPALIVE_SECONDS"),
+        description="An HTTP connection with no request under way is closed after this long (above proxies' own idle timeouts).",
+    )
+    body_budget_bytes: int = Field(
+        33_554_432,
+        ge=1,
+        validation_alias=_env("HOOKYARD_BODY_BUDGET_BYTES"),
+        description="Request-body bytes one ingest process holds at once on the public routes; requests past it wait their turn.",
+    )
+    body_budget_wait_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_BODY_BUDGET_WAIT_SECONDS"),
+        description="How long a request waits for the body budget before it is answered 503 with Retry-After.",
+    )
     signature_tolerance_seconds: int = Field(
         300,
         ge=1,

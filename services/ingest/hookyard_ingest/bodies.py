@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 import orjson
 from aiohttp import web
 
+from .body_intake import INTAKE
 from .errors import ApiError
 
 FORM = "application/x-www-form-urlencoded"
@@ -36,10 +37,14 @@ def require_supported(media: str) -> None:
 
 
 async def read_bounded(request: web.Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes, and read only
+    once the process's body budget has room for it (see `body_intake`)."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise _too_large(limit)
+    intake = request.config_dict.get(INTAKE)
+    if intake is not None:
+        await intake.reserve(request, limit if declared is None else declared)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

@@ -14,7 +14,7 @@ Routes (each also under ROOT_PATH when it is set):
   /v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]
                                                tenant: passive monitors
   GET|HEAD|POST /ping/{token}[/{status}]       monitor pings (public, by token)
-  /healthz /readyz /metrics                    probes
+  /healthz /readyz /metrics                    probes (/metrics never under ROOT_PATH)
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from hookyard_common.settings import Settings, get_settings
 
 from .api_io import parse_body
 from .auth import Auth, TenantCreate, public_tenant
+from .body_intake import INTAKE, BodyBudget, BodyIntake
 from .errors import ApiError, json_errors
 from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
@@ -178,23 +179,31 @@ class Ingest:
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> web.Application:
     ingest = Ingest(settings, clock)
-    app = web.Application(middlewares=[count_responses, json_errors], client_max_size=API_BODY_LIMIT)
+    intake = BodyIntake(
+        settings.http_read_timeout_seconds, BodyBudget(settings.body_budget_bytes), settings.body_budget_wait_seconds
+    )
+    app = web.Application(
+        middlewares=[count_responses, json_errors, intake.middleware], client_max_size=API_BODY_LIMIT
+    )
+    app[INTAKE] = intake
     app = runner.build_app("ingest", ingest.setup, settings, app)
     app.on_shutdown.append(ingest.close_listeners)
     routes = ingest.routes()
     if settings.root_path:
-        # Behind a proxy that keeps the prefix, the same routes answer under ROOT_PATH.
-        ops = runner.ops_routes(runner.lifecycle_of(app))
-        routes += [web.route(r.method, settings.root_path + r.path, r.handler, **r.kwargs) for r in routes + ops]
+        # Behind a proxy that keeps the prefix, the same routes answer under ROOT_PATH;
+        # the probes too (seed 000's health check), but never /metrics: it is not public.
+        probes = runner.probe_routes(runner.lifecycle_of(app))
+        routes += [web.route(r.method, settings.root_path + r.path, r.handler, **r.kwargs) for r in routes + probes]
     app.add_routes(routes)
     return app
 
 
-async def gunicorn_app() -> web.Application:
-    """Factory for gunicorn's aiohttp worker (see gunicorn.conf.py)."""
+async def gunicorn_app() -> web.AppRunner:
+    """Factory for gunicorn's aiohttp worker (see gunicorn.conf.py): a runner, not a bare app,
+    so workers serve with the same head deadline and keep-alive as `hookyard-ingest`."""
     settings = get_settings()
     logs.configure("ingest", settings.log_level, settings.log_format)
-    return create_app(settings)
+    return runner.make_runner(create_app(settings), settings)
 
 
 def main() -> None:
