@@ -272,6 +272,12 @@ class Settings(BaseSettings):
     )
 
     # Consumers.
+    publish_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_PUBLISH_TIMEOUT_SECONDS"),
+        description="Longest wait for the broker's confirm of a publish before it counts as failed.",
+    )
     prefetch: int = Field(
         64,
         ge=1,
