@@ -175,11 +175,24 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_RETRY_MIN_PENALTY_SECONDS"),
         description="Shortest wait after a timeout or a 429.",
     )
-    circuit_failure_threshold: int = Field(
-        5,
+    circuit_window_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_CIRCUIT_WINDOW_SECONDS"),
+        description="Window over which one replica counts an endpoint's attempts for its failure rate.",
+    )
+    circuit_failure_rate: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        validation_alias=_env("HOOKYARD_CIRCUIT_FAILURE_RATE"),
+        description="Share of failed attempts in the window that pauses an endpoint (0.7 = 70 %).",
+    )
+    circuit_minimum_requests: int = Field(
+        10,
         ge=1,
-        validation_alias=_env("HOOKYARD_CIRCUIT_FAILURE_THRESHOLD"),
-        description="Failed attempts in a row (seen by one replica) that pause an endpoint.",
+        validation_alias=_env("HOOKYARD_CIRCUIT_MINIMUM_REQUESTS"),
+        description="Attempts the window must hold before its failure rate can pause an endpoint.",
     )
     circuit_pause_seconds: float = Field(
         60.0,

@@ -171,7 +171,7 @@ class DeliveryWorker:
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
-            await self.health.succeeded(endpoint)
+            await self.health.succeeded(endpoint, self.clock())
             if task.replay:
                 await dead_letters.resolved(self.store, task.message_id)
             if task.attempt > 1 or task.replay:
