@@ -163,6 +163,12 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_ENDPOINT_SLOT_WAIT_SECONDS"),
         description="How long a delivery waits for a busy endpoint's slot before it is deferred.",
     )
+    deferral_max_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_DEFERRAL_MAX_SECONDS"),
+        description="Longest wait of a delivery put off because its endpoint is busy (deferrals double up to it).",
+    )
     retry_after_max_seconds: float = Field(
         3_600.0,
         ge=0,
