@@ -130,3 +130,44 @@ async def test_operational_events_reach_the_tenants_other_endpoints(platform, re
     assert sorted(flaky_types) == ["message.attempt.exhausted", "message.attempt.recovered", "order.created", "order.created"]
     dead_types = [json.loads(r["body"])["type"] for r in receiver.requests["/dead"]]
     assert "message.attempt.exhausted" not in dead_types
+
+
+async def test_a_replay_claimed_by_a_crashed_replica_is_taken_over(start_platform, receiver, settings):
+    """The claim is written, then the replica dies before publishing: the record would sit in
+    `replaying` for ever. Its lease (three publish timeouts: 1.5 s here) runs out and the
+    retrier's sweep sends it."""
+    from datetime import timedelta
+
+    from hookyard_common import dead_letters
+    from hookyard_common.schemas import utcnow
+    from hookyard_common.store import Store
+
+    platform = await start_platform(publish_timeout_seconds=0.5)
+    key = await platform.tenant()
+    url = receiver.behave("/stuck", [(500, 0), (200, 0)])
+    await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"max_retries": 0})
+    await publish(platform, key, "order.created")
+    for _ in range(100):
+        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+        if dead["data"]:
+            break
+        await asyncio.sleep(0.05)
+    [letter] = dead["data"]
+    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+    try:
+        record = await store[dead_letters.COLLECTION].find_one({"_id": letter["id"]})
+        claimed = await dead_letters.claim_for_replay(
+            store, letter["id"], record["tenant_id"], utcnow(), timedelta(seconds=3 * platform.settings.publish_timeout_seconds)
+        )
+        assert claimed is not None  # ... and the replica that claimed it is gone
+    finally:
+        await store.close()
+    status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
+    assert status == 409, "a live claim was taken over"
+    await receiver.wait_for("/stuck", 2, timeout=15)
+    for _ in range(100):
+        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+        if not dead["data"]:
+            break
+        await asyncio.sleep(0.05)
+    assert dead["data"] == [], "the replay stayed stuck"
