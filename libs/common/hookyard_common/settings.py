@@ -290,6 +290,13 @@ class Settings(BaseSettings):
         description="Time /readyz waits for the database ping.",
     )
 
+    invalid_scan_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_INVALID_SCAN_SECONDS"),
+        description="How often the retrier looks at hookyard.invalid for its count and oldest age.",
+    )
+
     # Consumers.
     publish_timeout_seconds: float = Field(
         10.0,

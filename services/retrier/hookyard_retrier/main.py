@@ -5,14 +5,15 @@ tier's wait is over. A task that is not yet due (its delay spans tiers) hops
 to the next fitting tier; a due one is attempted exactly as the dispatcher
 would, and then retried again, dead-lettered, or done. In the background it
 takes over dead-letter replays whose claim lapsed (their replica died
-before the broker confirmed the publish: dead_letters.py).
+before the broker confirmed the publish: dead_letters.py), and keeps the
+gauges of the invalid queue current (parked.py).
 """
 
 import asyncio
 import logging
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import dead_letters, runner, topology
+from hookyard_common import dead_letters, parked, runner, topology
 from hookyard_common.consumer import Reject
 from hookyard_common.runner import Context
 from hookyard_common.schemas import DeliveryTask, utcnow
@@ -50,6 +51,7 @@ async def setup(ctx: Context) -> None:
 
     await ctx.consume(topology.RETRY_DUE_QUEUE, handle)
     ctx.background(resume_stalled_replays(ctx))
+    ctx.background(parked.watch(ctx.broker, ctx.settings.invalid_scan_seconds))
 
 
 async def resume_stalled_replays(ctx: Context) -> None:
