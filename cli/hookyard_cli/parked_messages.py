@@ -44,7 +44,8 @@ def list_parked(args: argparse.Namespace) -> int:
     print(f"{body['count']} parked in hookyard.invalid")
     for row in body["data"]:
         age = "?" if row["age_seconds"] is None else f"{row['age_seconds']:.0f}s"
-        print(f"{row['key']}  {row['reason'] or '-'}  from {row['origin_queue'] or '-'}  {age} ago  {row['routing_key'] or ''}")
+        origin = row["origin_queue"] or "-"
+        print(f"{row['key']}  {row['reason'] or '-'}  from {origin}  {age} ago  {row['routing_key'] or ''}")
     return 0
 
 

@@ -80,7 +80,9 @@ async def requeue(
     if record is None:
         return False
     task = replay_task(record, at)
-    await broker.publish(task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id)
+    await broker.publish(
+        task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id
+    )
     # Confirmed: the broker owns it now. Only if the claim is still ours (no one took it over).
     await store[COLLECTION].update_one({"_id": message_id, "replayed_at": at}, {"$set": {"lease_until": None}})
     return True
