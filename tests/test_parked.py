@@ -10,9 +10,9 @@ import asyncio
 import json
 
 import aio_pika
-from hookyard_common import parked, topology
+from hookyard_common import topology
 from hookyard_common.broker import Broker
-from hookyard_common.schemas import Event
+from hookyard_common.schemas import DeliveryTask, Event
 
 from cli_process import cli_env, run_cli
 from test_delivery import endpoint
@@ -29,6 +29,26 @@ async def park_from_dispatch(amqp_url: str, event: Event) -> None:
         channel = await broker.channel(prefetch=1)
         queue = await channel.get_queue(topology.DISPATCH_QUEUE)
         message = await queue.get(timeout=5)
+        await message.reject(requeue=False)
+    finally:
+        await broker.close()
+
+
+async def park_from_retry_due(amqp_url: str, task: DeliveryTask) -> None:
+    """A retry that waited in a tier (the broker records that death too), then was rejected off
+    hookyard.retry.due: the death that parked it is the last one, not the tier's."""
+    broker = await Broker.connect(amqp_url, FAST["retry_tiers_ms"])
+    try:
+        tier = topology.tier_queue(50)
+        await broker.publish(task.to_bytes(), exchange="", routing_key=tier, message_id=task.message_id)
+        channel = await broker.channel(prefetch=1)
+        queue = await channel.get_queue(topology.RETRY_DUE_QUEUE)
+        message = await queue.get(timeout=5, fail=False)
+        for _ in range(100):
+            if message is not None:
+                break
+            await asyncio.sleep(0.05)
+            message = await queue.get(timeout=5, fail=False)
         await message.reject(requeue=False)
     finally:
         await broker.close()
@@ -59,9 +79,11 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
     key = await ingest.tenant()
     _, tenants, _ = await ingest.call("GET", "/v1/tenants", token=admin)
     tenant_id = tenants["data"][0]["id"]
-    await endpoint(ingest, key, receiver.url("/hooks"))
+    ep = await endpoint(ingest, key, receiver.url("/hooks"))
     event = Event(tenant_id=tenant_id, event_type="order.created", payload={"n": 1})
     await park_from_dispatch(settings.amqp_url, event)
+    retry = DeliveryTask(endpoint_id=ep["id"], event=Event(tenant_id=tenant_id, event_type="order.paid"), attempt=2)
+    await park_from_retry_due(settings.amqp_url, retry)
 
     await start_dispatcher(**FAST)
     await start_consumer("retrier", retrier_setup, invalid_scan_seconds=0.2, **FAST)
@@ -72,15 +94,16 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
         garbage = aio_pika.Message(b"not json at all", message_id="garbage-1")
         await exchange.publish(garbage, routing_key=f"{tenant_id}.order.created")
     for _ in range(100):
-        if await parked_count(ingest) == 2:
+        if await parked_count(ingest) == 3:
             break
         await asyncio.sleep(0.05)
 
     status, listed, _ = await ingest.call("GET", "/v1/admin/parked", token=admin)
-    assert listed["count"] == 2
+    assert listed["count"] == 3
     rows = {row["key"]: row for row in listed["data"]}
-    assert set(rows) == {event.id, "garbage-1"}
+    assert set(rows) == {event.id, "garbage-1", retry.message_id}
     assert rows["garbage-1"]["origin_queue"] == topology.DISPATCH_QUEUE
+    assert rows[retry.message_id]["origin_queue"] == topology.RETRY_DUE_QUEUE
     assert rows["garbage-1"]["routing_key"] == f"{tenant_id}.order.created"
     assert all(row["reason"] == "rejected" and row["age_seconds"] >= 0 for row in rows.values())
 
@@ -95,27 +118,31 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
 
     # The retrier's gauges see both, and how old the oldest is.
     for _ in range(100):
-        if await gauge(ingest, settings.retrier_port, "hookyard_invalid_messages") == 2:
+        if await gauge(ingest, settings.retrier_port, "hookyard_invalid_messages") == 3:
             break
         await asyncio.sleep(0.05)
-    assert await gauge(ingest, settings.retrier_port, "hookyard_invalid_messages") == 2
+    assert await gauge(ingest, settings.retrier_port, "hookyard_invalid_messages") == 3
     assert await gauge(ingest, settings.retrier_port, "hookyard_invalid_oldest_age_seconds") >= 0
 
     # The CLI lists them and re-drives the valid one, which is then delivered.
     env = cli_env(tmp_path, ingest.base, HOOKYARD_ADMIN_TOKEN=admin)
     code, out, err = await run_cli("parked", "list", "--json", env=env)
     assert code == 0, err
-    assert {row["key"] for row in json.loads(out)["data"]} == {event.id, "garbage-1"}
+    assert {row["key"] for row in json.loads(out)["data"]} == {event.id, "garbage-1", retry.message_id}
     code, out, err = await run_cli("parked", "redrive", event.id, "--json", env=env)
     assert (code, json.loads(out)) == (0, {"redriven": 1, "to": topology.DISPATCH_QUEUE}), err
     [delivered] = await receiver.wait_for("/hooks", 1)
     assert json.loads(delivered["body"])["data"] == {"n": 1}
     assert delivered["headers"]["webhook-id"]
-    assert await parked_count(ingest) == 1
+    assert await parked_count(ingest) == 2
 
-    # Re-driving the unreadable one parks it again, afresh; nothing is lost either way.
+    # Re-driving the rest: the retry goes back to the retrier and is delivered; the unreadable
+    # one is parked again, afresh. Nothing is lost either way.
     code, out, err = await run_cli("parked", "redrive", "--all", "--json", env=env)
-    assert (code, json.loads(out)) == (0, {"redriven": 1}), err
+    assert (code, json.loads(out)) == (0, {"redriven": 2}), err
+    second = (await receiver.wait_for("/hooks", 2))[1]
+    assert json.loads(second["body"])["type"] == "order.paid"
+    assert second["headers"]["webhook-id"] == retry.message_id
     for _ in range(100):
         if await parked_count(ingest) == 1:
             break
@@ -124,4 +151,3 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
     assert [row["key"] for row in listed["data"]] == ["garbage-1"]
     code, out, err = await run_cli("parked", "redrive", env=env)
     assert code == 2 and "KEY" in err
-    assert parked.MAX_SCAN >= 1

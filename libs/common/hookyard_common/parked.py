@@ -86,17 +86,19 @@ class Parked:
 
 def describe(message: AbstractIncomingMessage) -> Parked:
     headers = dict(message.headers or {})
-    deaths = headers.get("x-death") or [{}]
-    first = deaths[-1] if isinstance(deaths, list) and deaths else {}
+    deaths = headers.get("x-death")
+    # The broker lists deaths most recent first: the first one is what parked it (a task's
+    # earlier deaths are its waits expiring in the retry tiers).
+    last = deaths[0] if isinstance(deaths, list) and deaths else {}
     return Parked(
         key=message.message_id or "sha256-" + hashlib.sha256(message.body).hexdigest()[:24],
         message_id=message.message_id,
-        # Dead-lettering replaced the routing key; the original is in the broker's record.
-        routing_key=_text((first.get("routing-keys") or [message.routing_key])[0]),
-        origin=_text(headers.get("x-first-death-queue") or first.get("queue")),
+        # Dead-lettering replaced the routing key; the one it had is in the broker's record.
+        routing_key=_text((last.get("routing-keys") or [message.routing_key])[0]),
+        origin=_text(last.get("queue")),
         # A consumer may say why (x-hookyard-reason); the broker always does (rejected, delivery_limit).
-        reason=_text(headers.get("x-hookyard-reason") or headers.get("x-first-death-reason") or first.get("reason")),
-        parked_at=first.get("time"),
+        reason=_text(headers.get("x-hookyard-reason") or last.get("reason")),
+        parked_at=last.get("time"),
         headers=headers,
         body=message.body,
     )
