@@ -28,5 +28,6 @@ def test_a_flaky_endpoint_stays_below_the_rate():
     for n in range(40):  # five failures in a row, then five successes, over and over
         window.record(float(n), failed=(n // 5) % 2 == 0)
         assert not window.trips(float(n), 0.7, 10), n
+    assert not window.is_empty(40.0) and window.is_empty(200.0)
     window.clear()
     assert window.counts(40.0) == (0, 0)

@@ -68,6 +68,7 @@ class HealthKeeper:
         self._warned: dict[str, float] = {}
         # Endpoints this replica is probing, with the end of the pause the probe follows.
         self._probing: dict[str, datetime] = {}
+        self._pruned_at = 0.0
 
     async def hold(self, endpoint: Endpoint, now: datetime) -> datetime | None:
         """When a delivery to this endpoint must wait until (it is paused), or None to go ahead.
@@ -96,9 +97,19 @@ class HealthKeeper:
         log.info("probing paused endpoint", extra={"endpoint_id": endpoint.id})
         return None
 
+    def _window(self, endpoint_id: str, now: datetime) -> FailureWindow:
+        """The endpoint's window; once a window's length, those of endpoints gone quiet are dropped
+        (memory follows the endpoints with recent traffic, not every endpoint ever served)."""
+        at = now.timestamp()
+        if at - self._pruned_at >= self.settings.circuit_window_seconds:
+            self._pruned_at = at
+            for quiet in [key for key, window in self._windows.items() if window.is_empty(at)]:
+                del self._windows[quiet]
+        return self._windows[endpoint_id]
+
     async def succeeded(self, endpoint: Endpoint, now: datetime) -> None:
         probing = self._probing.pop(endpoint.id, None) is not None
-        window = self._windows[endpoint.id]
+        window = self._window(endpoint.id, now)
         if probing:
             window.clear()  # closed again: judged afresh, not on the failures that opened it
         window.record(now.timestamp(), failed=False)
@@ -116,7 +127,7 @@ class HealthKeeper:
 
     async def failed(self, endpoint: Endpoint, now: datetime) -> bool:
         """Account for a failed attempt; True when the endpoint has just been disabled."""
-        window = self._windows[endpoint.id]
+        window = self._window(endpoint.id, now)
         window.record(now.timestamp(), failed=True)
         since = await self._failing_since_for(endpoint, now)
         share = (now - since).total_seconds() / self.settings.endpoint_disable_after_seconds
@@ -195,7 +206,7 @@ class HealthKeeper:
             {"$set": {"health.paused_until": until, "health.pause_seconds": seconds, "health.probe_until": None}},
         )
         self.endpoints.invalidate(endpoint.tenant_id)
-        self._windows[endpoint.id].clear()
+        self._windows.pop(endpoint.id, None)  # judged afresh once it runs again
         if changed.modified_count:
             HEALTH_CHANGES.labels("paused").inc()
             log.warning("endpoint paused", extra={"endpoint_id": endpoint.id, "seconds": seconds})

@@ -40,6 +40,9 @@ class FailureWindow:
         requests, failures = self.counts(now)
         return requests >= minimum_requests and failures >= failure_rate * requests
 
+    def is_empty(self, now: float) -> bool:
+        return self.counts(now)[0] == 0
+
     def clear(self) -> None:
         for slot in self._slots:
             slot[:] = [-1, 0, 0]
