@@ -290,13 +290,6 @@ class Settings(BaseSettings):
         description="Time /readyz waits for the database ping.",
     )
 
-    invalid_scan_seconds: float = Field(
-        30.0,
-        gt=0,
-        validation_alias=_env("HOOKYARD_INVALID_SCAN_SECONDS"),
-        description="How often the retrier looks at hookyard.invalid for its count and oldest age.",
-    )
-
     # Consumers.
     publish_timeout_seconds: float = Field(
         10.0,
@@ -317,6 +310,12 @@ class Settings(BaseSettings):
             "Delay tiers of the retry queues, in milliseconds, as a JSON list. Each tier is one "
             "broker queue whose TTL is the tier; names carry the value, so changing it adds queues."
         ),
+    )
+    invalid_scan_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_INVALID_SCAN_SECONDS"),
+        description="How often the retrier looks at hookyard.invalid for its count and oldest age.",
     )
 
     # Logging.

@@ -11,7 +11,8 @@ A busy endpoint (still at its `max_in_flight` after a short
 wait, or over its `rate_limit_per_second`) is not waited for any longer: the
 task is deferred on the retry tiers, so a slow endpoint never holds up
 anyone else's deliveries; each deferral in a row waits twice as long (up to
-`deferral_max_seconds`), and the count starts again once it is attempted. Every step that hands a task on waits for the broker's confirm.
+`deferral_max_seconds`), and the count starts again once it is attempted.
+Every step that hands a task on waits for the broker's confirm.
 """
 
 from __future__ import annotations
