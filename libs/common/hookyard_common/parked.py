@@ -9,7 +9,9 @@ here only once the broker confirmed its copy in the queue it came from.
 
 A quorum queue puts a returned message at its tail, so a look that reads
 the whole queue (up to `MAX_SCAN`) leaves it in its order; a longer queue
-rotates, which costs nothing but the order of an unordered heap. Where a
+rotates, which costs nothing but the order of an unordered heap. While one
+look holds the messages, another (a replica's gauges, an operator's
+listing) does not see them: a re-drive that finds nothing looks once more. Where a
 message came from and when it was parked are the broker's own `x-death`
 record; a re-driven copy carries none, so a message parked again is dated
 afresh. A message is named by its `message_id`, or by a hash of its body.
@@ -48,6 +50,8 @@ OLDEST_PARKED = Gauge(
 MAX_SCAN = 1_000
 #: Queues a parked message may be sent back to: where Hookyard's consumers read.
 REDRIVABLE = {topology.DISPATCH_QUEUE, topology.RETRY_DUE_QUEUE}
+#: Pause before a re-drive that found nothing looks again.
+RELOOK_SECONDS = 0.5
 # Headers the broker adds on dead-lettering and delivery, dropped from a re-driven copy.
 BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 
@@ -138,6 +142,14 @@ async def redrive(broker: Broker, key: str | None) -> list[Parked]:
 
     Each copy is published with a confirm before its parked original is acked.
     """
+    sent = await _redrive_once(broker, key)
+    if not sent:  # another look may have held it for a moment
+        await asyncio.sleep(RELOOK_SECONDS)
+        sent = await _redrive_once(broker, key)
+    return sent
+
+
+async def _redrive_once(broker: Broker, key: str | None) -> list[Parked]:
     sent: list[Parked] = []
     async with broker.connection.channel() as channel:
         held = await _take(channel, MAX_SCAN)
