@@ -22,7 +22,7 @@ async def wait_until(check, timeout=10.0, interval=0.05):
 
 
 async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, receiver):
-    platform = await start_platform(circuit_failure_threshold=3, circuit_pause_seconds=1.5)
+    platform = await start_platform(circuit_minimum_requests=3, circuit_pause_seconds=1.5)
     key = await platform.tenant()
     url = receiver.behave("/flaky", [(500, 0)])
     ep = await endpoint(
@@ -60,7 +60,7 @@ async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, r
 
 
 async def test_failing_warnings_then_disabled_once_each(start_platform, receiver):
-    platform = await start_platform(endpoint_disable_after_seconds=1.5, circuit_failure_threshold=1000)
+    platform = await start_platform(endpoint_disable_after_seconds=1.5, circuit_minimum_requests=1000)
     key = await platform.tenant()
     failing = await endpoint(
         platform, key, receiver.behave("/down", [(503, 0)]),
@@ -89,3 +89,46 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
     status, body, _ = await platform.call("PATCH", f"/v1/endpoints/{failing['id']}", token=key, json={"active": True})
     assert status == 200 and body["disabled_reason"] is None
     assert body["health"] == {"failing_since": None, "warned": 0.0, "paused_until": None, "pause_seconds": 0.0, "probe_until": None}
+
+
+def pauses_so_far() -> float:
+    from hookyard_common.endpoint_health import HEALTH_CHANGES
+
+    return HEALTH_CHANGES.labels("paused")._value.get()
+
+
+async def test_a_flaky_endpoint_is_not_paused(platform, receiver):
+    """Five failures in a row, five successes, and again: half its requests fail, it keeps being served.
+
+    Events go one at a time and without retries, so the dispatcher sees the outcomes in that order
+    (the rule this replaces, five failures in a row, paused it at the fifth)."""
+    key = await platform.tenant()
+    plan = ([(500, 0)] * 5 + [(200, 0)] * 5) * 4 + [(200, 0)]
+    await endpoint(
+        platform, key, receiver.behave("/flaky", plan), event_types=["order.*"], retry_policy={"max_retries": 0}
+    )
+    before = pauses_so_far()
+    for n in range(40):
+        await publish(platform, key, "order.created", {"n": n})
+        await receiver.wait_for("/flaky", n + 1)
+    assert pauses_so_far() == before, "a flaky endpoint was paused"
+
+
+async def test_a_failing_endpoint_is_paused_once_the_window_holds_enough_attempts(start_platform, receiver):
+    platform = await start_platform(circuit_minimum_requests=6, circuit_pause_seconds=30)
+    key = await platform.tenant()
+    ep = await endpoint(
+        platform, key, receiver.behave("/down", [(500, 0)]),
+        event_types=["order.*"], retry_policy={"schedule_seconds": [0.05] * 20, "jitter": False},
+    )
+    await publish(platform, key, "order.created")
+
+    async def paused():
+        shown = await health_of(platform, key, ep["id"])
+        return shown if shown["health"]["paused_until"] else None
+
+    await wait_until(paused)
+    await asyncio.sleep(0.5)
+    # One first attempt (the dispatcher's window) and six retries (the retrier's): the sixth
+    # failure one replica saw filled its window to the minimum volume, and nothing went out after.
+    assert len(receiver.requests["/down"]) == 7

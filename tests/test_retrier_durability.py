@@ -22,7 +22,7 @@ async def test_pending_retries_survive_a_sigkill_of_the_retrier(settings, start_
             "retry_tiers_ms": (50, 200, 1_000),
             "retry_min_penalty_seconds": 0.0,
             # Every first attempt fails on purpose: the endpoint must not be paused for it.
-            "circuit_failure_threshold": 10 * EVENTS,
+            "circuit_minimum_requests": 10 * EVENTS,
         }
     )
     ingest = await start_ingest()

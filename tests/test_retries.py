@@ -6,6 +6,16 @@ import json
 from test_delivery import endpoint, publish
 
 
+async def dead_letters_once(platform, key, count: int) -> list[dict]:
+    """The tenant's dead letters, once there are `count` of them (or after 5 s)."""
+    for _ in range(100):
+        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+        if len(dead["data"]) == count:
+            break
+        await asyncio.sleep(0.05)
+    return dead["data"]
+
+
 def gaps(requests) -> list[float]:
     times = [r["at"] for r in requests]
     return [b - a for a, b in zip(times, times[1:], strict=False)]
@@ -42,12 +52,7 @@ async def test_dead_letter_then_replay_delivers_once(platform, receiver):
     ep = await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"schedule_seconds": [0.05]})
     await publish(platform, key, "order.created", {"n": 1})
     await receiver.wait_for("/later", 2)
-    for _ in range(100):
-        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
-        if dead["data"]:
-            break
-        await asyncio.sleep(0.05)
-    [letter] = dead["data"]
+    [letter] = await dead_letters_once(platform, key, 1)
     assert letter["endpoint_id"] == ep["id"] and letter["reason"] == "http_500" and letter["attempt_count"] == 2
     assert letter["can_retry"] is True
     # Seed 001's entry: the original event and every attempt.
@@ -66,12 +71,7 @@ async def test_dead_letter_then_replay_delivers_once(platform, receiver):
     assert (status, body["error"]["code"]) in ((409, "already_replaying"), (404, "unknown_dead_letter"))
     requests = await receiver.wait_for("/later", 3)
     assert len({r["headers"]["webhook-id"] for r in requests}) == 1
-    for _ in range(100):
-        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
-        if not dead["data"]:
-            break
-        await asyncio.sleep(0.05)
-    assert dead["data"] == []
+    assert await dead_letters_once(platform, key, 0) == []
     await asyncio.sleep(0.5)
     assert len(receiver.requests["/later"]) == 3
 
@@ -82,11 +82,7 @@ async def test_bulk_replay_reports_how_many_were_requeued(platform, receiver):
     await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"max_retries": 0})
     for n in range(3):
         await publish(platform, key, "order.created", {"n": n})
-    for _ in range(100):
-        status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
-        if len(dead["data"]) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await dead_letters_once(platform, key, 3)
     window = {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
     status, body, _ = await platform.call("POST", "/v1/dead-letters/replay", token=key, json=window)
     assert (status, body["requeued"]) == (202, 3) and body["replay_id"].startswith("rpl_")
@@ -130,3 +126,33 @@ async def test_operational_events_reach_the_tenants_other_endpoints(platform, re
     assert sorted(flaky_types) == ["message.attempt.exhausted", "message.attempt.recovered", "order.created", "order.created"]
     dead_types = [json.loads(r["body"])["type"] for r in receiver.requests["/dead"]]
     assert "message.attempt.exhausted" not in dead_types
+
+
+async def test_a_replay_claimed_by_a_crashed_replica_is_taken_over(start_platform, receiver, settings):
+    """The claim is written, then the replica dies before publishing: the record would sit in
+    `replaying` for ever. Its lease (three publish timeouts: 1.5 s here) runs out and the
+    retrier's sweep sends it."""
+    from datetime import timedelta
+
+    from hookyard_common import dead_letters
+    from hookyard_common.schemas import utcnow
+    from hookyard_common.store import Store
+
+    platform = await start_platform(publish_timeout_seconds=0.5)
+    key = await platform.tenant()
+    url = receiver.behave("/stuck", [(500, 0), (200, 0)])
+    await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"max_retries": 0})
+    await publish(platform, key, "order.created")
+    [letter] = await dead_letters_once(platform, key, 1)
+    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+    try:
+        record = await store[dead_letters.COLLECTION].find_one({"_id": letter["id"]})
+        lease = timedelta(seconds=3 * platform.settings.publish_timeout_seconds)
+        claimed = await dead_letters.claim_for_replay(store, letter["id"], record["tenant_id"], utcnow(), lease)
+        assert claimed is not None  # ... and the replica that claimed it is gone
+    finally:
+        await store.close()
+    status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
+    assert status == 409, "a live claim was taken over"
+    await receiver.wait_for("/stuck", 2, timeout=15)
+    assert await dead_letters_once(platform, key, 0) == [], "the replay stayed stuck"

@@ -7,6 +7,7 @@
     hookyard listen --source SRC --forward-to URL     a tenant's webhooks on this machine
     hookyard messages tail                      the received-message log, followed
     hookyard dead-letters replay --since 2h     send dead letters again, with a progress bar
+    hookyard parked list | show KEY | redrive KEY|--all   messages parked in hookyard.invalid (admin)
 
 `status` checks that the broker and the database answer and that each
 service's `/readyz` says ready, with the reason when one is not. Every
@@ -27,7 +28,7 @@ import orjson
 from hookyard_common.settings import Settings
 from hookyard_common.store import Store
 
-from . import dead_letter_replay, dev, listen, messages_tail, onboarding
+from . import dead_letter_replay, dev, listen, messages_tail, onboarding, parked_messages
 from .api import CliError
 from .dev import SERVICES, read_env_file, state_dir
 
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     listen.add_parser(sub)
     messages_tail.add_parser(sub)
     dead_letter_replay.add_parser(sub)
+    parked_messages.add_parser(sub)
     args = parser.parse_args(argv)
 
     for key, value in read_env_file(state_dir() / "env").items():

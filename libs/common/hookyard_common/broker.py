@@ -2,7 +2,11 @@
 
 aio-pika's robust connection reconnects by itself and restores channels,
 queues and consumers; `is_connected` tells the readiness probe whether that
-is happening right now.
+is happening right now. Every publish waits for its confirm at most
+`publish_timeout_seconds`: a broker that stops answering (a memory alarm
+blocking publishers, a half-dead connection) raises `TimeoutError` to the
+caller, which then does not report success (the ingest answers 503, a
+consumer requeues its message) instead of hanging with the message in hand.
 """
 
 from __future__ import annotations
@@ -14,13 +18,18 @@ from . import topology
 
 
 class Broker:
-    def __init__(self, connection: AbstractRobustConnection, publish_channel: AbstractChannel):
+    def __init__(
+        self, connection: AbstractRobustConnection, publish_channel: AbstractChannel, publish_timeout_seconds: float
+    ):
         self.connection = connection
+        self.publish_timeout_seconds = publish_timeout_seconds
         self._publish_channel = publish_channel
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
     @classmethod
-    async def connect(cls, amqp_url: str, retry_tiers_ms: tuple[int, ...]) -> "Broker":
+    async def connect(
+        cls, amqp_url: str, retry_tiers_ms: tuple[int, ...], *, publish_timeout_seconds: float = 10.0
+    ) -> "Broker":
         connection = await aio_pika.connect_robust(
             amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
         )
@@ -32,7 +41,7 @@ class Broker:
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, channel)
+        return cls(connection, channel, publish_timeout_seconds)
 
     @property
     def is_connected(self) -> bool:
@@ -65,7 +74,8 @@ class Broker:
 
         Raises when the broker refuses it, cannot route it (unless not
         `mandatory`: a notice nobody listens to), or is unreachable: the
-        caller must not report success in that case.
+        caller must not report success in that case. Waits at most
+        `publish_timeout_seconds` for the confirm, then raises TimeoutError.
         """
         message = aio_pika.Message(
             body,
@@ -82,7 +92,9 @@ class Broker:
                 else self._publish_channel.default_exchange
             )
             self._exchanges[exchange] = target
-        await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+        await target.publish(
+            message, routing_key=routing_key, mandatory=mandatory, timeout=self.publish_timeout_seconds
+        )
 
     async def close(self) -> None:
         await self.connection.close()

@@ -1,11 +1,15 @@
 """Endpoint health: circuit breaking, failure warnings and disabling.
 
-An endpoint that keeps failing is **paused**: after
-`circuit_failure_threshold` failed attempts in a row (as one replica sees
-them), its deliveries wait on the broker instead of hammering it. When the
-pause is over, one delivery is let through as a **probe** (claimed with a
-conditional update, so one replica probes, not all): success closes the
-circuit, failure pauses again for twice as long (up to a cap).
+An endpoint that is mostly failing is **paused**: once at least
+`circuit_minimum_requests` attempts in the last `circuit_window_seconds`
+(as one replica sees them, failure_window.py) failed at a rate of
+`circuit_failure_rate` or more, its deliveries wait on the broker instead
+of hammering it. A flaky endpoint that fails half its requests stays below
+the rate and keeps being served; a quiet one is not paused by a handful of
+failures. When the pause is over, one delivery is let through as a
+**probe** (claimed with a conditional update, so one replica probes, not
+all): success closes the circuit and starts a fresh window, failure pauses
+again for twice as long (up to a cap).
 
 The endpoint's unbroken run of failures is timed from `failing_since`: as it
 crosses 50 %, 75 % and 90 % of `endpoint_disable_after_seconds` the tenant
@@ -16,7 +20,8 @@ clears it all.
 The state lives on the endpoint document (`health`), read through the
 endpoint cache, and is written only when it changes; every change is a
 conditional update, so however many replicas see the same failure, each
-warning, pause and disabling happens once. A healthy endpoint costs no write.
+warning, pause and disabling happens once. A healthy endpoint costs no write:
+its window is counted in memory.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from prometheus_client import Counter
 
 from .endpoint_cache import COLLECTION, EndpointCache
 from .endpoints import Endpoint, EndpointHealth
+from .failure_window import FailureWindow
 from .settings import Settings
 from .store import Store
 
@@ -56,12 +62,13 @@ class HealthKeeper:
         self.collection = store[COLLECTION]
         self.endpoints = endpoints
         self.announce = announce
-        self._failures_in_a_row: dict[str, int] = defaultdict(int)
+        self._windows: dict[str, FailureWindow] = defaultdict(lambda: FailureWindow(settings.circuit_window_seconds))
         # What this replica already wrote, so a stale cache does not make it write again.
         self._failing_since: dict[str, datetime] = {}
         self._warned: dict[str, float] = {}
         # Endpoints this replica is probing, with the end of the pause the probe follows.
         self._probing: dict[str, datetime] = {}
+        self._pruned_at = 0.0
 
     async def hold(self, endpoint: Endpoint, now: datetime) -> datetime | None:
         """When a delivery to this endpoint must wait until (it is paused), or None to go ahead.
@@ -90,9 +97,22 @@ class HealthKeeper:
         log.info("probing paused endpoint", extra={"endpoint_id": endpoint.id})
         return None
 
-    async def succeeded(self, endpoint: Endpoint) -> None:
-        self._failures_in_a_row.pop(endpoint.id, None)
+    def _window(self, endpoint_id: str, now: datetime) -> FailureWindow:
+        """The endpoint's window; once a window's length, those of endpoints gone quiet are dropped
+        (memory follows the endpoints with recent traffic, not every endpoint ever served)."""
+        at = now.timestamp()
+        if at - self._pruned_at >= self.settings.circuit_window_seconds:
+            self._pruned_at = at
+            for quiet in [key for key, window in self._windows.items() if window.is_empty(at)]:
+                del self._windows[quiet]
+        return self._windows[endpoint_id]
+
+    async def succeeded(self, endpoint: Endpoint, now: datetime) -> None:
         probing = self._probing.pop(endpoint.id, None) is not None
+        window = self._window(endpoint.id, now)
+        if probing:
+            window.clear()  # closed again: judged afresh, not on the failures that opened it
+        window.record(now.timestamp(), failed=False)
         known_failing = endpoint.id in self._failing_since
         health = endpoint.health
         if not (probing or known_failing or health.failing_since or health.paused_until or health.warned):
@@ -107,7 +127,8 @@ class HealthKeeper:
 
     async def failed(self, endpoint: Endpoint, now: datetime) -> bool:
         """Account for a failed attempt; True when the endpoint has just been disabled."""
-        self._failures_in_a_row[endpoint.id] += 1
+        window = self._window(endpoint.id, now)
+        window.record(now.timestamp(), failed=True)
         since = await self._failing_since_for(endpoint, now)
         share = (now - since).total_seconds() / self.settings.endpoint_disable_after_seconds
         if share >= 1:
@@ -118,9 +139,8 @@ class HealthKeeper:
         probed_pause = self._probing.pop(endpoint.id, None)
         if probed_pause is not None:
             await self._pause(endpoint, now, endpoint.health.pause_seconds * 2, probed_pause)
-        elif (
-            self._failures_in_a_row[endpoint.id] >= self.settings.circuit_failure_threshold
-            and endpoint.health.paused_until is None
+        elif endpoint.health.paused_until is None and window.trips(
+            now.timestamp(), self.settings.circuit_failure_rate, self.settings.circuit_minimum_requests
         ):
             await self._pause(endpoint, now, self.settings.circuit_pause_seconds, None)
         return False
@@ -186,7 +206,7 @@ class HealthKeeper:
             {"$set": {"health.paused_until": until, "health.pause_seconds": seconds, "health.probe_until": None}},
         )
         self.endpoints.invalidate(endpoint.tenant_id)
-        self._failures_in_a_row.pop(endpoint.id, None)
+        self._windows.pop(endpoint.id, None)  # judged afresh once it runs again
         if changed.modified_count:
             HEALTH_CHANGES.labels("paused").inc()
             log.warning("endpoint paused", extra={"endpoint_id": endpoint.id, "seconds": seconds})

@@ -80,7 +80,9 @@ async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
             store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     async for attempt in retrying:
         with attempt:
-            broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
+            broker = await Broker.connect(
+                settings.amqp_url, settings.retry_tiers_ms, publish_timeout_seconds=settings.publish_timeout_seconds
+            )
     return broker, store
 
 

@@ -137,6 +137,9 @@ class DeliveryTask(WireModel):
     last_failure: str | None = None
     # Set on a dead letter's replay: its record is cleared once it is delivered.
     replay: bool = False
+    # Times in a row this task found its endpoint busy and was put off (not attempts):
+    # each deferral waits twice as long as the one before (scheduler.deferral_delay).
+    deferrals: int = Field(0, ge=0)
 
 
 class MonitorState(StrEnum):

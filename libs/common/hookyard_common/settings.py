@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_ENDPOINT_SLOT_WAIT_SECONDS"),
         description="How long a delivery waits for a busy endpoint's slot before it is deferred.",
     )
+    deferral_max_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_DEFERRAL_MAX_SECONDS"),
+        description="Longest wait of a delivery put off because its endpoint is busy (deferrals double up to it).",
+    )
     retry_after_max_seconds: float = Field(
         3_600.0,
         ge=0,
@@ -200,11 +206,24 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_RETRY_MIN_PENALTY_SECONDS"),
         description="Shortest wait after a timeout or a 429.",
     )
-    circuit_failure_threshold: int = Field(
-        5,
+    circuit_window_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_CIRCUIT_WINDOW_SECONDS"),
+        description="Window over which one replica counts an endpoint's attempts for its failure rate.",
+    )
+    circuit_failure_rate: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        validation_alias=_env("HOOKYARD_CIRCUIT_FAILURE_RATE"),
+        description="Share of failed attempts in the window that pauses an endpoint (0.7 = 70 %).",
+    )
+    circuit_minimum_requests: int = Field(
+        10,
         ge=1,
-        validation_alias=_env("HOOKYARD_CIRCUIT_FAILURE_THRESHOLD"),
-        description="Failed attempts in a row (seen by one replica) that pause an endpoint.",
+        validation_alias=_env("HOOKYARD_CIRCUIT_MINIMUM_REQUESTS"),
+        description="Attempts the window must hold before its failure rate can pause an endpoint.",
     )
     circuit_pause_seconds: float = Field(
         60.0,
@@ -297,6 +316,12 @@ class Settings(BaseSettings):
     )
 
     # Consumers.
+    publish_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_PUBLISH_TIMEOUT_SECONDS"),
+        description="Longest wait for the broker's confirm of a publish before it counts as failed.",
+    )
     prefetch: int = Field(
         64,
         ge=1,
@@ -310,6 +335,12 @@ class Settings(BaseSettings):
             "Delay tiers of the retry queues, in milliseconds, as a JSON list. Each tier is one "
             "broker queue whose TTL is the tier; names carry the value, so changing it adds queues."
         ),
+    )
+    invalid_scan_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_INVALID_SCAN_SECONDS"),
+        description="How often the retrier looks at hookyard.invalid for its count and oldest age.",
     )
 
     # Logging.

@@ -38,6 +38,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("endpoint_id", ASCENDING), ("dead_at", DESCENDING)], name="endpoint_recent"),
         # A bulk replay's progress: how many of its messages are still in flight, or dead again.
         IndexModel([("replay_id", ASCENDING), ("state", ASCENDING)], name="replay", sparse=True),
+        # Replays whose claim lapsed before their publish was confirmed (a crash), to take over.
+        IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="replay_lease"),
     ],
     "dead_letter_replays": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl")],
     # The received-message log. The unique (source, provider id) pair is what

@@ -9,8 +9,10 @@ hears of every outcome and may pause it: then its deliveries wait on the
 broker until the pause is over, without counting as attempts.
 A busy endpoint (still at its `max_in_flight` after a short
 wait, or over its `rate_limit_per_second`) is not waited for any longer: the
-task is deferred to the shortest retry tier, so a slow endpoint never holds
-up anyone else's deliveries. Every step that hands a task on waits for the broker's confirm.
+task is deferred on the retry tiers, so a slow endpoint never holds up
+anyone else's deliveries; each deferral in a row waits twice as long (up to
+`deferral_max_seconds`), and the count starts again once it is attempted.
+Every step that hands a task on waits for the broker's confirm.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .delivery import AttemptResult, Deliverer
 from .endpoint_cache import EndpointCache
 from .endpoint_health import HealthKeeper
 from .endpoints import Endpoint
-from .scheduler import next_delay, tier_for
+from .scheduler import deferral_delay, next_delay, tier_for
 from .routing import is_operational, operational_event
 from .schemas import DeliveryTask, utcnow
 from .settings import Settings
@@ -127,7 +129,7 @@ class DeliveryWorker:
             await self._hand_on(task.model_copy(update={"due_at": paused_until}), wait, "paused")
             return "paused"
         if not await self._slot(endpoint):
-            await self._hand_on(task, 0, "deferred")
+            await self._defer(task, now)
             return "deferred"
         in_flight = _child(ENDPOINT_IN_FLIGHT, endpoint.id)
         in_flight.inc()
@@ -171,7 +173,7 @@ class DeliveryWorker:
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
-            await self.health.succeeded(endpoint)
+            await self.health.succeeded(endpoint, self.clock())
             if task.replay:
                 await dead_letters.resolved(self.store, task.message_id)
             if task.attempt > 1 or task.replay:
@@ -199,12 +201,19 @@ class DeliveryWorker:
         retry = task.model_copy(
             update={
                 "attempt": task.attempt + 1,
+                "deferrals": 0,
                 "due_at": self.clock() + timedelta(seconds=delay),
                 "last_failure": result.reason,
             }
         )
         await self._hand_on(retry, delay, "retry")
         return "retry"
+
+    async def _defer(self, task: DeliveryTask, now: datetime) -> None:
+        first = min(self.settings.retry_tiers_ms) / 1000
+        delay = deferral_delay(task.deferrals, first, self.settings.deferral_max_seconds)
+        later = task.model_copy(update={"deferrals": task.deferrals + 1, "due_at": now + timedelta(seconds=delay)})
+        await self._hand_on(later, delay, "deferred")
 
     async def hop(self, task: DeliveryTask, remaining_seconds: float) -> None:
         """A task came back before it is due (a long delay spans tiers): wait in the next tier."""

@@ -13,10 +13,10 @@ disappears once it is delivered, or returns as dead with the new attempts.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
-from hookyard_common import attempts, dead_letters, topology
+from hookyard_common import attempts, dead_letters
 from hookyard_common.broker import Broker
 from hookyard_common.endpoint_cache import COLLECTION as ENDPOINTS
 from hookyard_common.schemas import DeliveryTask, new_id, utcnow
@@ -96,20 +96,10 @@ class DeadLetterRoutes:
         docs = await self.store[ENDPOINTS].find({"tenant_id": tenant_id, "active": True}, {"_id": 1}).to_list()
         return {doc["_id"] for doc in docs}
 
-    async def _requeue(self, message_id: str, tenant_id: str, at: datetime, replay_id: str | None = None) -> bool:
-        record = await dead_letters.claim_for_replay(self.store, message_id, tenant_id, at, replay_id)
-        if record is None:
-            return False
-        task = dead_letters.replay_task(record, at)
-        await self.broker.publish(
-            task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id
-        )
-        return True
-
     async def retry(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
         message_id = request.match_info["message_id"]
-        if await self._requeue(message_id, tenant["_id"], utcnow()):
+        if await dead_letters.requeue(self.store, self.broker, message_id, tenant["_id"], utcnow()):
             REPLAYS.labels("dead_letter").inc()
             return web.json_response({"id": message_id, "state": "replaying"}, status=202)
         exists = await self.store[dead_letters.COLLECTION].find_one(
@@ -129,7 +119,7 @@ class DeadLetterRoutes:
         replay_id = new_id("rpl")
         requeued = 0
         async for doc in self.store[dead_letters.COLLECTION].find(query, {"_id": 1}):
-            requeued += await self._requeue(doc["_id"], tenant["_id"], now, replay_id)
+            requeued += await dead_letters.requeue(self.store, self.broker, doc["_id"], tenant["_id"], now, replay_id)
         REPLAYS.labels("bulk").inc(requeued)
         await self.store[REPLAY_RECORDS].insert_one(
             {"_id": replay_id, "tenant_id": tenant["_id"], "requeued": requeued, "created_at": now,

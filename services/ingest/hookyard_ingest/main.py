@@ -3,6 +3,7 @@
 Routes (each also under ROOT_PATH when it is set):
   POST /in/{source_id}, GET /in/{source_id}   provider webhooks (GET: Meta's handshake)
   POST /v1/tenants, GET /v1/tenants           admin: tenants
+  /v1/admin/parked[/{key}[/redrive]|/redrive]  admin: messages parked in hookyard.invalid
   /v1/sources[/{id}]                           tenant: sources
   POST /v1/events                              tenant: publish an event
   /v1/endpoints[/{id}[/secret|/rotate-secret]] tenant: delivery endpoints
@@ -43,6 +44,7 @@ from .listen_routes import ListenRoutes
 from .messages import MessageRoutes
 from .monitor_checks import CheckLog
 from .monitor_routes import MonitorRoutes
+from .parked_routes import ParkedRoutes
 from .pings import PingRoutes, PingSettingsCache
 from .receive import Receiver
 from .sources import SourceCache, SourceRoutes
@@ -95,6 +97,7 @@ class Ingest:
             "listen": ListenRoutes(ctx.store, ctx.broker, auth, settings),
             "monitors": MonitorRoutes(ctx.store, auth, monitor_changes, ping_cache, base_url, self.clock),
             "pings": pings,
+            "parked": ParkedRoutes(ctx.broker, auth),
         }
 
     def part(self, name: str):
@@ -115,6 +118,10 @@ class Ingest:
             web.get("/in/{source_id}", via("receiver", "get"), allow_head=False),
             web.post("/v1/tenants", self.create_tenant),
             web.get("/v1/tenants", self.list_tenants),
+            web.get("/v1/admin/parked", via("parked", "list")),
+            web.post("/v1/admin/parked/redrive", via("parked", "redrive_all")),
+            web.get("/v1/admin/parked/{key}", via("parked", "get")),
+            web.post("/v1/admin/parked/{key}/redrive", via("parked", "redrive")),
             web.post("/v1/sources", via("sources", "create")),
             web.get("/v1/sources", via("sources", "list")),
             web.get("/v1/sources/{source_id}", via("sources", "get")),

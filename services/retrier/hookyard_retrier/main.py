@@ -3,17 +3,25 @@
 It consumes `hookyard.retry.due`, where delivery tasks land when their retry
 tier's wait is over. A task that is not yet due (its delay spans tiers) hops
 to the next fitting tier; a due one is attempted exactly as the dispatcher
-would, and then retried again, dead-lettered, or done.
+would, and then retried again, dead-lettered, or done. In the background it
+takes over dead-letter replays whose claim lapsed (their replica died
+before the broker confirmed the publish: dead_letters.py), and keeps the
+gauges of the invalid queue current (parked.py).
 """
 
+import asyncio
+import logging
+
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import runner, topology
+from hookyard_common import dead_letters, parked, runner, topology
 from hookyard_common.consumer import Reject
 from hookyard_common.runner import Context
 from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.worker import build_worker
 from prometheus_client import Histogram
 from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
 
 # A task this close to its due time is attempted rather than sent round again
 # (clock granularity); anything earlier waits another tier: late, never early.
@@ -42,6 +50,22 @@ async def setup(ctx: Context) -> None:
         await worker.run(task)
 
     await ctx.consume(topology.RETRY_DUE_QUEUE, handle)
+    ctx.background(resume_stalled_replays(ctx))
+    ctx.background(parked.watch(ctx.broker, ctx.settings.invalid_scan_seconds))
+
+
+async def resume_stalled_replays(ctx: Context) -> None:
+    """Every lease period, send again the replays whose claim lapsed before their publish was confirmed."""
+    period = dead_letters.replay_lease(ctx.broker).total_seconds()
+    while True:
+        await asyncio.sleep(period)
+        try:
+            resumed = await dead_letters.resume_stalled(ctx.store, ctx.broker, utcnow())
+        except Exception:  # the database or the broker is away: next round
+            log.warning("could not look for stalled replays", exc_info=True)
+            continue
+        if resumed:
+            log.info("stalled replays resumed", extra={"count": resumed})
 
 
 def main() -> None:
