@@ -25,7 +25,7 @@ def _window(request: web.Request) -> float:
     except ValueError:
         hours = -1
     if not 0 < hours <= 24 * 90:
-        raise ApiError(400, "invalid_window", "hours must be a number above 0 and at most 2160")
+        raise ApiError(400, "invalid_window", "hours must be a number above 0 and at most 2160", field="hours")
     return hours
 
 

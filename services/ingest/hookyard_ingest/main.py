@@ -36,6 +36,7 @@ from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
+from .header_text import require_text_headers
 from .ingest_metrics import count_responses
 from .limits import SlidingWindowLimiter, parse_networks
 from .listen_routes import ListenRoutes
@@ -178,7 +179,7 @@ class Ingest:
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> web.Application:
     ingest = Ingest(settings, clock)
-    app = web.Application(middlewares=[count_responses, json_errors], client_max_size=API_BODY_LIMIT)
+    app = web.Application(middlewares=[count_responses, json_errors, require_text_headers], client_max_size=API_BODY_LIMIT)
     app = runner.build_app("ingest", ingest.setup, settings, app)
     app.on_shutdown.append(ingest.close_listeners)
     routes = ingest.routes()
