@@ -1,0 +1,342 @@
+"""Every route, driven by generated bad requests: no 5xx, a JSON error naming the field, nothing stored.
+
+Hypothesis builds each request from a route's own request model (every field
+it has), then breaks it: a field swapped for null, the wrong type, an empty
+or huge string, a huge or negative number, non-ASCII digits, a lone
+surrogate, nesting past BSON's limit, an extreme date; or the body made
+malformed, duplicated keys, invalid UTF-8, the wrong content type, a body
+where none is taken; or garbage ids, cursors and query parameters. Requests
+go over real HTTP to the real ingest (real RabbitMQ and MongoDB), in batches
+of ten; after a batch of refusals, every collection the tenant has is
+exactly as before it.
+
+The requests are sent from a thread with blocking clients, because
+Hypothesis drives a synchronous function; the ingest serves them on the
+test's event loop meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+from hookyard_common.endpoints import EndpointCreate
+from hookyard_common.monitors import MonitorCreate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hookyard_ingest.auth import TenantCreate
+from hookyard_ingest.dead_letter_routes import BulkReplay
+from hookyard_ingest.endpoint_routes import Rotation
+from hookyard_ingest.events import EventCreate
+from hookyard_ingest.messages import Resend
+from hookyard_ingest.sources import SourceCreate
+from pymongo import MongoClient
+
+BATCH = 10
+EXAMPLES = 200  # x BATCH requests per run
+# Written by refused pings on purpose (a failed ping is worth seeing): not state a refusal may not change.
+LOGS = {"monitor_checks"}
+
+SPECIAL_TEXT = [
+    "", " ", "\ud800", "a\udc00b", "x" * 100_000, "²", "٣", "１２", "-1", "0", "9" * 40, "1e400",
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00", "2026-13-45T25:61:00Z", "null", "\x00",
+    "../../etc", "%00", "\u202e", "*", "a.*.b", "whsec_!!", "https://", "http://[::1", "0.0.0.0/0",
+]
+# For the URL: the request line stays within what the HTTP parser reads (8 KiB).
+SHORT_TEXT = [text for text in SPECIAL_TEXT if len(text) < 100]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**31, -1, 0, 2**53 + 1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(SPECIAL_TEXT),
+)
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for i in range(depth):
+        value = [value] if i % 2 else {"k": value}
+    return value
+
+
+HOSTILE = st.one_of(
+    SCALARS,
+    st.lists(SCALARS, max_size=4),
+    st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(SPECIAL_TEXT[:6])), SCALARS, max_size=4),
+    st.integers(min_value=60, max_value=300).map(_nested),
+)
+CONTENT_TYPES = [
+    "application/json", "application/json; charset=latin-1", "text/plain", "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=xyz", "multipart/form-data", "application/vnd.x+json", "image/png", "",
+]
+
+
+def _fields(model) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+class Ids:
+    """Real ids made before the run, and garbage in their place."""
+
+    def __init__(self, ids: dict[str, str]):
+        self.real = ids
+
+    def strategy(self, kind: str):
+        garbage = st.sampled_from(["x" * 300, "\udcff", "..", "\x00", "null", "²", "src_" + "A" * 40])
+        return st.one_of(st.just(self.real[kind]), st.one_of(garbage, st.text(min_size=1, max_size=20)).map(_encoded))
+
+
+# (method, path with {kind} placeholders, body model or None, query parameters the route reads)
+ROUTES = [
+    ("POST", "/v1/tenants", TenantCreate, ()),
+    ("GET", "/v1/tenants", None, ()),
+    ("POST", "/v1/sources", SourceCreate, ()),
+    ("GET", "/v1/sources", None, ("limit", "cursor")),
+    ("GET", "/v1/sources/{source}", None, ()),
+    ("PATCH", "/v1/sources/{source}", SourceCreate, ()),
+    ("DELETE", "/v1/sources/{garbage}", None, ()),
+    ("POST", "/v1/events", EventCreate, ()),
+    ("POST", "/v1/endpoints", EndpointCreate, ()),
+    ("GET", "/v1/endpoints", None, ("limit", "cursor")),
+    ("GET", "/v1/endpoints/{endpoint}", None, ()),
+    ("GET", "/v1/endpoints/{endpoint}/secret", None, ()),
+    ("PATCH", "/v1/endpoints/{endpoint}", EndpointCreate, ()),
+    ("DELETE", "/v1/endpoints/{garbage}", None, ()),
+    ("POST", "/v1/endpoints/{endpoint}/rotate-secret", Rotation, ()),
+    ("GET", "/v1/messages", None, ("limit", "cursor", "since", "until", "source_id")),
+    ("GET", "/v1/messages/{garbage}", None, ()),
+    ("GET", "/v1/messages/{garbage}/attempts", None, ()),
+    ("POST", "/v1/messages/{garbage}/resend", Resend, ()),
+    ("GET", "/v1/metrics", None, ("hours",)),
+    ("GET", "/v1/dead-letters", None, ("limit", "cursor", "since", "until", "endpoint_id")),
+    ("POST", "/v1/dead-letters/replay", BulkReplay, ()),
+    ("GET", "/v1/dead-letters/replays/{garbage}", None, ()),
+    ("GET", "/v1/dead-letters/{garbage}", None, ()),
+    ("POST", "/v1/dead-letters/{garbage}/retry", None, ()),
+    ("GET", "/v1/sources/{source}/listen", None, ("since",)),
+    ("GET", "/v1/endpoints/{endpoint}/listen", None, ("since",)),
+    ("POST", "/v1/monitors", MonitorCreate, ()),
+    ("GET", "/v1/monitors", None, ("limit", "cursor", "state")),
+    ("GET", "/v1/monitors/{monitor}", None, ()),
+    ("PATCH", "/v1/monitors/{monitor}", MonitorCreate, ()),
+    ("DELETE", "/v1/monitors/{garbage}", None, ()),
+    ("POST", "/v1/monitors/{monitor}/pause", None, ()),
+    ("POST", "/v1/monitors/{monitor}/resume", None, ()),
+    ("POST", "/v1/monitors/{garbage}/regenerate-token", None, ()),
+    ("GET", "/v1/monitors/{monitor}/checks", None, ("limit", "cursor", "since", "until")),
+    ("GET", "/v1/monitors/{monitor}/flips", None, ("limit", "cursor", "since", "until")),
+    ("GET", "/v1/monitors/{monitor}/incidents", None, ("limit", "cursor", "state")),
+    ("GET", "/v1/monitors/{monitor}/stats", None, ()),
+    ("GET", "/ping/{token}", None, ("status", "msg", "message")),
+    ("POST", "/ping/{token}", None, ("status", "msg", "message")),
+    ("HEAD", "/ping/{token}", None, ()),
+    ("POST", "/ping/{token}/{status}", None, ("msg",)),
+    ("GET", "/ping/{token}/{status}", None, ("msg",)),
+    ("POST", "/in/{source}", None, ()),
+    ("POST", "/in/{none_source}", None, ()),
+    ("GET", "/in/{meta_source}", None, ("hub.mode", "hub.verify_token", "hub.challenge")),
+]
+
+
+def _cursor(parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+# Per query parameter, the values most likely to break its parsing; any text besides.
+QUERY_VALUES = {
+    "limit": ["²", "٣", "１２", "-1", "0", "101", "9" * 40, "1e2", " 5", "", "0x10"],
+    "cursor": [
+        _cursor(["9999-12-31T23:59:59-23:59", "x"]), _cursor(["0001-01-01T00:00:00+14:00", "x"]),
+        _cursor(["2026-01-01T00:00:00", "x"]), _cursor(["2026-01-01T00:00:00Z", {"$gt": ""}]), _cursor([1, 2, 3]),
+        _cursor({"$where": "1"}), "!!!", "A" * 600, "",
+    ],
+    "since": ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59", "2026-01-01T00:00:00", "yesterday", "²"],
+    "hours": ["-1", "0", "1e400", "nan", "inf", "²", "99999", ""],
+}
+QUERY_VALUES["until"] = QUERY_VALUES["since"]
+
+
+def query_value(name: str):
+    return st.one_of(st.sampled_from(QUERY_VALUES.get(name, SHORT_TEXT)), st.sampled_from(SHORT_TEXT), st.text(max_size=20))
+
+
+def _encoded(text: str) -> str:
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+@st.composite
+def json_body(draw, model) -> bytes:
+    """A body of `model`'s fields, one or more of them hostile, or the whole body broken."""
+    fields = _fields(model)
+    body = {name: draw(HOSTILE) for name in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=4, unique=True))}
+    raw = json.dumps(body).encode("utf-8", "surrogatepass")
+    breakage = draw(st.sampled_from(["none", "none", "none", "duplicate", "truncate", "bad_utf8", "array", "scalar", "empty"]))
+    if breakage == "duplicate" and body:
+        key = json.dumps(next(iter(body)))
+        raw = raw[:-1] + f", {key}: 1}}".encode()
+    elif breakage == "truncate":
+        raw = raw[: draw(st.integers(min_value=0, max_value=max(0, len(raw) - 1)))]
+    elif breakage == "bad_utf8":
+        raw = raw[:1] + b"\xff\xfe" + raw[1:]
+    elif breakage == "array":
+        raw = b"[" + raw + b"]"
+    elif breakage == "scalar":
+        raw = json.dumps(draw(SCALARS)).encode("utf-8", "surrogatepass")
+    elif breakage == "empty":
+        raw = b""
+    return raw
+
+
+@st.composite
+def raw_body(draw) -> bytes:
+    """What a provider or a pinging system might send: JSON with hostile values, form, bytes."""
+    kind = draw(st.sampled_from(["json", "json", "form", "bytes", "none"]))
+    if kind == "json":
+        value = draw(st.one_of(HOSTILE, st.fixed_dictionaries({"status": HOSTILE, "message": HOSTILE, "metadata": HOSTILE})))
+        return json.dumps(value).encode("utf-8", "surrogatepass")
+    if kind == "form":
+        pairs = draw(st.lists(st.tuples(st.text(max_size=8), st.sampled_from(SPECIAL_TEXT[:12])), max_size=4))
+        return "&".join(f"{_encoded(k)}={_encoded(v)}" for k, v in pairs).encode()
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    return b""
+
+
+def bad_request(ids: Ids):
+    @st.composite
+    def build(draw) -> tuple[str, str, bytes, dict[str, str]]:
+        method, template, model, params = draw(st.sampled_from(ROUTES))
+        path = template
+        for kind in ("source", "none_source", "meta_source", "endpoint", "monitor", "token", "garbage"):
+            if "{" + kind + "}" in path:
+                path = path.replace("{" + kind + "}", draw(ids.strategy(kind)))
+        path = path.replace("{status}", _encoded(draw(st.sampled_from(["up", "down", "degraded", "UP", "²", "sideways", ""])) or "x"))
+        names = draw(st.lists(st.sampled_from(params), min_size=1, max_size=3, unique=True)) if params else []
+        if draw(st.integers(min_value=0, max_value=4)) == 0:
+            names.append(draw(st.sampled_from(["unknown", "limt", "Limit"])))
+        query = {name: draw(query_value(name)) for name in names}
+        if query:
+            path += "?" + "&".join(f"{_encoded(k)}={_encoded(v)}" for k, v in query.items())
+        if model is not None:
+            body = draw(json_body(model))
+        elif method in ("GET", "DELETE", "HEAD") and not draw(st.booleans()):
+            body = b""  # a body where none is taken, half the time
+        else:
+            body = draw(raw_body())
+        headers = {"Content-Type": draw(st.sampled_from(CONTENT_TYPES))}
+        if draw(st.integers(min_value=0, max_value=9)) == 0:
+            headers["Content-Encoding"] = "gzip"
+        token = ids.real["admin"] if template == "/v1/tenants" else ids.real["key"]
+        headers["Authorization"] = f"Bearer {token}"
+        return method, path, body, headers
+
+    return build()
+
+
+def send(port: int, method: str, path: str, body: bytes, headers: dict) -> tuple[int, bytes, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body or None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read(), response.getheader("Content-Type", "")
+    finally:
+        connection.close()
+
+
+def snapshot(db) -> dict:
+    return {
+        name: sorted(db[name].find(), key=lambda doc: str(doc["_id"]))
+        for name in sorted(db.list_collection_names())
+        if name not in LOGS
+    }
+
+
+def settled(db, timeout: float = 5.0) -> dict:
+    """The state once what accepted requests started in the background (a ping's flip,
+    incident and alert are settled after its answer) has finished."""
+    deadline = time.monotonic() + timeout
+    current = snapshot(db)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        current, previous = snapshot(db), current
+        if current == previous:
+            break
+    return current
+
+
+def check_answer(request: tuple, status: int, data: bytes, content_type: str) -> None:
+    method, path, body, _ = request
+    where = f"{method} {path[:200]} body={body[:200]!r}"
+    assert status < 500, f"{status} for {where}: {data[:300]!r}"
+    if status < 400 or method == "HEAD":
+        return
+    assert content_type.startswith("application/json"), f"{status} without JSON for {where}: {data[:200]!r}"
+    error = json.loads(data)["error"]
+    assert isinstance(error["code"], str) and isinstance(error["message"], str), where
+    if status == 400:
+        assert isinstance(error.get("field"), str), f"400 without a field for {where}: {error}"
+
+
+def drive(port: int, mongo_uri: str, db_name: str, ids: Ids) -> dict[str, int]:
+    """Run the property; how many requests were sent, and after how many batches the state was compared."""
+    db = MongoClient(mongo_uri)[db_name]
+    counts = {"sent": 0, "state checked": 0}
+    state = {"before": snapshot(db)}
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(batch=st.lists(bad_request(ids), min_size=BATCH, max_size=BATCH))
+    def property_(batch):
+        accepted = False
+        for request in batch:
+            status, data, content_type = send(port, *request)
+            counts["sent"] += 1
+            check_answer(request, status, data, content_type)
+            # A read changes nothing; a ping that was accepted does (it is recorded).
+            accepted |= status < 400 and (request[0] not in ("GET", "HEAD") or request[1].startswith("/ping/"))
+        if accepted:
+            state["before"] = settled(db)
+            return
+        counts["state checked"] += 1
+        assert snapshot(db) == state["before"], f"a batch of refusals changed the stored state: {batch}"
+
+    try:
+        property_()
+    finally:
+        db.client.close()
+    return counts
+
+
+@pytest.mark.slow
+async def test_generated_bad_requests_on_every_route(start_ingest, infra):
+    ingest = await start_ingest(
+        rate_limit_per_ip=10**9, rate_limit_per_source=10**9, ping_rate_limit_per_ip=10**9, ping_rate_limit_per_token=10**9
+    )
+    key = await ingest.tenant()
+    status, endpoint, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/hook"})
+    assert status == 201
+    status, monitor, _ = await ingest.call("POST", "/v1/monitors", token=key, json={"name": "m"})
+    assert status == 201
+    meta = await ingest.source(key, "meta", secrets=["app-secret"], options={"verify_token": "vt"})
+    ids = Ids({
+        "key": key,
+        "admin": ingest.settings.admin_token,
+        "source": (await ingest.source(key, "hmac"))["id"],
+        "none_source": (await ingest.source(key, "none"))["id"],
+        "meta_source": meta["id"],
+        "endpoint": endpoint["id"],
+        "monitor": monitor["id"],
+        "token": monitor["token"],
+        "garbage": "gone_" + "0" * 20,
+    })
+    counts = await asyncio.to_thread(drive, ingest.settings.ingest_port, infra.mongo_uri, ingest.settings.mongo_db, ids)
+    assert counts["sent"] >= EXAMPLES * BATCH
+    # Most batches are all refusals, so the stored state is compared after them.
+    assert counts["state checked"] >= EXAMPLES // 4, counts
