@@ -274,3 +274,20 @@ async def test_a_database_outage_is_a_503_not_a_4xx():
     finally:
         await runner.cleanup()
         await client.close()
+
+
+async def test_ping_metadata_that_could_not_be_stored_is_a_400(ingest):
+    key = await ingest.tenant()
+    status, monitor, _ = await ingest.call("POST", "/v1/monitors", token=key, json={"name": "m"})
+    assert status == 201
+    path = f"/ping/{monitor['token']}"
+    for raw, expected in (
+        (b'{"status": "down", "metadata": {"n": 18446744073709551615}}', (400, "number_out_of_range", "metadata.n")),
+        (b'{"status": "down", "metadata": ' + b'{"k": ' * 80 + b"1" + b"}" * 81, (400, "too_deep", "metadata" + ".k" * 63)),
+        (b'{"status": "down", "message": "\\ud800"}', (400, "invalid_text", "message")),
+        (b'{"status": "sideways"}', (400, "invalid_status", "status")),
+    ):
+        status, body, _ = await ingest.call("POST", path, data=raw, headers={"Content-Type": "application/json"})
+        assert _error(status, body) == expected, raw[:60]
+    status, shown, _ = await ingest.call("GET", f"/v1/monitors/{monitor['id']}", token=key)
+    assert shown["state"] == "new" and shown["pings_received"] == 0
