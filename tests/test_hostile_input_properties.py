@@ -21,11 +21,13 @@ import asyncio
 import base64
 import http.client
 import json
+import re
 import time
 from urllib.parse import quote
 
 import pytest
 from hookyard_common.endpoints import EndpointCreate
+from hookyard_common.settings import Settings
 from hookyard_common.monitors import MonitorCreate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,6 +35,7 @@ from hookyard_ingest.auth import TenantCreate
 from hookyard_ingest.dead_letter_routes import BulkReplay
 from hookyard_ingest.endpoint_routes import Rotation
 from hookyard_ingest.events import EventCreate
+from hookyard_ingest.main import Ingest
 from hookyard_ingest.messages import Resend
 from hookyard_ingest.sources import SourceCreate
 from pymongo import MongoClient
@@ -88,62 +91,58 @@ class Ids:
 
     def __init__(self, ids: dict[str, str]):
         self.real = ids
+        self.hit: set[tuple[str, str]] = set()  # the routes requests were made for
 
     def strategy(self, kind: str):
         garbage = st.sampled_from(["x" * 300, "\udcff", "..", "\x00", "null", "²", "src_" + "A" * 40])
         return st.one_of(st.just(self.real[kind]), st.one_of(garbage, st.text(min_size=1, max_size=20)).map(_encoded))
 
 
-# (method, path with {kind} placeholders, body model or None, query parameters the route reads)
+# Every route the ingest serves (ROOT_PATH is not set), read from the app itself: HEAD too, where GET has it.
 ROUTES = [
-    ("POST", "/v1/tenants", TenantCreate, ()),
-    ("GET", "/v1/tenants", None, ()),
-    ("POST", "/v1/sources", SourceCreate, ()),
-    ("GET", "/v1/sources", None, ("limit", "cursor")),
-    ("GET", "/v1/sources/{source}", None, ()),
-    ("PATCH", "/v1/sources/{source}", SourceCreate, ()),
-    ("DELETE", "/v1/sources/{garbage}", None, ()),
-    ("POST", "/v1/events", EventCreate, ()),
-    ("POST", "/v1/endpoints", EndpointCreate, ()),
-    ("GET", "/v1/endpoints", None, ("limit", "cursor")),
-    ("GET", "/v1/endpoints/{endpoint}", None, ()),
-    ("GET", "/v1/endpoints/{endpoint}/secret", None, ()),
-    ("PATCH", "/v1/endpoints/{endpoint}", EndpointCreate, ()),
-    ("DELETE", "/v1/endpoints/{garbage}", None, ()),
-    ("POST", "/v1/endpoints/{endpoint}/rotate-secret", Rotation, ()),
-    ("GET", "/v1/messages", None, ("limit", "cursor", "since", "until", "source_id")),
-    ("GET", "/v1/messages/{garbage}", None, ()),
-    ("GET", "/v1/messages/{garbage}/attempts", None, ()),
-    ("POST", "/v1/messages/{garbage}/resend", Resend, ()),
-    ("GET", "/v1/metrics", None, ("hours",)),
-    ("GET", "/v1/dead-letters", None, ("limit", "cursor", "since", "until", "endpoint_id")),
-    ("POST", "/v1/dead-letters/replay", BulkReplay, ()),
-    ("GET", "/v1/dead-letters/replays/{garbage}", None, ()),
-    ("GET", "/v1/dead-letters/{garbage}", None, ()),
-    ("POST", "/v1/dead-letters/{garbage}/retry", None, ()),
-    ("GET", "/v1/sources/{source}/listen", None, ("since",)),
-    ("GET", "/v1/endpoints/{endpoint}/listen", None, ("since",)),
-    ("POST", "/v1/monitors", MonitorCreate, ()),
-    ("GET", "/v1/monitors", None, ("limit", "cursor", "state")),
-    ("GET", "/v1/monitors/{monitor}", None, ()),
-    ("PATCH", "/v1/monitors/{monitor}", MonitorCreate, ()),
-    ("DELETE", "/v1/monitors/{garbage}", None, ()),
-    ("POST", "/v1/monitors/{monitor}/pause", None, ()),
-    ("POST", "/v1/monitors/{monitor}/resume", None, ()),
-    ("POST", "/v1/monitors/{garbage}/regenerate-token", None, ()),
-    ("GET", "/v1/monitors/{monitor}/checks", None, ("limit", "cursor", "since", "until")),
-    ("GET", "/v1/monitors/{monitor}/flips", None, ("limit", "cursor", "since", "until")),
-    ("GET", "/v1/monitors/{monitor}/incidents", None, ("limit", "cursor", "state")),
-    ("GET", "/v1/monitors/{monitor}/stats", None, ()),
-    ("GET", "/ping/{token}", None, ("status", "msg", "message")),
-    ("POST", "/ping/{token}", None, ("status", "msg", "message")),
-    ("HEAD", "/ping/{token}", None, ()),
-    ("POST", "/ping/{token}/{status}", None, ("msg",)),
-    ("GET", "/ping/{token}/{status}", None, ("msg",)),
-    ("POST", "/in/{source}", None, ()),
-    ("POST", "/in/{none_source}", None, ()),
-    ("GET", "/in/{meta_source}", None, ("hub.mode", "hub.verify_token", "hub.challenge")),
+    (method, route.path)
+    for route in Ingest(Settings()).routes()
+    for method in ([route.method, "HEAD"] if route.method == "GET" and route.kwargs.get("allow_head", True) else [route.method])
 ]
+# The routes that read a JSON body, and the model that reads it.
+BODIES = {
+    ("POST", "/v1/tenants"): TenantCreate,
+    ("POST", "/v1/sources"): SourceCreate,
+    ("PATCH", "/v1/sources/{source_id}"): SourceCreate,
+    ("POST", "/v1/events"): EventCreate,
+    ("POST", "/v1/endpoints"): EndpointCreate,
+    ("PATCH", "/v1/endpoints/{endpoint_id}"): EndpointCreate,
+    ("POST", "/v1/endpoints/{endpoint_id}/rotate-secret"): Rotation,
+    ("POST", "/v1/messages/{message_id}/resend"): Resend,
+    ("POST", "/v1/dead-letters/replay"): BulkReplay,
+    ("POST", "/v1/monitors"): MonitorCreate,
+    ("PATCH", "/v1/monitors/{monitor_id}"): MonitorCreate,
+}
+PAGE = ("limit", "cursor")
+WINDOW = (*PAGE, "since", "until")
+# The query parameters a route reads, by path.
+QUERIES = {
+    "/v1/sources": PAGE, "/v1/endpoints": PAGE, "/v1/monitors": (*PAGE, "state"),
+    "/v1/messages": (*WINDOW, "source_id"), "/v1/dead-letters": (*WINDOW, "endpoint_id"), "/v1/metrics": ("hours",),
+    "/v1/sources/{source_id}/listen": ("since",), "/v1/endpoints/{endpoint_id}/listen": ("since",),
+    "/v1/monitors/{monitor_id}/checks": WINDOW, "/v1/monitors/{monitor_id}/flips": WINDOW,
+    "/v1/monitors/{monitor_id}/incidents": (*PAGE, "state"),
+    "/ping/{token}": ("status", "msg", "message"), "/ping/{token}/{status}": ("msg",),
+    "/in/{source_id}": ("hub.mode", "hub.verify_token", "hub.challenge"),
+}
+# What fills each path parameter (objects made before the run, or garbage).
+PARAMETERS = {"{endpoint_id}": "endpoint", "{monitor_id}": "monitor", "{token}": "token"}
+
+
+def _kinds(method: str, template: str) -> dict[str, list[str]]:
+    """For each path parameter of a route, the kinds of ids it may be given."""
+    if method == "DELETE" or template.endswith("/regenerate-token"):
+        # Real objects stay, so the rest of the run can reach them.
+        return {name: ["garbage"] for name in re.findall(r"\{\w+\}", template)}
+    kinds = {name: [PARAMETERS.get(name, "garbage")] for name in re.findall(r"\{\w+\}", template)}
+    if "{source_id}" in kinds:
+        kinds["{source_id}"] = ["source", "none_source", "meta_source"] if template.startswith("/in/") else ["source"]
+    return kinds
 
 
 def _cursor(parts: object) -> str:
@@ -213,12 +212,11 @@ def raw_body(draw) -> bytes:
 def bad_request(ids: Ids):
     @st.composite
     def build(draw) -> tuple[str, str, bytes, dict[str, str]]:
-        method, template, model, params = draw(st.sampled_from(ROUTES))
-        path = template
-        for kind in ("source", "none_source", "meta_source", "endpoint", "monitor", "token", "garbage"):
-            if "{" + kind + "}" in path:
-                path = path.replace("{" + kind + "}", draw(ids.strategy(kind)))
-        path = path.replace("{status}", _encoded(draw(st.sampled_from(["up", "down", "degraded", "UP", "²", "sideways", ""])) or "x"))
+        method, template = draw(st.sampled_from(ROUTES))
+        model, params = BODIES.get((method, template)), QUERIES.get(template, ())
+        path = template.replace("{status}", _encoded(draw(st.sampled_from(["up", "down", "UP", "²", "sideways"]))))
+        for name, kinds in _kinds(method, template).items():
+            path = path.replace(name, draw(ids.strategy(draw(st.sampled_from(kinds)))))
         names = draw(st.lists(st.sampled_from(params), min_size=1, max_size=3, unique=True)) if params else []
         if draw(st.integers(min_value=0, max_value=4)) == 0:
             names.append(draw(st.sampled_from(["unknown", "limt", "Limit"])))
@@ -236,6 +234,7 @@ def bad_request(ids: Ids):
             headers["Content-Encoding"] = "gzip"
         token = ids.real["admin"] if template == "/v1/tenants" else ids.real["key"]
         headers["Authorization"] = f"Bearer {token}"
+        ids.hit.add((method, template))
         return method, path, body, headers
 
     return build()
@@ -338,5 +337,6 @@ async def test_generated_bad_requests_on_every_route(start_ingest, infra):
     })
     counts = await asyncio.to_thread(drive, ingest.settings.ingest_port, infra.mongo_uri, ingest.settings.mongo_db, ids)
     assert counts["sent"] >= EXAMPLES * BATCH
+    assert ids.hit == set(ROUTES), f"routes never driven: {set(ROUTES) - ids.hit}"
     # Most batches are all refusals, so the stored state is compared after them.
     assert counts["state checked"] >= EXAMPLES // 4, counts
