@@ -21,7 +21,8 @@ from .errors import ApiError
 def _window(request: web.Request) -> float:
     raw = request.query.get("hours", "24")
     try:
-        hours = float(raw)
+        # ASCII only: float() also reads other scripts' digits ("١٢").
+        hours = float(raw) if raw.isascii() else -1
     except ValueError:
         hours = -1
     if not 0 < hours <= 24 * 90:

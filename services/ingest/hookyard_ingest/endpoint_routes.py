@@ -28,7 +28,7 @@ DEFAULT_GRACE_SECONDS = 86_400
 
 class Rotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    secret: str | None = None
+    secret: str | None = Field(None, max_length=1024)
     grace_seconds: int = Field(DEFAULT_GRACE_SECONDS, ge=0, le=7 * 86_400)
 
 
