@@ -36,6 +36,7 @@ from pymongo import AsyncMongoClient
         (b'{"s": "\\ud800"}', "invalid_text", "s"),
         (b'{"s": ["ok", "\\udc00 tail"]}', "invalid_text", "s.1"),
         (b'{"\\ud800": 1}', "invalid_text", "\\ud800"),
+        (b'{"a": {"k\\u0000": 1}}', "invalid_key", "a.k\x00"),
         (b"[" * 65 + b"]" * 65, "too_deep", ".".join(["0"] * 64)),
         (b'{"a": ' * 200_000 + b"1" + b"}" * 200_000, "too_deep", "(body)"),
         (b"\xff\xfe{}", "malformed_json", "(body)"),

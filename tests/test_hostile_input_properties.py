@@ -50,6 +50,8 @@ SPECIAL_TEXT = [
     "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00", "2026-13-45T25:61:00Z", "null", "\x00",
     "../../etc", "%00", "\u202e", "*", "a.*.b", "whsec_!!", "https://", "http://[::1", "0.0.0.0/0",
 ]
+# Object keys BSON or MongoDB treat specially.
+KEYS = ["", "\x00", "a\x00b", "$where", "a.b", "\ud800", "x" * 1000, "_id"]
 # For the URL: the request line stays within what the HTTP parser reads (8 KiB).
 SHORT_TEXT = [text for text in SPECIAL_TEXT if len(text) < 100]
 SCALARS = st.one_of(
@@ -73,7 +75,7 @@ def _nested(depth: int) -> object:
 HOSTILE = st.one_of(
     SCALARS,
     st.lists(SCALARS, max_size=4),
-    st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(SPECIAL_TEXT[:6])), SCALARS, max_size=4),
+    st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(KEYS)), SCALARS, max_size=4),
     st.integers(min_value=60, max_value=300).map(_nested),
 )
 CONTENT_TYPES = [
@@ -171,11 +173,72 @@ def _encoded(text: str) -> str:
     return quote(text.encode("utf-8", "surrogatepass"), safe="")
 
 
+# A valid body for each model, every field given: mutating one part of it reaches the checks
+# that only run once everything around that part is valid.
+VALID = {
+    TenantCreate: {"name": "t"},
+    SourceCreate: {
+        "name": "s", "provider": "hmac", "secrets": ["0123456789abcdef"], "options": {"signature_header": "X-Sig"},
+        "schema": {"required": ["a"], "types": {"t": ["b.c"]}, "type_field": "type", "allow_unknown_types": True},
+        "allowed_cidrs": ["10.0.0.0/8"], "max_body_bytes": 1000, "rate_limit_per_ip": 10, "rate_limit_per_source": 10,
+    },
+    EventCreate: {
+        "event_type": "a.b", "payload": {"x": [1, {"y": "z"}]}, "idempotency_key": "k", "severity": "low",
+        "context": {"c": 1}, "target_endpoint_id": "ep_x", "headers": {"X-A": "b"}, "occurred_at": "2026-01-01T00:00:00Z",
+    },
+    EndpointCreate: {
+        "url": "https://example.com/h", "description": "d", "event_types": ["a.*"], "source_ids": ["src_x"],
+        "headers": {"X-A": "b"}, "auth": {"type": "api_key", "token": "t", "header_name": "X-Key"}, "timeout_seconds": 5,
+        "retry_policy": {"max_retries": 3, "initial_delay_seconds": 1, "backoff_multiplier": 2, "max_delay_seconds": 60,
+                         "jitter": True},
+        "rate_limit_per_second": 5, "max_in_flight": 2, "active": True, "signature_format": "standard",
+        "payload_format": "standard",
+    },
+    Rotation: {"grace_seconds": 60, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    Resend: {"endpoint_id": "ep_x"},
+    BulkReplay: {"endpoint_id": "ep_x", "since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"},
+    MonitorCreate: {
+        "name": "m", "heartbeat_interval_seconds": 60, "grace_seconds": 10, "secret": "0123456789abcdef0",
+        "alerts_enabled": True,
+        "payload_mapping": {"status_field": "s.t", "values": {"ok": "up"}, "default_status": "down", "message_field": "m"},
+    },
+}
+
+
+def _parts(value: object, path: tuple = ()):
+    """The path of every part of a JSON value, containers and leaves."""
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _parts(child, (*path, key))
+
+
+def _mutated(draw, valid: dict) -> object:
+    """`valid` with one part replaced by a hostile value, removed, or given a hostile key."""
+    body = json.loads(json.dumps(valid))
+    path = draw(st.sampled_from(list(_parts(body))[1:]))
+    parent = body
+    for key in path[:-1]:
+        parent = parent[key]
+    how = draw(st.sampled_from(["replace", "replace", "remove", "hostile key"]))
+    if how == "replace":
+        parent[path[-1]] = draw(HOSTILE)
+    elif how == "remove":
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[draw(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)))] = draw(HOSTILE)
+    return body
+
+
 @st.composite
 def json_body(draw, model) -> bytes:
-    """A body of `model`'s fields, one or more of them hostile, or the whole body broken."""
-    fields = _fields(model)
-    body = {name: draw(HOSTILE) for name in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=4, unique=True))}
+    """A valid body with one part of it made hostile, or a body of `model`'s fields with
+    hostile values; then perhaps the whole body broken."""
+    if draw(st.booleans()):
+        body = _mutated(draw, VALID[model])
+    else:
+        fields = _fields(model)
+        body = {name: draw(HOSTILE) for name in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=4, unique=True))}
     raw = json.dumps(body).encode("utf-8", "surrogatepass")
     breakage = draw(st.sampled_from(["none", "none", "none", "duplicate", "truncate", "bad_utf8", "array", "scalar", "empty"]))
     if breakage == "duplicate" and body:

@@ -1,11 +1,11 @@
 """JSON a client sends that Hookyard will store: read strictly, refused whole at the edge.
 
 A value that parses is not yet a value MongoDB and the broker accept: BSON
-integers are 64-bit, documents nest at most 100 deep, strings must be UTF-8
-(a `\\ud800` escape parses into a lone surrogate no encoder takes), and
-`Infinity`/`NaN` are not JSON. Found at write time, in a consumer, such a
-value is an accepted event that can never be stored; so it is refused here,
-with the path of the offending field. Duplicate keys are refused too: which
+integers are 64-bit, documents nest at most 100 deep, keys may not hold a
+NUL, strings must be UTF-8 (a `\\ud800` escape parses into a lone surrogate
+no encoder takes), and `Infinity`/`NaN` are not JSON. Found at write time,
+in a consumer, such a value is an accepted event that can never be stored;
+so it is refused here, with the path of the offending field. Duplicate keys are refused too: which
 one "wins" depends on the reader, and the tenant meant one of them.
 
 The standard library's parser is used (not orjson) because it keeps integers
@@ -86,8 +86,8 @@ def check(value: Any) -> None:
         if len(path) >= MAX_DEPTH:
             raise _too_deep(_dotted(path))
         for key, child in container.items() if isinstance(container, dict) else enumerate(container):
-            if isinstance(key, str) and not key.isascii():
-                _check_scalar(key, path + (key,))
+            if isinstance(key, str) and (not key.isascii() or "\x00" in key):
+                _check_key(key, path + (key,))
             if isinstance(child, (dict, list)):
                 stack.append((child, path + (key,)))
             elif child is not None:
@@ -104,6 +104,13 @@ def _plain(item: Any) -> bool:
     if kind is float:
         return math.isfinite(item)
     return kind is bool
+
+
+def _check_key(key: str, path: tuple) -> None:
+    if "\x00" in key:
+        # BSON writes keys as C strings: a NUL cannot be stored in one.
+        raise JsonInputError("invalid_key", "object keys may not contain NUL (\\u0000)", _dotted(path))
+    _check_scalar(key, path)
 
 
 def _check_scalar(item: Any, path: tuple) -> None:
