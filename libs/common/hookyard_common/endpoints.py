@@ -118,7 +118,9 @@ class EndpointFields(Strict):
 
     url: AnyHttpUrl | None = None
     description: str | None = Field(None, max_length=500)
-    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN, max_length=256)]] | None = Field(None, max_length=100)
+    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN, max_length=256)]] | None = Field(
+        None, max_length=100
+    )
     source_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(None, max_length=100)
     headers: CustomHeaders | None = None
     auth: Auth | None = None

@@ -47,7 +47,10 @@ def validated(model: type[BaseModel], value: object) -> BaseModel:
 
 def invalid_request(exc: ValidationError) -> ApiError:
     problems = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"].removeprefix("Value error, ")}
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "(body)",
+            "problem": err["msg"].removeprefix("Value error, "),  # our validators' own messages
+        }
         for err in exc.errors(include_url=False, include_input=False)
     ]
     first = problems[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -88,16 +89,18 @@ def _multipart_fields(body: bytes, content_type_header: str) -> dict[str, list[s
         raise ApiError(400, "malformed_form", "multipart Content-Type has no boundary", field="Content-Type")
     fields: dict[str, list[str]] = {}
     try:
-        with multipart.PushMultipartParser(boundary, len(body), max_segment_count=MAX_PARTS, strict=True) as parser:
+        parser = multipart.PushMultipartParser(boundary, len(body), max_segment_count=MAX_PARTS, strict=True)
+        with parser:
             for segment, value in _segments(parser, body):
                 if segment.name and segment.filename is None:
                     fields.setdefault(segment.name, []).append(_text(segment, value))
     except multipart.MultipartError as exc:
-        raise ApiError(400, "malformed_form", f"multipart body could not be parsed: {exc}", field="(body)") from None
+        message = f"multipart body could not be parsed: {exc}"
+        raise ApiError(400, "malformed_form", message, field="(body)") from None
     return fields
 
 
-def _segments(parser: multipart.PushMultipartParser, body: bytes):
+def _segments(parser: multipart.PushMultipartParser, body: bytes) -> Iterator[tuple[multipart.MultipartSegment, bytes]]:
     """(segment, its bytes) for every part of `body`."""
     segment, chunks = None, []
     for event in [*parser.parse(body), *parser.parse(b"")]:
@@ -113,7 +116,8 @@ def _text(segment: multipart.MultipartSegment, value: bytes) -> str:
     try:
         return value.decode(segment.charset or "utf-8")
     except (UnicodeError, LookupError):  # not text in that charset, or not a text charset at all
-        raise ApiError(400, "malformed_form", f"form field {segment.name!r} is not valid text", field=segment.name) from None
+        message = f"form field {segment.name!r} is not valid text"
+        raise ApiError(400, "malformed_form", message, field=segment.name) from None
 
 
 def payload_of(body: bytes, media: str, json_value: Any, form: dict[str, list[str]] | None) -> Any:

@@ -147,7 +147,9 @@ class MonitorRoutes:
                 )
             query["state"] = state
         base = self.base_url(request)
-        return await list_page(request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER)
+        return await list_page(
+            request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER
+        )
 
     async def get(self, request: web.Request) -> web.Response:
         return self._shown(request, await self._own(request))
