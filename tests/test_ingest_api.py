@@ -70,7 +70,7 @@ async def test_source_validation_errors_name_the_problem(ingest):
         status, body, _ = await ingest.call("POST", "/v1/sources", token=key, json=fields)
         assert (status, body["error"]["code"]) == (400, code), (fields, body)
     status, body, _ = await ingest.call("POST", "/v1/sources", token=key, data=b"{not json")
-    assert status == 400 and body["error"]["code"] == "invalid_request"
+    assert status == 400 and body["error"]["code"] == "malformed_json"
     status, body, _ = await ingest.call("GET", "/v1/sources", token="hy_wrong")
     assert status == 401
 

@@ -6,10 +6,11 @@ retrier read them. One model, so the three agree on every field.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .event_filter import any_matches
 
@@ -24,6 +25,31 @@ RESERVED_HEADERS = {
 
 # An event type, or a filter with `*` segments (see event_filter).
 EVENT_PATTERN = r"^(\*|[A-Za-z0-9_\-]+)(\.(\*|[A-Za-z0-9_\-]+))*$"
+# An HTTP header name (RFC 9110's token).
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+HEADER_NAME = re.compile(HEADER_NAME_PATTERN)
+MAX_CUSTOM_HEADERS = 50
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    """Headers a tenant adds to deliveries: real header names, one-line values, none of ours."""
+    clashes = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
+    if clashes:
+        raise ValueError(f"these headers are set by Hookyard: {', '.join(clashes)}")
+    bad_names = sorted(name for name in value if not HEADER_NAME.match(name))
+    if bad_names:
+        raise ValueError(f"not a header name: {bad_names[0]!r}")
+    if any(c in v for v in value.values() for c in "\r\n\0"):
+        raise ValueError("header values may not contain line breaks or NUL")
+    return value
+
+
+# Extra headers sent with deliveries (an endpoint's, or one event's).
+CustomHeaders = Annotated[
+    dict[str, Annotated[str, Field(max_length=4096)]],
+    Field(max_length=MAX_CUSTOM_HEADERS),
+    AfterValidator(_check_headers),
+]
 
 
 class Strict(BaseModel):
@@ -38,7 +64,7 @@ class BearerAuth(Strict):
 class ApiKeyAuth(Strict):
     type: Literal["api_key"]
     token: str = Field(min_length=1, max_length=4096)
-    header_name: str = Field("X-API-Key", pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+    header_name: str = Field("X-API-Key", pattern=HEADER_NAME_PATTERN, max_length=256)
 
 
 class BasicAuth(Strict):
@@ -55,8 +81,9 @@ class RetryPolicy(Strict):
 
     schedule_seconds: list[Annotated[float, Field(ge=0, le=7 * 86_400)]] | None = Field(None, max_length=50)
     max_retries: int | None = Field(None, ge=0, le=50)
-    initial_delay_seconds: float = Field(1.0, ge=0)
-    backoff_multiplier: float = Field(2.0, ge=1)
+    initial_delay_seconds: float = Field(1.0, ge=0, le=7 * 86_400)
+    # Bounded so the longest schedule's delays stay finite floats.
+    backoff_multiplier: float = Field(2.0, ge=1, le=100)
     max_delay_seconds: float = Field(300.0, ge=0, le=7 * 86_400)
     jitter: bool = True
 
@@ -85,17 +112,21 @@ class EndpointSecret(Strict):
 
 
 class EndpointFields(Strict):
-    """What a tenant may set; every field optional so PATCH can reuse it."""
+    """What a tenant may set; every field optional so PATCH can reuse it. In a PATCH, null
+    clears `description`, `auth` and `rate_limit_per_second`; the other fields always have
+    a value, so null is refused for them (leave a field out to keep it)."""
 
     url: AnyHttpUrl | None = None
     description: str | None = Field(None, max_length=500)
-    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN)]] | None = Field(None, max_length=100)
-    source_ids: list[str] | None = Field(None, max_length=100)
-    headers: dict[str, str] | None = None
+    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN, max_length=256)]] | None = Field(
+        None, max_length=100
+    )
+    source_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(None, max_length=100)
+    headers: CustomHeaders | None = None
     auth: Auth | None = None
     timeout_seconds: float | None = Field(None, gt=0, le=120)
     retry_policy: RetryPolicy | None = None
-    rate_limit_per_second: float | None = Field(None, gt=0)
+    rate_limit_per_second: float | None = Field(None, gt=0, le=100_000)
     max_in_flight: int | None = Field(None, ge=1, le=256)
     active: bool | None = None
     signature_format: Literal["standard", "legacy"] | None = None
@@ -109,22 +140,20 @@ class EndpointFields(Strict):
             raise ValueError("url must be at most 2048 characters")
         return value
 
-    @field_validator("headers")
+    @field_validator(
+        "url", "event_types", "source_ids", "headers", "timeout_seconds", "retry_policy", "max_in_flight",
+        "active", "signature_format", "payload_format", mode="before",
+    )
     @classmethod
-    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+    def _not_null(cls, value: object) -> object:
         if value is None:
-            return None
-        clashes = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
-        if clashes:
-            raise ValueError(f"these headers are set by Hookyard: {', '.join(clashes)}")
-        if any("\n" in k or "\r" in k or "\n" in v or "\r" in v for k, v in value.items()):
-            raise ValueError("header names and values may not contain line breaks")
+            raise ValueError("may not be null (leave the field out to keep its value)")
         return value
 
 
 class EndpointCreate(EndpointFields):
     url: AnyHttpUrl
-    secret: str | None = Field(None, description="A `whsec_` secret; generated when absent.")
+    secret: str | None = Field(None, max_length=1024, description="A `whsec_` secret; generated when absent.")
 
 
 class EndpointHealth(Strict):

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +29,19 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` (with a time zone) in UTC, as MongoDB stores times; a ValueError when UTC has
+    no such time (`0001-01-01T00:00+14:00` is before year 1 there), which BSON cannot encode."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of range once converted to UTC (years 1 to 9999)") from None
+
+
+# A time a client gives: with its zone, stored as UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(as_utc)]
 
 
 def new_id(prefix: str) -> str:

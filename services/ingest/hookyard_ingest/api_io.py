@@ -1,4 +1,10 @@
-"""Reading tenant-API requests and shaping list responses."""
+"""Reading tenant-API requests and shaping list responses.
+
+Every refusal names the offending field (`field`: a dotted path into the
+body, or the query parameter's name), so a client can tell which of its
+inputs to fix. Bodies are read by `json_input` before the model sees them:
+what the model accepts can then always be stored.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,16 @@ from datetime import datetime
 
 from aiohttp import web
 from hookyard_common.pagination import CursorError, after_cursor, encode_cursor
+from hookyard_common.schemas import as_utc
 from pydantic import BaseModel, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
+from . import json_input
 from .errors import ApiError
+
+# Query parameters every list takes; `time_window` lists take `since` and `until` too.
+PAGE_PARAMS = frozenset({"limit", "cursor"})
+WINDOW_PARAMS = frozenset({"since", "until"})
 
 
 async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -19,20 +31,50 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "body_too_large", "request body too large") from None
     try:
-        return model.model_validate_json(raw or b"{}")
+        value = json_input.loads(raw) if raw.strip() else {}
+    except json_input.JsonInputError as exc:
+        raise ApiError(400, exc.code, exc.message, field=exc.field, **exc.details) from None
+    return validated(model, value)
+
+
+def validated(model: type[BaseModel], value: object) -> BaseModel:
+    """`value` as `model`, or a 400 listing every problem, the first one as `field`."""
+    try:
+        return model.model_validate(value)
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
-            for err in exc.errors(include_url=False)
-        ]
-        raise ApiError(400, "invalid_request", "the request body is invalid", problems=problems) from None
+        raise invalid_request(exc) from None
+
+
+def invalid_request(exc: ValidationError) -> ApiError:
+    problems = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "(body)",
+            "problem": err["msg"].removeprefix("Value error, "),  # our validators' own messages
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    first = problems[0]
+    return ApiError(
+        400, "invalid_request", f"{first['field']}: {first['problem']}", field=first["field"], problems=problems
+    )
 
 
 def query_limit(request: web.Request, default: int = 50, maximum: int = 100) -> int:
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {maximum}")
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= maximum):
+        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {maximum}", field="limit")
     return int(raw)
+
+
+def refuse_unknown_params(request: web.Request, known: frozenset[str]) -> None:
+    """A misspelt filter (`limt`, `sinse`) would silently change what a list shows: refuse it."""
+    unknown = sorted(set(request.query) - known)
+    if unknown:
+        raise ApiError(
+            400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}", field=unknown[0],
+            accepted=sorted(known),
+        )
 
 
 def page(docs: list[dict], limit: int, field: str, render) -> dict:
@@ -49,10 +91,15 @@ def time_param(request: web.Request, name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, "invalid_time", f"{name} must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z") from None
+        raise ApiError(
+            400, "invalid_time", f"{name} must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z", field=name
+        ) from None
     if value.tzinfo is None:
-        raise ApiError(400, "invalid_time", f"{name} needs a time zone (e.g. a trailing Z)")
-    return value
+        raise ApiError(400, "invalid_time", f"{name} needs a time zone (e.g. a trailing Z)", field=name)
+    try:
+        return as_utc(value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_time", f"{name}: {exc}", field=name) from None
 
 
 async def list_page(
@@ -64,9 +111,12 @@ async def list_page(
     *,
     projection: dict | None = None,
     time_window: bool = False,
+    filters: frozenset[str] = frozenset(),
 ) -> web.Response:
     """A page of `collection`, newest first by `field`: `limit`, `cursor`, and with
-    `time_window` the `since`/`until` query parameters too."""
+    `time_window` the `since`/`until` query parameters too; `filters` names the other
+    query parameters the route reads, and any parameter not named is refused."""
+    refuse_unknown_params(request, PAGE_PARAMS | filters | (WINDOW_PARAMS if time_window else frozenset()))
     limit = query_limit(request)
     query = dict(query)
     if time_window:
@@ -80,7 +130,7 @@ async def list_page(
     try:
         cursor = after_cursor(field, request.query.get("cursor"))
     except CursorError as exc:
-        raise ApiError(400, "invalid_cursor", str(exc)) from None
+        raise ApiError(400, "invalid_cursor", str(exc), field="cursor") from None
     if cursor:
         query = {"$and": [query, cursor]}
     docs = await collection.find(query, projection).sort([(field, -1), ("_id", -1)]).limit(limit + 1).to_list()

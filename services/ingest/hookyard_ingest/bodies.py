@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import multipart
 import orjson
 from aiohttp import web
 
@@ -16,6 +16,8 @@ from .errors import ApiError
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 ACCEPTED = ("application/json", FORM, MULTIPART, "text/plain")
+#: Most fields a form, or parts a multipart body, may have (Mailgun's inbound email sends a few dozen).
+MAX_PARTS = 1_000
 
 
 def media_type(request: web.Request) -> str:
@@ -65,40 +67,69 @@ def parse(body: bytes, media: str, content_type_header: str) -> tuple[Any, dict[
         try:
             return orjson.loads(body), None
         except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+            raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}", field="(body)") from None
     if media == FORM:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise ApiError(400, "malformed_form", "form body is not valid UTF-8") from None
-        return None, parse_qs(text, keep_blank_values=True)
+            raise ApiError(400, "malformed_form", "form body is not valid UTF-8", field="(body)") from None
+        try:
+            # The field count is checked before any parsing: a body of a million empty
+            # fields costs a count of its separators, not a million list appends.
+            return None, parse_qs(text, keep_blank_values=True, max_num_fields=MAX_PARTS)
+        except ValueError:
+            raise ApiError(
+                400, "malformed_form", f"form body has more than {MAX_PARTS} fields", field="(body)"
+            ) from None
     if media == MULTIPART:
         return None, _multipart_fields(body, content_type_header)
     if media == "text/plain":
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            raise ApiError(400, "malformed_text", "text body is not valid UTF-8") from None
+            raise ApiError(400, "malformed_text", "text body is not valid UTF-8", field="(body)") from None
     return None, None
 
 
 def _multipart_fields(body: bytes, content_type_header: str) -> dict[str, list[str]]:
-    """Text fields of a multipart/form-data body (files are kept only in the raw body)."""
-    head = f"Content-Type: {content_type_header}\r\n\r\n".encode()
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart() or message.defects:
-        raise ApiError(400, "malformed_form", "multipart body could not be parsed")
+    """Text fields of a multipart/form-data body (files are kept only in the raw body).
+
+    Parsed by `multipart`'s push parser, in strict mode: the body is already in
+    memory and bounded, so nothing is spooled, and a malformed body is a 400."""
+    boundary = multipart.parse_options_header(content_type_header)[1].get("boundary")
+    if not boundary:
+        raise ApiError(400, "malformed_form", "multipart Content-Type has no boundary", field="Content-Type")
     fields: dict[str, list[str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not name or part.get_filename():
-            continue
-        try:
-            value = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-        except (UnicodeDecodeError, LookupError):
-            raise ApiError(400, "malformed_form", f"form field {name!r} is not valid text") from None
-        fields.setdefault(name, []).append(value)
+    try:
+        parser = multipart.PushMultipartParser(boundary, len(body), max_segment_count=MAX_PARTS, strict=True)
+        with parser:
+            for segment, value in _segments(parser, body):
+                if segment.name and segment.filename is None:
+                    fields.setdefault(segment.name, []).append(_text(segment, value))
+    except multipart.MultipartError as exc:
+        message = f"multipart body could not be parsed: {exc}"
+        raise ApiError(400, "malformed_form", message, field="(body)") from None
     return fields
+
+
+def _segments(parser: multipart.PushMultipartParser, body: bytes) -> Iterator[tuple[multipart.MultipartSegment, bytes]]:
+    """(segment, its bytes) for every part of `body`."""
+    segment, chunks = None, []
+    for event in [*parser.parse(body), *parser.parse(b"")]:
+        if isinstance(event, multipart.MultipartSegment):
+            segment, chunks = event, []
+        elif event is None:
+            yield segment, b"".join(chunks)
+        else:
+            chunks.append(event)
+
+
+def _text(segment: multipart.MultipartSegment, value: bytes) -> str:
+    try:
+        return value.decode(segment.charset or "utf-8")
+    except (UnicodeError, LookupError):  # not text in that charset, or not a text charset at all
+        message = f"form field {segment.name!r} is not valid text"
+        raise ApiError(400, "malformed_form", message, field=segment.name) from None
 
 
 def payload_of(body: bytes, media: str, json_value: Any, form: dict[str, list[str]] | None) -> Any:

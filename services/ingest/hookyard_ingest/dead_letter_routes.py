@@ -19,9 +19,9 @@ from aiohttp import web
 from hookyard_common import attempts, dead_letters
 from hookyard_common.broker import Broker
 from hookyard_common.endpoint_cache import COLLECTION as ENDPOINTS
-from hookyard_common.schemas import DeliveryTask, new_id, utcnow
+from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_id, utcnow
 from hookyard_common.store import Store
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from .api_io import list_page, parse_body
 from .errors import ApiError
@@ -35,9 +35,9 @@ REPLAY_RETENTION = timedelta(days=7)
 
 class BulkReplay(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    endpoint_id: str | None = None
-    since: AwareDatetime
-    until: AwareDatetime
+    endpoint_id: Identifier | None = None
+    since: UtcDatetime
+    until: UtcDatetime
 
 
 def render(doc: dict, retryable: set[str]) -> dict:
@@ -69,7 +69,7 @@ class DeadLetterRoutes:
         retryable = await self._active_endpoints(tenant["_id"])
         return await list_page(
             request, self.store[dead_letters.COLLECTION], query, "dead_at", lambda doc: render(doc, retryable),
-            projection={"task": 0}, time_window=True,
+            projection={"task": 0}, time_window=True, filters=frozenset({"endpoint_id"}),
         )
 
     async def get(self, request: web.Request) -> web.Response:

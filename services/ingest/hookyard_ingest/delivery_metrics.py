@@ -21,11 +21,12 @@ from .errors import ApiError
 def _window(request: web.Request) -> float:
     raw = request.query.get("hours", "24")
     try:
-        hours = float(raw)
+        # ASCII only: float() also reads other scripts' digits ("١٢").
+        hours = float(raw) if raw.isascii() else -1
     except ValueError:
         hours = -1
     if not 0 < hours <= 24 * 90:
-        raise ApiError(400, "invalid_window", "hours must be a number above 0 and at most 2160")
+        raise ApiError(400, "invalid_window", "hours must be a number above 0 and at most 2160", field="hours")
     return hours
 
 

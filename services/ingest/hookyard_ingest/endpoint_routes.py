@@ -20,7 +20,7 @@ from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store import Store
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api_io import list_page, parse_body
+from .api_io import list_page, parse_body, validated
 from .errors import ApiError
 
 DEFAULT_GRACE_SECONDS = 86_400
@@ -28,7 +28,7 @@ DEFAULT_GRACE_SECONDS = 86_400
 
 class Rotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    secret: str | None = None
+    secret: str | None = Field(None, max_length=1024)
     grace_seconds: int = Field(DEFAULT_GRACE_SECONDS, ge=0, le=7 * 86_400)
 
 
@@ -37,9 +37,9 @@ def _check_secret(secret: str, signature_format: str) -> None:
         try:
             signing.secret_key(secret)
         except ValueError as exc:
-            raise ApiError(400, "invalid_secret", str(exc)) from None
+            raise ApiError(400, "invalid_secret", str(exc), field="secret") from None
     elif len(secret) < 16:
-        raise ApiError(400, "invalid_secret", "a secret needs at least 16 characters")
+        raise ApiError(400, "invalid_secret", "a secret needs at least 16 characters", field="secret")
 
 
 def render(doc: dict) -> dict:
@@ -84,7 +84,7 @@ class EndpointRoutes:
             "updated_at": now,
         }
         # Stored with every default explicit, exactly as the dispatcher will read it.
-        doc = Endpoint.model_validate(doc).model_dump(by_alias=True)
+        doc = validated(Endpoint, doc).model_dump(by_alias=True)
         await self.store[COLLECTION].insert_one(doc)
         await announce_change(self.broker, doc["tenant_id"])
         return web.json_response({**render(doc), "secret": secret}, status=201)
@@ -112,7 +112,7 @@ class EndpointRoutes:
             updates["disabled_reason"] = None
             updates["health"] = EndpointHealth().model_dump()
         updates["updated_at"] = utcnow()
-        Endpoint.model_validate({**doc, **updates})
+        validated(Endpoint, {**doc, **updates})  # the endpoint as it would be stored
         doc = await self.store[COLLECTION].find_one_and_update(
             {"_id": doc["_id"]}, {"$set": updates}, return_document=True
         )

@@ -1,11 +1,22 @@
 """Every error the ingest answers is JSON naming the problem:
-`{"error": {"code": "...", "message": "...", ...details}}`."""
+`{"error": {"code": "...", "message": "...", ...details}}`; a 400 also says
+which input is wrong in `field`.
+
+Routes validate what they read and raise `ApiError`. The middleware adds
+two safety nets, both about whose fault an unexpected failure is: a body
+aiohttp could not decode (bad chunking, a gzip body that is not gzip) is
+the client's, a 400; a database that does not answer is nobody's, a 503 to
+retry. Anything else is a bug and stays a logged 500.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+from pymongo.errors import ConnectionFailure
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,15 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         return ApiError(exc.status, code, exc.reason, headers=_allow(exc)).response()
+    except (HttpProcessingError, RequestPayloadError) as exc:
+        # Raised while the body is read: framing or content encoding the client got wrong.
+        message = f"the request body could not be read: {getattr(exc, 'message', None) or exc}"
+        return ApiError(400, "malformed_body", message, field="(body)").response()
+    except ConnectionFailure:
+        # MongoDB unreachable, or its primary changing: not the request's fault, it may be retried.
+        log.warning("database unavailable", extra={"path": request.path}, exc_info=True)
+        message = "the database is unavailable; retry later"
+        return ApiError(503, "unavailable", message, headers={"Retry-After": "5"}).response()
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return ApiError(500, "internal_error", "internal error; it has been logged").response()

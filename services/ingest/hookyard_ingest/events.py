@@ -2,17 +2,20 @@
 
 It is validated into the same `Event` schema tenants use on the broker and
 published onto the same exchange, so both ways lead to the same pipeline.
+The payload and context were read by `json_input`, so an event accepted here
+can always be encoded for the broker and stored by the dispatcher: a value
+that could not is a 400 now, not a 503 the client would retry forever.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from hookyard_common import topology
 from hookyard_common.broker import Broker
-from hookyard_common.schemas import Event, EventType, Identifier, Severity
+from hookyard_common.endpoints import CustomHeaders
+from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api_io import parse_body
@@ -28,8 +31,8 @@ class EventCreate(BaseModel):
     severity: Severity | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     target_endpoint_id: Identifier | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    occurred_at: datetime | None = None
+    headers: CustomHeaders = Field(default_factory=dict)
+    occurred_at: UtcDatetime | None = None
 
 
 class EventRoutes:

@@ -274,7 +274,9 @@ class ListenRoutes:
             max_msg_size=65_536,
         )
         if not ws.can_prepare(request).ok:
-            raise ApiError(400, "websocket_required", "connect with a WebSocket (GET with `Upgrade: websocket`)")
+            raise ApiError(
+                400, "websocket_required", "connect with a WebSocket (GET with `Upgrade: websocket`)", field="Upgrade"
+            )
         since = time_param(request, "since")
         if self.closing:
             raise ApiError(503, "shutting_down", "this ingest is shutting down; retry", headers={"Retry-After": "1"})

@@ -38,6 +38,7 @@ from .dead_letter_routes import DeadLetterRoutes
 from .delivery_metrics import DeliveryMetrics
 from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
+from .header_text import require_text_headers
 from .ingest_metrics import count_responses
 from .limits import SlidingWindowLimiter, parse_networks
 from .listen_routes import ListenRoutes
@@ -190,7 +191,8 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
         settings.http_read_timeout_seconds, BodyBudget(settings.body_budget_bytes), settings.body_budget_wait_seconds
     )
     app = web.Application(
-        middlewares=[count_responses, json_errors, intake.middleware], client_max_size=API_BODY_LIMIT
+        middlewares=[count_responses, json_errors, require_text_headers, intake.middleware],
+        client_max_size=API_BODY_LIMIT,
     )
     app[INTAKE] = intake
     app = runner.build_app("ingest", ingest.setup, settings, app)

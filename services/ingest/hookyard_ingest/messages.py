@@ -16,7 +16,7 @@ from hookyard_common.broker import Broker
 from hookyard_common.endpoint_cache import tenant_endpoints
 from hookyard_common.message_log import COLLECTION, event_from_record
 from hookyard_common.routing import first_task, recipients
-from hookyard_common.schemas import Event, utcnow
+from hookyard_common.schemas import Event, Identifier, utcnow
 from hookyard_common.store import Store
 from pydantic import BaseModel, ConfigDict
 
@@ -27,7 +27,8 @@ from .ingest_metrics import REPLAYS
 
 class Resend(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    endpoint_id: str | None = None
+    endpoint_id: Identifier | None = None
+
 
 SUMMARY_FIELDS = {"body": 0, "headers": 0}
 
@@ -115,7 +116,8 @@ class MessageRoutes:
         if "source_id" in request.query:
             query["source_id"] = request.query["source_id"]
         return await list_page(
-            request, self.store[COLLECTION], query, "received_at", render, projection=SUMMARY_FIELDS, time_window=True
+            request, self.store[COLLECTION], query, "received_at", render, projection=SUMMARY_FIELDS, time_window=True,
+            filters=frozenset({"source_id"}),
         )
 
     async def get(self, request: web.Request) -> web.Response:

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 5
 # The most flips read for a monitor's 30-day uptime (a monitor flapping every minute has 43,200).
 MAX_FLIPS = 50_000
+# The query parameter the monitor and incident lists filter by.
+STATE_FILTER = frozenset({"state"})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -140,10 +142,14 @@ class MonitorRoutes:
         if "state" in request.query:
             state = request.query["state"]
             if state not in MonitorState.__members__:
-                raise ApiError(400, "invalid_state", f"state must be one of {', '.join(MonitorState.__members__)}")
+                raise ApiError(
+                    400, "invalid_state", f"state must be one of {', '.join(MonitorState.__members__)}", field="state"
+                )
             query["state"] = state
         base = self.base_url(request)
-        return await list_page(request, self.monitors, query, "created_at", lambda d: render(d, base))
+        return await list_page(
+            request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER
+        )
 
     async def get(self, request: web.Request) -> web.Response:
         return self._shown(request, await self._own(request))
@@ -154,7 +160,7 @@ class MonitorRoutes:
         fields = body.model_dump(exclude_unset=True)
         for required in ("name", "grace_seconds", "alerts_enabled"):
             if required in fields and fields[required] is None:
-                raise ApiError(400, "invalid_request", f"{required} cannot be null")
+                raise ApiError(400, "invalid_request", f"{required} cannot be null", field=required)
         for _ in range(ATTEMPTS):
             updated = await self._patch(doc, fields)
             if updated is not None:
@@ -241,9 +247,9 @@ class MonitorRoutes:
         query: dict = {"monitor_id": doc["_id"]}
         if "state" in request.query:
             if request.query["state"] not in ("open", "resolved"):
-                raise ApiError(400, "invalid_state", "state must be open or resolved")
+                raise ApiError(400, "invalid_state", "state must be open or resolved", field="state")
             query["state"] = request.query["state"]
-        return await list_page(request, self.store[INCIDENTS], query, "opened_at", render_incident)
+        return await list_page(request, self.store[INCIDENTS], query, "opened_at", render_incident, filters=STATE_FILTER)
 
     async def stats(self, request: web.Request) -> web.Response:
         doc = await self._own(request)

@@ -28,7 +28,7 @@ class PayloadSchema(BaseModel):
     def problems(self, payload: Any) -> dict | None:
         """None when the payload conforms, else the error details for a 400."""
         if not isinstance(payload, dict):
-            return {"code": "invalid_payload", "message": "the body must be a JSON object or a form"}
+            return {"code": "invalid_payload", "message": "the body must be a JSON object or a form", "field": "(body)"}
         missing = [path for path in self.required if _lookup(payload, path) is _MISSING]
         message_type = _lookup(payload, self.type_field)
         if self.types:
@@ -41,12 +41,14 @@ class PayloadSchema(BaseModel):
                 return {
                     "code": "unknown_message_type",
                     "message": f"unknown message type {message_type!r}",
+                    "field": self.type_field,
                     "known_types": sorted(self.types),
                 }
         if missing:
             return {
                 "code": "missing_fields",
                 "message": "missing required fields: " + ", ".join(missing),
+                "field": missing[0],
                 "missing": missing,
             }
         return None

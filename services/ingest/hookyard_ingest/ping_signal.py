@@ -13,20 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from hookyard_common import payload_mapping
 from hookyard_common.payload_mapping import PayloadMapping
 from hookyard_common.schemas import MonitorState
+
+from . import json_input
 
 PUSHABLE = ("up", "down", "degraded")
 MAX_MESSAGE = 1_000
 
 
 class SignalError(ValueError):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, field: str = "(body)"):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -44,30 +46,32 @@ class Signal:
 
 def _status(raw: Any, where: str) -> MonitorState:
     if not isinstance(raw, str) or raw.lower() not in PUSHABLE:
-        raise SignalError("invalid_status", f"{where} status must be one of up, down, degraded (got {raw!r})")
+        shown = repr(raw) if len(repr(raw)) <= 100 else repr(raw)[:100] + "..."
+        raise SignalError("invalid_status", f"{where} status must be one of up, down, degraded (got {shown})", "status")
     return MonitorState(raw.lower())
 
 
-def _message(raw: Any, where: str) -> str | None:
+def _message(raw: Any, where: str, field: str = "message") -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise SignalError("invalid_message", f"{where} message must be a string")
+        raise SignalError("invalid_message", f"{where} message must be a string", field)
     if len(raw) > MAX_MESSAGE:
-        raise SignalError("invalid_message", f"{where} message must be at most {MAX_MESSAGE} characters")
+        raise SignalError("invalid_message", f"{where} message must be at most {MAX_MESSAGE} characters", field)
     return raw
 
 
 def _json(body: bytes, media: str) -> Any:
-    """The body as JSON; None when it is not JSON (and does not claim to be)."""
+    """The body as JSON; None when it is not JSON (and does not claim to be). Its metadata is
+    stored with the check and the flip, so JSON that could not be stored is refused."""
     claims_json = media == "application/json" or media.endswith("+json")
     if not body.strip() or (not claims_json and not body.lstrip().startswith(b"{")):
         return None
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if claims_json:
-            raise SignalError("malformed_json", f"body is not valid JSON: {exc}") from None
+        return json_input.loads(body)
+    except json_input.JsonInputError as exc:
+        if claims_json or exc.code != "malformed_json":
+            raise SignalError(exc.code, exc.message, exc.field) from None
         return None
 
 
@@ -78,7 +82,7 @@ def read(
     media: str,
     mapping: PayloadMapping | None,
 ) -> Signal:
-    message = _message(query.get("msg", query.get("message")), "the msg parameter's")
+    message = _message(query.get("msg", query.get("message")), "the msg parameter's", "msg" if "msg" in query else "message")
     if path_status is not None:
         return Signal(_status(path_status, "the path's"), "path", message)
     if "status" in query:
@@ -91,7 +95,7 @@ def read(
     if isinstance(document, dict) and {"status", "message", "metadata"} & document.keys():
         metadata = document.get("metadata") or {}
         if not isinstance(metadata, dict):
-            raise SignalError("invalid_metadata", "the body's metadata must be an object")
+            raise SignalError("invalid_metadata", "the body's metadata must be an object", "metadata")
         status = _status(document["status"], "the body's") if document.get("status") is not None else MonitorState.up
         source = "body" if document.get("status") is not None else "heartbeat"
         return Signal(status, source, _message(document.get("message"), "the body's") or message, metadata)

@@ -168,7 +168,7 @@ class PingRoutes:
                 )
             except ping_signal.SignalError as exc:
                 await self._check(request, monitor, now, body, ip, outcome=exc.code, error=exc.message)
-                raise ApiError(400, exc.code, exc.message) from None
+                raise ApiError(400, exc.code, exc.message, field=exc.field) from None
             recorded = await self._record(monitor, signal, now)
             if recorded is not None:
                 break

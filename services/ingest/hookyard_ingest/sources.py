@@ -11,7 +11,7 @@ import base64
 import ipaddress
 import secrets as random_secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from hookyard_common.cache import RefreshingCache
@@ -30,19 +30,32 @@ from .providers import PROVIDERS, OptionsError, Provider
 SECRET_OPTIONS = {"verify_token"}
 MAX_SECRETS = 5
 BODY_LIMIT_FACTOR = 16
+# Far above any real sender's rate, and well inside what MongoDB stores (64-bit integers).
+MAX_RATE_LIMIT = 1_000_000_000
 
 
 class SourceFields(BaseModel):
+    """What a tenant may set; every field optional so PATCH can reuse it. In a PATCH, null
+    clears a setting (the default applies again), except `name` and `secrets`, which a
+    source always has: null is refused for them."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str | None = Field(None, min_length=1, max_length=200)
     secrets: list[str] | None = Field(None, max_length=MAX_SECRETS)
     options: dict[str, Any] | None = None
-    max_body_bytes: int | None = Field(None, ge=1)
+    max_body_bytes: int | None = Field(None, ge=1, le=2**40)
     payload_schema: PayloadSchema | None = Field(None, alias="schema")
-    allowed_cidrs: list[str] | None = None
-    rate_limit_per_ip: int | None = Field(None, ge=1)
-    rate_limit_per_source: int | None = Field(None, ge=1)
+    allowed_cidrs: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=1_000)
+    rate_limit_per_ip: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
+    rate_limit_per_source: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
+
+    @field_validator("name", "secrets", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null (leave the field out to keep its value)")
+        return value
 
     @field_validator("secrets")
     @classmethod
@@ -64,7 +77,7 @@ class SourceFields(BaseModel):
 
 class SourceCreate(SourceFields):
     name: str = Field(min_length=1, max_length=200)
-    provider: str
+    provider: str = Field(max_length=64)
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ def _generated_secret(provider: str) -> list[str]:
         400,
         "secret_required",
         f"provider {provider!r} signs with a secret it issues: pass it in `secrets`",
+        field="secrets",
     )
 
 
@@ -125,12 +139,12 @@ def _check(provider_name: str, fields: SourceFields, settings: Settings, *, crea
         try:
             updates["options"] = PROVIDERS[provider_name].check_options(updates["options"] or {})
         except OptionsError as exc:
-            raise ApiError(400, "invalid_options", str(exc)) from None
+            raise ApiError(400, "invalid_options", str(exc), field="options") from None
     limit = settings.max_body_bytes * BODY_LIMIT_FACTOR
     if (updates.get("max_body_bytes") or 0) > limit:
-        raise ApiError(400, "invalid_field", f"max_body_bytes may be at most {limit}")
+        raise ApiError(400, "invalid_field", f"max_body_bytes may be at most {limit}", field="max_body_bytes")
     if updates.get("secrets") == [] and provider_name != "none":
-        raise ApiError(400, "secret_required", "a source needs at least one secret")
+        raise ApiError(400, "secret_required", "a source needs at least one secret", field="secrets")
     if updates.get("schema") is not None:
         updates["schema"] = fields.payload_schema.model_dump()
     return updates
@@ -177,7 +191,9 @@ class SourceRoutes:
         tenant = await self.auth.tenant(request)
         body: SourceCreate = await parse_body(request, SourceCreate)
         if body.provider not in PROVIDERS:
-            raise ApiError(400, "unknown_provider", f"unknown provider {body.provider!r}", providers=sorted(PROVIDERS))
+            raise ApiError(
+                400, "unknown_provider", f"unknown provider {body.provider!r}", field="provider", providers=sorted(PROVIDERS)
+            )
         updates = _check(body.provider, body, self.settings, creating=True)
         updates.pop("provider")
         generated = not updates.get("secrets")
