@@ -40,6 +40,7 @@ from urllib.parse import urlencode
 
 import orjson
 from hookyard_ingest import bodies
+from hookyard_ingest.errors import ApiError
 from hookyard_ingest.providers import (
     MAILGUN_TOKEN_MAX,
     MAX_FORM_FIELDS,
@@ -278,15 +279,25 @@ def cpu_seconds(run: Callable[[], object], rounds: int, min_seconds: float = 0.0
 def costs(case: Case, parts: tuple, rounds: int) -> tuple[float, float]:
     """(verify alone, parse + verify) CPU seconds of one request."""
     provider = PROVIDERS[case.provider]
-    request = build(*parts)
 
-    def verify(request: InboundRequest = request) -> None:
+    def verify(request: InboundRequest | None) -> None:
+        if request is None:
+            return  # refused while parsing: the verifier never runs
         try:
             provider.verify(request, case.secrets, case.options, TOLERANCE)
         except VerificationError:
             pass
 
-    return cpu_seconds(verify, rounds), cpu_seconds(lambda: verify(build(*parts)), rounds)
+    request = parsed(parts)
+    return cpu_seconds(lambda: verify(request), rounds), cpu_seconds(lambda: verify(parsed(parts)), rounds)
+
+
+def parsed(parts: tuple) -> InboundRequest | None:
+    """The request as the verifier sees it, or None when parsing already refuses it (a 400)."""
+    try:
+        return build(*parts)
+    except ApiError:
+        return None
 
 
 def in_process(args: argparse.Namespace) -> int:
