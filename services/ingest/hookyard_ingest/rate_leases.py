@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 import pymongo
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .errors import ApiError
 from .limits import SlidingWindowLimiter, retry_after, retry_after_header
@@ -127,22 +127,33 @@ class LeasedLimiter:
                     lease.previous = prior["taken"] if prior else 0
                 room = math.floor(limit - lease.previous * (1 - offset / self.window))
                 batch = max(1, min(math.ceil(limit * MAX_LEASE_FRACTION), (room - lease.taken) // 4))
-                doc = await self.counters.find_one_and_update(
-                    {"_id": f"{key}@{lease.window}"},
-                    {"$inc": {"taken": batch}, "$setOnInsert": {"expires_at": self._expiry(lease.window)}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-        except (PyMongoError, OSError) as exc:
+                taken = await self._increment(f"{key}@{lease.window}", batch, lease.window)
+        except Exception as exc:  # whatever goes wrong here, the edge answers: never a 5xx for a counter
             log.warning("rate counters unreachable; counting in this process alone", extra={"error": repr(exc)})
             self._alone_until = self.clock() + self.fallback
             return
-        before = doc["taken"] - batch
-        lease.taken = doc["taken"]
+        before = taken - batch
+        lease.taken = taken
         granted = max(0, min(batch, room - before))
         lease.tokens += granted
         if not granted:
             lease.refused_until = now + max(0.05, retry_after(self.window, limit, lease.previous, before, offset))
+
+    async def _increment(self, counter_id: str, batch: int, window: int) -> int:
+        """The counter's `taken` after adding `batch`; created on first use."""
+        for _ in range(3):
+            try:
+                doc = await self.counters.find_one_and_update(
+                    {"_id": counter_id},
+                    {"$inc": {"taken": batch}, "$setOnInsert": {"expires_at": self._expiry(window)}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue  # another process created it at the same moment: it exists now
+            if doc is not None:
+                return doc["taken"]
+        raise PyMongoError(f"counter {counter_id} could not be incremented")
 
     def _expiry(self, window: int) -> datetime:
         # Kept while it is the current or the previous window, then swept by the TTL index.
