@@ -57,6 +57,16 @@ def start_service(name: str, settings: Settings, log_dir: Path) -> subprocess.Po
     )
 
 
+def start_gunicorn(settings: Settings, workers: int, log_path: Path) -> subprocess.Popen:
+    """The ingest under gunicorn (seed 000's deployment) with `workers` worker processes."""
+    return subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
+        env={**service_env(settings), "GUNICORN_WORKERS": str(workers)},
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
 class IngestClient:
     """A tenant's and an admin's view of a running ingest, over real HTTP."""
 

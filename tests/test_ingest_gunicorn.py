@@ -1,25 +1,19 @@
 """The ingest under gunicorn with several workers (seed 000's deployment)."""
 
 import signal
-import subprocess
 
 import aiohttp
 import pytest
 
 from hookyard_common import topology
 
-from helpers import BIN, REPO, IngestClient, drain_queue, service_env
+from helpers import IngestClient, drain_queue, start_gunicorn
 
 
 @pytest.mark.slow
 async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_path):
     settings = settings.model_copy(update={"admin_token": "gunicorn-admin"})
-    env = {**service_env(settings), "GUNICORN_WORKERS": "2"}
-    log = open(tmp_path / "gunicorn.log", "wb")
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    process = start_gunicorn(settings, 2, tmp_path / "gunicorn.log")
     try:
         async with aiohttp.ClientSession() as session:
             client = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", settings, session)

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
-import subprocess
 import time
 from collections import Counter
 
 import aiohttp
 import pytest
 from hookyard_cli.devstack import free_port
+from hookyard_ingest.errors import ApiError
 from hookyard_ingest.limits import FailureThrottle, SlidingWindowLimiter, client_key
 from hookyard_ingest.rate_leases import COLLECTION, LeasedLimiter
 from pymongo import AsyncMongoClient, monitoring
 
-from helpers import BIN, REPO, IngestClient, start_service, service_env
+from helpers import IngestClient, start_gunicorn, start_service
 from monitor_helpers import create_monitor, ping
 
 JSON = {"Content-Type": "application/json"}
@@ -59,7 +59,7 @@ def test_the_failure_throttle_refuses_past_its_budget_and_only_that_address():
     for _ in range(3):
         throttle.check("198.51.100.1")
         throttle.failed("198.51.100.1")
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(ApiError) as refused:
         throttle.check("198.51.100.1")
     assert refused.value.status == 429 and refused.value.code == "too_many_failures"
     assert int(refused.value.headers["Retry-After"]) >= 1
@@ -235,9 +235,10 @@ async def test_two_ingest_processes_refuse_at_the_one_configured_limit(settings,
         update={"admin_token": "limits-admin", "rate_limit_per_ip": LIMIT, "rate_limit_window_seconds": 3600}
     )
     configs = [base, base.model_copy(update={"ingest_port": free_port()})]
-    processes = [start_service("ingest", config, tmp_path) for config in configs[:1]]
-    (tmp_path / "second").mkdir()
-    processes.append(start_service("ingest", configs[1], tmp_path / "second"))
+    processes = []
+    for n, config in enumerate(configs):
+        (tmp_path / str(n)).mkdir()  # a log each
+        processes.append(start_service("ingest", config, tmp_path / str(n)))
     try:
         async with aiohttp.ClientSession() as session:
             clients = [IngestClient(f"http://127.0.0.1:{c.ingest_port}", c, session) for c in configs]
@@ -261,12 +262,7 @@ async def test_gunicorn_workers_refuse_at_the_one_configured_limit(settings, tmp
     settings = settings.model_copy(
         update={"admin_token": "limits-admin", "rate_limit_per_ip": LIMIT, "rate_limit_window_seconds": 3600}
     )
-    env = {**service_env(settings), "GUNICORN_WORKERS": "3"}
-    log = open(tmp_path / "gunicorn.log", "wb")
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(REPO / "services/ingest/gunicorn.conf.py")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    process = start_gunicorn(settings, 3, tmp_path / "gunicorn.log")
     try:
         async with aiohttp.ClientSession() as session:
             client = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", settings, session)

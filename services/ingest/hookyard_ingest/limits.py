@@ -90,13 +90,8 @@ class FailureThrottle:
     def check(self, ip: str) -> None:
         wait = self.limiter.blocked(client_key(ip), self.limit)
         if wait is not None:
-            raise ApiError(
-                429,
-                "too_many_failures",
-                f"too many failed lookups from this address (limit {self.limit} per {self.limiter.window:g}s)",
-                headers={"Retry-After": retry_after_header(wait)},
-                limit=self.limit,
-            )
+            message = f"too many failed lookups from this address (limit {self.limit} per {self.limiter.window:g}s)"
+            raise too_many("too_many_failures", message, wait, limit=self.limit)
 
     def failed(self, ip: str) -> None:
         self.limiter.count(client_key(ip))
@@ -151,5 +146,6 @@ def client_key(ip: str) -> str:
     return str(address)
 
 
-def retry_after_header(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
+def too_many(code: str, message: str, wait: float, **details) -> ApiError:
+    """A 429 whose Retry-After is the whole seconds until one more request fits."""
+    return ApiError(429, code, message, headers={"Retry-After": str(max(1, math.ceil(wait)))}, **details)

@@ -37,8 +37,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from .errors import ApiError
-from .limits import SlidingWindowLimiter, retry_after, retry_after_header
+from .limits import SlidingWindowLimiter, retry_after, too_many
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +163,5 @@ async def enforce(limiter: LeasedLimiter, key: str, limit: int, what: str) -> No
     """Count one request against `key`; over `limit`, a 429 naming the limit, with Retry-After."""
     wait = await limiter.hit(key, limit)
     if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many requests ({what} limit {limit} per {limiter.window:g}s)",
-            headers={"Retry-After": retry_after_header(wait)},
-            limit=limit,
-            scope=what,
-        )
+        message = f"too many requests ({what} limit {limit} per {limiter.window:g}s)"
+        raise too_many("rate_limited", message, wait, limit=limit, scope=what)
