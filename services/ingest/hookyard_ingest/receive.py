@@ -4,9 +4,11 @@ The order is cheapest refusal first: unknown source (a lookup only within the
 caller's failure budget), rate limits, sender IP, media type, body size (while
 reading), parsing, signature, payload schema.
 A 2xx is answered only after the broker confirmed the event, so accepted
-means durable. The hot path does not touch the database: sources are cached,
-and the dispatcher writes the message log (and drops provider retries) as it
-takes the events from the broker.
+means durable. The hot path does not wait on the database per request:
+sources are cached, rate limits spend tokens leased in batches (and count
+alone when MongoDB is down, see `rate_leases`), and the dispatcher writes
+the message log (and drops provider retries) as it takes the events from
+the broker.
 """
 
 from __future__ import annotations
