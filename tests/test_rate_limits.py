@@ -15,6 +15,7 @@ from hookyard_cli.devstack import free_port
 from hookyard_ingest.errors import ApiError
 from hookyard_ingest.limits import FailureThrottle, SlidingWindowLimiter, client_key
 from hookyard_ingest.rate_leases import COLLECTION, LeasedLimiter
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient, monitoring
 
 from helpers import IngestClient, start_gunicorn, start_service
@@ -116,11 +117,14 @@ async def test_without_mongodb_the_local_limiter_answers_at_once_and_nothing_rai
     nowhere = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}/?retryWrites=false")
     try:
         limiter = LeasedLimiter(SlidingWindowLimiter(60), nowhere["db"][COLLECTION], timeout_seconds=0.2, fallback_seconds=60)
+        unreachable = {"outcome": "unreachable"}
+        before = REGISTRY.get_sample_value("hookyard_rate_limit_leases_total", unreachable) or 0
         started = time.monotonic()
         results = [await limiter.hit("k", 3) for _ in range(6)]
         assert [r is None for r in results] == [True, True, True, False, False, False]
         assert results[-1] > 0
         assert time.monotonic() - started < 10  # one attempt cut at 0.2 s, then counting alone
+        assert REGISTRY.get_sample_value("hookyard_rate_limit_leases_total", unreachable) == before + 1  # asked once
     finally:
         await nowhere.close()
 

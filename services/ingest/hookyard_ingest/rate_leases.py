@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pymongo
+from prometheus_client import Counter
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -44,6 +45,12 @@ log = logging.getLogger(__name__)
 COLLECTION = "rate_counters"
 #: The largest lease, as a fraction of the limit: what one process can strand at worst.
 MAX_LEASE_FRACTION = 1 / 20
+
+LEASES = Counter(
+    "hookyard_rate_limit_leases_total",
+    "Token leases asked of MongoDB, by outcome: leased, full (the window has no room), unreachable (counting alone).",
+    ["outcome"],
+)
 
 
 @dataclass
@@ -130,11 +137,13 @@ class LeasedLimiter:
         except Exception as exc:  # whatever goes wrong here, the edge answers: never a 5xx for a counter
             log.warning("rate counters unreachable; counting in this process alone", extra={"error": repr(exc)})
             self._alone_until = self.clock() + self.fallback
+            LEASES.labels("unreachable").inc()
             return
         before = taken - batch
         lease.taken = taken
         granted = max(0, min(batch, room - before))
         lease.tokens += granted
+        LEASES.labels("leased" if granted else "full").inc()
         if not granted:
             lease.refused_until = now + max(0.05, retry_after(self.window, limit, lease.previous, before, offset))
 
