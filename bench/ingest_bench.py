@@ -261,6 +261,7 @@ def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path) -> tuple[subpro
         "HOOKYARD_ADMIN_TOKEN": "bench-admin",
         "HOOKYARD_RATE_LIMIT_PER_IP": "100000000",
         "HOOKYARD_RATE_LIMIT_PER_SOURCE": "100000000",
+        "HOOKYARD_RATE_LIMIT_PER_IP_TOTAL": "100000000",
         "HOOKYARD_LOG_LEVEL": "WARNING",
     }
     log = open(tmp_path / "ingest.log", "wb")

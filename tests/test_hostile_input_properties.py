@@ -378,8 +378,10 @@ def drive(port: int, mongo_uri: str, db_name: str, ids: Ids) -> dict[str, int]:
 
 @pytest.mark.slow
 async def test_generated_bad_requests_on_every_route(start_ingest, infra):
+    # Limits and the failure budget lifted: each generated request must reach the validation it probes.
     ingest = await start_ingest(
-        rate_limit_per_ip=10**9, rate_limit_per_source=10**9, ping_rate_limit_per_ip=10**9, ping_rate_limit_per_token=10**9
+        rate_limit_per_ip=10**9, rate_limit_per_source=10**9, rate_limit_per_ip_total=10**9,
+        ping_rate_limit_per_ip=10**9, ping_rate_limit_per_token=10**9, failure_limit_per_ip=10**9,
     )
     key = await ingest.tenant()
     status, endpoint, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/hook"})

@@ -2,8 +2,10 @@
 
 A hit never waits: an expired entry is still served while one background
 read refreshes it, and concurrent misses for the same key share one read
-(no stampede when a hot entry expires). Absent values are cached too, so a
-flood of unknown keys does not reach the database.
+(no stampede when a hot entry expires). Absent values (None) are cached too,
+apart from the present ones, bounded and for their own (short) time, never
+served stale: a flood of unknown keys neither reaches the database per
+repeat nor evicts the hot entries, and a key created since is found soon.
 """
 
 from __future__ import annotations
@@ -27,17 +29,24 @@ class RefreshingCache(Generic[K, V]):
         ttl_seconds: float,
         max_entries: int = 50_000,
         stale_seconds: float | None = None,
+        absent_seconds: float | None = None,
+        max_absent: int = 10_000,
     ):
         self._load = load
         self.ttl = ttl_seconds
         self.stale_seconds = stale_seconds
         self.max_entries = max_entries
+        self.absent_seconds = ttl_seconds if absent_seconds is None else absent_seconds
+        self.max_absent = max_absent
         self._entries: dict[K, tuple[float, V]] = {}
+        self._absent: dict[K, float] = {}  # key -> expiry; insertion order is age order
         self._reads: dict[K, asyncio.Task] = {}
 
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         if entry is None:
+            if self._absent.get(key, 0.0) > time.monotonic():
+                return None  # type: ignore[return-value]  # known absent
             return await self._read(key)
         expires, value = entry
         now = time.monotonic()
@@ -46,6 +55,10 @@ class RefreshingCache(Generic[K, V]):
             if self.stale_seconds is not None and expires + self.stale_seconds <= now:
                 return await refresh  # too old to serve
         return value
+
+    def holds(self, key: K) -> bool:
+        """Whether a get of `key` is answered from memory (present, or known absent)."""
+        return key in self._entries or self._absent.get(key, 0.0) > time.monotonic()
 
     def _read(self, key: K) -> asyncio.Task:
         task = self._reads.get(key)
@@ -58,12 +71,23 @@ class RefreshingCache(Generic[K, V]):
     async def _fill(self, key: K) -> V:
         value = await self._load(key)
         if self._reads.get(key) is asyncio.current_task():  # not invalidated meanwhile
+            if value is None:
+                self._remember_absent(key)
+                return value
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + self.ttl, value)
         return value
 
+    def _remember_absent(self, key: K) -> None:
+        self._entries.pop(key, None)
+        self._absent.pop(key, None)
+        while len(self._absent) >= self.max_absent:
+            del self._absent[next(iter(self._absent))]  # the oldest goes first
+        self._absent[key] = time.monotonic() + self.absent_seconds
+
     def invalidate(self, key: K) -> None:
         """Forget the key; a read already under way started too early to count."""
         self._entries.pop(key, None)
+        self._absent.pop(key, None)
         self._reads.pop(key, None)

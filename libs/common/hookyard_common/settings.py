@@ -111,19 +111,54 @@ class Settings(BaseSettings):
         100,
         ge=1,
         validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_IP"),
-        description="Requests a client IP may make to sources per window, per ingest replica.",
+        description="Requests a client IP may make to one source per window, across all ingest processes, unless the source sets its own.",
     )
     rate_limit_per_source: int = Field(
         6_000,
         ge=1,
         validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_SOURCE"),
-        description="Requests a source accepts per window, per ingest replica, unless it sets its own.",
+        description="Requests a source accepts per window, across all ingest processes, unless it sets its own.",
     )
     rate_limit_window_seconds: float = Field(
         60.0,
         gt=0,
         validation_alias=_env("HOOKYARD_RATE_LIMIT_WINDOW_SECONDS"),
         description="Length of the sliding rate-limit window.",
+    )
+    rate_limit_per_ip_total: int = Field(
+        6_000,
+        ge=1,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_IP_TOTAL"),
+        description="Requests a client IP may make to the public edge (every source and monitor ping together) per window, across all ingest processes.",
+    )
+    rate_limit_shared: bool = Field(
+        True,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_SHARED"),
+        description="Count rate limits in MongoDB so they hold across all ingest processes; false: each process counts alone.",
+    )
+    rate_limit_store_timeout_seconds: float = Field(
+        0.25,
+        gt=0,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_STORE_TIMEOUT_SECONDS"),
+        description="How long taking a batch of tokens from MongoDB may take before the process counts alone.",
+    )
+    rate_limit_fallback_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_RATE_LIMIT_FALLBACK_SECONDS"),
+        description="After MongoDB failed to answer, how long a process counts alone before asking it again.",
+    )
+    failure_limit_per_ip: int = Field(
+        30,
+        ge=1,
+        validation_alias=_env("HOOKYARD_FAILURE_LIMIT_PER_IP"),
+        description="Failed lookups (unknown source, unknown monitor token, invalid API key) a client IP may cause per window, per process; past it, 429 before any lookup.",
+    )
+    negative_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("HOOKYARD_NEGATIVE_CACHE_SECONDS"),
+        description="How long a replica remembers that a source id or monitor token does not exist.",
     )
     source_cache_seconds: float = Field(
         5.0,
@@ -274,13 +309,13 @@ class Settings(BaseSettings):
         60,
         ge=1,
         validation_alias=_env("HOOKYARD_PING_RATE_LIMIT_PER_TOKEN"),
-        description="Pings one monitor accepts per rate-limit window, per ingest replica.",
+        description="Pings one monitor accepts per rate-limit window, across all ingest processes.",
     )
     ping_rate_limit_per_ip: int = Field(
         600,
         ge=1,
         validation_alias=_env("HOOKYARD_PING_RATE_LIMIT_PER_IP"),
-        description="Pings one client IP may send per rate-limit window, per ingest replica.",
+        description="Pings one client IP may send to one monitor per rate-limit window, across all ingest processes.",
     )
     monitor_check_retention_days: float = Field(
         30.0,

@@ -74,6 +74,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ],
+    # The ingest's shared rate-limit counters, one per key and window (see hookyard_ingest.rate_leases).
+    "rate_counters": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="window_ttl")],
     "monitor_flips": [IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")],
     "monitor_incidents": [
         IndexModel([("monitor_id", ASCENDING), ("opened_at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")

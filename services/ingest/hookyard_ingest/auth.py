@@ -1,7 +1,11 @@
 """Tenants and who is calling: the admin token, and tenants' API keys.
 
 API keys are shown once, at creation; only their SHA-256 is stored. Lookups
-are cached briefly per replica so the database is not asked on every call.
+are cached briefly per replica so the database is not asked on every call,
+and a key found invalid is remembered apart (bounded), so it neither costs a
+query per retry nor evicts valid keys. A key not in memory is looked up only
+within the caller's failure budget (`limits.FailureThrottle`), so random keys
+cannot drive one query each.
 """
 
 from __future__ import annotations
@@ -9,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 
 from aiohttp import web
+from hookyard_common.cache import RefreshingCache
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store import Store
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ApiError
+from .limits import FailureThrottle, Network, client_ip
 
 TENANT_CACHE_SECONDS = 30.0
 
@@ -44,29 +49,38 @@ class TenantCreate(BaseModel):
 
 
 class Auth:
-    def __init__(self, store: Store, admin_token: str):
+    def __init__(
+        self,
+        store: Store,
+        admin_token: str,
+        failures: FailureThrottle,
+        trusted: tuple[Network, ...] = (),
+        absent_seconds: float = TENANT_CACHE_SECONDS,
+    ):
         self.store = store
         self.admin_token = admin_token
-        self._cache: dict[str, tuple[float, dict | None]] = {}
+        self.failures = failures
+        self.trusted = trusted
+
+        async def load(key_hash: str) -> dict | None:
+            return await store["tenants"].find_one({"api_key_hash": key_hash})
+
+        self._tenants = RefreshingCache(load, TENANT_CACHE_SECONDS, absent_seconds=absent_seconds)
 
     def require_admin(self, request: web.Request) -> None:
         token = _bearer(request)
         if not self.admin_token:
             raise ApiError(403, "admin_disabled", "the admin API is off: set HOOKYARD_ADMIN_TOKEN")
+        ip = client_ip(request, self.trusted)
+        self.failures.check(ip)  # no guessing the admin token either
         if not hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            self.failures.failed(ip)
             raise ApiError(401, "unauthorized", "invalid admin token")
 
     async def tenant(self, request: web.Request) -> dict:
         """The calling tenant's document, or a 401."""
         key_hash = hash_key(_bearer(request))
-        cached = self._cache.get(key_hash)
-        if cached is not None and cached[0] > time.monotonic():
-            tenant = cached[1]
-        else:
-            tenant = await self.store["tenants"].find_one({"api_key_hash": key_hash})
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key_hash] = (time.monotonic() + TENANT_CACHE_SECONDS, tenant)
+        tenant = await self.failures.look_up(self._tenants, key_hash, client_ip(request, self.trusted))
         if tenant is None:
             raise ApiError(401, "unauthorized", "invalid API key")
         return tenant

@@ -1,7 +1,10 @@
-"""Flood control: a sliding-window rate limiter, and who the client really is.
+"""Flood control: a sliding-window rate limiter, a failure throttle, and who the client really is.
 
-Counts are per replica (kept in memory, off the database): with N ingest
-replicas behind a balancer, a client may get up to N times the limit.
+`SlidingWindowLimiter` counts in this process's memory. The configured limits
+hold across all ingest processes through `rate_leases.LeasedLimiter`, which
+takes tokens in small batches from MongoDB and keeps this limiter as its
+fallback when MongoDB does not answer. `FailureThrottle` is per process on
+purpose: it bounds the database lookups failures can cause in this process.
 """
 
 from __future__ import annotations
@@ -10,12 +13,20 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from aiohttp import web
+from hookyard_common.cache import RefreshingCache
 
 from .errors import ApiError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+K = TypeVar("K")
+V = TypeVar("V")
+
+#: An IPv6 client is counted by its /64, the smallest block a site is given, so one
+#: host cannot take fresh addresses from its own block to reset its budgets.
+IPV6_CLIENT_PREFIX = 64
 
 
 class SlidingWindowLimiter:
@@ -30,31 +41,71 @@ class SlidingWindowLimiter:
 
     def hit(self, key: str, limit: int) -> float | None:
         """Count one request; None when allowed, else seconds to wait before retrying."""
-        now = self.clock()
-        index, offset = divmod(now, self.window)
+        wait = self.blocked(key, limit)
+        if wait is None:
+            self.count(key)
+        return wait
+
+    def blocked(self, key: str, limit: int) -> float | None:
+        """Seconds to wait before one more request fits under `limit`; None when it fits now."""
+        index, offset, current, previous = self._state(key)
+        if previous * (1 - offset / self.window) + current + 1 > limit:
+            return retry_after(self.window, limit, previous, current, offset)
+        return None
+
+    def count(self, key: str) -> None:
+        index, _, current, previous = self._state(key)
+        self._counts[key] = (index, current + 1, previous)
+        if len(self._counts) > self.max_keys:
+            self._counts = {k: v for k, v in self._counts.items() if v[0] >= index - 1}
+
+    def _state(self, key: str) -> tuple[int, float, int, int]:
+        """(window index, offset into it, this window's count, the previous window's count)."""
+        index, offset = divmod(self.clock(), self.window)
         index = int(index)
         window_index, current, previous = self._counts.get(key, (index, 0, 0))
         if window_index != index:
             previous = current if window_index == index - 1 else 0
             current = 0
-        overlap = 1 - offset / self.window
-        if previous * overlap + current + 1 > limit:
-            self._counts[key] = (index, current, previous)
-            return self._retry_after(limit, previous, current, offset)
-        self._counts[key] = (index, current + 1, previous)
-        if len(self._counts) > self.max_keys:
-            self._forget_old(index)
-        return None
+        return index, offset, current, previous
 
-    def _retry_after(self, limit: int, previous: int, current: int, offset: float) -> float:
-        if current + 1 > limit or previous == 0:
-            return self.window - offset  # only the next window helps
-        # Wait until the previous window's weight has shrunk enough for one more request.
-        needed_overlap = (limit - current - 1) / previous
-        return max(0.0, (1 - needed_overlap) * self.window - offset)
 
-    def _forget_old(self, index: int) -> None:
-        self._counts = {k: v for k, v in self._counts.items() if v[0] >= index - 1}
+def retry_after(window: float, limit: int, previous: int, current: int, offset: float) -> float:
+    """Seconds until the sliding window has room for one more request."""
+    if current + 1 > limit or previous == 0:
+        return window - offset  # only the next window helps
+    # Wait until the previous window's weight has shrunk enough for one more request.
+    needed_overlap = (limit - current - 1) / previous
+    return max(0.0, (1 - needed_overlap) * window - offset)
+
+
+class FailureThrottle:
+    """Failed lookups per client IP (unknown ids and tokens, bad API keys): past the budget the
+    caller gets a 429 before any lookup, so random ids cannot each cost a database query."""
+
+    def __init__(self, limit: int, window_seconds: float):
+        self.limit = limit
+        self.limiter = SlidingWindowLimiter(window_seconds)
+
+    def check(self, ip: str) -> None:
+        wait = self.limiter.blocked(client_key(ip), self.limit)
+        if wait is not None:
+            message = f"too many failed lookups from this address (limit {self.limit} per {self.limiter.window:g}s)"
+            raise too_many("too_many_failures", message, wait, limit=self.limit)
+
+    def failed(self, ip: str) -> None:
+        self.limiter.count(client_key(ip))
+
+    async def look_up(self, cache: RefreshingCache[K, V | None], key: K, ip: str) -> V | None:
+        """`cache.get(key)`, where only a lookup that reaches the database spends the budget:
+        valid callers from a noisy address (a provider's shared IP) are never refused."""
+        if cache.holds(key):
+            return await cache.get(key)
+        self.check(ip)
+        value = await cache.get(key)
+        if value is None:
+            self.failed(ip)
+        return value
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -82,17 +133,19 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
-def retry_after_header(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
+def client_key(ip: str) -> str:
+    """What a client's budgets are counted under: its IPv4 address, or its IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(address)
 
 
-def enforce(limiter: SlidingWindowLimiter, key: str, limit: int, what: str) -> None:
-    """Count one request against `key`; over `limit`, a 429 naming the limit, with Retry-After."""
-    wait = limiter.hit(key, limit)
-    if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many requests ({what} limit {limit} per {limiter.window:g}s)",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
+def too_many(code: str, message: str, wait: float, **details) -> ApiError:
+    """A 429 whose Retry-After is the whole seconds until one more request fits."""
+    return ApiError(429, code, message, headers={"Retry-After": str(max(1, math.ceil(wait)))}, **details)

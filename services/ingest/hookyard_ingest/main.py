@@ -40,13 +40,15 @@ from .endpoint_routes import EndpointRoutes
 from .events import EventRoutes
 from .header_text import require_text_headers
 from .ingest_metrics import count_responses
-from .limits import SlidingWindowLimiter, parse_networks
+from .limits import FailureThrottle, SlidingWindowLimiter, parse_networks
 from .listen_routes import ListenRoutes
 from .messages import MessageRoutes
 from .monitor_checks import CheckLog
 from .monitor_routes import MonitorRoutes
 from .parked_routes import ParkedRoutes
 from .pings import PingRoutes, PingSettingsCache
+from .rate_leases import COLLECTION as RATE_COUNTERS
+from .rate_leases import LeasedLimiter
 from .receive import Receiver
 from .sources import SourceCache, SourceRoutes
 from .urls import public_base
@@ -65,30 +67,28 @@ class Ingest:
     async def setup(self, ctx: Context) -> None:
         settings = self.settings
         trusted = parse_networks(settings.trusted_proxies)
-        auth = Auth(ctx.store, settings.admin_token)
-        cache = SourceCache(ctx.store, settings.source_cache_seconds)
-        limiter = SlidingWindowLimiter(settings.rate_limit_window_seconds)
+        # One failure budget per client for every lookup it can make fail, one set of counters for every limit.
+        failures = FailureThrottle(settings.failure_limit_per_ip, settings.rate_limit_window_seconds)
+        auth = Auth(ctx.store, settings.admin_token, failures, trusted, settings.negative_cache_seconds)
+        cache = SourceCache(ctx.store, settings.source_cache_seconds, settings.negative_cache_seconds)
+        limiter = LeasedLimiter(
+            SlidingWindowLimiter(settings.rate_limit_window_seconds),
+            ctx.store[RATE_COUNTERS] if settings.rate_limit_shared else None,
+            timeout_seconds=settings.rate_limit_store_timeout_seconds,
+            fallback_seconds=settings.rate_limit_fallback_seconds,
+        )
 
         def base_url(request: web.Request) -> str:
             return public_base(request, settings, trusted)
 
         monitor_changes = MonitorChanges(ctx.store, ctx.broker, self.clock)
-        ping_cache = PingSettingsCache(ctx.store, settings.monitor_cache_seconds)
+        ping_cache = PingSettingsCache(ctx.store, settings.monitor_cache_seconds, settings.negative_cache_seconds)
         checks = CheckLog(ctx.store, timedelta(days=settings.monitor_check_retention_days))
-        # Pings count against their own limits, apart from the sources'.
-        pings = PingRoutes(
-            settings,
-            ctx.store,
-            ping_cache,
-            monitor_changes,
-            checks,
-            SlidingWindowLimiter(settings.rate_limit_window_seconds),
-            self.clock,
-        )
+        pings = PingRoutes(settings, ctx.store, ping_cache, monitor_changes, checks, limiter, failures, self.clock)
         ctx.on_close(pings.drain)
         self.handlers = {
             "auth": auth,
-            "receiver": Receiver(settings, cache, ctx.broker, limiter),
+            "receiver": Receiver(settings, cache, ctx.broker, limiter, failures),
             "sources": SourceRoutes(ctx.store, cache, auth, settings, base_url),
             "messages": MessageRoutes(ctx.store, ctx.broker, auth),
             "events": EventRoutes(ctx.broker, auth),

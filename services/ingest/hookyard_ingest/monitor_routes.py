@@ -134,6 +134,7 @@ class MonitorRoutes:
         body: MonitorCreate = await parse_body(request, MonitorCreate)
         doc = new_monitor(tenant["_id"], body, self.clock())
         await self.monitors.insert_one(doc)
+        self.cache.invalidate(doc["token"])  # a probe of this token before now is no longer true
         return self._shown(request, doc, 201)
 
     async def list(self, request: web.Request) -> web.Response:
@@ -209,6 +210,7 @@ class MonitorRoutes:
         if updated is None:
             raise ApiError(404, "unknown_monitor", "no such monitor")
         self.cache.invalidate(doc["token"])
+        self.cache.invalidate(updated["token"])
         return self._shown(request, updated)
 
     async def pause(self, request: web.Request) -> web.Response:

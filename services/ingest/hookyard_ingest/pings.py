@@ -1,7 +1,8 @@
 """`GET|HEAD|POST /ping/{token}[/{status}]`: a monitored system reports in.
 
-Cheapest refusal first: per-IP limit, token shape (404), per-token limit,
-body size (10 KiB, while reading), the monitor (404), its HMAC (401), what
+Cheapest refusal first: token shape (404), the monitor (404; a lookup only
+within the caller's failure budget), the per-IP, per-monitor-per-IP and
+per-monitor limits, body size (10 KiB, while reading), its HMAC (401), what
 the ping says (400). Then one write records the ping and returns the state
 it found; only a ping that changes the state writes again (a conditional
 update, exactly once, see `hookyard_common.monitor_changes`).
@@ -39,8 +40,9 @@ from pymongo import ReturnDocument
 
 from . import bodies, ping_signal
 from .errors import ApiError
-from .limits import SlidingWindowLimiter, client_ip, enforce, parse_networks
+from .limits import FailureThrottle, client_ip, client_key, parse_networks
 from .monitor_checks import CheckLog
+from .rate_leases import LeasedLimiter, enforce
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +93,14 @@ class PingSettings:
 
 
 class PingSettingsCache(RefreshingCache[str, "PingSettings | None"]):
-    """Monitors' ping settings by token."""
+    """Monitors' ping settings by token; unknown tokens are remembered for `absent_seconds`."""
 
-    def __init__(self, store: Store, ttl_seconds: float):
+    def __init__(self, store: Store, ttl_seconds: float, absent_seconds: float):
         async def load(token: str) -> PingSettings | None:
             doc = await store[COLLECTION].find_one({"token": token}, PingSettings.FIELDS)
             return PingSettings.of(doc) if doc is not None else None
 
-        super().__init__(load, ttl_seconds)
+        super().__init__(load, ttl_seconds, absent_seconds=absent_seconds)
 
     async def fresh(self, token: str) -> PingSettings | None:
         self.invalidate(token)
@@ -128,7 +130,8 @@ class PingRoutes:
         cache: PingSettingsCache,
         changes: MonitorChanges,
         checks: CheckLog,
-        limiter: SlidingWindowLimiter,
+        limiter: LeasedLimiter,
+        failures: FailureThrottle,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.settings = settings
@@ -137,6 +140,7 @@ class PingRoutes:
         self.changes = changes
         self.checks = checks
         self.limiter = limiter
+        self.failures = failures
         self.clock = clock
         self.trusted = parse_networks(settings.trusted_proxies)
         self._settling: set[asyncio.Task] = set()
@@ -150,13 +154,14 @@ class PingRoutes:
 
     async def _ping(self, request: web.Request) -> web.Response:
         ip = client_ip(request, self.trusted)
-        enforce(self.limiter, f"ip:{ip}", self.settings.ping_rate_limit_per_ip, "ip")
         token = request.match_info["token"]
         if not TOKEN_SHAPE.match(token):
             raise _unknown()
-        enforce(self.limiter, f"token:{token}", self.settings.ping_rate_limit_per_token, "monitor")
+        monitor = await self.failures.look_up(self.cache, token, ip)
+        if monitor is None:
+            raise _unknown()
+        await self._limit(monitor, client_key(ip))
         body = await bodies.read_bounded(request, PING_BODY_LIMIT)
-        monitor = await self.cache.get(token)
         for _ in range(ATTEMPTS):
             if monitor is None:
                 raise _unknown()
@@ -189,6 +194,13 @@ class PingRoutes:
                 "at": now.isoformat(),
             }
         )
+
+    async def _limit(self, monitor: PingSettings, client: str) -> None:
+        """Per monitor, so one sender pinging many monitors gets each monitor's allowance."""
+        settings = self.settings
+        await enforce(self.limiter, f"ip:{client}", settings.rate_limit_per_ip_total, "ip total")
+        await enforce(self.limiter, f"ping:{monitor.monitor_id}:{client}", settings.ping_rate_limit_per_ip, "ip")
+        await enforce(self.limiter, f"ping:{monitor.monitor_id}", settings.ping_rate_limit_per_token, "monitor")
 
     async def _verified(self, request: web.Request, monitor: PingSettings, body: bytes, ip: str) -> PingSettings:
         """The monitor's settings once the ping's signature verifies with them; else a 401."""

@@ -1,11 +1,14 @@
 """`/in/{source_id}`: a provider's webhook in — checked, limited, verified, made durable.
 
-The order is cheapest refusal first: unknown source, rate limits, sender IP,
-media type, body size (while reading), parsing, signature, payload schema.
+The order is cheapest refusal first: unknown source (a lookup only within the
+caller's failure budget), rate limits, sender IP, media type, body size (while
+reading), parsing, signature, payload schema.
 A 2xx is answered only after the broker confirmed the event, so accepted
-means durable. The hot path does not touch the database: sources are cached,
-and the dispatcher writes the message log (and drops provider retries) as it
-takes the events from the broker.
+means durable. The hot path does not wait on the database per request:
+sources are cached, rate limits spend tokens leased in batches (and count
+alone when MongoDB is down, see `rate_leases`), and the dispatcher writes
+the message log (and drops provider retries) as it takes the events from
+the broker.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from hookyard_common.settings import Settings
 
 from . import bodies, inbound_event, ingest_metrics
 from .errors import ApiError
-from .limits import SlidingWindowLimiter, client_ip, enforce, in_networks, parse_networks
+from .limits import FailureThrottle, client_ip, client_key, in_networks, parse_networks
 from .providers import InboundRequest, VerificationError, meta_handshake
+from .rate_leases import LeasedLimiter, enforce
 from .sources import Source, SourceCache
 from .urls import request_url
 
@@ -35,11 +39,14 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 class Receiver:
-    def __init__(self, settings: Settings, cache: SourceCache, broker: Broker, limiter: SlidingWindowLimiter):
+    def __init__(
+        self, settings: Settings, cache: SourceCache, broker: Broker, limiter: LeasedLimiter, failures: FailureThrottle
+    ):
         self.settings = settings
         self.cache = cache
         self.broker = broker
         self.limiter = limiter
+        self.failures = failures
         self.trusted = parse_networks(settings.trusted_proxies)
         self._accepted_metrics: dict[tuple[str, str], tuple] = {}
 
@@ -85,16 +92,15 @@ class Receiver:
 
     async def _admit(self, request: web.Request) -> tuple[Source, str]:
         """The source, once the caller passed its rate limits and allow-list; and the caller's IP."""
-        source = await self.cache.get(request.match_info["source_id"])
+        ip = client_ip(request, self.trusted)
+        source = await self.failures.look_up(self.cache, request.match_info["source_id"], ip)
         if source is None:
             raise ApiError(404, "unknown_source", "no such source")
-        ip = client_ip(request, self.trusted)
-        doc = source.doc
-        for key, limit in (
-            (f"ip:{ip}", doc.get("rate_limit_per_ip") or self.settings.rate_limit_per_ip),
-            (f"source:{source.id}", doc.get("rate_limit_per_source") or self.settings.rate_limit_per_source),
-        ):
-            enforce(self.limiter, key, limit, key.split(":")[0])
+        client, doc, settings = client_key(ip), source.doc, self.settings
+        # Per source, so a provider's IPs shared by many tenants' sources get each source's allowance.
+        await enforce(self.limiter, f"ip:{client}", settings.rate_limit_per_ip_total, "ip total")
+        await enforce(self.limiter, f"in:{source.id}:{client}", doc.get("rate_limit_per_ip") or settings.rate_limit_per_ip, "ip")
+        await enforce(self.limiter, f"in:{source.id}", doc.get("rate_limit_per_source") or settings.rate_limit_per_source, "source")
         if source.networks and not in_networks(ip, source.networks):
             raise ApiError(403, "sender_not_allowed", f"sender address {ip} is not allowed for this source")
         return source, ip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import secrets as random_secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -29,6 +30,8 @@ from .providers import PROVIDERS, OptionsError, Provider
 # Options that are credentials: accepted, never shown again.
 SECRET_OPTIONS = {"verify_token"}
 MAX_SECRETS = 5
+#: What `new_id("src")` makes: anything else is answered 404 without a lookup.
+SOURCE_ID_SHAPE = re.compile(r"^src_[A-Za-z0-9_-]{24}$")
 BODY_LIMIT_FACTOR = 16
 # Far above any real sender's rate, and well inside what MongoDB stores (64-bit integers).
 MAX_RATE_LIMIT = 1_000_000_000
@@ -105,14 +108,17 @@ class Source:
 
 
 class SourceCache(RefreshingCache[str, "Source | None"]):
-    """Sources by id: a hot source costs no database round trip."""
+    """Sources by id: a hot source costs no database round trip, nor does an id asked for
+    again within `absent_seconds` of being found missing (a deleted source a provider retries)."""
 
-    def __init__(self, store: Store, ttl_seconds: float):
+    def __init__(self, store: Store, ttl_seconds: float, absent_seconds: float):
         async def load(source_id: str) -> Source | None:
+            if not SOURCE_ID_SHAPE.match(source_id):
+                return None  # not one of ours: no need to ask
             doc = await store["sources"].find_one({"_id": source_id})
             return Source.from_doc(doc) if doc is not None else None
 
-        super().__init__(load, ttl_seconds)
+        super().__init__(load, ttl_seconds, absent_seconds=absent_seconds)
 
 
 def _generated_secret(provider: str) -> list[str]:
@@ -209,6 +215,7 @@ class SourceRoutes:
             "updated_at": now,
         }
         await self.store["sources"].insert_one(doc)
+        self.cache.invalidate(doc["_id"])  # a probe of this id before now is no longer true
         shown = public_source(doc, self.base_url(request))
         # The one time secrets are shown: so the tenant can configure the sender.
         shown["secrets"] = secrets
