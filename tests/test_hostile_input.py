@@ -9,9 +9,13 @@ deeper than BSON allows, header bytes that are not text, unusual framing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import gzip
+import logging
+from collections.abc import AsyncIterator
 
+import aio_pika
 import orjson
 import pytest
 from aiohttp import web
@@ -224,7 +228,7 @@ async def _raw_answer(port: int, request: bytes) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), body
 
 
-async def test_unusual_framing_on_in_is_a_4xx(ingest):
+async def test_unusual_framing_on_in_is_a_4xx(ingest, caplog):
     key = await ingest.tenant()
     source = await ingest.source(key, "none")
     line = f"POST /in/{source['id']} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n".encode()
@@ -239,8 +243,12 @@ async def test_unusual_framing_on_in_is_a_4xx(ingest):
         "space in a header name": line + b"Bad Name: x\r\nContent-Length: 2\r\n\r\n{}",
     }
     for name, raw in cases.items():
-        status, _ = await _raw_answer(ingest.settings.ingest_port, raw)
+        status, body = await _raw_answer(ingest.settings.ingest_port, raw)
         assert 400 <= status < 500, name
+        error = orjson.loads(body)["error"]  # a JSON error, even from the HTTP parser
+        assert error["code"] in ("malformed_request", "malformed_body") and error["field"], (name, error)
+    # A sender's garbage is answered, not logged as an error of ours (it would fill the logs).
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     # Framing that is unusual but valid is accepted, as any client's.
     for raw in (
         line + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1;ext=1\r\n}\r\n0\r\nTrailer: x\r\n\r\n",
@@ -248,6 +256,21 @@ async def test_unusual_framing_on_in_is_a_4xx(ingest):
     ):
         status, body = await _raw_answer(ingest.settings.ingest_port, raw)
         assert status == 200 and orjson.loads(body)["status"] == "accepted", body
+
+
+@contextlib.asynccontextmanager
+async def _serving(handler) -> AsyncIterator[int]:
+    """`handler` behind the ingest's error middleware on a free port; yields the port."""
+    app = web.Application(middlewares=[json_errors])
+    app.router.add_route("*", "/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]
+    finally:
+        await runner.cleanup()
 
 
 async def test_a_database_outage_is_a_503_not_a_4xx():
@@ -258,19 +281,51 @@ async def test_a_database_outage_is_a_503_not_a_4xx():
         await client["db"]["c"].find_one({})
         return web.json_response({})
 
-    app = web.Application(middlewares=[json_errors])
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
+    async with _serving(handler) as port:
         status, body = await _raw_answer(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert status == 503 and orjson.loads(body)["error"]["code"] == "unavailable"
-    finally:
-        await runner.cleanup()
-        await client.close()
+    await client.close()
+    assert status == 503 and orjson.loads(body)["error"]["code"] == "unavailable"
+
+
+async def test_a_broker_that_cannot_take_a_publish_is_a_503(amqp_url):
+    """A publish on a channel the real broker closed: the client is told to retry, not that it erred."""
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.close()
+
+    async def handler(request: web.Request) -> web.Response:
+        await channel.default_exchange.publish(aio_pika.Message(b"{}"), routing_key="nowhere")
+        return web.json_response({})
+
+    async with _serving(handler) as port:
+        status, body = await _raw_answer(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    await connection.close()
+    assert status == 503 and orjson.loads(body)["error"]["code"] == "unavailable", body
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_internal_error(caplog):
+    read: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            await request.read()
+        except BaseException as exc:
+            read.append(type(exc).__name__)
+            raise
+        return web.json_response({})
+
+    async with _serving(handler) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"half\":")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()  # a reset, not a clean close
+        for _ in range(50):
+            if read:
+                break
+            await asyncio.sleep(0.05)
+    assert read, "the handler never saw the hang-up"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 async def test_ping_metadata_that_could_not_be_stored_is_a_400(ingest):

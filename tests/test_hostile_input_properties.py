@@ -43,7 +43,9 @@ from pymongo import MongoClient
 BATCH = 10
 EXAMPLES = 200  # x BATCH requests per run
 # Written by refused pings on purpose (a failed ping is worth seeing): not state a refusal may not change.
-LOGS = {"monitor_checks"}
+#: Collections that record requests rather than hold state: the checks log, and the rate
+#: limiter's counters (refusals are counted too).
+LOGS = {"monitor_checks", "rate_counters"}
 
 SPECIAL_TEXT = [
     "", " ", "\ud800", "a\udc00b", "x" * 100_000, "²", "٣", "１２", "-1", "0", "9" * 40, "1e400",

@@ -87,7 +87,12 @@ async def test_sources_list_pages_with_a_cursor(ingest):
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    assert seen == list(reversed(made))
+    # Newest first; sources made within one millisecond may come in either order, but pages
+    # never repeat or skip one and follow the unpaged order exactly.
+    status, body, _ = await ingest.call("GET", "/v1/sources", token=key, params={"limit": "100"})
+    assert seen == [s["id"] for s in body["data"]] and sorted(seen) == sorted(made)
+    created = [s["created_at"] for s in body["data"]]
+    assert created == sorted(created, reverse=True)
     status, body, _ = await ingest.call("GET", "/v1/sources", token=key, params={"limit": "1000"})
     assert status == 400 and body["error"]["code"] == "invalid_limit"
 

@@ -1,4 +1,5 @@
 """A deadline for each request head: a slowloris sender is cut off, an idle connection is not.
+Requests the HTTP parser refuses are answered in the house's JSON shape too.
 
 aiohttp has no header-read timeout. Its keep-alive timer does close a
 connection whose head is unfinished, but counting from when the connection
@@ -22,6 +23,12 @@ import asyncio
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
+
+#: How much of the HTTP parser's reason a malformed request is told (it may quote the sender's bytes).
+PARSER_REASON_MAX = 200
 
 
 def timeout_answer(message: str, timeout_seconds: float) -> bytes:
@@ -62,6 +69,39 @@ class HeadDeadlineHandler(web.RequestHandler):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A request aiohttp's HTTP parser refused (bad framing, a bad request line) gets the
+        house's JSON error like any other 4xx; a sender's garbage is logged at debug, not as an
+        error, so it cannot fill the logs."""
+        if status >= 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        self.logger.debug("malformed request from %s", request.remote, exc_info=exc)
+        reason = str(getattr(exc, "message", "") or message or "malformed HTTP request")
+        body = {
+            "error": {
+                "code": "malformed_request",
+                "message": f"the request could not be parsed: {reason[:PARSER_REASON_MAX]}",
+                "field": "(request)",
+            }
+        }
+        response = web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+        response.force_close()
+        return response
+
+    def log_exception(self, *args, **kwargs) -> None:
+        """A body the client framed or encoded wrong was answered 400; aiohttp meets the same
+        error again while it drains the rest, which is no error of ours to log."""
+        if isinstance(kwargs.get("exc_info"), (HttpProcessingError, RequestPayloadError)):
+            self.logger.debug(*args, **kwargs)
+            return
+        super().log_exception(*args, **kwargs)
 
     def _head_expired(self) -> None:
         self._head_timer = None

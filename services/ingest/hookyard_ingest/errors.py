@@ -3,10 +3,11 @@
 which input is wrong in `field`.
 
 Routes validate what they read and raise `ApiError`. The middleware adds
-two safety nets, both about whose fault an unexpected failure is: a body
-aiohttp could not decode (bad chunking, a gzip body that is not gzip) is
-the client's, a 400; a database that does not answer is nobody's, a 503 to
-retry. Anything else is a bug and stays a logged 500.
+safety nets, all about whose fault an unexpected failure is: a body aiohttp
+could not decode (bad chunking, a gzip body that is not gzip) is the
+client's, a 400, and so is a client that hung up mid-request; a database or
+broker that does not answer is nobody's, a 503 to retry. Anything else is a
+bug and stays a logged 500.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pymongo.errors import ConnectionFailure
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,28 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         return ApiError(400, "malformed_body", message, field="(body)").response()
     except ConnectionFailure:
         # MongoDB unreachable, or its primary changing: not the request's fault, it may be retried.
-        log.warning("database unavailable", extra={"path": request.path}, exc_info=True)
-        message = "the database is unavailable; retry later"
-        return ApiError(503, "unavailable", message, headers={"Retry-After": "5"}).response()
+        return _unavailable(request, "database")
+    except (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError) as exc:
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):
+            # Nobody reads this answer, and the client's leaving is no error of ours.
+            log.debug("client disconnected", extra={"path": request.path})
+            return ApiError(400, "client_disconnected", "the client closed the connection", field="(request)").response()
+        # The broker refused, dropped or did not confirm a publish in time.
+        return _unavailable(request, "broker")
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return ApiError(500, "internal_error", "internal error; it has been logged").response()
+
+
+def _unavailable(request: web.Request, dependency: str) -> web.Response:
+    log.warning(f"{dependency} unavailable", extra={"path": request.path}, exc_info=True)
+    message = f"the {dependency} is unavailable; retry later"
+    return ApiError(503, "unavailable", message, headers={"Retry-After": "5"}).response()
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The request's own connection is closed (not the broker's or the database's)."""
+    return request.transport is None or request.transport.is_closing()
 
 
 def _allow(exc: web.HTTPException) -> dict:
