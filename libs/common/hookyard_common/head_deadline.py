@@ -83,7 +83,9 @@ class HeadDeadlineHandler(web.RequestHandler):
         if status >= 500 or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
         self.logger.debug("malformed request from %s", request.remote, exc_info=exc)
-        reason = str(getattr(exc, "message", "") or message or "malformed HTTP request")
+        reason = str(getattr(exc, "message", "") or message or "").strip()
+        # aiohttp adds the offending line, quoted, below its reason: the first line is enough.
+        reason = reason.splitlines()[0].rstrip(":") if reason else "malformed HTTP request"
         body = {
             "error": {
                 "code": "malformed_request",
