@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import message_log
+from hookyard_common import message_log, outages
 from hookyard_common.batching import Batcher
 from hookyard_common.consumer import Reject
 from hookyard_common.event_log import EventLog
@@ -47,7 +47,7 @@ class Intake:
         try:
             event = Event.from_bytes(delivery.body)
         except ValidationError as exc:
-            raise Reject(f"not a valid event: {exc.error_count()} errors") from None
+            raise outages.unusable("a valid event", exc) from None
         if not (delivery.routing_key or "").startswith(event.tenant_id + "."):
             # A tenant publishing on the broker may only publish as itself.
             raise Reject("tenant_id does not match the routing key")
