@@ -146,7 +146,7 @@ class Triage:
             message.body, exchange="", routing_key=topology.tier_queue(tier), message_id=message.message_id, headers=headers
         )
         HELD.labels(self.queue).inc()
-        log.warning("dependency failed; message held", extra={"queue": self.queue, "holds": holds + 1, "error": repr(exc)})
+        log.info("dependency failed; message held", extra={"queue": self.queue, "holds": holds + 1, "error": repr(exc)})
 
 
 def returning(message: AbstractIncomingMessage) -> tuple[str, str] | None:
