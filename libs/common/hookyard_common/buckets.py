@@ -125,7 +125,10 @@ class BucketLog:
         UNSTORABLE.labels(self._collection.name).inc(len(stubs))
         for document in stubs:
             reason = document[self._field][0]["unstorable"]
-            log.error("log record cannot be stored; kept as a stub", extra={"collection": self._collection.name, "reason": reason})
+            log.error(
+                "log record cannot be stored; kept as a stub",
+                extra={"collection": self._collection.name, "reason": reason},
+            )
         await insert_isolated(self._collection, stubs)
 
     async def add(self, record: Record) -> None:

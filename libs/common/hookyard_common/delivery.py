@@ -128,7 +128,8 @@ class Deliverer:
         try:
             body, headers = build_request(endpoint, task, now)
         except Exception as exc:  # a refused header, a secret of another format, an unencodable payload
-            return AttemptResult("failure", "request_not_built", response_body=f"{type(exc).__name__}: {exc}"[:500])
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            return AttemptResult("failure", "request_not_built", response_body=reason)
         recorded = _recordable(endpoint, headers)
         started = time.perf_counter()
 
@@ -153,7 +154,10 @@ class Deliverer:
         except aiohttp.ClientError as exc:
             return AttemptResult("failure", "connection_error", latency_ms=elapsed(), response_body=repr(exc)[:500], request_headers=recorded)
         except (ValueError, TypeError, UnicodeError) as exc:  # the client refused to write the request
-            return AttemptResult("failure", "request_not_sent", latency_ms=elapsed(), response_body=repr(exc)[:500], request_headers=recorded)
+            return AttemptResult(
+                "failure", "request_not_sent", latency_ms=elapsed(), response_body=repr(exc)[:500],
+                request_headers=recorded,
+            )
         text = content.decode("utf-8", errors="replace")
         if 200 <= status < 300:
             outcome = "success"

@@ -126,9 +126,7 @@ class Triage:
             ROUTING_KEY_HEADER: _routing_key(message, self.queue),
             PARKED_AT_HEADER: utcnow(),
         }
-        await self.broker.publish(
-            message.body, exchange="", routing_key=topology.INVALID_QUEUE, message_id=message.message_id, headers=headers
-        )
+        await _copy(self.broker, message, ("", topology.INVALID_QUEUE), headers)
         PARKED_NOW.labels(self.queue).inc()
         log.warning("message parked", extra={"queue": self.queue, "reason": reason})
 
@@ -142,11 +140,12 @@ class Triage:
             ROUTING_KEY_HEADER: _routing_key(message, self.queue),
         }
         tier = tier_for(delay * 1000, self.tiers_ms)
-        await self.broker.publish(
-            message.body, exchange="", routing_key=topology.tier_queue(tier), message_id=message.message_id, headers=headers
-        )
+        await _copy(self.broker, message, ("", topology.tier_queue(tier)), headers)
         HELD.labels(self.queue).inc()
-        log.info("dependency failed; message held", extra={"queue": self.queue, "holds": holds + 1, "error": repr(exc)})
+        log.info(
+            "dependency failed; message held",
+            extra={"queue": self.queue, "holds": holds + 1, "error": repr(exc)},
+        )
 
 
 def returning(message: AbstractIncomingMessage) -> tuple[str, str] | None:
@@ -162,9 +161,14 @@ def returning(message: AbstractIncomingMessage) -> tuple[str, str] | None:
 
 
 async def send_back(broker: Broker, message: AbstractIncomingMessage, target: tuple[str, str]) -> None:
+    await _copy(broker, message, target, _carried(message))
+
+
+async def _copy(broker: Broker, message: AbstractIncomingMessage, target: tuple[str, str], headers: dict) -> None:
+    """Publish the message's body to (exchange, routing key), with a confirm."""
     exchange, routing_key = target
     await broker.publish(
-        message.body, exchange=exchange, routing_key=routing_key, message_id=message.message_id, headers=_carried(message)
+        message.body, exchange=exchange, routing_key=routing_key, message_id=message.message_id, headers=headers
     )
 
 

@@ -99,7 +99,9 @@ def describe(message: AbstractIncomingMessage) -> Parked:
         message_id=message.message_id,
         # Dead-lettering replaced the routing key; the one it had is in the broker's record.
         # A consumer that parked it itself (outages.Triage) said where from in its headers.
-        routing_key=_text(headers.get(outages.ROUTING_KEY_HEADER) or (last.get("routing-keys") or [message.routing_key])[0]),
+        routing_key=_text(
+            headers.get(outages.ROUTING_KEY_HEADER) or (last.get("routing-keys") or [message.routing_key])[0]
+        ),
         origin=_text(headers.get(outages.ORIGIN_HEADER) or last.get("queue")),
         # A consumer may say why (x-hookyard-reason); the broker always does (rejected, delivery_limit).
         reason=_text(headers.get("x-hookyard-reason") or last.get("reason")),
