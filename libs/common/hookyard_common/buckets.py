@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from prometheus_client import Counter
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .batching import WriteBehind
+from .isolated_writes import Refused, encoded, insert_isolated
 from .schemas import new_id
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,12 @@ BUCKET_MAX_RECORDS = 500
 # Far below MongoDB's 16 MiB document limit.
 BUCKET_MAX_BYTES = 4 * 1024 * 1024
 MAX_PENDING = 10_000
+
+UNSTORABLE = Counter(
+    "hookyard_unstorable_records_total",
+    "Log records (attempts, tenants' events) that MongoDB cannot store, kept as stubs with the reason.",
+    ["collection"],
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +78,26 @@ def bucket_documents(records: Sequence[Record], field: str, retention: timedelta
     return documents
 
 
+def stub(fields: dict, reason: str) -> dict:
+    """A record that cannot be stored, kept with its reason: each field that can be stored on
+    its own, None for the others (readers find every key)."""
+    kept = {key: None if isinstance(encoded({key: value}), Refused) else value for key, value in fields.items()}
+    return {**kept, "unstorable": reason}
+
+
 class BucketLog:
-    """Write-behind of records into bucket documents of `collection`, under `field`."""
+    """Write-behind of records into bucket documents of `collection`, under `field`.
+
+    One record that cannot be stored fails neither the other tenants' buckets (each is its
+    own document, written isolated: isolated_writes.py) nor its neighbours in its bucket:
+    a refused bucket is written again one record per bucket, and a record still refused
+    is kept as a stub with its reason.
+    """
 
     def __init__(self, collection: AsyncCollection, field: str, retention: timedelta):
-        async def write(records: Sequence[Record]) -> None:
-            await collection.insert_many(bucket_documents(records, field, retention), ordered=False)
+        self._collection = collection
+        self._field = field
+        self._retention = retention
 
         def lost(exc: BaseException, records: Sequence[Record]) -> None:
             log.error(
@@ -84,8 +106,30 @@ class BucketLog:
             )
 
         self._writer: WriteBehind[Record] = WriteBehind(
-            write, max_items=BUCKET_MAX_RECORDS, max_delay=BUCKET_SECONDS, max_pending=MAX_PENDING, on_error=lost
+            self._write, max_items=BUCKET_MAX_RECORDS, max_delay=BUCKET_SECONDS, max_pending=MAX_PENDING, on_error=lost
         )
+
+    async def _write(self, records: Sequence[Record]) -> None:
+        documents = bucket_documents(records, self._field, self._retention)
+        outcomes = await insert_isolated(self._collection, documents)
+        refused = [(doc, why) for doc, why in zip(documents, outcomes, strict=True) if why is not None]
+        if not refused:
+            return
+        singles = [{**doc, "_id": new_id("bkt"), self._field: [one]} for doc, _ in refused for one in doc[self._field]]
+        outcomes = await insert_isolated(self._collection, singles)
+        stubs = [
+            {**doc, "_id": new_id("bkt"), self._field: [stub(doc[self._field][0], why.reason)]}
+            for doc, why in zip(singles, outcomes, strict=True)
+            if why is not None
+        ]
+        UNSTORABLE.labels(self._collection.name).inc(len(stubs))
+        for document in stubs:
+            reason = document[self._field][0]["unstorable"]
+            log.error(
+                "log record cannot be stored; kept as a stub",
+                extra={"collection": self._collection.name, "reason": reason},
+            )
+        await insert_isolated(self._collection, stubs)
 
     async def add(self, record: Record) -> None:
         await self._writer.add(record)

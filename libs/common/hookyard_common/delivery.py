@@ -9,7 +9,6 @@ read and kept.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,8 @@ import aiohttp
 import orjson
 
 from . import chat_formats, signing
-from .endpoints import RESERVED_HEADERS, ApiKeyAuth, BasicAuth, BearerAuth, Endpoint
+from .endpoints import RESERVED_HEADERS, ApiKeyAuth, Endpoint, auth_headers
+from .header_rules import check_headers
 from .schemas import DeliveryTask
 from .ssrf import DestinationNotAllowed
 
@@ -44,17 +44,6 @@ class AttemptResult:
         return self.reason in ("timeout", "http_429")
 
 
-def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
-    auth = endpoint.auth
-    if isinstance(auth, BearerAuth):
-        return {"Authorization": f"Bearer {auth.token}"}
-    if isinstance(auth, ApiKeyAuth):
-        return {auth.header_name: auth.token}
-    if isinstance(auth, BasicAuth):
-        return {"Authorization": "Basic " + base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()}
-    return {}
-
-
 def build_request(endpoint: Endpoint, task: DeliveryTask, now: datetime) -> tuple[bytes, dict[str, str]]:
     """The body and headers of an attempt, signed with every current secret of the endpoint."""
     event = task.event
@@ -76,10 +65,11 @@ def build_request(endpoint: Endpoint, task: DeliveryTask, now: datetime) -> tupl
         body = orjson.dumps(envelope)
         content_type = "application/json"
     timestamp = int(now.timestamp())
-    headers = {"User-Agent": USER_AGENT, "Content-Type": content_type}
-    headers.update(endpoint.headers)
-    headers.update({k: v for k, v in event.headers.items() if k.lower() not in RESERVED_HEADERS})
-    headers.update(_auth_headers(endpoint))
+    shaped = {**endpoint.headers, **{k: v for k, v in event.headers.items() if k.lower() not in RESERVED_HEADERS}}
+    shaped.update(auth_headers(endpoint.auth))
+    # Again here: stored before the API's rules, or published straight onto the broker.
+    check_headers(shaped.items())
+    headers = {"User-Agent": USER_AGENT, "Content-Type": content_type, **shaped}
     secrets = endpoint.signing_secrets(now)
     if endpoint.signature_format == "legacy":
         headers.update(
@@ -135,7 +125,11 @@ class Deliverer:
         self.response_max_bytes = response_max_bytes
 
     async def attempt(self, endpoint: Endpoint, task: DeliveryTask, now: datetime) -> AttemptResult:
-        body, headers = build_request(endpoint, task, now)
+        try:
+            body, headers = build_request(endpoint, task, now)
+        except Exception as exc:  # a refused header, a secret of another format, an unencodable payload
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            return AttemptResult("failure", "request_not_built", response_body=reason)
         recorded = _recordable(endpoint, headers)
         started = time.perf_counter()
 
@@ -159,6 +153,11 @@ class Deliverer:
             return AttemptResult("failure", "timeout", latency_ms=elapsed(), request_headers=recorded)
         except aiohttp.ClientError as exc:
             return AttemptResult("failure", "connection_error", latency_ms=elapsed(), response_body=repr(exc)[:500], request_headers=recorded)
+        except (ValueError, TypeError, UnicodeError) as exc:  # the client refused to write the request
+            return AttemptResult(
+                "failure", "request_not_sent", latency_ms=elapsed(), response_body=repr(exc)[:500],
+                request_headers=recorded,
+            )
         text = content.decode("utf-8", errors="replace")
         if 200 <= status < 300:
             outcome = "success"

@@ -37,7 +37,8 @@ async def find(store: Store, tenant_id: str, event_id: str) -> Event | None:
         {"$limit": 1},
     ]
     found = await (await store[COLLECTION].aggregate(pipeline)).to_list()
-    return Event.from_bytes(found[0]["json"]) if found else None
+    # A stub (buckets.stub) has no JSON: the event could not be stored.
+    return Event.from_bytes(found[0]["json"]) if found and found[0]["json"] is not None else None
 
 
 async def logged_between(
@@ -54,4 +55,5 @@ async def logged_between(
     ).sort("first_at", 1)
     async for bucket in buckets:
         for record in bucket[FIELD]:
-            yield bucket["first_at"], Event.from_bytes(record["json"])
+            if record["json"] is not None:  # else a stub: the event could not be stored
+                yield bucket["first_at"], Event.from_bytes(record["json"])

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bson import Binary
-from pymongo.errors import BulkWriteError
 
+from .isolated_writes import insert_isolated
 from .schemas import Event, Inbound
 from .store import Store
 
 COLLECTION = "messages"
-DUPLICATE_KEY = 11000
 
 
 def record_for(event: Event, retention: timedelta) -> dict:
@@ -46,25 +45,27 @@ def record_for(event: Event, retention: timedelta) -> dict:
     return record
 
 
-async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool]:
-    """Log a batch; per event, False when it duplicates an earlier message of its source.
+class Unstorable(Exception):
+    """This event cannot be logged (and so not delivered): the message says why."""
+
+
+async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool | Unstorable]:
+    """Log a batch; per event, False when it duplicates an earlier message of its source,
+    Unstorable when MongoDB cannot store it (written isolated: the others are stored).
 
     A redelivered event (crash before ack) finds its own record and counts as
     fresh, so it is processed again rather than lost: at least once.
     """
     collection = store[COLLECTION]
-    try:
-        await collection.insert_many([record_for(e, retention) for e in events], ordered=False)
-        return [True] * len(events)
-    except BulkWriteError as exc:
-        errors = exc.details["writeErrors"]
-        if any(err["code"] != DUPLICATE_KEY for err in errors):
-            raise
-        conflicts = [err["index"] for err in errors]
-    fresh = [True] * len(events)
-    for index in conflicts:
-        own = await collection.find_one({"_id": events[index].id}, {"_id": 1})
-        fresh[index] = own is not None
+    outcomes = await insert_isolated(collection, [record_for(e, retention) for e in events])
+    fresh: list[bool | Unstorable] = []
+    for event, refused in zip(events, outcomes, strict=True):
+        if refused is None:
+            fresh.append(True)
+        elif refused.duplicate:
+            fresh.append(await collection.find_one({"_id": event.id}, {"_id": 1}) is not None)
+        else:
+            fresh.append(Unstorable(refused.reason))
     return fresh
 
 

@@ -29,7 +29,7 @@ from datetime import datetime
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from prometheus_client import Gauge
 
-from . import topology
+from . import outages, topology
 from .broker import Broker
 from .schemas import utcnow
 
@@ -53,7 +53,7 @@ REDRIVABLE = {topology.DISPATCH_QUEUE, topology.RETRY_DUE_QUEUE}
 #: Pause before a re-drive that found nothing looks again.
 RELOOK_SECONDS = 0.5
 # Headers the broker adds on dead-lettering and delivery, dropped from a re-driven copy.
-BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
+BROKER_HEADERS = outages.BROKER_HEADERS
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,14 @@ def describe(message: AbstractIncomingMessage) -> Parked:
         key=message.message_id or "sha256-" + hashlib.sha256(message.body).hexdigest()[:24],
         message_id=message.message_id,
         # Dead-lettering replaced the routing key; the one it had is in the broker's record.
-        routing_key=_text((last.get("routing-keys") or [message.routing_key])[0]),
-        origin=_text(last.get("queue")),
+        # A consumer that parked it itself (outages.Triage) said where from in its headers.
+        routing_key=_text(
+            headers.get(outages.ROUTING_KEY_HEADER) or (last.get("routing-keys") or [message.routing_key])[0]
+        ),
+        origin=_text(headers.get(outages.ORIGIN_HEADER) or last.get("queue")),
         # A consumer may say why (x-hookyard-reason); the broker always does (rejected, delivery_limit).
         reason=_text(headers.get("x-hookyard-reason") or last.get("reason")),
-        parked_at=last.get("time"),
+        parked_at=outages.parked_at(headers) or last.get("time"),
         headers=headers,
         body=message.body,
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_exponential
 
-from . import logs, metrics
+from . import logs, metrics, outages
 from .broker import Broker
 from .consumer import Consumer, Handler
 from .head_deadline import HeadDeadlineRunner
@@ -50,7 +50,11 @@ class Context:
 
     async def consume(self, queue: str, handler: Handler, prefetch: int | None = None) -> None:
         channel = await self.broker.channel(prefetch or self.settings.prefetch)
-        consumer = Consumer(channel, queue, handler)
+        # Unusable messages parked with their reason, dependency outages waited out (outages.py).
+        triage = outages.Triage(
+            self.broker, queue, handler, self.settings.retry_tiers_ms, self.settings.outage_retry_max_seconds
+        )
+        consumer = Consumer(channel, queue, triage)
         await consumer.start()
         self.consumers.append(consumer)
 
@@ -77,7 +81,9 @@ async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
     )
     async for attempt in retrying:
         with attempt:
-            store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+            store = await Store.connect(
+                settings.mongo_uri, settings.mongo_db, timeout_seconds=settings.mongo_timeout_seconds
+            )
     async for attempt in retrying:
         with attempt:
             broker = await Broker.connect(

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from .header_rules import check_headers
+
 SCHEMA_VERSION = 1
 
 # Dot-separated segments, as in `user.created` or `whatsapp.message.received`.
@@ -114,6 +116,12 @@ class Inbound(WireModel):
         return self.body.encode() if self.body_encoding == "utf-8" else base64.b64decode(self.body)
 
 
+def _sendable(headers: dict[str, str]) -> dict[str, str]:
+    # Events published straight onto the broker skip the API's checks: refused here instead.
+    check_headers(headers.items())
+    return headers
+
+
 class Event(WireModel):
     """A tenant's event, from `POST /v1/events`, a provider source or the broker."""
 
@@ -130,7 +138,7 @@ class Event(WireModel):
     context: dict[str, Any] = Field(default_factory=dict)
     # Seed 001's per-event overrides: deliver to this endpoint only, with extra headers.
     target_endpoint_id: Identifier | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], AfterValidator(_sendable)] = Field(default_factory=dict)
     # Set when the event came in through an inbound source.
     source_id: Identifier | None = None
     inbound: Inbound | None = None

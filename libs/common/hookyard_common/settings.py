@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     mongo_db: str = Field(
         "hookyard", validation_alias=_env("HOOKYARD_MONGO_DB"), description="Database name."
     )
+    mongo_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_MONGO_TIMEOUT_SECONDS"),
+        description="Longest wait for a reachable MongoDB server (server selection) before an operation fails.",
+    )
 
     # Where each service listens. The ingest serves its API and its probes on
     # one port; the consumers serve only /healthz, /readyz and /metrics.
@@ -228,6 +234,12 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("HOOKYARD_DEFERRAL_MAX_SECONDS"),
         description="Longest wait of a delivery put off because its endpoint is busy (deferrals double up to it).",
+    )
+    outage_retry_max_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_OUTAGE_RETRY_MAX_SECONDS"),
+        description="Longest wait of a message held because a dependency (MongoDB, the broker, DNS) failed.",
     )
     retry_after_max_seconds: float = Field(
         3_600.0,

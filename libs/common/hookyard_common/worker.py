@@ -60,7 +60,7 @@ ENDPOINT_IN_FLIGHT = Gauge(
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
     "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop,"
-    " dead; `tier` is the retry tier's delay in ms (empty for dead).",
+    " held (a dependency failed), dead; `tier` is the retry tier's delay in ms (empty for dead).",
     ["kind", "tier"],
 )
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
@@ -209,11 +209,16 @@ class DeliveryWorker:
         await self._hand_on(retry, delay, "retry")
         return "retry"
 
-    async def _defer(self, task: DeliveryTask, now: datetime) -> None:
+    async def _defer(self, task: DeliveryTask, now: datetime, kind: str = "deferred") -> None:
         first = min(self.settings.retry_tiers_ms) / 1000
         delay = deferral_delay(task.deferrals, first, self.settings.deferral_max_seconds)
         later = task.model_copy(update={"deferrals": task.deferrals + 1, "due_at": now + timedelta(seconds=delay)})
-        await self._hand_on(later, delay, "deferred")
+        await self._hand_on(later, delay, kind)
+
+    async def hold(self, task: DeliveryTask) -> None:
+        """A dependency failed during this task (outages.py): it waits on the tiers like a
+        deferral, not an attempt, so its event's other deliveries need not be redone."""
+        await self._defer(task, self.clock(), "held")
 
     async def hop(self, task: DeliveryTask, remaining_seconds: float) -> None:
         """A task came back before it is due (a long delay spans tiers): wait in the next tier."""

@@ -14,10 +14,11 @@ import logging
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import message_log
+from hookyard_common import message_log, outages
 from hookyard_common.batching import Batcher
 from hookyard_common.consumer import Reject
 from hookyard_common.event_log import EventLog
+from hookyard_common.isolated_writes import storable_problem
 from hookyard_common.schemas import Event
 from hookyard_common.store import Store
 from prometheus_client import Counter
@@ -37,7 +38,7 @@ DUPLICATES = Counter(
 
 class Intake:
     def __init__(self, store: Store, retention: timedelta):
-        self.batcher: Batcher[Event, bool] = Batcher(
+        self.batcher: Batcher[Event, bool | message_log.Unstorable] = Batcher(
             lambda events: message_log.record(store, events, retention), max_items=200, max_delay=0.005
         )
         self.events = EventLog(store, retention)
@@ -47,15 +48,24 @@ class Intake:
         try:
             event = Event.from_bytes(delivery.body)
         except ValidationError as exc:
-            raise Reject(f"not a valid event: {exc.error_count()} errors") from None
+            raise outages.unusable("a valid event", exc) from None
         if not (delivery.routing_key or "").startswith(event.tenant_id + "."):
             # A tenant publishing on the broker may only publish as itself.
             raise Reject("tenant_id does not match the routing key")
+        # Published straight onto the broker, past the ingest's checks: one that could never be
+        # stored or sent again (a dead letter, a retry) is refused now, before any delivery.
+        problem = storable_problem([event.payload, event.context])
+        if problem is not None:
+            raise Reject(f"the event {problem}")
         if event.inbound is None:
             await self.events.record(event, delivery.body)  # written behind, for resending
             return event
         provider = event.inbound.provider
-        if not await self.batcher.submit(event):
+        try:
+            fresh = await self.batcher.submit(event)
+        except message_log.Unstorable as exc:  # alone: the rest of its batch is logged
+            raise Reject(f"cannot be logged: {exc}") from None
+        if not fresh:
             DUPLICATES.labels(provider).inc()
             log.info("duplicate dropped", extra={"event_id": event.id, "dedup_key": event.inbound.dedup_key})
             return None

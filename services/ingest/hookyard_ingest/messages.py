@@ -145,5 +145,7 @@ def render_attempt(doc: dict) -> dict:
         "latency_ms": doc["latency_ms"],
         "request_headers": doc["request_headers"],
         "response_body": doc["response_body"],
+        # Set when the record could not be stored whole (buckets.stub): why.
+        "unstorable": doc.get("unstorable"),
     }
 

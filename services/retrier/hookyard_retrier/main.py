@@ -2,7 +2,8 @@
 
 It consumes `hookyard.retry.due`, where delivery tasks land when their retry
 tier's wait is over. A task that is not yet due (its delay spans tiers) hops
-to the next fitting tier; a due one is attempted exactly as the dispatcher
+to the next fitting tier; a message another consumer held through a
+dependency outage (outages.py) goes back to its queue; a due one is attempted exactly as the dispatcher
 would, and then retried again, dead-lettered, or done. In the background it
 takes over dead-letter replays whose claim lapsed (their replica died
 before the broker confirmed the publish: dead_letters.py), and keeps the
@@ -13,8 +14,7 @@ import asyncio
 import logging
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import dead_letters, parked, runner, topology
-from hookyard_common.consumer import Reject
+from hookyard_common import dead_letters, outages, parked, runner, topology
 from hookyard_common.runner import Context
 from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.worker import build_worker
@@ -38,10 +38,14 @@ async def setup(ctx: Context) -> None:
     worker = await build_worker(ctx)
 
     async def handle(delivery: AbstractIncomingMessage) -> None:
+        back = outages.returning(delivery)
+        if back is not None:  # held through an outage by another queue's consumer: its wait is over
+            await outages.send_back(ctx.broker, delivery, back)
+            return
         try:
             task = DeliveryTask.from_bytes(delivery.body)
         except ValidationError as exc:
-            raise Reject(f"not a delivery task: {exc.error_count()} errors") from None
+            raise outages.unusable("a delivery task", exc) from None
         remaining = (task.due_at - utcnow()).total_seconds()
         if remaining > EARLY_TOLERANCE_SECONDS:
             await worker.hop(task, remaining)
