@@ -28,7 +28,7 @@ async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
 
 
 async def setup(ctx: Context) -> None:
-    intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days))
+    intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days), ctx.broker.service_users)
     worker = await build_worker(ctx)
     ctx.on_close(intake.events.flush)
 
