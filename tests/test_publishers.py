@@ -48,3 +48,12 @@ def test_a_tenant_account_writes_only_its_own_routing_keys():
     assert account.topic_permissions() == {"exchange": "hookyard.events", "write": "^ten_a\\-b\\.", "read": "^$"}
     commands = account.rabbitmqctl("/")
     assert commands[2] == "rabbitmqctl set_topic_permissions -p / ten_a-b hookyard.events '^ten_a\\-b\\.' '^$'"
+
+
+def test_the_cli_prints_the_account_of_a_tenant(capsys):
+    from hookyard_cli.main import main
+
+    assert main(["tenants", "broker-account", "ten_q", "--vhost", "prod"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == TenantAccount("ten_q").rabbitmqctl("prod")
+    assert printed[1] == "rabbitmqctl set_permissions -p prod ten_q '^$' '^hookyard\\.events$' '^$'"

@@ -40,7 +40,7 @@ class TenantAccount:
         return {"exchange": topology.EVENTS_EXCHANGE, "write": f"^{re.escape(self.tenant_id)}\\.", "read": NOTHING}
 
     def rabbitmqctl(self, vhost: str) -> list[str]:
-        """The commands an operator runs to create the account (the password is asked for)."""
+        """The commands an operator runs to create the account (`add_user` reads the password from stdin)."""
         p, t, user = self.permissions(), self.topic_permissions(), shlex.quote(self.user)
         return [
             f"rabbitmqctl add_user {user}",
