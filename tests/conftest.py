@@ -11,6 +11,7 @@ its own database, so tests never see each other's messages or documents.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import urllib.request
@@ -119,6 +120,22 @@ def _management(infra: Infra, method: str, path: str, body: dict | None = None) 
         },
     )
     urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_terminal_summary() -> None:
+    # Refused broker calls leave aiormq futures whose finaliser logs; collected during a plugin's
+    # late import, that Python code runs inside CPython 3.11's AST builder, which then fails
+    # ("AST constructor recursion depth mismatch"). Finalise them before the summary instead.
+    gc.collect()
+
+
+@pytest.fixture
+def management(infra: Infra):
+    """`call(method, path, body)` on RabbitMQ's management HTTP API as guest; skips without one."""
+    if not infra.management_url:
+        pytest.skip("no RabbitMQ management API")
+    return lambda method, path, body=None: _management(infra, method, path, body)
 
 
 async def _delete_known_queues(amqp_url: str) -> None:

@@ -120,6 +120,10 @@ async def test_tenant_events_reach_the_dispatch_queue(ingest, amqp_url):
 
     status, body, _ = await ingest.call("POST", "/v1/events", token=key, json={"event_type": "bad type", "payload": 1})
     assert status == 400 and body["error"]["problems"][0]["field"] == "event_type"
+    # A tenant's event may not pose as one of Hookyard's operational events.
+    posing = {"event_type": "endpoint.disabled", "payload": {}, "context": {"hookyard_operational": True}}
+    status, body, _ = await ingest.call("POST", "/v1/events", token=key, json=posing)
+    assert status == 400 and body["error"]["problems"][0]["field"] == "context", body
 
 
 async def test_unknown_routes_answer_json(ingest):

@@ -3,6 +3,7 @@
     hookyard status [--json] [--host HOST]      is every dependency and service ready, and why not
     hookyard up | down | logs [-f]              the local stack (as `make up` / `make down`)
     hookyard tenants create NAME [--save]       a tenant and its API key (admin token)
+    hookyard tenants broker-account TENANT_ID   the rabbitmqctl commands of its restricted broker user
     hookyard sources create --provider P        a source and its URL
     hookyard listen --source SRC --forward-to URL     a tenant's webhooks on this machine
     hookyard messages tail                      the received-message log, followed

@@ -1,12 +1,16 @@
 """First steps from the command line: a tenant, then a source (docs/local-development.md).
 
     hookyard tenants create NAME [--save]
+    hookyard tenants broker-account TENANT_ID [--vhost V]
     hookyard sources create --provider stripe --secret whsec_... [--name N] [--json]
 
 Creating a tenant takes the admin token (`HOOKYARD_ADMIN_TOKEN`, which
 `make up` prints and records in `.hookyard/env`). Its API key is shown
 once; `--save` records it in `.hookyard/env` too, so the `hookyard`
-commands run here use it without an export.
+commands run here use it without an export. `broker-account` prints the
+`rabbitmqctl` commands that create the tenant's restricted RabbitMQ user
+(docs/broker.md#tenant-accounts); it changes nothing itself, since creating
+broker users is the broker operator's.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import os
 
 import aiohttp
 import orjson
+from hookyard_common.settings import Settings
+from hookyard_common.tenant_accounts import TenantAccount
+from yarl import URL
 
 from .api import Api, CliError, add_connection_flags, api_key, ingest_url
 from .dev import state_dir, update_env_file
@@ -59,6 +66,14 @@ def create_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_broker_account(args: argparse.Namespace) -> int:
+    # The vhost of AMQP_URL unless told: where Hookyard's exchanges are.
+    vhost = args.vhost or URL(Settings().amqp_url).path[1:] or "/"
+    for command in TenantAccount(args.tenant_id).rabbitmqctl(vhost):
+        print(command)
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     tenants = sub.add_parser("tenants", help="tenants (admin)").add_subparsers(dest="action", required=True)
     tenant = tenants.add_parser("create", help="create a tenant and show its API key")
@@ -68,6 +83,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tenant.add_argument("--json", action="store_true")
     add_connection_flags(tenant, key=False)
     tenant.set_defaults(run=create_tenant)
+    account = tenants.add_parser("broker-account", help="the rabbitmqctl commands of a tenant's broker user")
+    account.add_argument("tenant_id")
+    account.add_argument("--vhost", help="default: the vhost of AMQP_URL")
+    account.set_defaults(run=print_broker_account)
 
     sources = sub.add_parser("sources", help="where providers send webhooks").add_subparsers(
         dest="action", required=True

@@ -7,28 +7,48 @@ is happening right now. Every publish waits for its confirm at most
 blocking publishers, a half-dead connection) raises `TimeoutError` to the
 caller, which then does not report success (the ingest answers 503, a
 consumer requeues its message) instead of hanging with the message in hand.
+
+Every publish carries the `user_id` the connection logged in as, which
+RabbitMQ checks: it is how the dispatcher tells a service's event from a
+tenant's (publishers.py). `service_users` are the broker users Hookyard's
+services connect as: this one and `HOOKYARD_BROKER_SERVICE_USERS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from yarl import URL
 
 from . import topology
 
 
 class Broker:
     def __init__(
-        self, connection: AbstractRobustConnection, publish_channel: AbstractChannel, publish_timeout_seconds: float
+        self,
+        connection: AbstractRobustConnection,
+        publish_channel: AbstractChannel,
+        publish_timeout_seconds: float,
+        user: str,
+        other_service_users: Iterable[str] = (),
     ):
         self.connection = connection
+        self.user = user
+        self.service_users = frozenset({user, *other_service_users})
         self.publish_timeout_seconds = publish_timeout_seconds
         self._publish_channel = publish_channel
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
     @classmethod
     async def connect(
-        cls, amqp_url: str, retry_tiers_ms: tuple[int, ...], *, publish_timeout_seconds: float = 10.0
+        cls,
+        amqp_url: str,
+        retry_tiers_ms: tuple[int, ...],
+        *,
+        publish_timeout_seconds: float = 10.0,
+        other_service_users: Iterable[str] = (),
     ) -> "Broker":
         connection = await aio_pika.connect_robust(
             amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
@@ -41,7 +61,9 @@ class Broker:
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, channel, publish_timeout_seconds)
+        # aio-pika logs in as guest when the URL names no user.
+        user = URL(amqp_url).user or "guest"
+        return cls(connection, channel, publish_timeout_seconds, user, other_service_users)
 
     @property
     def is_connected(self) -> bool:
@@ -69,6 +91,7 @@ class Broker:
         message_id: str | None = None,
         headers: dict | None = None,
         mandatory: bool = True,
+        as_service: bool = True,
     ) -> None:
         """Publish a persistent message and wait for the broker's confirm.
 
@@ -76,6 +99,8 @@ class Broker:
         `mandatory`: a notice nobody listens to), or is unreachable: the
         caller must not report success in that case. Waits at most
         `publish_timeout_seconds` for the confirm, then raises TimeoutError.
+        Not `as_service`, it carries no `user_id`: a copy of what a tenant
+        published (a parked message re-driven) gains no service's trust.
         """
         message = aio_pika.Message(
             body,
@@ -83,6 +108,7 @@ class Broker:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message_id,
             headers=headers or {},
+            user_id=self.user if as_service else None,
         )
         target = self._exchanges.get(exchange)
         if target is None:

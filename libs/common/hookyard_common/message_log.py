@@ -1,9 +1,10 @@
 """The received-message log: one MongoDB record per provider webhook accepted.
 
 The dispatcher writes it as events arrive (batched: one `insert_many` per
-burst); the ingest's `GET /v1/messages` reads it. The unique (source,
+burst); the ingest's `GET /v1/messages` reads it. The unique (tenant, source,
 provider id) index is what recognises a provider's retry of a message
-already accepted, so it is dropped instead of delivered twice.
+already accepted, so it is dropped instead of delivered twice; with the
+tenant in the key, no other tenant's message can claim it first.
 """
 
 from __future__ import annotations

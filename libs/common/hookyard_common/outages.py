@@ -165,10 +165,17 @@ async def send_back(broker: Broker, message: AbstractIncomingMessage, target: tu
 
 
 async def _copy(broker: Broker, message: AbstractIncomingMessage, target: tuple[str, str], headers: dict) -> None:
-    """Publish the message's body to (exchange, routing key), with a confirm."""
+    """Publish the message's body to (exchange, routing key), with a confirm. The copy is
+    a service's only when the original was: a tenant's message parked or held, then sent back
+    or re-driven, never gains the trust of the service that copied it (publishers.py)."""
     exchange, routing_key = target
     await broker.publish(
-        message.body, exchange=exchange, routing_key=routing_key, message_id=message.message_id, headers=headers
+        message.body,
+        exchange=exchange,
+        routing_key=routing_key,
+        message_id=message.message_id,
+        headers=headers,
+        as_service=message.user_id in broker.service_users,
     )
 
 

@@ -66,6 +66,8 @@ class Parked:
     parked_at: datetime | None
     headers: dict
     body: bytes
+    # The broker user that published it, as RabbitMQ checked it (None when not given).
+    user_id: str | None = None
 
     def summary(self, now: datetime) -> dict:
         return {
@@ -108,6 +110,7 @@ def describe(message: AbstractIncomingMessage) -> Parked:
         parked_at=outages.parked_at(headers) or last.get("time"),
         headers=headers,
         body=message.body,
+        user_id=message.user_id,
     )
 
 
@@ -176,8 +179,14 @@ async def _send_back(broker: Broker, parked: Parked) -> None:
         exchange, routing_key = topology.EVENTS_EXCHANGE, parked.routing_key or ""
     else:
         exchange, routing_key = "", parked.origin
+    # A tenant's message goes back as nobody's, never under the re-driving service's name.
     await broker.publish(
-        parked.body, exchange=exchange, routing_key=routing_key, message_id=parked.message_id, headers=headers
+        parked.body,
+        exchange=exchange,
+        routing_key=routing_key,
+        message_id=parked.message_id,
+        headers=headers,
+        as_service=parked.user_id in broker.service_users,
     )
 
 

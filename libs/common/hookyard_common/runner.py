@@ -87,7 +87,10 @@ async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
     async for attempt in retrying:
         with attempt:
             broker = await Broker.connect(
-                settings.amqp_url, settings.retry_tiers_ms, publish_timeout_seconds=settings.publish_timeout_seconds
+                settings.amqp_url,
+                settings.retry_tiers_ms,
+                publish_timeout_seconds=settings.publish_timeout_seconds,
+                other_service_users=settings.broker_service_users,
             )
     return broker, store
 

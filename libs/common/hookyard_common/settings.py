@@ -27,6 +27,14 @@ class Settings(BaseSettings):
         validation_alias=_env("AMQP_URL"),
         description="RabbitMQ connection URL (vhost included).",
     )
+    broker_service_users: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("HOOKYARD_BROKER_SERVICE_USERS"),
+        description=(
+            "RabbitMQ users, besides the one in AMQP_URL, that Hookyard's services connect as (JSON list): "
+            "events they publish may carry source and operational fields (docs/broker.md#tenant-accounts)."
+        ),
+    )
     mongo_uri: str = Field(
         "mongodb://127.0.0.1:27017/",
         validation_alias=_env("MONGO_URI"),

@@ -2,7 +2,10 @@
 
 Each collection's indexes are declared once, in `INDEXES`; `ensure_indexes`
 creates what is missing and is a no-op for what exists, so every replica may
-run it on every start.
+run it on every start. An index that is replaced is listed in `RETIRED_INDEXES`
+and dropped by name after its successor is built: an existing database
+migrates on start-up, and a replica still running the old code never finds
+the collection without either.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 INDEXES: dict[str, list[IndexModel]] = {
     # Tenants authenticate with an API key; only its SHA-256 is stored.
@@ -42,14 +46,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="replay_lease"),
     ],
     "dead_letter_replays": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl")],
-    # The received-message log. The unique (source, provider id) pair is what
-    # recognises a provider's retry of a message already accepted.
+    # The received-message log. The unique (tenant, source, provider id) triple is what
+    # recognises a provider's retry of a message already accepted; the tenant in it means
+    # no tenant's message can ever claim a key of another tenant's source.
     "messages": [
         IndexModel(
-            [("source_id", ASCENDING), ("dedup_key", ASCENDING)],
+            [("tenant_id", ASCENDING), ("source_id", ASCENDING), ("dedup_key", ASCENDING)],
             unique=True,
             partialFilterExpression={"dedup_key": {"$type": "string"}},
-            name="source_dedup_key",
+            name="tenant_source_dedup_key",
         ),
         IndexModel(
             [("tenant_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
@@ -82,6 +87,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
+#: Indexes replaced by one of `INDEXES`, dropped by name once their successor exists, so an
+#: existing database migrates on the first start-up of the new code.
+RETIRED_INDEXES: dict[str, list[str]] = {
+    # Unique per (source, dedup key) without the tenant: one tenant could pre-claim another's keys.
+    "messages": ["source_dedup_key"],
+}
+
+#: MongoDB's error code for dropping an index that does not exist (already migrated).
+INDEX_NOT_FOUND = 27
+
 
 class Store:
     def __init__(self, client: AsyncMongoClient, database: str):
@@ -113,6 +128,16 @@ class Store:
     async def ensure_indexes(self) -> None:
         for collection, indexes in INDEXES.items():
             await self.db[collection].create_indexes(indexes)
+        for collection, names in RETIRED_INDEXES.items():
+            for name in names:
+                await self._drop_index(collection, name)
+
+    async def _drop_index(self, collection: str, name: str) -> None:
+        try:
+            await self.db[collection].drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != INDEX_NOT_FOUND and "index not found" not in str(exc).lower():
+                raise
 
     async def close(self) -> None:
         await self.client.close()

@@ -1,7 +1,9 @@
 """The dispatcher's intake: every event from `hookyard.dispatch`, checked and recorded.
 
-An event that is not valid (schema, version) or whose tenant does not match
-its routing key is rejected into `hookyard.invalid`. An event that came
+An event that is not valid (schema, version), whose tenant does not match
+its routing key or its publisher, or that carries fields only Hookyard's
+services may set without being published by one (publishers.py) is
+rejected into `hookyard.invalid`, with the reason. An event that came
 through a source is written to the message log (batched); a provider's
 repeat delivery of the same message is dropped here, before any fan-out.
 A tenant's own event is written to the event log (in buckets, behind), so
@@ -11,10 +13,11 @@ it can be resent later.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import message_log, outages
+from hookyard_common import message_log, outages, publishers
 from hookyard_common.batching import Batcher
 from hookyard_common.consumer import Reject
 from hookyard_common.event_log import EventLog
@@ -37,7 +40,8 @@ DUPLICATES = Counter(
 
 
 class Intake:
-    def __init__(self, store: Store, retention: timedelta):
+    def __init__(self, store: Store, retention: timedelta, service_users: Collection[str]):
+        self.service_users = service_users
         self.batcher: Batcher[Event, bool | message_log.Unstorable] = Batcher(
             lambda events: message_log.record(store, events, retention), max_items=200, max_delay=0.005
         )
@@ -49,9 +53,9 @@ class Intake:
             event = Event.from_bytes(delivery.body)
         except ValidationError as exc:
             raise outages.unusable("a valid event", exc) from None
-        if not (delivery.routing_key or "").startswith(event.tenant_id + "."):
-            # A tenant publishing on the broker may only publish as itself.
-            raise Reject("tenant_id does not match the routing key")
+        # A tenant publishing on the broker may only publish as itself, and not as a source.
+        if reason := publishers.refusal(event, delivery.routing_key or "", delivery.user_id, self.service_users):
+            raise Reject(reason)
         # Published straight onto the broker, past the ingest's checks: one that could never be
         # stored or sent again (a dead letter, a retry) is refused now, before any delivery.
         problem = storable_problem([event.payload, event.context])

@@ -40,7 +40,7 @@ async def run_apart(worker: DeliveryWorker, task: DeliveryTask) -> str:
 
 
 async def setup(ctx: Context) -> None:
-    intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days))
+    intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days), ctx.broker.service_users)
     worker = await build_worker(ctx)
     ctx.on_close(intake.events.flush)
 

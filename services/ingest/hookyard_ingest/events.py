@@ -15,8 +15,9 @@ from aiohttp import web
 from hookyard_common import topology
 from hookyard_common.broker import Broker
 from hookyard_common.endpoints import CustomHeaders
+from hookyard_common.routing import OPERATIONAL
 from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .api_io import parse_body
 from .errors import ApiError
@@ -33,6 +34,14 @@ class EventCreate(BaseModel):
     target_endpoint_id: Identifier | None = None
     headers: CustomHeaders = Field(default_factory=dict)
     occurred_at: UtcDatetime | None = None
+
+    @field_validator("context")
+    @classmethod
+    def _not_operational(cls, context: dict[str, Any]) -> dict[str, Any]:
+        # The flag of Hookyard's own operational events: a tenant's event may not pose as one.
+        if OPERATIONAL in context:
+            raise ValueError(f"context.{OPERATIONAL} is reserved for Hookyard's own events")
+        return context
 
 
 class EventRoutes:
