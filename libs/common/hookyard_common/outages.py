@@ -43,6 +43,9 @@ REASON_HEADER = "x-hookyard-reason"
 ORIGIN_HEADER = "x-hookyard-origin"
 ROUTING_KEY_HEADER = "x-hookyard-routing-key"
 PARKED_AT_HEADER = "x-hookyard-parked-at"
+#: Who published what a consumer parked, as RabbitMQ checked it: shown, never trusted (the
+#: copy's own user_id is what publishers.py reads, and only a service's copy keeps one).
+PUBLISHER_HEADER = "x-hookyard-publisher"
 #: Holds in a row so far: the next one waits twice as long.
 HOLDS_HEADER = "x-hookyard-holds"
 # Headers the broker adds on dead-lettering and delivery: not carried into a copy.
@@ -125,6 +128,7 @@ class Triage:
             ORIGIN_HEADER: self.queue,
             ROUTING_KEY_HEADER: _routing_key(message, self.queue),
             PARKED_AT_HEADER: utcnow(),
+            PUBLISHER_HEADER: message.user_id or "",  # always set: a sender's own value never survives
         }
         await _copy(self.broker, message, ("", topology.INVALID_QUEUE), headers)
         PARKED_NOW.labels(self.queue).inc()

@@ -68,6 +68,8 @@ class Parked:
     body: bytes
     # The broker user that published it, as RabbitMQ checked it (None when not given).
     user_id: str | None = None
+    # Who published the original a consumer parked (outages.PUBLISHER_HEADER): shown only.
+    publisher: str | None = None
 
     def summary(self, now: datetime) -> dict:
         return {
@@ -76,6 +78,7 @@ class Parked:
             "routing_key": self.routing_key,
             "origin_queue": self.origin,
             "reason": self.reason,
+            "publisher": self.publisher or self.user_id,
             "parked_at": self.parked_at.isoformat() if self.parked_at else None,
             "age_seconds": round((now - self.parked_at).total_seconds(), 3) if self.parked_at else None,
             "body_bytes": len(self.body),
@@ -111,6 +114,7 @@ def describe(message: AbstractIncomingMessage) -> Parked:
         headers=headers,
         body=message.body,
         user_id=message.user_id,
+        publisher=_text(headers.get(outages.PUBLISHER_HEADER)) or None,
     )
 
 
