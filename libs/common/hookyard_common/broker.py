@@ -122,5 +122,20 @@ class Broker:
             message, routing_key=routing_key, mandatory=mandatory, timeout=self.publish_timeout_seconds
         )
 
+    async def publish_copy(
+        self, body: bytes, *, user_id: str | None, exchange: str, routing_key: str, message_id: str | None, headers: dict
+    ) -> None:
+        """Publish a copy of a consumed message (parked, held, sent back, re-driven). It is a
+        service's only when the original was: a tenant's message never gains the trust of the
+        service that copied it (publishers.py)."""
+        await self.publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            message_id=message_id,
+            headers=headers,
+            as_service=user_id in self.service_users,
+        )
+
     async def close(self) -> None:
         await self.connection.close()

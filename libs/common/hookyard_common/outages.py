@@ -169,17 +169,15 @@ async def send_back(broker: Broker, message: AbstractIncomingMessage, target: tu
 
 
 async def _copy(broker: Broker, message: AbstractIncomingMessage, target: tuple[str, str], headers: dict) -> None:
-    """Publish the message's body to (exchange, routing key), with a confirm. The copy is
-    a service's only when the original was: a tenant's message parked or held, then sent back
-    or re-driven, never gains the trust of the service that copied it (publishers.py)."""
+    """Publish the message's body to (exchange, routing key), with a confirm."""
     exchange, routing_key = target
-    await broker.publish(
+    await broker.publish_copy(
         message.body,
+        user_id=message.user_id,
         exchange=exchange,
         routing_key=routing_key,
         message_id=message.message_id,
         headers=headers,
-        as_service=message.user_id in broker.service_users,
     )
 
 

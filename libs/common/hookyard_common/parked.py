@@ -184,13 +184,13 @@ async def _send_back(broker: Broker, parked: Parked) -> None:
     else:
         exchange, routing_key = "", parked.origin
     # A tenant's message goes back as nobody's, never under the re-driving service's name.
-    await broker.publish(
+    await broker.publish_copy(
         parked.body,
+        user_id=parked.user_id,
         exchange=exchange,
         routing_key=routing_key,
         message_id=parked.message_id,
         headers=headers,
-        as_service=parked.user_id in broker.service_users,
     )
 
 
