@@ -363,6 +363,21 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_PREFETCH"),
         description="Unacknowledged messages a consumer holds at once (per service replica).",
     )
+    delivery_hold_seconds: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_DELIVERY_HOLD_SECONDS"),
+        description=(
+            "Longest time a message waits unacked for its deliveries; after it, those still going on are "
+            "covered by a watch copy on the retry tiers and the message is acked (frees its prefetch place)."
+        ),
+    )
+    watch_grace_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_WATCH_GRACE_SECONDS"),
+        description="How long after a handed-over delivery's timeout its watch copy comes back to be checked.",
+    )
     retry_tiers_ms: tuple[int, ...] = Field(
         (1_000, 5_000, 30_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000),
         validation_alias=_env("HOOKYARD_RETRY_TIERS_MS"),

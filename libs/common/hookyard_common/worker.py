@@ -22,13 +22,13 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
-from . import dead_letters, topology
+from . import attempts, dead_letters, topology
 from .attempts import AttemptLog
 from .broker import Broker
 from .delivery import AttemptResult, Deliverer
@@ -63,6 +63,9 @@ HANDED_ON = Counter(
     " dead; `tier` is the retry tier's delay in ms (empty for dead).",
     ["kind", "tier"],
 )
+# The longest timeout an endpoint may have (endpoints.py): a watch copy's wait when its
+# endpoint can no longer be read.
+MAX_TIMEOUT_SECONDS = 120.0
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
 
 
@@ -112,6 +115,50 @@ class DeliveryWorker:
         self._waiting = 0
         self._buckets: dict[str, TokenBucket] = {}
         self.health = HealthKeeper(settings, store, endpoints, self._publish_operational)
+        self._behind: set[asyncio.Future] = set()
+
+    async def run_message(self, tasks: Sequence[DeliveryTask]) -> list[str]:
+        """Run the tasks of one broker message (an event's fan-out, or one retry). If some are
+        still going on after `delivery_hold_seconds` (an endpoint slow to answer), each gets a
+        watch copy on the retry tiers and they go on behind: the message can then be acked, so
+        a delivery's wait never holds a place in the consumer's prefetch window."""
+        now = self.clock()
+        since = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the database keeps milliseconds
+        running = [asyncio.ensure_future(self.run(task)) for task in tasks]
+        _, pending = await asyncio.wait(running, timeout=self.settings.delivery_hold_seconds)
+        if pending:
+            going_on = [task for task, future in zip(tasks, running) if not future.done()]
+            await asyncio.gather(*(self._watch(task, since) for task in going_on))
+            for future in pending:
+                self._behind.add(future)
+                future.add_done_callback(self._settled_behind)
+        return [future.result() if future.done() else "behind" for future in running]
+
+    async def _watch(self, task: DeliveryTask, since: datetime) -> None:
+        """A durable copy of a delivery going on behind, due once it must be over: should this
+        replica die first, the copy finds no attempt recorded since and makes it again."""
+        endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
+        timeout = endpoint.timeout_seconds if endpoint is not None else MAX_TIMEOUT_SECONDS
+        wait = self.settings.endpoint_slot_wait_seconds + timeout + self.settings.watch_grace_seconds
+        copy = task.model_copy(update={"watch_since": since, "due_at": since + timedelta(seconds=wait)})
+        await self._hand_on(copy, wait, "watch")
+
+    def _settled_behind(self, future: asyncio.Future) -> None:
+        self._behind.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            # Its watch copy finds no attempt recorded and makes it again.
+            log.warning("a delivery going on behind failed", exc_info=future.exception())
+
+    async def outlived(self, task: DeliveryTask) -> bool:
+        """A watch copy whose delivery was made (and recorded) since: nothing left to do."""
+        return task.watch_since is not None and await attempts.made_since(self.store, task, task.watch_since)
+
+    async def hand_back(self) -> None:
+        """At shutdown, let deliveries going on behind finish briefly; their watch copies cover the rest."""
+        if self._behind:
+            _, unfinished = await asyncio.wait(set(self._behind), timeout=self.settings.shutdown_deadline_seconds)
+            for future in unfinished:
+                future.cancel()
 
     async def run(self, task: DeliveryTask) -> str:
         """Deliver or hand on one task; returns what happened (for logs and tests)."""
@@ -143,8 +190,11 @@ class DeliveryWorker:
                     self._freed.notify_all()
         _child(DELIVERIES, result.outcome, result.reason).inc()
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+        outcome = await self._after(task, endpoint, result)
+        # Recorded once what follows the attempt is durable: a watch copy that finds this
+        # record is dropped, and must not be unless the retry or dead letter exists.
         await self.attempts.record(task, endpoint.url, result, now)
-        return await self._after(task, endpoint, result)
+        return outcome
 
     async def _slot(self, endpoint: Endpoint) -> bool:
         """Take one of the endpoint's in-flight slots, waiting briefly for one to free up
@@ -274,6 +324,7 @@ async def build_worker(ctx) -> DeliveryWorker:
     worker = DeliveryWorker(
         settings, ctx.store, ctx.broker, Deliverer(session, settings.delivery_response_max_bytes), endpoints
     )
+    ctx.on_close(worker.hand_back)
     ctx.on_close(worker.attempts.flush)
     ctx.on_close(session.close)
     return worker

@@ -6,7 +6,6 @@ the event's `target_endpoint_id`), one delivery task each. The event is
 acked once every task is delivered or durably handed to the retry tiers.
 """
 
-import asyncio
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -21,10 +20,10 @@ from .intake import Intake
 
 async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
     targets = recipients(event, await worker.endpoints.get(event.tenant_id))
+    if not targets:
+        return []
     now = utcnow()
-    if len(targets) == 1:  # the common case, without a task per delivery
-        return [await worker.run(first_task(event, targets[0], now))]
-    return await asyncio.gather(*(worker.run(first_task(event, endpoint, now)) for endpoint in targets))
+    return await worker.run_message([first_task(event, endpoint, now) for endpoint in targets])
 
 
 async def setup(ctx: Context) -> None:
