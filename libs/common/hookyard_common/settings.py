@@ -372,6 +372,16 @@ class Settings(BaseSettings):
             "covered by a watch copy on the retry tiers and the message is acked (frees its prefetch place)."
         ),
     )
+    tenant_max_in_flight: int = Field(
+        128,
+        ge=1,
+        validation_alias=_env("HOOKYARD_TENANT_MAX_IN_FLIGHT"),
+        description=(
+            "Deliveries one tenant may have in flight at once per replica, over all its endpoints, so hung "
+            "endpoints cannot take the whole connection pool; more are deferred. Keep it below "
+            "HOOKYARD_DELIVERY_MAX_CONNECTIONS."
+        ),
+    )
     watch_grace_seconds: float = Field(
         10.0,
         gt=0,

@@ -8,7 +8,8 @@ the last one; tenants hear of it through operational events
 hears of every outcome and may pause it: then its deliveries wait on the
 broker until the pause is over, without counting as attempts.
 A busy endpoint (still at its `max_in_flight` after a short
-wait, or over its `rate_limit_per_second`) is not waited for any longer: the
+wait, or over its `rate_limit_per_second`, or its tenant's deliveries in
+flight at `tenant_max_in_flight`) is not waited for any longer: the
 task is deferred on the retry tiers, so a slow endpoint never holds up
 anyone else's deliveries; each deferral in a row waits twice as long (up to
 `deferral_max_seconds`), and the count starts again once it is attempted.
@@ -111,6 +112,7 @@ class DeliveryWorker:
         self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
         self.clock = clock
         self._in_flight: dict[str, int] = defaultdict(int)
+        self._tenant_in_flight: dict[str, int] = defaultdict(int)
         self._freed = asyncio.Condition()
         self._waiting = 0
         self._buckets: dict[str, TokenBucket] = {}
@@ -184,6 +186,7 @@ class DeliveryWorker:
             result = await self.deliverer.attempt(endpoint, task, now)
         finally:
             self._in_flight[endpoint.id] -= 1
+            self._tenant_in_flight[endpoint.tenant_id] -= 1
             in_flight.dec()
             if self._waiting:  # only deliveries waiting for a slot need waking
                 async with self._freed:
@@ -199,6 +202,8 @@ class DeliveryWorker:
     async def _slot(self, endpoint: Endpoint) -> bool:
         """Take one of the endpoint's in-flight slots, waiting briefly for one to free up
         (a fast endpoint frees them in milliseconds); False when the endpoint stays busy."""
+        if self._tenant_full(endpoint):
+            return False
         if endpoint.rate_limit_per_second:
             bucket = self._buckets.get(endpoint.id)
             if bucket is None or bucket.rate != endpoint.rate_limit_per_second:
@@ -218,8 +223,15 @@ class DeliveryWorker:
                 return False
             finally:
                 self._waiting -= 1
+        if self._tenant_full(endpoint):  # again: others may have taken the tenant's last places meanwhile
+            return False
         self._in_flight[endpoint.id] += 1
+        self._tenant_in_flight[endpoint.tenant_id] += 1
         return True
+
+    def _tenant_full(self, endpoint: Endpoint) -> bool:
+        """The tenant's deliveries hold their share of the connection pool already."""
+        return self._tenant_in_flight[endpoint.tenant_id] >= self.settings.tenant_max_in_flight
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
