@@ -61,7 +61,7 @@ ENDPOINT_IN_FLIGHT = Gauge(
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
     "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop,"
-    " dead; `tier` is the retry tier's delay in ms (empty for dead).",
+    " watch (a copy covering a delivery going on behind), dead; `tier` is the retry tier's delay in ms (empty for dead).",
     ["kind", "tier"],
 )
 # The longest timeout an endpoint may have (endpoints.py): a watch copy's wait when its

@@ -3,7 +3,9 @@
 It consumes `hookyard.dispatch`: each event is checked and recorded by the
 intake, then fanned out to the tenant's matching active endpoints (or only
 the event's `target_endpoint_id`), one delivery task each. The event is
-acked once every task is delivered or durably handed to the retry tiers.
+acked once every task is delivered or durably handed to the retry tiers,
+or, for a delivery still going on after the hold, covered by a watch copy
+there (worker.run_message).
 """
 
 from datetime import timedelta
