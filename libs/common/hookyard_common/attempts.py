@@ -66,6 +66,13 @@ async def of_event(
     return await (await store[COLLECTION].aggregate(pipeline)).to_list()
 
 
+async def made_since(store: Store, task: DeliveryTask, start: datetime) -> bool:
+    """Whether an attempt of this message was recorded at or after `start`."""
+    wanted = {"message_id": task.message_id, "at": {"$gte": start}}
+    pipeline = [*unwound(FIELD, {"tenant_id": task.event.tenant_id, "attempts.event_id": task.event.id}, wanted)]
+    return bool(await (await store[COLLECTION].aggregate([*pipeline, {"$limit": 1}])).to_list())
+
+
 def since(tenant_id: str, start: datetime) -> list[dict]:
     """Pipeline stages yielding a tenant's attempts made at or after `start`, one document each."""
     return unwound(FIELD, {"tenant_id": tenant_id, "last_at": {"$gte": start}}, {"at": {"$gte": start}})

@@ -4,7 +4,7 @@ A handler returns normally to ack, raises `Reject` for a message that can
 never succeed (it is parked in the invalid queue by the broker's dead-letter
 arguments), and any other exception requeues the message. Acks are
 coalesced: one `basic.ack` with `multiple` every few milliseconds instead of
-one frame per message. `stop` cancels the subscription first, then waits
+one frame per message (and single acks for those finished out of order). `stop` cancels the subscription first, then waits
 for messages already being handled and sends their acks.
 """
 
@@ -35,12 +35,25 @@ class _ChannelAcks:
     finished: list[int] = field(default_factory=list)
 
 
+def ack_plan(handling: set[int], finished: list[int]) -> tuple[int | None, list[int]]:
+    """How to ack `finished` tags while `handling` ones are still in hand: one multiple
+    ack up to the oldest message in hand, and one single ack for each tag after it."""
+    oldest_handled = min(handling, default=None)
+    before = [tag for tag in finished if oldest_handled is None or tag < oldest_handled]
+    after = sorted(tag for tag in finished if oldest_handled is not None and tag > oldest_handled)
+    return (max(before) if before else None), after
+
+
 class AckCoalescer:
     """Acks finished messages a batch at a time, with `basic.ack(multiple=True)`.
 
     A multiple ack settles every unsettled delivery up to its tag, so it only
-    reaches up to the oldest message still being handled (those after it
-    wait for the next round). Each ack goes to the channel that delivered the
+    reaches up to the oldest message still being handled; messages finished
+    after it are acked one by one in the same round. They must not wait for
+    it: an unacked message holds a place in the prefetch window, and one
+    delivery hanging for its whole timeout would otherwise keep every message
+    after it in the window too, until the replica stops taking any.
+    Each ack goes to the channel that delivered the
     messages: after a reconnect the old channel's tags are dropped (the
     broker redelivers those messages) and never applied to the new channel.
     """
@@ -81,15 +94,17 @@ class AckCoalescer:
             if channel.is_closed:
                 del self._channels[channel]
                 continue
-            oldest_handled = min(acks.handling, default=None)
-            ready = [tag for tag in acks.finished if oldest_handled is None or tag < oldest_handled]
-            if not ready:
-                continue
-            acks.finished = [tag for tag in acks.finished if oldest_handled is not None and tag > oldest_handled]
-            self._unsent += len(acks.finished)
-            task = asyncio.ensure_future(_settle(channel.basic_ack(delivery_tag=max(ready), multiple=True)))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            upto, singles = ack_plan(acks.handling, acks.finished)
+            acks.finished = []
+            if upto is not None:
+                self._send(channel.basic_ack(delivery_tag=upto, multiple=True))
+            for tag in singles:
+                self._send(channel.basic_ack(delivery_tag=tag, multiple=False))
+
+    def _send(self, ack: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(_settle(ack))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def drain(self) -> None:
         """Send every ack that can be sent now, and wait until they are written."""

@@ -161,6 +161,9 @@ class DeliveryTask(WireModel):
     # Times in a row this task found its endpoint busy and was put off (not attempts):
     # each deferral waits twice as long as the one before (scheduler.deferral_delay).
     deferrals: int = Field(0, ge=0)
+    # Set on a watch copy: the delivery was still going on at this time when its message
+    # was acked; the copy is attempted only if no attempt was recorded since (worker.py).
+    watch_since: datetime | None = None
 
 
 class MonitorState(StrEnum):

@@ -383,6 +383,31 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_PREFETCH"),
         description="Unacknowledged messages a consumer holds at once (per service replica).",
     )
+    delivery_hold_seconds: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_DELIVERY_HOLD_SECONDS"),
+        description=(
+            "Longest time a message waits unacked for its deliveries; after it, those still going on are "
+            "covered by a watch copy on the retry tiers and the message is acked (frees its prefetch place)."
+        ),
+    )
+    tenant_max_in_flight: int = Field(
+        128,
+        ge=1,
+        validation_alias=_env("HOOKYARD_TENANT_MAX_IN_FLIGHT"),
+        description=(
+            "Deliveries one tenant may have in flight at once per replica, over all its endpoints, so hung "
+            "endpoints cannot take the whole connection pool; more are deferred. Keep it below "
+            "HOOKYARD_DELIVERY_MAX_CONNECTIONS."
+        ),
+    )
+    watch_grace_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("HOOKYARD_WATCH_GRACE_SECONDS"),
+        description="How long after a handed-over delivery's timeout its watch copy comes back to be checked.",
+    )
     retry_tiers_ms: tuple[int, ...] = Field(
         (1_000, 5_000, 30_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000),
         validation_alias=_env("HOOKYARD_RETRY_TIERS_MS"),

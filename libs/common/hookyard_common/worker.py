@@ -8,7 +8,8 @@ the last one; tenants hear of it through operational events
 hears of every outcome and may pause it: then its deliveries wait on the
 broker until the pause is over, without counting as attempts.
 A busy endpoint (still at its `max_in_flight` after a short
-wait, or over its `rate_limit_per_second`) is not waited for any longer: the
+wait, or over its `rate_limit_per_second`, or its tenant's deliveries in
+flight at `tenant_max_in_flight`) is not waited for any longer: the
 task is deferred on the retry tiers, so a slow endpoint never holds up
 anyone else's deliveries; each deferral in a row waits twice as long (up to
 `deferral_max_seconds`), and the count starts again once it is attempted.
@@ -22,13 +23,13 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
-from . import dead_letters, topology
+from . import attempts, dead_letters, outages, topology
 from .attempts import AttemptLog
 from .broker import Broker
 from .delivery import AttemptResult, Deliverer
@@ -60,9 +61,13 @@ ENDPOINT_IN_FLIGHT = Gauge(
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
     "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop,"
-    " held (a dependency failed), dead; `tier` is the retry tier's delay in ms (empty for dead).",
+    " held (a dependency failed), watch (a copy covering a delivery going on behind), dead; `tier` is"
+    " the retry tier's delay in ms (empty for dead).",
     ["kind", "tier"],
 )
+# The longest timeout an endpoint may have (endpoints.py): a watch copy's wait when its
+# endpoint can no longer be read.
+MAX_TIMEOUT_SECONDS = 120.0
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
 
 
@@ -108,10 +113,67 @@ class DeliveryWorker:
         self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
         self.clock = clock
         self._in_flight: dict[str, int] = defaultdict(int)
+        self._tenant_in_flight: dict[str, int] = defaultdict(int)
         self._freed = asyncio.Condition()
         self._waiting = 0
         self._buckets: dict[str, TokenBucket] = {}
         self.health = HealthKeeper(settings, store, endpoints, self._publish_operational)
+        self._behind: set[asyncio.Future] = set()
+
+    async def run_message(self, tasks: Sequence[DeliveryTask]) -> list[str]:
+        """Run the tasks of one broker message (an event's fan-out, or one retry). If some are
+        still going on after `delivery_hold_seconds` (an endpoint slow to answer), each gets a
+        watch copy on the retry tiers and they go on behind: the message can then be acked, so
+        a delivery's wait never holds a place in the consumer's prefetch window."""
+        now = self.clock()
+        since = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the database keeps milliseconds
+        run = self.run if len(tasks) == 1 else self.run_apart
+        running = [asyncio.ensure_future(run(task)) for task in tasks]
+        _, pending = await asyncio.wait(running, timeout=self.settings.delivery_hold_seconds)
+        if pending:
+            going_on = [task for task, future in zip(tasks, running) if not future.done()]
+            await asyncio.gather(*(self._watch(task, since) for task in going_on))
+            for future in pending:
+                self._behind.add(future)
+                future.add_done_callback(self._settled_behind)
+        return [future.result() if future.done() else "behind" for future in running]
+
+    async def run_apart(self, task: DeliveryTask) -> str:
+        """One of several deliveries of an event: if a dependency fails during it, only this task
+        waits on the tiers; the event is not held whole, so its delivered siblings are not redone."""
+        try:
+            return await self.run(task)
+        except Exception as exc:
+            if not outages.is_dependency_failure(exc):
+                raise
+            await self.hold(task)
+            return "held"
+
+    async def _watch(self, task: DeliveryTask, since: datetime) -> None:
+        """A durable copy of a delivery going on behind, due once it must be over: should this
+        replica die first, the copy finds no attempt recorded since and makes it again."""
+        endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
+        timeout = endpoint.timeout_seconds if endpoint is not None else MAX_TIMEOUT_SECONDS
+        wait = self.settings.endpoint_slot_wait_seconds + timeout + self.settings.watch_grace_seconds
+        copy = task.model_copy(update={"watch_since": since, "due_at": since + timedelta(seconds=wait)})
+        await self._hand_on(copy, wait, "watch")
+
+    def _settled_behind(self, future: asyncio.Future) -> None:
+        self._behind.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            # Its watch copy finds no attempt recorded and makes it again.
+            log.warning("a delivery going on behind failed", exc_info=future.exception())
+
+    async def outlived(self, task: DeliveryTask) -> bool:
+        """A watch copy whose delivery was made (and recorded) since: nothing left to do."""
+        return task.watch_since is not None and await attempts.made_since(self.store, task, task.watch_since)
+
+    async def hand_back(self) -> None:
+        """At shutdown, let deliveries going on behind finish briefly; their watch copies cover the rest."""
+        if self._behind:
+            _, unfinished = await asyncio.wait(set(self._behind), timeout=self.settings.shutdown_deadline_seconds)
+            for future in unfinished:
+                future.cancel()
 
     async def run(self, task: DeliveryTask) -> str:
         """Deliver or hand on one task; returns what happened (for logs and tests)."""
@@ -137,18 +199,24 @@ class DeliveryWorker:
             result = await self.deliverer.attempt(endpoint, task, now)
         finally:
             self._in_flight[endpoint.id] -= 1
+            self._tenant_in_flight[endpoint.tenant_id] -= 1
             in_flight.dec()
             if self._waiting:  # only deliveries waiting for a slot need waking
                 async with self._freed:
                     self._freed.notify_all()
         _child(DELIVERIES, result.outcome, result.reason).inc()
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+        outcome = await self._after(task, endpoint, result)
+        # Recorded once what follows the attempt is durable: a watch copy that finds this
+        # record is dropped, and must not be unless the retry or dead letter exists.
         await self.attempts.record(task, endpoint.url, result, now)
-        return await self._after(task, endpoint, result)
+        return outcome
 
     async def _slot(self, endpoint: Endpoint) -> bool:
         """Take one of the endpoint's in-flight slots, waiting briefly for one to free up
         (a fast endpoint frees them in milliseconds); False when the endpoint stays busy."""
+        if self._tenant_full(endpoint):
+            return False
         if endpoint.rate_limit_per_second:
             bucket = self._buckets.get(endpoint.id)
             if bucket is None or bucket.rate != endpoint.rate_limit_per_second:
@@ -168,8 +236,15 @@ class DeliveryWorker:
                 return False
             finally:
                 self._waiting -= 1
+        if self._tenant_full(endpoint):  # again: others may have taken the tenant's last places meanwhile
+            return False
         self._in_flight[endpoint.id] += 1
+        self._tenant_in_flight[endpoint.tenant_id] += 1
         return True
+
+    def _tenant_full(self, endpoint: Endpoint) -> bool:
+        """The tenant's deliveries hold their share of the connection pool already."""
+        return self._tenant_in_flight[endpoint.tenant_id] >= self.settings.tenant_max_in_flight
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
         if result.outcome == "success":
@@ -279,6 +354,7 @@ async def build_worker(ctx) -> DeliveryWorker:
     worker = DeliveryWorker(
         settings, ctx.store, ctx.broker, Deliverer(session, settings.delivery_response_max_bytes), endpoints
     )
+    ctx.on_close(worker.hand_back)
     ctx.on_close(worker.attempts.flush)
     ctx.on_close(session.close)
     return worker

@@ -50,8 +50,10 @@ async def setup(ctx: Context) -> None:
         if remaining > EARLY_TOLERANCE_SECONDS:
             await worker.hop(task, remaining)
             return
+        if await worker.outlived(task):
+            return
         LATENESS.observe(max(0.0, -remaining))
-        await worker.run(task)
+        await worker.run_message([task.model_copy(update={"watch_since": None})])
 
     await ctx.consume(topology.RETRY_DUE_QUEUE, handle)
     ctx.background(resume_stalled_replays(ctx))
