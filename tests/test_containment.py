@@ -40,7 +40,7 @@ def deep(levels: int):
         ("TE", "trailers"), ("Trailer", "x"), ("Upgrade", "h2c"), ("Keep-Alive", "1"),
         ("Proxy-Authorization", "Basic x"), ("proxy-connection", "close"),
         ("X-A", "a\r\nX-Injected: 1"), ("X-A", "a\x00"), ("X-A", "a\x7f"), ("X-A", "a\x1b"),
-        ("X A", "v"), ("X-A:", "v"),
+        ("X A", "v"), ("X-A:", "v"), ("X-A\n", "v"), ("X-A\r\nX-Injected", "1"),
     ],
 )
 def test_framing_hop_by_hop_and_control_characters_are_refused(name, value):

@@ -44,7 +44,7 @@ def has_control(text: str) -> bool:
 
 def header_problem(name: str, value: str) -> str | None:
     """Why this header may not be sent, or None when it may."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: `$` alone would let a trailing newline through
         return f"not a header name: {name!r}"
     if framing(name):
         return f"{name} frames the request or governs the connection; only Hookyard's HTTP client sets it"

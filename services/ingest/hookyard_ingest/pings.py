@@ -42,7 +42,7 @@ from . import bodies, ping_signal
 from .errors import ApiError
 from .limits import FailureThrottle, client_ip, client_key, parse_networks
 from .monitor_checks import CheckLog
-from .rate_leases import LeasedLimiter, enforce
+from .rate_leases import LeasedLimiter, enforce_edge
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,15 @@ class PingRoutes:
     async def _limit(self, monitor: PingSettings, client: str) -> None:
         """Per monitor, so one sender pinging many monitors gets each monitor's allowance."""
         settings = self.settings
-        await enforce(self.limiter, f"ip:{client}", settings.rate_limit_per_ip_total, "ip total")
-        await enforce(self.limiter, f"ping:{monitor.monitor_id}:{client}", settings.ping_rate_limit_per_ip, "ip")
-        await enforce(self.limiter, f"ping:{monitor.monitor_id}", settings.ping_rate_limit_per_token, "monitor")
+        await enforce_edge(
+            self.limiter,
+            f"ping:{monitor.monitor_id}",
+            "monitor",
+            client,
+            ceiling=settings.rate_limit_per_ip_total,
+            per_client=settings.ping_rate_limit_per_ip,
+            per_target=settings.ping_rate_limit_per_token,
+        )
 
     async def _verified(self, request: web.Request, monitor: PingSettings, body: bytes, ip: str) -> PingSettings:
         """The monitor's settings once the ping's signature verifies with them; else a 401."""

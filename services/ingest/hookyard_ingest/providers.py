@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from hookyard_common.header_rules import HEADER_NAME_PATTERN
+
 __all__ = [
     "PROVIDERS",
     "InboundRequest",
@@ -110,7 +112,7 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
 DEDUP_KEY_MAX = 256
 _BODY_SHA256 = re.compile(r"(?:^|&)bodySHA256=([^&]+)")
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_NAME = re.compile(HEADER_NAME_PATTERN)
 SHA256_SIZE = 32
 SHA1_SIZE = 20
 #: Entries read from a header that lists signatures (Standard Webhooks, Svix, Stripe) or

@@ -174,3 +174,15 @@ async def enforce(limiter: LeasedLimiter, key: str, limit: int, what: str) -> No
     if wait is not None:
         message = f"too many requests ({what} limit {limit} per {limiter.window:g}s)"
         raise too_many("rate_limited", message, wait, limit=limit, scope=what)
+
+
+async def enforce_edge(
+    limiter: LeasedLimiter, target: str, scope: str, client: str, *, ceiling: int, per_client: int, per_target: int
+) -> None:
+    """The public edge's three limits for one request to `target` (`in:<source>`,
+    `ping:<monitor>`): the client's ceiling over the whole edge, its own allowance at
+    `target` (so a provider IP shared by many tenants gets each target's allowance), and
+    `target`'s total."""
+    await enforce(limiter, f"ip:{client}", ceiling, "ip total")
+    await enforce(limiter, f"{target}:{client}", per_client, "ip")
+    await enforce(limiter, target, per_target, scope)

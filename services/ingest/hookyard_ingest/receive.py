@@ -27,7 +27,7 @@ from . import bodies, inbound_event, ingest_metrics
 from .errors import ApiError
 from .limits import FailureThrottle, client_ip, client_key, in_networks, parse_networks
 from .providers import InboundRequest, VerificationError, meta_handshake
-from .rate_leases import LeasedLimiter, enforce
+from .rate_leases import LeasedLimiter, enforce_edge
 from .sources import Source, SourceCache
 from .urls import request_url
 
@@ -96,11 +96,16 @@ class Receiver:
         source = await self.failures.look_up(self.cache, request.match_info["source_id"], ip)
         if source is None:
             raise ApiError(404, "unknown_source", "no such source")
-        client, doc, settings = client_key(ip), source.doc, self.settings
-        # Per source, so a provider's IPs shared by many tenants' sources get each source's allowance.
-        await enforce(self.limiter, f"ip:{client}", settings.rate_limit_per_ip_total, "ip total")
-        await enforce(self.limiter, f"in:{source.id}:{client}", doc.get("rate_limit_per_ip") or settings.rate_limit_per_ip, "ip")
-        await enforce(self.limiter, f"in:{source.id}", doc.get("rate_limit_per_source") or settings.rate_limit_per_source, "source")
+        doc, settings = source.doc, self.settings
+        await enforce_edge(
+            self.limiter,
+            f"in:{source.id}",
+            "source",
+            client_key(ip),
+            ceiling=settings.rate_limit_per_ip_total,
+            per_client=doc.get("rate_limit_per_ip") or settings.rate_limit_per_ip,
+            per_target=doc.get("rate_limit_per_source") or settings.rate_limit_per_source,
+        )
         if source.networks and not in_networks(ip, source.networks):
             raise ApiError(403, "sender_not_allowed", f"sender address {ip} is not allowed for this source")
         return source, ip
