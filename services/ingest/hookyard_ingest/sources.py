@@ -113,7 +113,7 @@ class SourceCache(RefreshingCache[str, "Source | None"]):
 
     def __init__(self, store: Store, ttl_seconds: float, absent_seconds: float):
         async def load(source_id: str) -> Source | None:
-            if not SOURCE_ID_SHAPE.match(source_id):
+            if not SOURCE_ID_SHAPE.fullmatch(source_id):
                 return None  # not one of ours: no need to ask
             doc = await store["sources"].find_one({"_id": source_id})
             return Source.from_doc(doc) if doc is not None else None
