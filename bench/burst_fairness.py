@@ -29,7 +29,7 @@ from ingest_bench import BIN, free_port, local_infra, percentile, stop, wait_htt
 
 async def trickle(amqp_url: str, tenant_id: str, until) -> int:
     """One event of B every 100 ms until `until()` is true; returns how many."""
-    from hookyard_common.broker import Broker
+    from hookyard_common.broker.connection import Broker
     from hookyard_common.schemas import Event
 
     broker = await Broker.connect(amqp_url, (1_000,))

@@ -79,7 +79,7 @@ async def sink(port: int) -> None:
 async def bare_consumer(amqp_url: str, target: str) -> None:
     import aio_pika
     import aiohttp
-    from hookyard_common import topology
+    from hookyard_common.broker import topology
 
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
@@ -104,7 +104,7 @@ async def bare_consumer(amqp_url: str, target: str) -> None:
 
 
 async def publish(amqp_url: str, tenant_id: str, count: int) -> None:
-    from hookyard_common.broker import Broker
+    from hookyard_common.broker.connection import Broker
     from hookyard_common.schemas import Event
 
     broker = await Broker.connect(amqp_url, (1_000,))
@@ -170,12 +170,12 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
     """A tenant with one endpoint to the sink, written straight into the database."""
 
     async def run() -> str:
-        from hookyard_common import signing
-        from hookyard_common.endpoints import Endpoint
+        from hookyard_common.delivery import signing
+        from hookyard_common.delivery.endpoints import Endpoint
         from hookyard_common.schemas import new_id, utcnow
-        from hookyard_common.store import Store
+        from hookyard_common.store.client import Store
 
-        from hookyard_common.broker import Broker
+        from hookyard_common.broker.connection import Broker
 
         await (await Broker.connect(amqp_url, (1_000,))).close()  # declares the queues both consumers use
         store = await Store.connect(mongo_uri, database)

@@ -39,9 +39,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import orjson
-from hookyard_ingest import bodies
-from hookyard_ingest.errors import ApiError
-from hookyard_ingest.providers import (
+from hookyard_ingest.edge import bodies
+from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.receiving.providers import (
     MAILGUN_TOKEN_MAX,
     MAX_FORM_FIELDS,
     PROVIDERS,
@@ -345,7 +345,7 @@ async def served_cost(session, pid: int, parts: tuple, count: int) -> tuple[floa
 async def through_ingest(args: argparse.Namespace, amqp_url: str, pid: int, base: str) -> int:
     import aio_pika
     import aiohttp
-    from hookyard_common import topology
+    from hookyard_common.broker import topology
 
     admin = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "edge"})["api_key"]
     connection = await aio_pika.connect(amqp_url)

@@ -278,7 +278,7 @@ def purge(amqp_url: str) -> None:
 
     async def run() -> None:
         import aio_pika
-        from hookyard_common import topology
+        from hookyard_common.broker import topology
 
         connection = await aio_pika.connect(amqp_url)
         async with connection:

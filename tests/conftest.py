@@ -30,8 +30,8 @@ from hookyard_cli.devstack import (
     free_port,
     free_ports,
 )
-from hookyard_common import topology
-from hookyard_common.settings import Settings
+from hookyard_common.broker import topology
+from hookyard_common.core.settings import Settings
 
 import aio_pika
 from pymongo import AsyncMongoClient
@@ -195,7 +195,7 @@ async def start_ingest(settings):
     import asyncio
 
     import aiohttp
-    from hookyard_common import runner
+    from hookyard_common.runtime import runner
     from hookyard_ingest.main import create_app
 
     from helpers import IngestClient
@@ -231,7 +231,7 @@ async def start_consumer(settings):
     """Run a consumer service (`name`, its `setup`) in-process until the test ends; returns its app."""
     import asyncio
 
-    from hookyard_common import runner
+    from hookyard_common.runtime import runner
 
     running = []
 

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from hookyard_common.settings import Settings
+from hookyard_common.core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -227,3 +227,18 @@ class Receiver:
                 return self.requests[path]
             await asyncio.sleep(0.02)
         raise AssertionError(f"{path}: expected {count} requests, got {len(self.requests.get(path, []))}")
+
+
+# Tenant-API calls the delivery tests share.
+async def endpoint(ingest, key, url, **fields) -> dict:
+    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": url, **fields})
+    assert status == 201, body
+    return body
+
+
+async def publish(ingest, key, event_type, payload=None, **fields) -> str:
+    status, body, _ = await ingest.call(
+        "POST", "/v1/events", token=key, json={"event_type": event_type, "payload": payload or {}, **fields}
+    )
+    assert status == 202, body
+    return body["id"]

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 
 import aio_pika
-from hookyard_common import topology
+from hookyard_common.broker import topology
 from hookyard_common.schemas import utcnow
 
 

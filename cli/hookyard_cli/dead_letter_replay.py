@@ -20,9 +20,9 @@ import sys
 import aiohttp
 import orjson
 
-from .api import Api, CliError, add_connection_flags, api_key, ingest_url
-from .terminal import ProgressBar
-from .times import iso, moment
+from hookyard_cli.api import Api, CliError, add_connection_flags, api_key, ingest_url
+from hookyard_cli.terminal import ProgressBar
+from hookyard_cli.times import iso, moment
 
 POLL_SECONDS = 0.5
 

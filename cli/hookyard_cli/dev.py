@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .devstack import (
+from hookyard_cli.devstack import (
     DEFAULT_RABBIT_PORTS,
     InfraError,
     LocalMongo,

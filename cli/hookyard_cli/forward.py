@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from hookyard_common.listen_wire import Request
 
-from .api import unreachable
+from hookyard_cli.api import unreachable
 from multidict import CIMultiDict
 
 NOT_FORWARDED = {

@@ -34,11 +34,18 @@ from hookyard_common import listen_wire
 from hookyard_common.listen_wire import CaughtUp, EventFrame, Heartbeat, Hello
 from pydantic import ValidationError
 
-from .api import CliError, add_connection_flags, api_key, ingest_url, unreachable, websocket_url
-from .forward import Answer, forward
-from .seen_ids import SeenIds
-from .terminal import Style, colour_wanted
-from .times import iso, moment
+from hookyard_cli.api import (
+    CliError,
+    add_connection_flags,
+    api_key,
+    ingest_url,
+    unreachable,
+    websocket_url,
+)
+from hookyard_cli.forward import Answer, forward
+from hookyard_cli.seen_ids import SeenIds
+from hookyard_cli.terminal import Style, colour_wanted
+from hookyard_cli.times import iso, moment
 
 # Messages accepted just before the stream stopped may still have been on their way
 # (and are stamped by whichever replica took them): the catch-up starts this much earlier.

@@ -26,12 +26,12 @@ import sys
 import aio_pika
 import aiohttp
 import orjson
-from hookyard_common.settings import Settings
-from hookyard_common.store import Store
+from hookyard_common.core.settings import Settings
+from hookyard_common.store.client import Store
 
-from . import dead_letter_replay, dev, listen, messages_tail, onboarding, parked_messages
-from .api import CliError
-from .dev import SERVICES, read_env_file, state_dir
+from hookyard_cli import dead_letter_replay, dev, listen, messages_tail, onboarding, parked_messages
+from hookyard_cli.api import CliError
+from hookyard_cli.dev import SERVICES, read_env_file, state_dir
 
 TIMEOUT_SECONDS = 3.0
 

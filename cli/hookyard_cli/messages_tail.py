@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 import aiohttp
 import orjson
 
-from .api import Api, CliError, add_connection_flags, api_key, ingest_url
-from .seen_ids import SeenIds
-from .terminal import Style, colour_wanted
-from .times import iso, moment
+from hookyard_cli.api import Api, CliError, add_connection_flags, api_key, ingest_url
+from hookyard_cli.seen_ids import SeenIds
+from hookyard_cli.terminal import Style, colour_wanted
+from hookyard_cli.times import iso, moment
 
 POLL_OVERLAP = timedelta(seconds=30)
 PAGE = 100

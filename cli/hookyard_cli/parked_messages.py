@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .api import Api, CliError, add_connection_flags, ingest_url
+from hookyard_cli.api import Api, CliError, add_connection_flags, ingest_url
 
 
 def _admin_token(args: argparse.Namespace) -> str:

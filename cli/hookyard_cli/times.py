@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from .api import CliError
+from hookyard_cli.api import CliError
 
 UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 
-from hookyard_common.settings import get_settings
+from hookyard_common.core.settings import get_settings
 
 _settings = get_settings()
 

@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .schemas import Inbound
+from hookyard_common.schemas import Inbound
 
 # Close codes the ingest uses (4000-4999 are the application's own).
 CLOSE_SHUTDOWN = 1012  # the ingest is restarting: reconnect (to any replica)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from .header_rules import check_headers
+from hookyard_common.delivery.header_rules import check_headers
 
 SCHEMA_VERSION = 1
 

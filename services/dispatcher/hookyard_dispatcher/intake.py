@@ -17,13 +17,14 @@ from collections.abc import Collection
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import message_log, outages, publishers
-from hookyard_common.batching import Batcher
-from hookyard_common.consumer import Reject
-from hookyard_common.event_log import EventLog
-from hookyard_common.isolated_writes import storable_problem
+from hookyard_common.records import message_log
+from hookyard_common.broker import outages, publishers
+from hookyard_common.core.batching import Batcher
+from hookyard_common.broker.consumer import Reject
+from hookyard_common.records.event_log import EventLog
+from hookyard_common.store.isolated_writes import storable_problem
 from hookyard_common.schemas import Event
-from hookyard_common.store import Store
+from hookyard_common.store.client import Store
 from prometheus_client import Counter
 from pydantic import ValidationError
 

@@ -11,13 +11,14 @@ there (worker.run_message).
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common import runner, topology
-from hookyard_common.runner import Context
+from hookyard_common.runtime import runner
+from hookyard_common.broker import topology
+from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import Event, utcnow
-from hookyard_common.routing import first_task, recipients
-from hookyard_common.worker import DeliveryWorker, build_worker
+from hookyard_common.delivery.routing import first_task, recipients
+from hookyard_common.delivery.worker import DeliveryWorker, build_worker
 
-from .intake import Intake
+from hookyard_dispatcher.intake import Intake
 
 
 async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:

@@ -8,12 +8,12 @@ deadline `late` or `down` and publishes their `monitor.*` events (see
 from collections.abc import Callable
 from datetime import datetime
 
-from hookyard_common import runner
-from hookyard_common.monitor_changes import MonitorChanges
-from hookyard_common.runner import Context, Setup
+from hookyard_common.runtime import runner
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.runtime.runner import Context, Setup
 from hookyard_common.schemas import utcnow
 
-from .scanner import Scanner
+from hookyard_heartbeat.scanner import Scanner
 
 
 def setup_with(clock: Callable[[], datetime]) -> Setup:

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from hookyard_common.monitor_changes import MonitorChanges
-from hookyard_common.monitor_states import DEADLINE_FIELDS, Snapshot, expiry, next_due
-from hookyard_common.monitors import COLLECTION
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.states import DEADLINE_FIELDS, Snapshot, expiry, next_due
+from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.schemas import MonitorState, utcnow
-from hookyard_common.store import Store
+from hookyard_common.store.client import Store
 from prometheus_client import Gauge, Histogram
 
 log = logging.getLogger(__name__)

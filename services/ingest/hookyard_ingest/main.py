@@ -24,34 +24,35 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from hookyard_common import logs, runner
-from hookyard_common.monitor_changes import MonitorChanges
-from hookyard_common.runner import Context
+from hookyard_common.core import logs
+from hookyard_common.runtime import runner
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
-from hookyard_common.settings import Settings, get_settings
+from hookyard_common.core.settings import Settings, get_settings
 
-from .api_io import parse_body
-from .auth import Auth, TenantCreate, public_tenant
-from .body_intake import INTAKE, BodyBudget, BodyIntake
-from .errors import ApiError, json_errors
-from .dead_letter_routes import DeadLetterRoutes
-from .delivery_metrics import DeliveryMetrics
-from .endpoint_routes import EndpointRoutes
-from .events import EventRoutes
-from .header_text import require_text_headers
-from .ingest_metrics import count_responses
-from .limits import FailureThrottle, SlidingWindowLimiter, parse_networks
-from .listen_routes import ListenRoutes
-from .messages import MessageRoutes
-from .monitor_checks import CheckLog
-from .monitor_routes import MonitorRoutes
-from .parked_routes import ParkedRoutes
-from .pings import PingRoutes, PingSettingsCache
-from .rate_leases import COLLECTION as RATE_COUNTERS
-from .rate_leases import LeasedLimiter
-from .receive import Receiver
-from .sources import SourceCache, SourceRoutes
-from .urls import public_base
+from hookyard_ingest.api.request_io import parse_body
+from hookyard_ingest.edge.auth import Auth, TenantCreate, public_tenant
+from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
+from hookyard_ingest.edge.errors import ApiError, json_errors
+from hookyard_ingest.api.dead_letters import DeadLetterRoutes
+from hookyard_ingest.api.stats import DeliveryMetrics
+from hookyard_ingest.api.endpoints import EndpointRoutes
+from hookyard_ingest.api.events import EventRoutes
+from hookyard_ingest.edge.header_text import require_text_headers
+from hookyard_ingest.metrics import count_responses
+from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
+from hookyard_ingest.listen.routes import ListenRoutes
+from hookyard_ingest.api.messages import MessageRoutes
+from hookyard_ingest.monitors.checks import CheckLog
+from hookyard_ingest.monitors.routes import MonitorRoutes
+from hookyard_ingest.api.parked import ParkedRoutes
+from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
+from hookyard_ingest.edge.rate_leases import COLLECTION as RATE_COUNTERS
+from hookyard_ingest.edge.rate_leases import LeasedLimiter
+from hookyard_ingest.receiving.routes import Receiver
+from hookyard_ingest.receiving.sources import SourceCache, SourceRoutes
+from hookyard_ingest.edge.urls import public_base
 
 API_BODY_LIMIT = 1_048_576
 

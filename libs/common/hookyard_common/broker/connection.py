@@ -1,0 +1,141 @@
+"""The connection to RabbitMQ: reconnecting, with confirmed publishing.
+
+aio-pika's robust connection reconnects by itself and restores channels,
+queues and consumers; `is_connected` tells the readiness probe whether that
+is happening right now. Every publish waits for its confirm at most
+`publish_timeout_seconds`: a broker that stops answering (a memory alarm
+blocking publishers, a half-dead connection) raises `TimeoutError` to the
+caller, which then does not report success (the ingest answers 503, a
+consumer requeues its message) instead of hanging with the message in hand.
+
+Every publish carries the `user_id` the connection logged in as, which
+RabbitMQ checks: it is how the dispatcher tells a service's event from a
+tenant's (publishers.py). `service_users` are the broker users Hookyard's
+services connect as: this one and `HOOKYARD_BROKER_SERVICE_USERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from yarl import URL
+
+from hookyard_common.broker import topology
+
+
+class Broker:
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        publish_channel: AbstractChannel,
+        publish_timeout_seconds: float,
+        user: str,
+        other_service_users: Iterable[str] = (),
+    ):
+        self.connection = connection
+        self.user = user
+        self.service_users = frozenset({user, *other_service_users})
+        self.publish_timeout_seconds = publish_timeout_seconds
+        self._publish_channel = publish_channel
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+
+    @classmethod
+    async def connect(
+        cls,
+        amqp_url: str,
+        retry_tiers_ms: tuple[int, ...],
+        *,
+        publish_timeout_seconds: float = 10.0,
+        other_service_users: Iterable[str] = (),
+    ) -> "Broker":
+        connection = await aio_pika.connect_robust(
+            amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
+        )
+        try:
+            # Confirms make `publish` return only once the broker has the message;
+            # on_return_raises turns an unroutable message into an error, not a loss.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await topology.declare(channel, retry_tiers_ms)
+        except BaseException:
+            await connection.close()
+            raise
+        # aio-pika logs in as guest when the URL names no user.
+        user = URL(amqp_url).user or "guest"
+        return cls(connection, channel, publish_timeout_seconds, user, other_service_users)
+
+    @property
+    def is_connected(self) -> bool:
+        return not self.connection.is_closed and self.connection.connected.is_set()
+
+    async def channel(self, prefetch: int) -> AbstractChannel:
+        """A new channel for a consumer, with its own prefetch window."""
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        return channel
+
+    async def transient_channel(self) -> AbstractChannel:
+        """A channel that ends with the current connection instead of being restored after a
+        reconnect: for work that must notice the loss (a listener's exclusive queue)."""
+        channel = aio_pika.Channel(self.connection, publisher_confirms=False)
+        await channel.initialize()
+        return channel
+
+    async def publish(
+        self,
+        body: bytes,
+        *,
+        routing_key: str,
+        exchange: str = topology.EVENTS_EXCHANGE,
+        message_id: str | None = None,
+        headers: dict | None = None,
+        mandatory: bool = True,
+        as_service: bool = True,
+    ) -> None:
+        """Publish a persistent message and wait for the broker's confirm.
+
+        Raises when the broker refuses it, cannot route it (unless not
+        `mandatory`: a notice nobody listens to), or is unreachable: the
+        caller must not report success in that case. Waits at most
+        `publish_timeout_seconds` for the confirm, then raises TimeoutError.
+        Not `as_service`, it carries no `user_id`: a copy of what a tenant
+        published (a parked message re-driven) gains no service's trust.
+        """
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            headers=headers or {},
+            user_id=self.user if as_service else None,
+        )
+        target = self._exchanges.get(exchange)
+        if target is None:
+            target = (
+                await self._publish_channel.get_exchange(exchange, ensure=False)
+                if exchange
+                else self._publish_channel.default_exchange
+            )
+            self._exchanges[exchange] = target
+        await target.publish(
+            message, routing_key=routing_key, mandatory=mandatory, timeout=self.publish_timeout_seconds
+        )
+
+    async def publish_copy(
+        self, body: bytes, *, user_id: str | None, exchange: str, routing_key: str, message_id: str | None, headers: dict
+    ) -> None:
+        """Publish a copy of a consumed message (parked, held, sent back, re-driven). It is a
+        service's only when the original was: a tenant's message never gains the trust of the
+        service that copied it (publishers.py)."""
+        await self.publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            message_id=message_id,
+            headers=headers,
+            as_service=user_id in self.service_users,
+        )
+
+    async def close(self) -> None:
+        await self.connection.close()

@@ -1,0 +1,67 @@
+"""Which of a tenant's endpoints an event goes to, and as which message.
+
+Shared by the dispatcher (fan-out of every event) and the ingest (resending
+an event on demand), so both pick the same endpoints and give each delivery
+the same `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+from hookyard_common.delivery.endpoints import Endpoint
+from hookyard_common.schemas import DeliveryTask, Event
+
+# Context flag of the events Hookyard publishes about its own deliveries.
+OPERATIONAL = "hookyard_operational"
+
+# Bad news is not sent to the endpoint it is about (it is failing or gone);
+# `message.attempt.recovered` is, since that endpoint answers again.
+FAILURE_NEWS = {"endpoint.failing", "endpoint.disabled", "message.attempt.exhausted"}
+
+
+def operational_event(tenant_id: str, event_type: str, payload: dict) -> Event:
+    """An event Hookyard tells a tenant about its own deliveries."""
+    return Event(tenant_id=tenant_id, event_type=event_type, payload=payload, context={OPERATIONAL: True})
+
+
+def is_operational(event: Event) -> bool:
+    return event.context.get(OPERATIONAL) is True
+
+
+def concerns_failing_endpoint(event: Event, endpoint_id: str) -> bool:
+    return (
+        is_operational(event)
+        and event.event_type in FAILURE_NEWS
+        and isinstance(event.payload, dict)
+        and event.payload.get("endpoint_id") == endpoint_id
+    )
+
+
+def recipients(event: Event, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
+    """The active endpoints the event is for: its target alone, or every one whose filters match."""
+    if event.target_endpoint_id is not None:
+        chosen = [e for e in endpoints if e.id == event.target_endpoint_id and e.active]
+    else:
+        chosen = [e for e in endpoints if e.active and e.wants(event.event_type, event.source_id)]
+    return [e for e in chosen if not concerns_failing_endpoint(event, e.id)]
+
+
+def message_id_for(event_id: str, endpoint_id: str) -> str:
+    """The `webhook-id` of an event's delivery to one endpoint: the same on every attempt,
+    and after a redelivery of the event too, so receivers can drop duplicates."""
+    return "msg_" + hashlib.sha256(f"{event_id}/{endpoint_id}".encode()).hexdigest()[:26]
+
+
+def first_task(event: Event, endpoint: Endpoint, now: datetime) -> DeliveryTask:
+    # Built from values already validated: no second validation on the hot path.
+    return DeliveryTask.model_construct(
+        message_id=message_id_for(event.id, endpoint.id),
+        endpoint_id=endpoint.id,
+        event=event,
+        attempt=1,
+        due_at=now,
+        first_attempt_at=now,
+    )

@@ -1,0 +1,362 @@
+"""Running one delivery task: the step the dispatcher and the retrier share.
+
+attempt → record → then, by outcome: done (2xx); endpoint disabled (410);
+next attempt scheduled on the broker's retry tiers; or dead-lettered after
+the last one; tenants hear of it through operational events
+(`endpoint.failing`, `endpoint.disabled`, `message.attempt.exhausted`,
+`message.attempt.recovered`). The endpoint's health (endpoint_health.py)
+hears of every outcome and may pause it: then its deliveries wait on the
+broker until the pause is over, without counting as attempts.
+A busy endpoint (still at its `max_in_flight` after a short
+wait, or over its `rate_limit_per_second`, or its tenant's deliveries in
+flight at `tenant_max_in_flight`) is not waited for any longer: the
+task is deferred on the retry tiers, so a slow endpoint never holds up
+anyone else's deliveries; each deferral in a row waits twice as long (up to
+`deferral_max_seconds`), and the count starts again once it is attempted.
+Every step that hands a task on waits for the broker's confirm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import aiohttp
+from prometheus_client import Counter, Gauge, Histogram
+
+from hookyard_common.records import attempt_log
+from hookyard_common.delivery import dead_letters
+from hookyard_common.broker import outages, topology
+from hookyard_common.records.attempt_log import AttemptLog
+from hookyard_common.broker.connection import Broker
+from hookyard_common.delivery.attempt import AttemptResult, Deliverer
+from hookyard_common.delivery.endpoint_cache import EndpointCache
+from hookyard_common.delivery.health import HealthKeeper
+from hookyard_common.delivery.endpoints import Endpoint
+from hookyard_common.delivery.scheduler import deferral_delay, next_delay, tier_for
+from hookyard_common.delivery.routing import is_operational, operational_event
+from hookyard_common.schemas import DeliveryTask, utcnow
+from hookyard_common.core.settings import Settings
+from hookyard_common.delivery.ssrf import DestinationPolicy, GuardedConnector
+from hookyard_common.store.client import Store
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "hookyard_deliveries_total",
+    "Delivery attempts by outcome (success, failure, gone) and reason (http_500, timeout, ...).",
+    ["outcome", "reason"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "hookyard_delivery_attempt_seconds",
+    "Duration of delivery attempts, request to response.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ENDPOINT_IN_FLIGHT = Gauge(
+    "hookyard_endpoint_in_flight", "Deliveries in flight per endpoint.", ["endpoint"], multiprocess_mode="livesum"
+)
+HANDED_ON = Counter(
+    "hookyard_tasks_handed_on_total",
+    "Tasks passed to the broker instead of delivered now: retry, deferred (endpoint busy), paused, hop,"
+    " held (a dependency failed), watch (a copy covering a delivery going on behind), dead; `tier` is"
+    " the retry tier's delay in ms (empty for dead).",
+    ["kind", "tier"],
+)
+# The longest timeout an endpoint may have (endpoints.py): a watch copy's wait when its
+# endpoint can no longer be read.
+MAX_TIMEOUT_SECONDS = 120.0
+DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _child(metric, *labels: str):
+    """A labelled metric, looked up once per label set rather than per delivery."""
+    return metric.labels(*labels)
+
+
+class TokenBucket:
+    """`rate` tokens a second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.tokens = max(1.0, rate)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        broker: Broker,
+        deliverer: Deliverer,
+        endpoints: EndpointCache,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.settings = settings
+        self.store = store
+        self.broker = broker
+        self.deliverer = deliverer
+        self.endpoints = endpoints
+        self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
+        self.clock = clock
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self._tenant_in_flight: dict[str, int] = defaultdict(int)
+        self._freed = asyncio.Condition()
+        self._waiting = 0
+        self._buckets: dict[str, TokenBucket] = {}
+        self.health = HealthKeeper(settings, store, endpoints, self._publish_operational)
+        self._behind: set[asyncio.Future] = set()
+
+    async def run_message(self, tasks: Sequence[DeliveryTask]) -> list[str]:
+        """Run the tasks of one broker message (an event's fan-out, or one retry). If some are
+        still going on after `delivery_hold_seconds` (an endpoint slow to answer), each gets a
+        watch copy on the retry tiers and they go on behind: the message can then be acked, so
+        a delivery's wait never holds a place in the consumer's prefetch window."""
+        now = self.clock()
+        since = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the database keeps milliseconds
+        run = self.run if len(tasks) == 1 else self.run_apart
+        running = [asyncio.ensure_future(run(task)) for task in tasks]
+        _, pending = await asyncio.wait(running, timeout=self.settings.delivery_hold_seconds)
+        if pending:
+            going_on = [task for task, future in zip(tasks, running) if not future.done()]
+            await asyncio.gather(*(self._watch(task, since) for task in going_on))
+            for future in pending:
+                self._behind.add(future)
+                future.add_done_callback(self._settled_behind)
+        return [future.result() if future.done() else "behind" for future in running]
+
+    async def run_apart(self, task: DeliveryTask) -> str:
+        """One of several deliveries of an event: if a dependency fails during it, only this task
+        waits on the tiers; the event is not held whole, so its delivered siblings are not redone."""
+        try:
+            return await self.run(task)
+        except Exception as exc:
+            if not outages.is_dependency_failure(exc):
+                raise
+            await self.hold(task)
+            return "held"
+
+    async def _watch(self, task: DeliveryTask, since: datetime) -> None:
+        """A durable copy of a delivery going on behind, due once it must be over: should this
+        replica die first, the copy finds no attempt recorded since and makes it again."""
+        endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
+        timeout = endpoint.timeout_seconds if endpoint is not None else MAX_TIMEOUT_SECONDS
+        wait = self.settings.endpoint_slot_wait_seconds + timeout + self.settings.watch_grace_seconds
+        copy = task.model_copy(update={"watch_since": since, "due_at": since + timedelta(seconds=wait)})
+        await self._hand_on(copy, wait, "watch")
+
+    def _settled_behind(self, future: asyncio.Future) -> None:
+        self._behind.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            # Its watch copy finds no attempt recorded and makes it again.
+            log.warning("a delivery going on behind failed", exc_info=future.exception())
+
+    async def outlived(self, task: DeliveryTask) -> bool:
+        """A watch copy whose delivery was made (and recorded) since: nothing left to do."""
+        return task.watch_since is not None and await attempt_log.made_since(self.store, task, task.watch_since)
+
+    async def hand_back(self) -> None:
+        """At shutdown, let deliveries going on behind finish briefly; their watch copies cover the rest."""
+        if self._behind:
+            _, unfinished = await asyncio.wait(set(self._behind), timeout=self.settings.shutdown_deadline_seconds)
+            for future in unfinished:
+                future.cancel()
+
+    async def run(self, task: DeliveryTask) -> str:
+        """Deliver or hand on one task; returns what happened (for logs and tests)."""
+        endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
+        if endpoint is None:
+            log.info("endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id})
+            return "dropped"
+        if not endpoint.active:
+            await self.dead_letter(task, "endpoint_disabled")
+            return "dead"
+        now = self.clock()
+        paused_until = await self.health.hold(endpoint, now)
+        if paused_until is not None:
+            wait = (paused_until - now).total_seconds()
+            await self._hand_on(task.model_copy(update={"due_at": paused_until}), wait, "paused")
+            return "paused"
+        if not await self._slot(endpoint):
+            await self._defer(task, now)
+            return "deferred"
+        in_flight = _child(ENDPOINT_IN_FLIGHT, endpoint.id)
+        in_flight.inc()
+        try:
+            result = await self.deliverer.attempt(endpoint, task, now)
+        finally:
+            self._in_flight[endpoint.id] -= 1
+            self._tenant_in_flight[endpoint.tenant_id] -= 1
+            in_flight.dec()
+            if self._waiting:  # only deliveries waiting for a slot need waking
+                async with self._freed:
+                    self._freed.notify_all()
+        _child(DELIVERIES, result.outcome, result.reason).inc()
+        ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+        outcome = await self._after(task, endpoint, result)
+        # Recorded once what follows the attempt is durable: a watch copy that finds this
+        # record is dropped, and must not be unless the retry or dead letter exists.
+        await self.attempts.record(task, endpoint.url, result, now)
+        return outcome
+
+    async def _slot(self, endpoint: Endpoint) -> bool:
+        """Take one of the endpoint's in-flight slots, waiting briefly for one to free up
+        (a fast endpoint frees them in milliseconds); False when the endpoint stays busy."""
+        if self._tenant_full(endpoint):
+            return False
+        if endpoint.rate_limit_per_second:
+            bucket = self._buckets.get(endpoint.id)
+            if bucket is None or bucket.rate != endpoint.rate_limit_per_second:
+                bucket = self._buckets[endpoint.id] = TokenBucket(endpoint.rate_limit_per_second)
+            if not bucket.take():
+                return False
+
+        def free() -> bool:
+            return self._in_flight[endpoint.id] < endpoint.max_in_flight
+
+        if not free():
+            self._waiting += 1
+            try:
+                async with self._freed:
+                    await asyncio.wait_for(self._freed.wait_for(free), self.settings.endpoint_slot_wait_seconds)
+            except TimeoutError:
+                return False
+            finally:
+                self._waiting -= 1
+        if self._tenant_full(endpoint):  # again: others may have taken the tenant's last places meanwhile
+            return False
+        self._in_flight[endpoint.id] += 1
+        self._tenant_in_flight[endpoint.tenant_id] += 1
+        return True
+
+    def _tenant_full(self, endpoint: Endpoint) -> bool:
+        """The tenant's deliveries hold their share of the connection pool already."""
+        return self._tenant_in_flight[endpoint.tenant_id] >= self.settings.tenant_max_in_flight
+
+    async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
+        if result.outcome == "success":
+            await self.health.succeeded(endpoint, self.clock())
+            if task.replay:
+                await dead_letters.resolved(self.store, task.message_id)
+            if task.attempt > 1 or task.replay:
+                await self.announce(task, "message.attempt.recovered", {"attempt": task.attempt})
+            return "delivered"
+        if result.outcome == "gone":
+            await self.health.disable(endpoint, "the endpoint answered 410 Gone", self.clock())
+            return "disabled"
+        if await self.health.failed(endpoint, self.clock()):
+            await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), "endpoint_disabled")
+            return "dead"
+        settings = self.settings
+        delay = next_delay(
+            endpoint.retry_policy,
+            task.attempt,
+            result,
+            jitter=settings.retry_jitter,
+            retry_after_cap=settings.retry_after_max_seconds,
+            min_penalty=settings.retry_min_penalty_seconds,
+        )
+        if delay is None:
+            await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), result.reason)
+            await self.announce(task, "message.attempt.exhausted", {"attempt": task.attempt, "reason": result.reason})
+            return "dead"
+        retry = task.model_copy(
+            update={
+                "attempt": task.attempt + 1,
+                "deferrals": 0,
+                "due_at": self.clock() + timedelta(seconds=delay),
+                "last_failure": result.reason,
+            }
+        )
+        await self._hand_on(retry, delay, "retry")
+        return "retry"
+
+    async def _defer(self, task: DeliveryTask, now: datetime, kind: str = "deferred") -> None:
+        first = min(self.settings.retry_tiers_ms) / 1000
+        delay = deferral_delay(task.deferrals, first, self.settings.deferral_max_seconds)
+        later = task.model_copy(update={"deferrals": task.deferrals + 1, "due_at": now + timedelta(seconds=delay)})
+        await self._hand_on(later, delay, kind)
+
+    async def hold(self, task: DeliveryTask) -> None:
+        """A dependency failed during this task (outages.py): it waits on the tiers like a
+        deferral, not an attempt, so its event's other deliveries need not be redone."""
+        await self._defer(task, self.clock(), "held")
+
+    async def hop(self, task: DeliveryTask, remaining_seconds: float) -> None:
+        """A task came back before it is due (a long delay spans tiers): wait in the next tier."""
+        await self._hand_on(task, remaining_seconds, "hop")
+
+    async def _hand_on(self, task: DeliveryTask, delay_seconds: float, kind: str) -> None:
+        tier = tier_for(delay_seconds * 1000, self.settings.retry_tiers_ms)
+        await self.broker.publish(
+            task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
+        )
+        HANDED_ON.labels(kind, str(tier)).inc()
+
+    async def dead_letter(self, task: DeliveryTask, reason: str) -> None:
+        await dead_letters.record(self.store, task, reason, self.clock())
+        await self.broker.publish(
+            task.to_bytes(),
+            exchange="",
+            routing_key=topology.DEAD_LETTER_QUEUE,
+            message_id=task.message_id,
+            headers={"x-hookyard-reason": reason},
+        )
+        HANDED_ON.labels("dead", "").inc()
+        DEAD_LETTERS.labels(reason).inc()
+
+    async def announce(self, task: DeliveryTask, event_type: str, details: dict) -> None:
+        """An operational event about a message. None about operational events themselves,
+        or two failing endpoints would trade announcements of each other's failures forever."""
+        if is_operational(task.event):
+            return
+        payload = {
+            "message_id": task.message_id,
+            "event_id": task.event.id,
+            "event_type": task.event.event_type,
+            "endpoint_id": task.endpoint_id,
+            **details,
+        }
+        await self._publish_operational(task.event.tenant_id, event_type, payload)
+
+    async def _publish_operational(self, tenant_id: str, event_type: str, payload: dict) -> None:
+        event = operational_event(tenant_id, event_type, payload)
+        await self.broker.publish(
+            event.to_bytes(), routing_key=topology.routing_key(tenant_id, event_type), message_id=event.id
+        )
+
+
+async def build_worker(ctx) -> DeliveryWorker:
+    """The worker of a dispatcher or retrier process: one pooled, SSRF-guarded HTTP session,
+    and an endpoint cache that follows the ingest's announcements of changes."""
+    settings = ctx.settings
+    connector = GuardedConnector(
+        DestinationPolicy(settings.delivery_allowed_cidrs),
+        limit=settings.delivery_max_connections,
+        ttl_dns_cache=60,
+    )
+    session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    endpoints = EndpointCache(ctx.store, settings.endpoint_cache_seconds)
+    await endpoints.follow_changes(ctx.broker)
+    worker = DeliveryWorker(
+        settings, ctx.store, ctx.broker, Deliverer(session, settings.delivery_response_max_bytes), endpoints
+    )
+    ctx.on_close(worker.hand_back)
+    ctx.on_close(worker.attempts.flush)
+    ctx.on_close(session.close)
+    return worker

@@ -1,0 +1,1 @@
+"""The monitor engine: what a monitor is, its states, applying their changes once, mapping payloads, uptime."""

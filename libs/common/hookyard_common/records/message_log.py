@@ -1,0 +1,95 @@
+"""The received-message log: one MongoDB record per provider webhook accepted.
+
+The dispatcher writes it as events arrive (batched: one `insert_many` per
+burst); the ingest's `GET /v1/messages` reads it. The unique (tenant, source,
+provider id) index is what recognises a provider's retry of a message
+already accepted, so it is dropped instead of delivered twice; with the
+tenant in the key, no other tenant's message can claim it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bson import Binary
+
+from hookyard_common.store.isolated_writes import insert_isolated
+from hookyard_common.schemas import Event, Inbound
+from hookyard_common.store.client import Store
+
+COLLECTION = "messages"
+
+
+def record_for(event: Event, retention: timedelta) -> dict:
+    inbound = event.inbound
+    assert inbound is not None, "only events that came through a source are logged"
+    record = {
+        "_id": event.id,
+        "tenant_id": event.tenant_id,
+        "source_id": event.source_id,
+        "provider": inbound.provider,
+        "received_at": event.occurred_at,
+        "expires_at": event.occurred_at + retention,
+        "event_type": event.event_type,
+        "method": inbound.method,
+        "url": inbound.url,
+        "headers": [list(pair) for pair in inbound.headers],
+        "body": Binary(inbound.raw_body),
+        "size": len(inbound.raw_body),
+        "media_type": inbound.media_type,
+        "client_ip": inbound.client_ip,
+        "signature_scheme": inbound.signature_scheme,
+    }
+    if inbound.dedup_key is not None:
+        record["dedup_key"] = inbound.dedup_key
+    return record
+
+
+class Unstorable(Exception):
+    """This event cannot be logged (and so not delivered): the message says why."""
+
+
+async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool | Unstorable]:
+    """Log a batch; per event, False when it duplicates an earlier message of its source,
+    Unstorable when MongoDB cannot store it (written isolated: the others are stored).
+
+    A redelivered event (crash before ack) finds its own record and counts as
+    fresh, so it is processed again rather than lost: at least once.
+    """
+    collection = store[COLLECTION]
+    outcomes = await insert_isolated(collection, [record_for(e, retention) for e in events])
+    fresh: list[bool | Unstorable] = []
+    for event, refused in zip(events, outcomes, strict=True):
+        if refused is None:
+            fresh.append(True)
+        elif refused.duplicate:
+            fresh.append(await collection.find_one({"_id": event.id}, {"_id": 1}) is not None)
+        else:
+            fresh.append(Unstorable(refused.reason))
+    return fresh
+
+
+def event_from_record(record: dict) -> Event:
+    """The event a logged message was: to send it again, or to catch a listener up."""
+    body, encoding = Inbound.encode_body(bytes(record["body"]))
+    inbound = Inbound(
+        provider=record["provider"],
+        method=record["method"],
+        url=record["url"],
+        headers=[tuple(pair) for pair in record["headers"]],
+        body=body,
+        body_encoding=encoding,
+        media_type=record["media_type"],
+        client_ip=record["client_ip"],
+        signature_scheme=record["signature_scheme"],
+        dedup_key=record.get("dedup_key"),
+    )
+    return Event(
+        id=record["_id"],
+        tenant_id=record["tenant_id"],
+        event_type=record["event_type"],
+        occurred_at=record["received_at"],
+        source_id=record["source_id"],
+        inbound=inbound,
+    )

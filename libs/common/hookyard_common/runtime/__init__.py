@@ -1,0 +1,1 @@
+"""How a service runs: start-up, probes, metrics, draining, and the deadline on each request head."""

@@ -1,0 +1,1 @@
+"""Monitors on the ingest: pings in, the monitor API, the check log."""

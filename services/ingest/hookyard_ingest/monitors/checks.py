@@ -1,0 +1,65 @@
+"""The check log: one record per ping a monitor received (seed 004's received-webhook log).
+
+Written behind the ping's answer, many records per `insert_many`, like the
+delivery attempt records: a check is history, and the ping's effect on the
+monitor is already stored when it is answered. Records expire after
+HOOKYARD_MONITOR_CHECK_RETENTION_DAYS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from hookyard_common.core.batching import WriteBehind
+from hookyard_common.monitors.model import CHECKS
+from hookyard_common.schemas import sortable_id
+from hookyard_common.store.client import Store
+
+log = logging.getLogger(__name__)
+
+
+class CheckLog:
+    def __init__(self, store: Store, retention: timedelta):
+        self.retention = retention
+        collection = store[CHECKS]
+
+        async def write(records: Sequence[dict]) -> None:
+            await collection.insert_many(list(records), ordered=False)
+
+        def lost(exc: BaseException, records: Sequence[dict]) -> None:
+            log.error("could not record monitor checks", extra={"count": len(records), "error": repr(exc)})
+
+        self._writer: WriteBehind[dict] = WriteBehind(write, on_error=lost)
+
+    async def record(self, monitor_id: str, tenant_id: str, at: datetime, **fields) -> str:
+        """Queue one check; its id. `fields`: method, client_ip, outcome, status, state, body, ..."""
+        check_id = sortable_id("chk")
+        await self._writer.add(
+            {"_id": check_id, "monitor_id": monitor_id, "tenant_id": tenant_id, "at": at, "expires_at": at + self.retention, **fields}
+        )
+        return check_id
+
+    async def flush(self) -> None:
+        await self._writer.drain()
+
+
+def render_check(doc: dict) -> dict:
+    return {
+        "id": doc["_id"],
+        "at": doc["at"].isoformat(),
+        "outcome": doc["outcome"],
+        "source": doc.get("source"),
+        "status": doc.get("status"),
+        "state": doc.get("state"),
+        "message": doc.get("message"),
+        "metadata": doc.get("metadata") or {},
+        "mapped_value": doc.get("mapped_value"),
+        "method": doc["method"],
+        "client_ip": doc["client_ip"],
+        "user_agent": doc.get("user_agent"),
+        "content_type": doc.get("content_type"),
+        "body": doc.get("body"),
+        "body_size": doc.get("body_size", 0),
+    }

@@ -1,0 +1,319 @@
+"""`GET|HEAD|POST /ping/{token}[/{status}]`: a monitored system reports in.
+
+Cheapest refusal first: token shape (404), the monitor (404; a lookup only
+within the caller's failure budget), the per-IP, per-monitor-per-IP and
+per-monitor limits, body size (10 KiB, while reading), its HMAC (401), what
+the ping says (400). Then one write records the ping and returns the state
+it found; only a ping that changes the state writes again (a conditional
+update, exactly once, see `hookyard_common.monitors.changes`).
+
+The token is looked up in a short per-replica cache, but the cache is never
+the authority: the ping's write matches the token *and* the monitor's
+`config_rev`, so a regenerated token or deleted monitor stops at once on
+every replica (the write matches nothing, a fresh read finds nothing: 404),
+and a changed secret, mapping or interval is noticed at once too (the write
+matches nothing, the settings are read again and the ping re-checked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from aiohttp import web
+from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.states import Snapshot, deadlines, ping_target
+from hookyard_common.monitors.model import COLLECTION, TOKEN_HEX_LENGTH
+from hookyard_common.monitors.payload_mapping import PayloadMapping
+from hookyard_common.schemas import MonitorState, utcnow
+from hookyard_common.core.settings import Settings
+from hookyard_common.store.client import Store
+from prometheus_client import Counter
+from pymongo import ReturnDocument
+
+from hookyard_ingest.edge import bodies
+from hookyard_ingest.monitors import ping_signal
+from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.limits import FailureThrottle, client_ip, client_key, parse_networks
+from hookyard_ingest.monitors.checks import CheckLog
+from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
+
+log = logging.getLogger(__name__)
+
+PING_BODY_LIMIT = 10_240
+TOKEN_SHAPE = re.compile(f"^[0-9a-f]{{{TOKEN_HEX_LENGTH}}}$")
+SIGNATURE_HEADER = "X-Webhook-Signature"
+# The same scheme under GitHub's name (`sha256=<hex>`), so a GitHub webhook can sign its pings.
+GITHUB_SIGNATURE_HEADER = "X-Hub-Signature-256"
+# Attempts at a ping whose monitor keeps changing under it (settings edited, state raced).
+ATTEMPTS = 5
+
+PINGS = Counter("hookyard_monitor_pings_total", "Pings received, by outcome (accepted, paused, unmapped or the error code).", ["outcome"])
+
+
+@dataclass(frozen=True)
+class PingSettings:
+    """What answering a ping needs of its monitor: cached per replica, checked by `config_rev`."""
+
+    monitor_id: str
+    tenant_id: str
+    name: str
+    token: str
+    secret: bytes | None
+    mapping: PayloadMapping | None
+    interval_seconds: int | None
+    grace_seconds: int
+    config_rev: int
+
+    FIELDS = {
+        "tenant_id": 1, "name": 1, "token": 1, "secret": 1, "payload_mapping": 1,
+        "heartbeat_interval_seconds": 1, "grace_seconds": 1, "config_rev": 1,
+    }
+
+    @classmethod
+    def of(cls, doc: dict) -> "PingSettings":
+        mapping = doc.get("payload_mapping")
+        return cls(
+            monitor_id=doc["_id"],
+            tenant_id=doc["tenant_id"],
+            name=doc["name"],
+            token=doc["token"],
+            secret=doc["secret"].encode() if doc.get("secret") else None,
+            mapping=PayloadMapping.model_validate(mapping) if mapping else None,
+            interval_seconds=doc.get("heartbeat_interval_seconds"),
+            grace_seconds=doc.get("grace_seconds", 0),
+            config_rev=doc.get("config_rev", 0),
+        )
+
+
+class PingSettingsCache(RefreshingCache[str, "PingSettings | None"]):
+    """Monitors' ping settings by token; unknown tokens are remembered for `absent_seconds`."""
+
+    def __init__(self, store: Store, ttl_seconds: float, absent_seconds: float):
+        async def load(token: str) -> PingSettings | None:
+            doc = await store[COLLECTION].find_one({"token": token}, PingSettings.FIELDS)
+            return PingSettings.of(doc) if doc is not None else None
+
+        super().__init__(load, ttl_seconds, absent_seconds=absent_seconds)
+
+    async def fresh(self, token: str) -> PingSettings | None:
+        self.invalidate(token)
+        return await self.get(token)
+
+
+def signature_ok(secret: bytes, body: bytes, presented: str | None) -> bool:
+    """Seed 004's `X-Webhook-Signature`: hex HMAC-SHA256 of the raw body (a `sha256=` prefix is allowed)."""
+    digest = (presented or "").strip().removeprefix("sha256=")
+    if len(digest) != 2 * hashlib.sha256().digest_size:  # wrongly sized: refused unhashed
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(digest.lower().encode("utf-8", "replace"), expected.encode())
+
+
+@dataclass(frozen=True)
+class Recorded:
+    state: MonitorState
+    changed: bool
+
+
+class PingRoutes:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        cache: PingSettingsCache,
+        changes: MonitorChanges,
+        checks: CheckLog,
+        limiter: LeasedLimiter,
+        failures: FailureThrottle,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.settings = settings
+        self.monitors = store[COLLECTION]
+        self.cache = cache
+        self.changes = changes
+        self.checks = checks
+        self.limiter = limiter
+        self.failures = failures
+        self.clock = clock
+        self.trusted = parse_networks(settings.trusted_proxies)
+        self._settling: set[asyncio.Task] = set()
+
+    async def ping(self, request: web.Request) -> web.Response:
+        try:
+            return await self._ping(request)
+        except ApiError as exc:
+            PINGS.labels(exc.code).inc()
+            raise
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        ip = client_ip(request, self.trusted)
+        token = request.match_info["token"]
+        if not TOKEN_SHAPE.match(token):
+            raise _unknown()
+        monitor = await self.failures.look_up(self.cache, token, ip)
+        if monitor is None:
+            raise _unknown()
+        await self._limit(monitor, client_key(ip))
+        body = await bodies.read_bounded(request, PING_BODY_LIMIT)
+        for _ in range(ATTEMPTS):
+            if monitor is None:
+                raise _unknown()
+            monitor = await self._verified(request, monitor, body, ip)
+            now = self.clock()
+            try:
+                signal = ping_signal.read(
+                    request.match_info.get("status"), request.query, body, bodies.media_type(request), monitor.mapping
+                )
+            except ping_signal.SignalError as exc:
+                await self._check(request, monitor, now, body, ip, outcome=exc.code, error=exc.message)
+                raise ApiError(400, exc.code, exc.message, field=exc.field) from None
+            recorded = await self._record(monitor, signal, now)
+            if recorded is not None:
+                break
+            monitor = await self.cache.fresh(token)  # changed or gone since cached: read it again
+        else:
+            raise ApiError(503, "monitor_busy", "the monitor kept changing; retry", headers={"Retry-After": "1"})
+
+        outcome = "paused" if recorded.state == MonitorState.paused else "unmapped" if signal.status is None else "accepted"
+        check_id = await self._check(request, monitor, now, body, ip, outcome=outcome, signal=signal, state=recorded.state)
+        PINGS.labels(outcome).inc()
+        return web.json_response(
+            {
+                "ok": True,
+                "monitor": {"id": monitor.monitor_id, "name": monitor.name, "state": recorded.state.value},
+                "status": signal.status.value if signal.status else None,
+                "changed": recorded.changed,
+                "check_id": check_id,
+                "at": now.isoformat(),
+            }
+        )
+
+    async def _limit(self, monitor: PingSettings, client: str) -> None:
+        """Per monitor, so one sender pinging many monitors gets each monitor's allowance."""
+        settings = self.settings
+        await enforce_edge(
+            self.limiter,
+            f"ping:{monitor.monitor_id}",
+            "monitor",
+            client,
+            ceiling=settings.rate_limit_per_ip_total,
+            per_client=settings.ping_rate_limit_per_ip,
+            per_target=settings.ping_rate_limit_per_token,
+        )
+
+    async def _verified(self, request: web.Request, monitor: PingSettings, body: bytes, ip: str) -> PingSettings:
+        """The monitor's settings once the ping's signature verifies with them; else a 401."""
+        if monitor.secret is None:
+            return monitor
+        presented = request.headers.get(SIGNATURE_HEADER) or request.headers.get(GITHUB_SIGNATURE_HEADER)
+        if signature_ok(monitor.secret, body, presented):
+            return monitor
+        # The secret may have changed since it was cached: judge with the current one.
+        current = await self.cache.fresh(monitor.token)
+        if current is None:
+            raise _unknown()
+        if current.config_rev != monitor.config_rev and (current.secret is None or signature_ok(current.secret, body, presented)):
+            return current
+        await self._check(request, current, self.clock(), body, ip, outcome="invalid_signature")
+        reason = "missing" if not presented else "does not match"
+        raise ApiError(401, "invalid_signature", f"{SIGNATURE_HEADER} {reason}: send the hex HMAC-SHA256 of the raw body")
+
+    async def _record(self, monitor: PingSettings, signal: ping_signal.Signal, now: datetime) -> Recorded | None:
+        """Store the ping and the change it makes; None when the monitor's settings are stale."""
+        fields: dict = {"last_ping_at": now, **deadlines(now, monitor.interval_seconds, monitor.grace_seconds)}
+        if signal.status is not None:
+            fields["status_message"] = signal.message
+        before = await self.monitors.find_one_and_update(
+            {"token": monitor.token, "config_rev": monitor.config_rev, "state": {"$ne": MonitorState.paused.value}},
+            {"$set": fields, "$inc": {"pings_received": 1}},
+            projection=Snapshot.FIELDS,
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None:
+            # Paused (recorded, state kept), or changed since cached (None: read again).
+            paused = await self.monitors.update_one(
+                {"token": monitor.token, "config_rev": monitor.config_rev, "state": MonitorState.paused.value},
+                {"$set": {"last_ping_at": now}, "$inc": {"pings_received": 1}},
+            )
+            return Recorded(MonitorState.paused, False) if paused.modified_count else None
+        snapshot = replace(Snapshot.of(before), last_ping_at=now)
+        for _ in range(ATTEMPTS):
+            target = ping_target(snapshot.state, signal.status)
+            if target is None:
+                return Recorded(snapshot.state, False)
+            entry = await self.changes.apply(
+                snapshot, target, now, reason="ping", message=signal.message, metadata=signal.metadata
+            )
+            if entry is not None:
+                self._settle_soon(snapshot.id)
+                return Recorded(target, True)
+            # Someone changed the state meanwhile (the scanner, another ping, a pause): decide again.
+            current = await self.monitors.find_one({"_id": snapshot.id}, Snapshot.FIELDS)
+            if current is None:
+                return None
+            snapshot = replace(Snapshot.of(current), last_ping_at=now)
+        raise ApiError(503, "monitor_busy", "the monitor kept changing; retry", headers={"Retry-After": "1"})
+
+    def _settle_soon(self, monitor_id: str) -> None:
+        """Flip record, incident and alert, after the answer; the heartbeat's sweep covers a crash."""
+
+        async def settle() -> None:
+            try:
+                await self.changes.settle(monitor_id)
+            except Exception:
+                log.warning("could not settle a monitor change; the heartbeat will", extra={"monitor_id": monitor_id}, exc_info=True)
+
+        task = asyncio.create_task(settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def drain(self) -> None:
+        """At shutdown: let changes being settled finish."""
+        if self._settling:
+            await asyncio.wait(self._settling, timeout=self.settings.shutdown_deadline_seconds)
+        await self.checks.flush()
+
+    async def _check(
+        self,
+        request: web.Request,
+        monitor: PingSettings,
+        at: datetime,
+        body: bytes,
+        ip: str,
+        *,
+        outcome: str,
+        signal: ping_signal.Signal | None = None,
+        state: MonitorState | None = None,
+        error: str | None = None,
+    ) -> str:
+        return await self.checks.record(
+            monitor.monitor_id,
+            monitor.tenant_id,
+            at,
+            outcome=outcome,
+            error=error,
+            source=signal.source if signal else None,
+            status=signal.status.value if signal and signal.status else None,
+            state=state.value if state else None,
+            message=signal.message if signal else None,
+            metadata=signal.metadata if signal else {},
+            mapped_value=signal.mapped_value if signal else None,
+            method=request.method,
+            client_ip=ip,
+            user_agent=request.headers.get("User-Agent"),
+            content_type=request.headers.get("Content-Type"),
+            body=body.decode("utf-8", errors="replace"),
+            body_size=len(body),
+        )
+
+
+def _unknown() -> ApiError:
+    return ApiError(404, "unknown_monitor", "no monitor has this token (it may have been regenerated or deleted)")

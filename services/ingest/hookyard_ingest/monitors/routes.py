@@ -1,0 +1,277 @@
+"""The tenant API for monitors: `/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]`.
+
+The ping token is part of the monitor (it is the ping URL's credential and
+the tenant needs it to configure the sender); the HMAC secret is write-only.
+Pausing and resuming are state changes like any other (conditional, with a
+flip record); they raise no `monitor.*` event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+from hookyard_common.monitors import uptime
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.states import DEADLINE_FIELDS, WATCHED, Snapshot, deadlines
+from hookyard_common.monitors.model import (
+    CHECKS,
+    COLLECTION,
+    FLIPS,
+    INCIDENTS,
+    PING_SETTINGS,
+    MonitorCreate,
+    MonitorFields,
+    new_monitor,
+    new_token,
+)
+from hookyard_common.schemas import MonitorState, utcnow
+from hookyard_common.store.client import Store
+from pymongo import ReturnDocument
+
+from hookyard_ingest.api.request_io import list_page, parse_body
+from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.monitors.checks import render_check
+from hookyard_ingest.monitors.pings import PingSettingsCache
+
+log = logging.getLogger(__name__)
+
+# Conditional writes retried this often when pings keep changing the monitor underneath.
+ATTEMPTS = 5
+# The most flips read for a monitor's 30-day uptime (a monitor flapping every minute has 43,200).
+MAX_FLIPS = 50_000
+# The query parameter the monitor and incident lists filter by.
+STATE_FILTER = frozenset({"state"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def render(doc: dict, base_url: str) -> dict:
+    return {
+        "id": doc["_id"],
+        "name": doc["name"],
+        "state": doc["state"],
+        "status_message": doc.get("status_message"),
+        "token": doc["token"],
+        "ping_url": f"{base_url}/ping/{doc['token']}",
+        "heartbeat_interval_seconds": doc["heartbeat_interval_seconds"],
+        "grace_seconds": doc["grace_seconds"],
+        "alerts_enabled": doc["alerts_enabled"],
+        "has_secret": bool(doc.get("secret")),
+        "payload_mapping": doc.get("payload_mapping"),
+        "pings_received": doc.get("pings_received", 0),
+        "last_ping_at": _iso(doc.get("last_ping_at")),
+        "late_at": _iso(doc.get("late_at")),
+        "deadline": _iso(doc.get("deadline")),
+        "state_changed_at": _iso(doc.get("state_changed_at")),
+        "open_incident_id": doc.get("open_incident_id"),
+        "created_at": doc["created_at"].isoformat(),
+        "updated_at": doc["updated_at"].isoformat(),
+    }
+
+
+def render_flip(doc: dict) -> dict:
+    return {
+        "id": doc["_id"],
+        "at": doc["at"].isoformat(),
+        "from": doc["from"],
+        "to": doc["to"],
+        "reason": doc["reason"],
+        "message": doc.get("message"),
+    }
+
+
+def render_incident(doc: dict) -> dict:
+    resolved_at = doc.get("resolved_at")
+    return {
+        "id": doc["_id"],
+        "state": doc["state"],
+        "status": doc["status"],
+        "worst_status": doc["worst_status"],
+        "opened_at": doc["opened_at"].isoformat(),
+        "resolved_at": _iso(resolved_at),
+        "resolution": doc.get("resolution"),
+        "duration_seconds": (resolved_at - doc["opened_at"]).total_seconds() if resolved_at else None,
+        "reason": doc["reason"],
+        "message": doc.get("message"),
+    }
+
+
+class MonitorRoutes:
+    def __init__(
+        self,
+        store: Store,
+        auth,
+        changes: MonitorChanges,
+        cache: PingSettingsCache,
+        base_url: Callable[[web.Request], str],
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.store = store
+        self.monitors = store[COLLECTION]
+        self.auth = auth
+        self.changes = changes
+        self.cache = cache
+        self.base_url = base_url
+        self.clock = clock
+
+    async def _own(self, request: web.Request) -> dict:
+        tenant = await self.auth.tenant(request)
+        doc = await self.monitors.find_one({"_id": request.match_info["monitor_id"], "tenant_id": tenant["_id"]})
+        if doc is None:
+            raise ApiError(404, "unknown_monitor", "no such monitor")
+        return doc
+
+    def _shown(self, request: web.Request, doc: dict, status: int = 200) -> web.Response:
+        return web.json_response(render(doc, self.base_url(request)), status=status)
+
+    async def create(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        body: MonitorCreate = await parse_body(request, MonitorCreate)
+        doc = new_monitor(tenant["_id"], body, self.clock())
+        await self.monitors.insert_one(doc)
+        self.cache.invalidate(doc["token"])  # a probe of this token before now is no longer true
+        return self._shown(request, doc, 201)
+
+    async def list(self, request: web.Request) -> web.Response:
+        tenant = await self.auth.tenant(request)
+        query: dict = {"tenant_id": tenant["_id"]}
+        if "state" in request.query:
+            state = request.query["state"]
+            if state not in MonitorState.__members__:
+                raise ApiError(
+                    400, "invalid_state", f"state must be one of {', '.join(MonitorState.__members__)}", field="state"
+                )
+            query["state"] = state
+        base = self.base_url(request)
+        return await list_page(
+            request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER
+        )
+
+    async def get(self, request: web.Request) -> web.Response:
+        return self._shown(request, await self._own(request))
+
+    async def update(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        body: MonitorFields = await parse_body(request, MonitorFields)
+        fields = body.model_dump(exclude_unset=True)
+        for required in ("name", "grace_seconds", "alerts_enabled"):
+            if required in fields and fields[required] is None:
+                raise ApiError(400, "invalid_request", f"{required} cannot be null", field=required)
+        for _ in range(ATTEMPTS):
+            updated = await self._patch(doc, fields)
+            if updated is not None:
+                self.cache.invalidate(doc["token"])
+                return self._shown(request, updated)
+            doc = await self._own(request)
+        raise ApiError(409, "monitor_busy", "the monitor kept changing under this update; retry")
+
+    async def _patch(self, doc: dict, fields: dict) -> dict | None:
+        """Apply `fields` if the monitor is unchanged since `doc` was read (else None)."""
+        updates = dict(fields)
+        unset: dict = {}
+        merged = {**doc, **updates}
+        if ("heartbeat_interval_seconds" in fields or "grace_seconds" in fields) and doc["state"] in {s.value for s in WATCHED}:
+            # The deadlines follow the new timings from the last ping.
+            due = deadlines(doc["last_ping_at"], merged["heartbeat_interval_seconds"], merged["grace_seconds"])
+            updates.update(due)
+            unset = {name: "" for name in DEADLINE_FIELDS if name not in due}
+        update: dict = {"$set": {**updates, "updated_at": self.clock()}}
+        if unset:
+            update["$unset"] = unset
+        if PING_SETTINGS & fields.keys():
+            update["$inc"] = {"config_rev": 1}
+        return await self.monitors.find_one_and_update(
+            {"_id": doc["_id"], "config_rev": doc["config_rev"], "last_ping_at": doc["last_ping_at"], "version": doc["version"]},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        await self.monitors.delete_one({"_id": doc["_id"]})
+        self.cache.invalidate(doc["token"])
+        for collection in (CHECKS, FLIPS, INCIDENTS):
+            await self.store[collection].delete_many({"monitor_id": doc["_id"]})
+        return web.Response(status=204)
+
+    async def regenerate_token(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        # The old token is dead from this write on: every ping's write matches the token.
+        updated = await self.monitors.find_one_and_update(
+            {"_id": doc["_id"]},
+            {"$set": {"token": new_token(), "updated_at": self.clock()}, "$inc": {"config_rev": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            raise ApiError(404, "unknown_monitor", "no such monitor")
+        self.cache.invalidate(doc["token"])
+        self.cache.invalidate(updated["token"])
+        return self._shown(request, updated)
+
+    async def pause(self, request: web.Request) -> web.Response:
+        return await self._move(request, MonitorState.paused, lambda state: state != MonitorState.paused)
+
+    async def resume(self, request: web.Request) -> web.Response:
+        return await self._move(request, MonitorState.new, lambda state: state == MonitorState.paused)
+
+    async def _move(self, request: web.Request, to: MonitorState, applies: Callable[[MonitorState], bool]) -> web.Response:
+        """Pause or resume: idempotent (a paused monitor stays paused), conditional like every change."""
+        doc = await self._own(request)
+        for _ in range(ATTEMPTS):
+            snapshot = Snapshot.of(doc)
+            if not applies(snapshot.state):
+                return self._shown(request, doc)
+            entry = await self.changes.apply(snapshot, to, self.clock(), reason="api", also_unset=DEADLINE_FIELDS)
+            if entry is not None:
+                try:
+                    await self.changes.settle(snapshot.id)
+                except Exception:
+                    log.warning("could not settle a pause/resume; the heartbeat will", extra={"monitor_id": snapshot.id}, exc_info=True)
+                return self._shown(request, await self._own(request))
+            doc = await self._own(request)
+        raise ApiError(409, "monitor_busy", "the monitor kept changing; retry")
+
+    async def checks(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        return await list_page(request, self.store[CHECKS], {"monitor_id": doc["_id"]}, "at", render_check, time_window=True)
+
+    async def flips(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        return await list_page(request, self.store[FLIPS], {"monitor_id": doc["_id"]}, "at", render_flip, time_window=True)
+
+    async def incidents(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        query: dict = {"monitor_id": doc["_id"]}
+        if "state" in request.query:
+            if request.query["state"] not in ("open", "resolved"):
+                raise ApiError(400, "invalid_state", "state must be open or resolved", field="state")
+            query["state"] = request.query["state"]
+        return await list_page(request, self.store[INCIDENTS], query, "opened_at", render_incident, filters=STATE_FILTER)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        now = self.clock()
+        oldest = now - max(uptime.WINDOWS.values())
+        flips_collection = self.store[FLIPS]
+        projection = {"at": 1, "to": 1, "_id": 0}
+        # The last flip before the longest window says which state it starts in.
+        before = await flips_collection.find({"monitor_id": doc["_id"], "at": {"$lte": oldest}}, projection).sort("at", -1).limit(1).to_list()
+        within = await flips_collection.find({"monitor_id": doc["_id"], "at": {"$gt": oldest}}, projection).sort("at", 1).limit(MAX_FLIPS).to_list()
+        flips = [uptime.Flip(f["at"], MonitorState(f["to"])) for f in before + within]
+        incidents = await self.store[INCIDENTS].count_documents({"monitor_id": doc["_id"], "opened_at": {"$gt": oldest}})
+        return web.json_response(
+            {
+                "monitor_id": doc["_id"],
+                "state": doc["state"],
+                "pings_received": doc.get("pings_received", 0),
+                "last_ping_at": _iso(doc.get("last_ping_at")),
+                "uptime": uptime.uptime(flips, doc["created_at"], now),
+                "incidents_30d": incidents,
+                "open_incident_id": doc.get("open_incident_id"),
+            }
+        )

@@ -1,0 +1,1 @@
+"""Provider webhooks in: `/in/{source_id}`, sources, providers' verification, the published event."""

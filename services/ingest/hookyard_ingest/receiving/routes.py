@@ -1,0 +1,180 @@
+"""`/in/{source_id}`: a provider's webhook in — checked, limited, verified, made durable.
+
+The order is cheapest refusal first: unknown source (a lookup only within the
+caller's failure budget), rate limits, sender IP, media type, body size (while
+reading), parsing, signature, payload schema.
+A 2xx is answered only after the broker confirmed the event, so accepted
+means durable. The hot path does not wait on the database per request:
+sources are cached, rate limits spend tokens leased in batches (and count
+alone when MongoDB is down, see `rate_leases`), and the dispatcher writes
+the message log (and drops provider retries) as it takes the events from
+the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from aiohttp import web
+from hookyard_common.broker import topology
+from hookyard_common.broker.connection import Broker
+from hookyard_common.core.settings import Settings
+
+from hookyard_ingest.edge import bodies
+from hookyard_ingest.receiving import inbound_event
+from hookyard_ingest import metrics
+from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.limits import (
+    FailureThrottle,
+    client_ip,
+    client_key,
+    in_networks,
+    parse_networks,
+)
+from hookyard_ingest.receiving.providers import InboundRequest, VerificationError, meta_handshake
+from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
+from hookyard_ingest.receiving.sources import Source, SourceCache
+from hookyard_ingest.edge.urls import request_url
+
+log = logging.getLogger(__name__)
+
+# Headers that carry the sender's credentials, not the message: never stored or relayed.
+REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+class Receiver:
+    def __init__(
+        self, settings: Settings, cache: SourceCache, broker: Broker, limiter: LeasedLimiter, failures: FailureThrottle
+    ):
+        self.settings = settings
+        self.cache = cache
+        self.broker = broker
+        self.limiter = limiter
+        self.failures = failures
+        self.trusted = parse_networks(settings.trusted_proxies)
+        self._accepted_metrics: dict[tuple[str, str], tuple] = {}
+
+    def _accepted(self, source_id: str, provider: str) -> tuple:
+        """The labelled metrics of accepted requests; looked up once per source, not per request."""
+        key = (source_id, provider)
+        found = self._accepted_metrics.get(key)
+        if found is None:
+            found = (
+                metrics.REQUESTS.labels(source_id, provider, "accepted"),
+                metrics.ACCEPT_SECONDS.labels(provider),
+                metrics.BYTES_IN.labels(provider),
+            )
+            self._accepted_metrics[key] = found
+        return found
+
+    async def post(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        source: Source | None = None
+        try:
+            source, ip = await self._admit(request)
+            response = await self._accept(request, source, ip)
+        except ApiError as exc:
+            provider = source.doc["provider"] if source else ""
+            metrics.REQUESTS.labels(source.id if source else "", provider, exc.code).inc()
+            if exc.code == "invalid_signature":
+                metrics.SIGNATURE_FAILURES.labels(provider).inc()
+            raise
+        requests, latency, _ = self._accepted(source.id, source.doc["provider"])
+        requests.inc()
+        latency.observe(time.perf_counter() - started)
+        return response
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Meta's subscription handshake; other providers only POST."""
+        source, _ = await self._admit(request)
+        if source.doc["provider"] != "meta":
+            raise ApiError(405, "method_not_allowed", "this source accepts POST only", headers={"Allow": "POST"})
+        challenge = meta_handshake(request.query, source.doc.get("options") or {})
+        if challenge is None:
+            raise ApiError(403, "verification_failed", "hub.verify_token does not match")
+        return web.Response(text=challenge, content_type="text/plain")
+
+    async def _admit(self, request: web.Request) -> tuple[Source, str]:
+        """The source, once the caller passed its rate limits and allow-list; and the caller's IP."""
+        ip = client_ip(request, self.trusted)
+        source = await self.failures.look_up(self.cache, request.match_info["source_id"], ip)
+        if source is None:
+            raise ApiError(404, "unknown_source", "no such source")
+        doc, settings = source.doc, self.settings
+        await enforce_edge(
+            self.limiter,
+            f"in:{source.id}",
+            "source",
+            client_key(ip),
+            ceiling=settings.rate_limit_per_ip_total,
+            per_client=doc.get("rate_limit_per_ip") or settings.rate_limit_per_ip,
+            per_target=doc.get("rate_limit_per_source") or settings.rate_limit_per_source,
+        )
+        if source.networks and not in_networks(ip, source.networks):
+            raise ApiError(403, "sender_not_allowed", f"sender address {ip} is not allowed for this source")
+        return source, ip
+
+    async def _accept(self, request: web.Request, source: Source, ip: str) -> web.Response:
+        doc = source.doc
+        media = bodies.media_type(request)
+        bodies.require_supported(media)
+        body = await bodies.read_bounded(request, doc.get("max_body_bytes") or self.settings.max_body_bytes)
+        json_value, form = bodies.parse(body, media, request.headers.get("Content-Type", ""))
+        inbound = InboundRequest(
+            method=request.method,
+            url=request_url(request, self.settings, self.trusted),
+            headers=request.headers,
+            body=body,
+            media_type=media,
+            json=json_value,
+            form=form,
+            now=time.time(),
+        )
+        try:
+            verified = source.provider.verify(
+                inbound, doc.get("secrets") or [], doc.get("options") or {}, self.settings.signature_tolerance_seconds
+            )
+        except VerificationError as exc:
+            log.info("signature refused", extra={"source_id": source.id, "reason": str(exc)})
+            raise ApiError(401, "invalid_signature", str(exc)) from None
+
+        if doc["provider"] == "slack" and isinstance(json_value, dict) and json_value.get("type") == "url_verification":
+            # Slack's endpoint check: answer the challenge, nothing to deliver.
+            return web.json_response({"challenge": json_value.get("challenge", "")})
+
+        if source.payload_schema is not None:
+            problems = source.payload_schema.problems(bodies.payload_of(body, media, json_value, form))
+            if problems is not None:
+                raise ApiError(400, problems.pop("code"), problems.pop("message"), **problems)
+
+        event_id, event = inbound_event.encode(
+            tenant_id=doc["tenant_id"],
+            source_id=source.id,
+            event_type=verified.event_type,
+            provider=doc["provider"],
+            method=request.method,
+            url=inbound.url,
+            headers=[(k, v) for k, v in request.headers.items() if k.lower() not in REDACTED_HEADERS],
+            body=body,
+            media_type=media,
+            client_ip=ip,
+            signature_scheme=verified.signature_scheme,
+            dedup_key=verified.dedup_key,
+        )
+        try:
+            await self.broker.publish(
+                event, routing_key=topology.routing_key(doc["tenant_id"], verified.event_type), message_id=event_id
+            )
+        except Exception as exc:
+            log.warning("broker refused or unreachable; answering 503", extra={"error": repr(exc)})
+            raise ApiError(
+                503, "unavailable", "could not store the message; retry later", headers={"Retry-After": "5"}
+            ) from None
+        self._accepted(source.id, doc["provider"])[2].inc(len(body))
+        if doc["provider"] == "twilio":
+            return web.Response(text=TWIML_EMPTY, content_type="text/xml")
+        return web.Response(body=orjson.dumps({"id": event_id, "status": "accepted"}), content_type="application/json")

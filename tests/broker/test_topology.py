@@ -1,0 +1,76 @@
+"""The broker topology on a real RabbitMQ: idempotent, routed, and delaying retries."""
+
+import asyncio
+import time
+
+import aio_pika
+import pytest
+from aio_pika.exceptions import DeliveryError
+from hookyard_common.broker import topology
+from hookyard_common.broker.connection import Broker
+
+TIERS = (200, 1_000)
+
+
+async def test_declaring_twice_is_harmless_and_creates_quorum_queues(amqp_url):
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await topology.declare(channel, TIERS)
+        await topology.declare(channel, TIERS)
+        for spec in topology.queue_specs(TIERS):
+            # A passive declare with different arguments would fail; this one must match.
+            queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+            assert queue.name == spec.name
+            assert spec.arguments["x-queue-type"] == "quorum"
+
+
+async def test_tenant_event_routes_to_dispatch_queue(amqp_url):
+    broker = await Broker.connect(amqp_url, TIERS)
+    try:
+        await broker.publish(b'{"x": 1}', routing_key=topology.routing_key("ten_1", "user.created"))
+        channel = await broker.channel(prefetch=1)
+        queue = await channel.get_queue(topology.DISPATCH_QUEUE)
+        message = await _get(queue)
+        assert message.body == b'{"x": 1}'
+        assert message.routing_key == "ten_1.user.created"
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        await message.ack()
+    finally:
+        await broker.close()
+
+
+async def test_unroutable_publish_raises_instead_of_vanishing(amqp_url):
+    broker = await Broker.connect(amqp_url, TIERS)
+    try:
+        with pytest.raises(DeliveryError):
+            await broker.publish(b"{}", exchange="", routing_key="no.such.queue")
+    finally:
+        await broker.close()
+
+
+async def test_retry_tier_dead_letters_to_due_queue_after_its_ttl(amqp_url):
+    broker = await Broker.connect(amqp_url, TIERS)
+    try:
+        sent = time.monotonic()
+        await broker.publish(b"retry-me", exchange="", routing_key=topology.tier_queue(200))
+        channel = await broker.channel(prefetch=1)
+        due = await channel.get_queue(topology.RETRY_DUE_QUEUE)
+        message = await _get(due, timeout=10)
+        waited = time.monotonic() - sent
+        assert message.body == b"retry-me"
+        assert waited >= 0.19, f"came back after {waited:.3f}s, before the tier's TTL"
+        assert message.headers["x-death"][0]["queue"] == topology.tier_queue(200)
+        await message.ack()
+    finally:
+        await broker.close()
+
+
+async def _get(queue, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = await queue.get(fail=False)
+        if message is not None:
+            return message
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nothing arrived on {queue.name} within {timeout}s")

@@ -1,0 +1,45 @@
+"""Settings come from environment variables, and docs/configuration.md lists each one."""
+
+import re
+
+import pytest
+from hookyard_common.core.settings import Settings
+from pydantic import ValidationError
+
+from helpers import REPO
+
+
+def env_names() -> set[str]:
+    return {info.validation_alias.choices[0] for info in Settings.model_fields.values()}
+
+
+def test_defaults_need_no_environment(monkeypatch):
+    for name in env_names():
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.ingest_port == 8000
+    assert settings.amqp_url.startswith("amqp://")
+    assert settings.retry_tiers_ms[0] == 1_000
+
+
+def test_environment_overrides_defaults(monkeypatch):
+    monkeypatch.setenv("AMQP_URL", "amqp://u:p@broker:5672/prod")
+    monkeypatch.setenv("HOOKYARD_RETRY_TIERS_MS", "[10, 50]")
+    monkeypatch.setenv("HOOKYARD_SHUTDOWN_DEADLINE_SECONDS", "7.5")
+    settings = Settings()
+    assert settings.amqp_url == "amqp://u:p@broker:5672/prod"
+    assert settings.retry_tiers_ms == (10, 50)
+    assert settings.shutdown_deadline_seconds == 7.5
+
+
+def test_bad_values_are_refused(monkeypatch):
+    monkeypatch.setenv("HOOKYARD_PREFETCH", "0")
+    with pytest.raises(ValidationError, match="HOOKYARD_PREFETCH"):
+        Settings()
+
+
+def test_every_setting_is_documented_once():
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    documented = re.findall(r"^\| `([A-Z_]+)` \|", doc, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(env_names())
+    assert len(documented) == len(set(documented))
