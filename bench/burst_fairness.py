@@ -48,8 +48,10 @@ async def trickle(amqp_url: str, tenant_id: str, until) -> int:
 def measure(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("a", "b")}
     sinks = [
-        subprocess.Popen([sys.executable, str(HERE.parent / "dispatch_bench.py"), "sink", "--port", str(port)],
-                         start_new_session=True)
+        subprocess.Popen(
+            [sys.executable, str(HERE.parent / "dispatch_bench.py"), "sink", "--port", str(port)],
+            start_new_session=True,
+        )
         for port in ports.values()
     ]
     services: list[subprocess.Popen] = []
@@ -57,15 +59,27 @@ def measure(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> None:
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/stats")
         database = "hookyard_burst_fairness"
-        tenants = {name: setup_tenant(amqp_url, mongo_uri, database, f"http://127.0.0.1:{port}/hook")
-                   for name, port in ports.items()}
-        env = {**os.environ, "AMQP_URL": amqp_url, "MONGO_URI": mongo_uri, "HOOKYARD_MONGO_DB": database,
-               "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]', "HOOKYARD_LOG_LEVEL": "WARNING",
-               "HOOKYARD_DISPATCHER_PORT": str(free_port()), "HOOKYARD_RETRIER_PORT": str(free_port())}
+        tenants = {
+            name: setup_tenant(amqp_url, mongo_uri, database, f"http://127.0.0.1:{port}/hook")
+            for name, port in ports.items()
+        }
+        env = {
+            **os.environ,
+            "AMQP_URL": amqp_url,
+            "MONGO_URI": mongo_uri,
+            "HOOKYARD_MONGO_DB": database,
+            "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]',
+            "HOOKYARD_LOG_LEVEL": "WARNING",
+            "HOOKYARD_DISPATCHER_PORT": str(free_port()),
+            "HOOKYARD_RETRIER_PORT": str(free_port()),
+        }
         log = open(tmp_path / "services.log", "wb")
         for name in ("hookyard-dispatcher", "hookyard-retrier"):
-            services.append(subprocess.Popen([str(BIN / name)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                             start_new_session=True))
+            services.append(
+                subprocess.Popen(
+                    [str(BIN / name)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
         time.sleep(2.0)  # connected and consuming
         started = time.time()
         asyncio.run(publish(amqp_url, tenants["a"], args.burst))
@@ -77,10 +91,14 @@ def measure(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> None:
     finally:
         for process in (*services, *sinks):
             stop(process)
-    print(f"\nBurst fairness: tenant A published {args.burst} events in {published - started:.1f} s; "
-          f"drained {drained - started:.1f} s after the burst began")
-    print(f"tenant B: {sent} single events sent while it drained, {len(b)} delivered; "
-          f"p50 {percentile(b, 0.5) * 1000:.0f} ms, p99 {percentile(b, 0.99) * 1000:.0f} ms (target p99 < 2000 ms)")
+    print(
+        f"\nBurst fairness: tenant A published {args.burst} events in {published - started:.1f} s; "
+        f"drained {drained - started:.1f} s after the burst began"
+    )
+    print(
+        f"tenant B: {sent} single events sent while it drained, {len(b)} delivered; "
+        f"p50 {percentile(b, 0.5) * 1000:.0f} ms, p99 {percentile(b, 0.99) * 1000:.0f} ms (target p99 < 2000 ms)"
+    )
 
 
 def main() -> int:

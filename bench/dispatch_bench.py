@@ -79,6 +79,7 @@ async def sink(port: int) -> None:
 async def bare_consumer(amqp_url: str, target: str) -> None:
     import aio_pika
     import aiohttp
+
     from hookyard_common.broker import topology
 
     connection = await aio_pika.connect_robust(amqp_url)
@@ -109,6 +110,7 @@ async def publish(amqp_url: str, tenant_id: str, count: int) -> None:
 
     broker = await Broker.connect(amqp_url, (1_000,))
     try:
+
         async def one(n: int) -> None:
             event = Event(tenant_id=tenant_id, event_type="order.created", payload={"n": n, "sent": time.time()})
             await broker.publish(event.to_bytes(), routing_key=f"{tenant_id}.order.created")
@@ -133,7 +135,13 @@ def sink_reset(port: int) -> None:
 
 
 def run_once(
-    consumer_argv: list[str], env: dict, amqp_url: str, tenant_id: str, sink_port: int, events: int, log,
+    consumer_argv: list[str],
+    env: dict,
+    amqp_url: str,
+    tenant_id: str,
+    sink_port: int,
+    events: int,
+    log,
     groups: dict[str, int],
 ) -> dict:
     """One run; with the CPU time each process spent on it, in ms per 1,000 events."""
@@ -170,19 +178,25 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
     """A tenant with one endpoint to the sink, written straight into the database."""
 
     async def run() -> str:
+        from hookyard_common.broker.connection import Broker
         from hookyard_common.delivery import signing
         from hookyard_common.delivery.endpoints import Endpoint
         from hookyard_common.schemas import new_id, utcnow
         from hookyard_common.store.client import Store
 
-        from hookyard_common.broker.connection import Broker
-
         await (await Broker.connect(amqp_url, (1_000,))).close()  # declares the queues both consumers use
         store = await Store.connect(mongo_uri, database)
         tenant_id, now = new_id("ten"), utcnow()
         endpoint = Endpoint.model_validate(
-            {"_id": new_id("ep"), "tenant_id": tenant_id, "url": sink_url, "max_in_flight": PREFETCH,
-             "secrets": [{"secret": signing.new_secret()}], "created_at": now, "updated_at": now}
+            {
+                "_id": new_id("ep"),
+                "tenant_id": tenant_id,
+                "url": sink_url,
+                "max_in_flight": PREFETCH,
+                "secrets": [{"secret": signing.new_secret()}],
+                "created_at": now,
+                "updated_at": now,
+            }
         )
         await store["endpoints"].insert_one(endpoint.model_dump(by_alias=True))
         await store.close()
@@ -232,12 +246,18 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path, groups: dict[st
 
     best = {name: max(rs, key=lambda r: r["rate"]) for name, rs in runs.items()}
     bare, hy = best["bare"], best["hookyard"]
-    print(f"\nDispatcher benchmark: {args.events} events published to the broker and delivered to a local sink; "
-          f"best of {args.rounds} alternating rounds")
+    print(
+        f"\nDispatcher benchmark: {args.events} events published to the broker and delivered to a local sink; "
+        f"best of {args.rounds} alternating rounds"
+    )
     print(f"{'':36}{'bare loop':>12}{'hookyard':>12}{'ratio':>8}")
     print(f"{'events/s delivered':36}{bare['rate']:>12.0f}{hy['rate']:>12.0f}{hy['rate'] / bare['rate']:>8.2f}")
-    print(f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}{hy['p50_ms'] / bare['p50_ms']:>8.2f}")
-    print(f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}{hy['p99_ms'] / bare['p99_ms']:>8.2f}")
+    print(
+        f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}{hy['p50_ms'] / bare['p50_ms']:>8.2f}"
+    )
+    print(
+        f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}{hy['p99_ms'] / bare['p99_ms']:>8.2f}"
+    )
     print("\nCPU ms per 1,000 events (of the best rounds)")
     for name in bare["cpu_ms_per_1000"]:
         b, h = bare["cpu_ms_per_1000"][name], hy["cpu_ms_per_1000"][name]

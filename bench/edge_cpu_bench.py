@@ -39,6 +39,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import orjson
+from multidict import CIMultiDict
+
 from hookyard_ingest.edge import bodies
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.receiving.providers import (
@@ -48,7 +50,6 @@ from hookyard_ingest.receiving.providers import (
     InboundRequest,
     VerificationError,
 )
-from multidict import CIMultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_bench import _start_ingest, api, local_infra, stop  # noqa: E402
@@ -93,9 +94,7 @@ def fill(entry: str, separator: str, prefix: str = "") -> str:
     return prefix + separator.join([entry] * count)
 
 
-def single_header(
-    provider: str, name: str, encoding: str, prefix: str, size: int, url: str
-) -> Case:
+def single_header(provider: str, name: str, encoding: str, prefix: str, size: int, url: str) -> Case:
     """Schemes with one signature of the raw body in one header (hmac, GitHub, Meta, Shopify)."""
     body = json_body(size, type="bench.event", id="evt_1", object="page", action="opened")
     digest = sign(b"secret-0", body)
@@ -143,9 +142,7 @@ def stripe(size: int, url: str) -> Case:
         ["whsec_bench"],
         (JSON, {"Stripe-Signature": f"{ts}v1={good}"}, body, url),
         {
-            "8 KB of v1 entries": (
-                JSON, {"Stripe-Signature": fill(f"v1={wrong('hex')}", ",", ts)}, body, url
-            ),
+            "8 KB of v1 entries": (JSON, {"Stripe-Signature": fill(f"v1={wrong('hex')}", ",", ts)}, body, url),
             "8 KB of empty entries": (JSON, {"Stripe-Signature": fill("v1=", ",", ts)}, body, url),
         },
     )
@@ -302,8 +299,9 @@ def parsed(parts: tuple) -> InboundRequest | None:
 
 def in_process(args: argparse.Namespace) -> int:
     print(f"body {args.body_bytes} bytes, {args.secrets} secret(s), CPU ms per request")
-    print(f"{'scheme':18} {'normal':>8} {'worst':>8} {'ratio':>6} {'+parse':>8} {'+parse':>8} "
-          f"{'ratio':>6}  worst request")
+    print(
+        f"{'scheme':18} {'normal':>8} {'worst':>8} {'ratio':>6} {'+parse':>8} {'+parse':>8} {'ratio':>6}  worst request"
+    )
     failed = False
     for build_case in BUILDERS.values():
         case = with_secrets(build_case(args.body_bytes, URL), args.secrets)
@@ -315,9 +313,11 @@ def in_process(args: argparse.Namespace) -> int:
         ratio = hostile[worst][0] / normal[0]
         parsed_ratio = hostile[worst_parsed][1] / normal[1]
         failed |= ratio > LIMIT and bool(case.secrets)  # `none` verifies nothing: not gated
-        print(f"{case.provider:18} {normal[0] * 1e3:8.3f} {hostile[worst][0] * 1e3:8.3f} "
-              f"{ratio:6.2f} {normal[1] * 1e3:8.3f} {hostile[worst_parsed][1] * 1e3:8.3f} "
-              f"{parsed_ratio:6.2f}  {worst}; with parsing: {worst_parsed}")
+        print(
+            f"{case.provider:18} {normal[0] * 1e3:8.3f} {hostile[worst][0] * 1e3:8.3f} "
+            f"{ratio:6.2f} {normal[1] * 1e3:8.3f} {hostile[worst_parsed][1] * 1e3:8.3f} "
+            f"{parsed_ratio:6.2f}  {worst}; with parsing: {worst_parsed}"
+        )
     print(f"verifier ratios {'exceed' if failed else 'within'} {LIMIT}")
     return 1 if failed else 0
 
@@ -345,14 +345,17 @@ async def served_cost(session, pid: int, parts: tuple, count: int) -> tuple[floa
 async def through_ingest(args: argparse.Namespace, amqp_url: str, pid: int, base: str) -> int:
     import aio_pika
     import aiohttp
+
     from hookyard_common.broker import topology
 
     admin = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "edge"})["api_key"]
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     queue = await channel.get_queue(topology.DISPATCH_QUEUE)
-    print(f"through hookyard-ingest: body {args.body_bytes} bytes, {args.secrets} secret(s), "
-          f"ingest CPU ms per request over {args.requests} requests")
+    print(
+        f"through hookyard-ingest: body {args.body_bytes} bytes, {args.secrets} secret(s), "
+        f"ingest CPU ms per request over {args.requests} requests"
+    )
     print(f"{'scheme':18} {'valid':>8} {'worst':>8} {'ratio':>6}  worst request")
     async with connection, aiohttp.ClientSession() as session:
         for name, build_case in BUILDERS.items():
@@ -370,8 +373,10 @@ async def through_ingest(args: argparse.Namespace, amqp_url: str, pid: int, base
                     print(f"  {name} {kind}: answered {sorted(refused)}")
             worst = max(hostile, key=hostile.__getitem__)
             note = "" if answered == {200} else f"  (valid answered {sorted(answered)})"
-            print(f"{name:18} {normal * 1e3:8.2f} {hostile[worst] * 1e3:8.2f} "
-                  f"{hostile[worst] / normal:6.2f}  {worst}{note}")
+            print(
+                f"{name:18} {normal * 1e3:8.2f} {hostile[worst] * 1e3:8.2f} "
+                f"{hostile[worst] / normal:6.2f}  {worst}{note}"
+            )
     return 0
 
 

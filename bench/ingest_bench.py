@@ -218,7 +218,9 @@ def local_infra(name: str, groups: dict[str, int] | None = None):
         amqp_url, mongo_uri = os.environ.get("AMQP_URL"), os.environ.get("MONGO_URI")
         try:
             if not amqp_url:
-                rabbit = LocalRabbitMQ(tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node=f"hookyard-{name}")
+                rabbit = LocalRabbitMQ(
+                    tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node=f"hookyard-{name}"
+                )
                 servers.append(rabbit)
                 rabbit.start()
                 amqp_url = rabbit.url
@@ -278,6 +280,7 @@ def purge(amqp_url: str) -> None:
 
     async def run() -> None:
         import aio_pika
+
         from hookyard_common.broker import topology
 
         connection = await aio_pika.connect(amqp_url)
@@ -336,8 +339,18 @@ def _compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
         ("accepted req/s at saturation (best)", bare_max["rps"], hy_max["rps"], "{:.0f}"),
         ("p50 ms at saturation", bare_max["p50_ms"], hy_max["p50_ms"], "{:.2f}"),
         ("p99 ms at saturation", bare_max["p99_ms"], hy_max["p99_ms"], "{:.2f}"),
-        (f"p50 ms at {half_rate:.0f} req/s (median)", at_half("bare", "p50_ms"), at_half("hookyard", "p50_ms"), "{:.2f}"),
-        (f"p99 ms at {half_rate:.0f} req/s (median)", at_half("bare", "p99_ms"), at_half("hookyard", "p99_ms"), "{:.2f}"),
+        (
+            f"p50 ms at {half_rate:.0f} req/s (median)",
+            at_half("bare", "p50_ms"),
+            at_half("hookyard", "p50_ms"),
+            "{:.2f}",
+        ),
+        (
+            f"p99 ms at {half_rate:.0f} req/s (median)",
+            at_half("bare", "p99_ms"),
+            at_half("hookyard", "p99_ms"),
+            "{:.2f}",
+        ),
     ]
     print(
         f"\nIngest benchmark: HMAC-signed {PAYLOAD_BYTES} B JSON payloads; {args.rounds} alternating rounds "

@@ -41,7 +41,7 @@ class CliProcess:
         self._taken: set[int] = set()  # lines already returned by wait_for
 
     @classmethod
-    async def start(cls, *args: str, env: dict[str, str]) -> "CliProcess":
+    async def start(cls, *args: str, env: dict[str, str]) -> CliProcess:
         process = await asyncio.create_subprocess_exec(
             str(BIN / "hookyard"), *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )

@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+import aio_pika
 import pytest
+from pymongo import AsyncMongoClient
+
 from hookyard_cli.devstack import (
     InfraError,
     LocalMongo,
@@ -32,9 +35,6 @@ from hookyard_cli.devstack import (
 )
 from hookyard_common.broker import topology
 from hookyard_common.core.settings import Settings
-
-import aio_pika
-from pymongo import AsyncMongoClient
 
 
 @dataclass
@@ -95,7 +95,10 @@ def _start_rabbit(stack: ExitStack, base) -> LocalRabbitMQ:
     """A local node on free ports; a second try on new ports if another process took one meanwhile."""
     for attempt in range(2):
         rabbit = LocalRabbitMQ(
-            base / f"rabbitmq-{attempt}", RabbitPorts.free(), base / "run", node=f"hookyard-test-{os.getpid()}-{attempt}"
+            base / f"rabbitmq-{attempt}",
+            RabbitPorts.free(),
+            base / "run",
+            node=f"hookyard-test-{os.getpid()}-{attempt}",
         )
         try:
             rabbit.start()
@@ -155,9 +158,7 @@ async def amqp_url(infra: Infra) -> str:
         return
     vhost = f"test-{uuid.uuid4().hex[:12]}"
     _management(infra, "PUT", f"/api/vhosts/{vhost}")
-    _management(
-        infra, "PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"}
-    )
+    _management(infra, "PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
     yield infra.amqp_url.rstrip("/") + "/" + vhost
     _management(infra, "DELETE", f"/api/vhosts/{vhost}")
 
@@ -195,10 +196,10 @@ async def start_ingest(settings):
     import asyncio
 
     import aiohttp
-    from hookyard_common.runtime import runner
-    from hookyard_ingest.main import create_app
 
     from helpers import IngestClient
+    from hookyard_common.runtime import runner
+    from hookyard_ingest.main import create_app
 
     running: list = []
 

@@ -29,7 +29,6 @@ def service_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -119,9 +118,7 @@ class IngestClient:
             return response.status, raw.decode(errors="replace"), response.headers
 
     async def tenant(self, name: str = "acme") -> str:
-        status, body, _ = await self.call(
-            "POST", "/v1/tenants", token=self.settings.admin_token, json={"name": name}
-        )
+        status, body, _ = await self.call("POST", "/v1/tenants", token=self.settings.admin_token, json={"name": name})
         assert status == 201, body
         return body["api_key"]
 
@@ -190,7 +187,7 @@ class Receiver:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def start(self) -> "Receiver":
+    async def start(self) -> Receiver:
         import asyncio
 
         from aiohttp import web

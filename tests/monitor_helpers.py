@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 
 import aio_pika
+
 from hookyard_common.broker import topology
 from hookyard_common.schemas import utcnow
 
@@ -60,7 +61,7 @@ class EventTap:
         self.amqp_url = amqp_url
         self.events: list[dict] = []
 
-    async def __aenter__(self) -> "EventTap":
+    async def __aenter__(self) -> EventTap:
         self._connection = await aio_pika.connect(self.amqp_url)
         channel = await self._connection.channel()
         exchange = await channel.declare_exchange(topology.EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)

@@ -37,7 +37,9 @@ def nginx_config(directory: Path, site: str) -> Path:
     config.write_text(
         f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log;\nevents {{}}\n"
         "http {\n  access_log off;\n"
-        + "".join(f"  {kind}_temp_path {directory}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + "".join(
+            f"  {kind}_temp_path {directory}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         + f"  include {directory}/site.conf;\n}}\n"
     )
     return config

@@ -161,7 +161,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_for(check, *, timeout: float, what: str, process: ManagedProcess | None = None, log: Path | None = None) -> None:
+def wait_for(
+    check, *, timeout: float, what: str, process: ManagedProcess | None = None, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -212,7 +214,7 @@ class RabbitPorts:
     epmd: int
 
     @classmethod
-    def free(cls) -> "RabbitPorts":
+    def free(cls) -> RabbitPorts:
         return cls(*free_ports(5))
 
 
@@ -341,10 +343,14 @@ class LocalMongo:
         log_path = self.home / "server.log"
         argv = [
             secantus_binary(),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--storage-path", str(self.home / "data"),
-            "--log-level", "WARNING",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.home / "data"),
+            "--log-level",
+            "WARNING",
         ]
         self.process.start(argv, env=dict(os.environ), log_path=log_path, cwd=self.home)
         wait_for(lambda: port_open(self.port), timeout=timeout, what="SecantusDB", process=self.process, log=log_path)

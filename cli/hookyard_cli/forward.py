@@ -9,20 +9,30 @@ verifies. Nothing is retried: the developer sees each answer and decides.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
 import aiohttp
-from hookyard_common.listen_wire import Request
-
-from hookyard_cli.api import unreachable
 from multidict import CIMultiDict
 
+from hookyard_cli.api import unreachable
+from hookyard_common.listen_wire import Request
+
 NOT_FORWARDED = {
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
-    "content-encoding", "expect",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "content-encoding",
+    "expect",
 }
 
 
@@ -36,9 +46,7 @@ class Answer:
 def forwarded_headers(pairs: list[tuple[str, str]]) -> CIMultiDict:
     # Also what the Connection header names: hop-by-hop by declaration.
     named = {
-        token.strip().lower()
-        for name, value in pairs if name.lower() == "connection"
-        for token in value.split(",")
+        token.strip().lower() for name, value in pairs if name.lower() == "connection" for token in value.split(",")
     }
     headers: CIMultiDict = CIMultiDict()
     for name, value in pairs:
@@ -71,7 +79,7 @@ async def forward(session: aiohttp.ClientSession, forward_to: str, request: Requ
         ) as response:
             await response.read()
             return Answer(response.status, elapsed())
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Answer(None, elapsed(), "timed out")
     except aiohttp.ClientConnectorError as exc:
         return Answer(None, elapsed(), unreachable(exc))

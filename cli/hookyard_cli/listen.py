@@ -30,8 +30,6 @@ from datetime import datetime, timedelta
 
 import aiohttp
 import orjson
-from hookyard_common import listen_wire
-from hookyard_common.listen_wire import CaughtUp, EventFrame, Heartbeat, Hello
 from pydantic import ValidationError
 
 from hookyard_cli.api import (
@@ -46,6 +44,8 @@ from hookyard_cli.forward import Answer, forward
 from hookyard_cli.seen_ids import SeenIds
 from hookyard_cli.terminal import Style, colour_wanted
 from hookyard_cli.times import iso, moment
+from hookyard_common import listen_wire
+from hookyard_common.listen_wire import CaughtUp, EventFrame, Heartbeat, Hello
 
 # Messages accepted just before the stream stopped may still have been on their way
 # (and are stamped by whichever replica took them): the catch-up starts this much earlier.
@@ -157,8 +157,14 @@ class Printer:
     def event(self, frame: EventFrame, answer: Answer) -> None:
         if self.as_json:
             self._json(
-                "event", id=frame.id, event_type=frame.event_type, received_at=iso(frame.received_at),
-                replayed=frame.replayed, status=answer.status, latency_ms=answer.latency_ms, error=answer.error,
+                "event",
+                id=frame.id,
+                event_type=frame.event_type,
+                received_at=iso(frame.received_at),
+                replayed=frame.replayed,
+                status=answer.status,
+                latency_ms=answer.latency_ms,
+                error=answer.error,
             )
             return
         s = self.style
@@ -252,7 +258,9 @@ class Listener:
             self.printer.note(
                 "disconnected",
                 f"{what}: {reason}{f' ({code})' if code else ''}. Trying again in {delay:g} s ...",
-                code=code, reason=reason, retry_in=delay,
+                code=code,
+                reason=reason,
+                retry_in=delay,
             )
             await asyncio.sleep(delay)
 
@@ -271,7 +279,7 @@ class Listener:
             raise await self._refusal(session, exc.status, params) from None
         except aiohttp.ClientConnectorError as exc:
             raise Disconnected(None, f"cannot reach {self.base} ({unreachable(exc)})") from None
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise Disconnected(None, f"cannot reach {self.base} ({exc or type(exc).__name__})") from None
         async with ws:
             while True:
@@ -322,8 +330,10 @@ class Listener:
             self.resume.on_caught_up(frame)
             more = " (the oldest of more; see `hookyard messages tail`)" if frame.truncated else ""
             self.printer.note(
-                "caught_up", f"Caught up: {frame.count} message(s) from the log{more}.",
-                count=frame.count, truncated=frame.truncated,
+                "caught_up",
+                f"Caught up: {frame.count} message(s) from the log{more}.",
+                count=frame.count,
+                truncated=frame.truncated,
             )
 
     def _announce(self, hello: Hello, since: datetime | None) -> None:
@@ -337,8 +347,14 @@ class Listener:
             text = f"Connected again{catching}."
         self._first = False
         self.printer.note(
-            "connected", text, listener_id=hello.listener_id, target=hello.target, target_id=hello.target_id,
-            at=iso(hello.at), catching_up=hello.catching_up, since=iso(since) if since else None,
+            "connected",
+            text,
+            listener_id=hello.listener_id,
+            target=hello.target,
+            target_id=hello.target_id,
+            at=iso(hello.at),
+            catching_up=hello.catching_up,
+            since=iso(since) if since else None,
         )
 
     async def _forward(self, session: aiohttp.ClientSession) -> None:

@@ -26,12 +26,12 @@ import sys
 import aio_pika
 import aiohttp
 import orjson
-from hookyard_common.core.settings import Settings
-from hookyard_common.store.client import Store
 
 from hookyard_cli import dead_letter_replay, dev, listen, messages_tail, onboarding, parked_messages
 from hookyard_cli.api import CliError
 from hookyard_cli.dev import SERVICES, read_env_file, state_dir
+from hookyard_common.core.settings import Settings
+from hookyard_common.store.client import Store
 
 TIMEOUT_SECONDS = 3.0
 
@@ -71,14 +71,12 @@ async def status(settings: Settings, host: str) -> list[dict]:
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         checks = [_check_broker(settings), _check_database(settings)] + [
-            _check_service(session, f"http://{host}:{settings.service_port(name)}/readyz")
-            for name in SERVICES
+            _check_service(session, f"http://{host}:{settings.service_port(name)}/readyz") for name in SERVICES
         ]
         results = await asyncio.gather(*checks)
     names = ["rabbitmq", "mongodb"] + [f"hookyard-{name}" for name in SERVICES]
     return [
-        {"component": name, "ready": ok, "detail": detail}
-        for name, (ok, detail) in zip(names, results, strict=True)
+        {"component": name, "ready": ok, "detail": detail} for name, (ok, detail) in zip(names, results, strict=True)
     ]
 
 

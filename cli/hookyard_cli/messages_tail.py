@@ -40,7 +40,9 @@ async def fetch(api: Api, params: dict, limit: int) -> list[dict]:
     found: list[dict] = []
     cursor = None
     while len(found) < limit:
-        page = await api.call("GET", "/v1/messages", params={**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})})
+        page = await api.call(
+            "GET", "/v1/messages", params={**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})}
+        )
         found.extend(page["data"])
         cursor = page["next_cursor"]
         if not cursor:

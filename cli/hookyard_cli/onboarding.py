@@ -21,12 +21,12 @@ import os
 
 import aiohttp
 import orjson
-from hookyard_common.core.settings import Settings
-from hookyard_common.broker.tenant_accounts import TenantAccount
 from yarl import URL
 
 from hookyard_cli.api import Api, CliError, add_connection_flags, api_key, ingest_url
 from hookyard_cli.dev import state_dir, update_env_file
+from hookyard_common.broker.tenant_accounts import TenantAccount
+from hookyard_common.core.settings import Settings
 
 
 async def _call(args: argparse.Namespace, token: str, method: str, path: str, body: dict) -> dict:

@@ -3,6 +3,7 @@
 import asyncio
 
 import aio_pika
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.broker.consumer import Consumer, Reject

@@ -2,17 +2,23 @@
 
 import pytest
 from aio_pika.exceptions import ChannelInvalidStateError
-from hookyard_common.broker.outages import is_dependency_failure, unusable
-from hookyard_common.schemas import Event
 from pydantic import ValidationError
 from pymongo.errors import AutoReconnect, NotPrimaryError, OperationFailure, ServerSelectionTimeoutError
+
+from hookyard_common.broker.outages import is_dependency_failure, unusable
+from hookyard_common.schemas import Event
 
 
 @pytest.mark.parametrize(
     "exc",
     [
-        ServerSelectionTimeoutError("no server"), AutoReconnect("reset"), NotPrimaryError("stepped down"),
-        ChannelInvalidStateError("closed"), TimeoutError(), ConnectionRefusedError(), OSError("name resolution"),
+        ServerSelectionTimeoutError("no server"),
+        AutoReconnect("reset"),
+        NotPrimaryError("stepped down"),
+        ChannelInvalidStateError("closed"),
+        TimeoutError(),
+        ConnectionRefusedError(),
+        OSError("name resolution"),
     ],
 )
 def test_dependency_failures_are_outages(exc):

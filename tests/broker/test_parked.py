@@ -10,12 +10,12 @@ import asyncio
 import json
 
 import aio_pika
-from hookyard_common.broker import topology
-from hookyard_common.broker.connection import Broker
-from hookyard_common.schemas import DeliveryTask, Event
 
 from cli_process import cli_env, run_cli
 from helpers import endpoint
+from hookyard_common.broker import topology
+from hookyard_common.broker.connection import Broker
+from hookyard_common.schemas import DeliveryTask, Event
 
 FAST = {"delivery_allowed_cidrs": ("127.0.0.0/8",), "retry_tiers_ms": (50, 200, 1_000), "endpoint_cache_seconds": 0.2}
 

@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 

@@ -1,15 +1,23 @@
 """Who may publish what onto the events exchange: pure rules, no I/O."""
 
 import pytest
+
 from hookyard_common.broker import publishers
+from hookyard_common.broker.tenant_accounts import TenantAccount
 from hookyard_common.delivery.routing import OPERATIONAL, operational_event
 from hookyard_common.schemas import Event, Inbound
-from hookyard_common.broker.tenant_accounts import TenantAccount
 
 SERVICES = frozenset({"hookyard"})
 INBOUND = Inbound(
-    provider="none", method="POST", url="http://x/in/src_1", headers=[], body="{}",
-    media_type="application/json", client_ip="127.0.0.1", signature_scheme="none", dedup_key="k-1",
+    provider="none",
+    method="POST",
+    url="http://x/in/src_1",
+    headers=[],
+    body="{}",
+    media_type="application/json",
+    client_ip="127.0.0.1",
+    signature_scheme="none",
+    dedup_key="k-1",
 )
 PLAIN = Event(tenant_id="ten_a", event_type="user.created", payload={})
 FROM_SOURCE = Event(tenant_id="ten_a", event_type="x", source_id="src_1", inbound=INBOUND)
@@ -36,7 +44,10 @@ def test_each_ingest_only_field_is_named():
 
 
 def test_routing_key_body_and_user_must_name_one_tenant():
-    assert publishers.refusal(PLAIN, "ten_b.user.created", "hookyard", SERVICES) == "tenant_id does not match the routing key"
+    assert (
+        publishers.refusal(PLAIN, "ten_b.user.created", "hookyard", SERVICES)
+        == "tenant_id does not match the routing key"
+    )
     assert publishers.refusal(PLAIN, "ten_ab.user.created", None, SERVICES) is not None  # a prefix is not a tenant
     assert "may not publish as tenant" in publishers.refusal(PLAIN, "ten_a.user.created", "ten_b", SERVICES)
 

@@ -15,14 +15,14 @@ from urllib.parse import quote, urlsplit
 import aio_pika
 import aiormq
 import pytest
-from hookyard_common.broker import parked, topology
-from hookyard_common.broker.connection import Broker
-from hookyard_common.schemas import Event, Inbound
-from hookyard_common.broker.tenant_accounts import TenantAccount
 from prometheus_client import REGISTRY
 from yarl import URL
 
 from helpers import drain_queue
+from hookyard_common.broker import parked, topology
+from hookyard_common.broker.connection import Broker
+from hookyard_common.broker.tenant_accounts import TenantAccount
+from hookyard_common.schemas import Event, Inbound
 
 
 async def _tenant(ingest, name: str) -> tuple[str, str]:
@@ -81,8 +81,15 @@ def _plain(tenant_id: str) -> Event:
 
 def _from_source(tenant_id: str, source_id: str, dedup_key: str) -> Event:
     inbound = Inbound(
-        provider="none", method="POST", url=f"http://x/in/{source_id}", headers=[], body="{}",
-        media_type="application/json", client_ip="127.0.0.1", signature_scheme="none", dedup_key=dedup_key,
+        provider="none",
+        method="POST",
+        url=f"http://x/in/{source_id}",
+        headers=[],
+        body="{}",
+        media_type="application/json",
+        client_ip="127.0.0.1",
+        signature_scheme="none",
+        dedup_key=dedup_key,
     )
     return Event(tenant_id=tenant_id, event_type="order.paid", source_id=source_id, inbound=inbound)
 
@@ -102,7 +109,9 @@ async def test_a_tenant_account_publishes_as_itself_only(platform, receiver, ten
     assert sorted(json.loads(r["body"])["data"]["n"] for r in delivered) == sorted(e.payload["n"] for e in mine)
 
     # The broker itself refuses everything else.
-    assert await _refused(broker, topology.EVENTS_EXCHANGE, f"{other}.order.paid", _plain(other)) == "ChannelAccessRefused"
+    assert (
+        await _refused(broker, topology.EVENTS_EXCHANGE, f"{other}.order.paid", _plain(other)) == "ChannelAccessRefused"
+    )
     assert await _refused(broker, topology.CHANGES_EXCHANGE, "", _plain(tenant)) == "ChannelAccessRefused"
     for queue in (topology.RETRY_DUE_QUEUE, topology.tier_queue(platform.settings.retry_tiers_ms[0])):
         assert await _refused(broker, "", queue, _plain(tenant)) == "ChannelAccessRefused"

@@ -6,6 +6,7 @@ import time
 import aio_pika
 import pytest
 from aio_pika.exceptions import DeliveryError
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 

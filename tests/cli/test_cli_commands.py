@@ -15,7 +15,9 @@ async def test_tenant_and_source_from_the_cli_then_the_log_followed(platform, tm
     assert code == 0, err
     assert "shown this once" in out and (tmp_path / "env").read_text().startswith("HOOKYARD_API_KEY=hy_")
     # From here on the saved key is used: no variable, no flag.
-    code, out, err = await run_cli("sources", "create", "--provider", "hmac", "--secret", "s3cr3t-value", "--json", env=env)
+    code, out, err = await run_cli(
+        "sources", "create", "--provider", "hmac", "--secret", "s3cr3t-value", "--json", env=env
+    )
     assert code == 0, err
     source = json.loads(out)
     code, _, err = await run_cli("sources", "create", "--provider", "stripe", env=env)
@@ -26,8 +28,10 @@ async def test_tenant_and_source_from_the_cli_then_the_log_followed(platform, tm
         ids = []
         for n in range(2):
             raw = json.dumps({"type": "order.created", "n": n}).encode()
-            headers = {"X-Webhook-Signature": hmac.new(b"s3cr3t-value", raw, hashlib.sha256).hexdigest(),
-                       "Content-Type": "application/json"}
+            headers = {
+                "X-Webhook-Signature": hmac.new(b"s3cr3t-value", raw, hashlib.sha256).hexdigest(),
+                "Content-Type": "application/json",
+            }
             status, body, _ = await platform.call("POST", f"/in/{source['id']}", data=raw, headers=headers)
             assert status == 200, body
             ids.append(body["id"])
@@ -49,7 +53,9 @@ async def test_dead_letter_replay_shows_progress_and_says_what_failed_again(plat
     await endpoint(platform, key, healed, event_types=["order.*"], retry_policy={"max_retries": 0})
     await endpoint(platform, key, broken, event_types=["invoice.*"], retry_policy={"max_retries": 0})
     for event_type in ("order.created", "order.created", "order.created", "invoice.paid"):
-        status, _, _ = await platform.call("POST", "/v1/events", token=key, json={"event_type": event_type, "payload": {}})
+        status, _, _ = await platform.call(
+            "POST", "/v1/events", token=key, json={"event_type": event_type, "payload": {}}
+        )
         assert status == 202
     for _ in range(200):
         status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)

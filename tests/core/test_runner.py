@@ -5,10 +5,11 @@ import shutil
 
 import aiohttp
 import pytest
+
 from hookyard_cli.devstack import LocalRabbitMQ, RabbitPorts
-from hookyard_common.runtime import runner
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 
 

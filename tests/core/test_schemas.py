@@ -1,8 +1,9 @@
 """The wire schemas: versioned, strict, and round-trip through bytes."""
 
 import pytest
-from hookyard_common.schemas import DeliveryTask, Event, MonitorStatus, Severity
 from pydantic import ValidationError
+
+from hookyard_common.schemas import DeliveryTask, Event, MonitorStatus, Severity
 
 
 def test_event_round_trips_through_bytes():

@@ -3,10 +3,10 @@
 import re
 
 import pytest
-from hookyard_common.core.settings import Settings
 from pydantic import ValidationError
 
 from helpers import REPO
+from hookyard_common.core.settings import Settings
 
 
 def env_names() -> set[str]:

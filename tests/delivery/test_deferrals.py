@@ -1,9 +1,8 @@
 """A delivery put off because its endpoint is busy backs off instead of coming round every few ms."""
 
+from helpers import endpoint, publish
 from hookyard_common.delivery.scheduler import deferral_delay
 from hookyard_common.delivery.worker import HANDED_ON
-
-from helpers import endpoint, publish
 
 
 def test_each_deferral_in_a_row_waits_twice_as_long_up_to_the_cap():

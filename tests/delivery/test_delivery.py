@@ -6,19 +6,28 @@ import hmac
 import json
 import time
 
-from helpers import endpoint, publish
 from standardwebhooks.webhooks import Webhook
+
+from helpers import endpoint, publish
 
 
 async def test_delivery_is_signed_authenticated_and_carries_custom_headers(platform, receiver):
     key = await platform.tenant()
     ep = await endpoint(
-        platform, key, receiver.url("/hooks"),
-        auth={"type": "bearer", "token": "sk_live_123"}, headers={"X-API-Version": "v2"},
+        platform,
+        key,
+        receiver.url("/hooks"),
+        auth={"type": "bearer", "token": "sk_live_123"},
+        headers={"X-API-Version": "v2"},
     )
     event_id = await publish(
-        platform, key, "user.created", {"user_id": "usr_1"},
-        severity="Medium", context={"platform": "whatsapp"}, headers={"X-Event-Priority": "high"},
+        platform,
+        key,
+        "user.created",
+        {"user_id": "usr_1"},
+        severity="Medium",
+        context={"platform": "whatsapp"},
+        headers={"X-Event-Priority": "high"},
     )
     [request] = await receiver.wait_for("/hooks", 1)
     headers = request["headers"]
@@ -42,9 +51,7 @@ async def test_delivery_is_signed_authenticated_and_carries_custom_headers(platf
 
 async def test_legacy_format_matches_seed_001(platform, receiver):
     key = await platform.tenant()
-    await endpoint(
-        platform, key, receiver.url("/legacy"), secret="super-secret-key-123", signature_format="legacy"
-    )
+    await endpoint(platform, key, receiver.url("/legacy"), secret="super-secret-key-123", signature_format="legacy")
     event_id = await publish(platform, key, "payment.completed", {"amount": 10})
     [request] = await receiver.wait_for("/legacy", 1)
     headers = request["headers"]
@@ -85,7 +92,11 @@ async def test_retries_keep_the_webhook_id_until_success(platform, receiver):
         if len(attempts["data"]) == 3:
             break
         await asyncio.sleep(0.05)
-    assert [(a["attempt"], a["reason"]) for a in attempts["data"]] == [(1, "http_500"), (2, "http_503"), (3, "http_200")]
+    assert [(a["attempt"], a["reason"]) for a in attempts["data"]] == [
+        (1, "http_500"),
+        (2, "http_503"),
+        (3, "http_200"),
+    ]
 
 
 async def test_410_disables_the_endpoint(platform, receiver):
@@ -137,8 +148,11 @@ async def test_tenant_metrics_count_outcomes_per_endpoint(platform, receiver):
     # Subscribed to user.* only: the message.attempt.exhausted announcements are not counted here.
     ok = await endpoint(platform, key, receiver.url("/ok"), event_types=["user.*"])
     bad = await endpoint(
-        platform, key, receiver.behave("/bad", [(500, 0)]),
-        event_types=["user.*"], retry_policy={"schedule_seconds": [0.05]},
+        platform,
+        key,
+        receiver.behave("/bad", [(500, 0)]),
+        event_types=["user.*"],
+        retry_policy={"schedule_seconds": [0.05]},
     )
     for n in range(3):
         await publish(platform, key, "user.created", {"n": n})
@@ -150,8 +164,13 @@ async def test_tenant_metrics_count_outcomes_per_endpoint(platform, receiver):
             break
         await asyncio.sleep(0.05)
     assert figures["endpoints"][ok["id"]] | {"avg_response_ms": None} == {
-        "messages": 3, "successful": 3, "failed": 0, "pending_retries": 0, "dead_letters": 0,
-        "attempts": 3, "avg_response_ms": None,
+        "messages": 3,
+        "successful": 3,
+        "failed": 0,
+        "pending_retries": 0,
+        "dead_letters": 0,
+        "attempts": 3,
+        "avg_response_ms": None,
     }
     assert figures["endpoints"][bad["id"]]["failed"] == 3 and figures["endpoints"][bad["id"]]["attempts"] == 6
     assert figures["total"]["messages"] == 6 and figures["total"]["successful"] == 3

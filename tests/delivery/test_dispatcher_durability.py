@@ -5,19 +5,17 @@ import json
 import signal
 
 import pytest
-from hookyard_common.broker.connection import Broker
-from hookyard_common.schemas import Event
 
 from helpers import start_service
+from hookyard_common.broker.connection import Broker
+from hookyard_common.schemas import Event
 
 EVENTS = 2_000
 
 
 @pytest.mark.slow
 async def test_every_event_reaches_both_endpoints_despite_a_sigkill(settings, start_ingest, receiver, tmp_path):
-    settings = settings.model_copy(
-        update={"delivery_allowed_cidrs": ("127.0.0.0/8",), "endpoint_cache_seconds": 0.5}
-    )
+    settings = settings.model_copy(update={"delivery_allowed_cidrs": ("127.0.0.0/8",), "endpoint_cache_seconds": 0.5})
     ingest = await start_ingest()
     key = await ingest.tenant()
     for path in ("/a", "/b"):

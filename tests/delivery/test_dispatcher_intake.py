@@ -1,11 +1,11 @@
 """The dispatcher's intake: malformed or spoofed events are parked, never misread."""
 
 import orjson
+
+from helpers import drain_queue
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.schemas import Event
-
-from helpers import drain_queue
 
 
 async def test_bad_schema_and_spoofed_tenant_go_to_the_invalid_queue(settings, amqp_url, start_dispatcher):

@@ -63,8 +63,11 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
     platform = await start_platform(endpoint_disable_after_seconds=1.5, circuit_minimum_requests=1000)
     key = await platform.tenant()
     failing = await endpoint(
-        platform, key, receiver.behave("/down", [(503, 0)]),
-        event_types=["order.*"], retry_policy={"schedule_seconds": [0.04] * 50, "jitter": False},
+        platform,
+        key,
+        receiver.behave("/down", [(503, 0)]),
+        event_types=["order.*"],
+        retry_policy={"schedule_seconds": [0.04] * 50, "jitter": False},
     )
     await endpoint(platform, key, receiver.url("/ops"), event_types=["endpoint.*"])
     await publish(platform, key, "order.created")
@@ -88,7 +91,13 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
     # Re-enabling starts afresh.
     status, body, _ = await platform.call("PATCH", f"/v1/endpoints/{failing['id']}", token=key, json={"active": True})
     assert status == 200 and body["disabled_reason"] is None
-    assert body["health"] == {"failing_since": None, "warned": 0.0, "paused_until": None, "pause_seconds": 0.0, "probe_until": None}
+    assert body["health"] == {
+        "failing_since": None,
+        "warned": 0.0,
+        "paused_until": None,
+        "pause_seconds": 0.0,
+        "probe_until": None,
+    }
 
 
 def pauses_so_far() -> float:
@@ -118,8 +127,11 @@ async def test_a_failing_endpoint_is_paused_once_the_window_holds_enough_attempt
     platform = await start_platform(circuit_minimum_requests=6, circuit_pause_seconds=30)
     key = await platform.tenant()
     ep = await endpoint(
-        platform, key, receiver.behave("/down", [(500, 0)]),
-        event_types=["order.*"], retry_policy={"schedule_seconds": [0.05] * 20, "jitter": False},
+        platform,
+        key,
+        receiver.behave("/down", [(500, 0)]),
+        event_types=["order.*"],
+        retry_policy={"schedule_seconds": [0.05] * 20, "jitter": False},
     )
     await publish(platform, key, "order.created")
 

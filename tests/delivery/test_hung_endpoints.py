@@ -11,10 +11,9 @@ import json
 import signal
 import time
 
+from helpers import start_service
 from hookyard_common.broker.connection import Broker
 from hookyard_common.schemas import Event
-
-from helpers import start_service
 
 HUNG_ENDPOINTS = 16
 HEALTHY_EVENTS = 50
@@ -60,9 +59,7 @@ async def publish(broker: Broker, tenant_id: str, payload: dict, **fields) -> No
     await broker.publish(event.to_bytes(), routing_key=f"{tenant_id}.order.created")
 
 
-async def test_hung_endpoints_of_one_tenant_do_not_delay_another_tenants_deliveries(
-    start_platform, receiver, settings
-):
+async def test_hung_endpoints_of_one_tenant_do_not_delay_another_tenants_deliveries(start_platform, receiver, settings):
     # A small connection pool, so the hung deliveries would take all of it but for the
     # tenant's share (HOOKYARD_TENANT_MAX_IN_FLIGHT).
     ingest = await start_platform(delivery_max_connections=96, tenant_max_in_flight=48)
@@ -144,8 +141,12 @@ async def test_a_delivery_going_on_behind_is_made_again_if_its_replica_dies(
 def watch_copies() -> float:
     from hookyard_common.delivery.worker import HANDED_ON
 
-    return sum(s.value for m in HANDED_ON.collect() for s in m.samples
-               if s.name.endswith("_total") and s.labels["kind"] == "watch")
+    return sum(
+        s.value
+        for m in HANDED_ON.collect()
+        for s in m.samples
+        if s.name.endswith("_total") and s.labels["kind"] == "watch"
+    )
 
 
 async def test_a_delivery_finished_behind_is_not_made_twice(start_platform, receiver):

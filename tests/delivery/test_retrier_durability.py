@@ -5,10 +5,10 @@ import json
 import signal
 
 import pytest
-from hookyard_common.broker.connection import Broker
-from hookyard_common.schemas import Event
 
 from helpers import start_service
+from hookyard_common.broker.connection import Broker
+from hookyard_common.schemas import Event
 
 EVENTS = 300
 
@@ -30,7 +30,9 @@ async def test_pending_retries_survive_a_sigkill_of_the_retrier(settings, start_
     # Every first attempt fails; the retry (after 0.3 s) succeeds.
     url = receiver.behave("/r", [(500, 0)] * EVENTS + [(200, 0)])
     status, _, _ = await ingest.call(
-        "POST", "/v1/endpoints", token=key,
+        "POST",
+        "/v1/endpoints",
+        token=key,
         json={"url": url, "event_types": ["order.*"], "retry_policy": {"schedule_seconds": [0.3, 0.3, 0.3]}},
     )
     assert status == 201

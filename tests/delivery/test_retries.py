@@ -96,16 +96,24 @@ async def test_bulk_replay_reports_how_many_were_requeued(platform, receiver):
 async def test_operational_events_reach_the_tenants_other_endpoints(platform, receiver):
     key = await platform.tenant()
     flaky = await endpoint(
-        platform, key, receiver.behave("/flaky", [(500, 0), (200, 0)]),
-        event_types=["order.*", "message.attempt.*"], retry_policy={"schedule_seconds": [0.05]},
+        platform,
+        key,
+        receiver.behave("/flaky", [(500, 0), (200, 0)]),
+        event_types=["order.*", "message.attempt.*"],
+        retry_policy={"schedule_seconds": [0.05]},
     )
     dead = await endpoint(
-        platform, key, receiver.behave("/dead", [(500, 0)]),
-        event_types=["order.*", "message.attempt.*"], retry_policy={"max_retries": 0},
+        platform,
+        key,
+        receiver.behave("/dead", [(500, 0)]),
+        event_types=["order.*", "message.attempt.*"],
+        retry_policy={"max_retries": 0},
     )
     gone = await endpoint(platform, key, receiver.behave("/gone", [(410, 0)]), event_types=["order.*"])
     await endpoint(
-        platform, key, receiver.url("/ops"),
+        platform,
+        key,
+        receiver.url("/ops"),
         event_types=["message.attempt.recovered", "message.attempt.exhausted", "endpoint.disabled"],
     )
     await publish(platform, key, "order.created")
@@ -123,7 +131,12 @@ async def test_operational_events_reach_the_tenants_other_endpoints(platform, re
     assert len(receiver.requests["/ops"]) == 3
     # The endpoint that recovered hears of it too; bad news never goes to the endpoint it is about.
     flaky_types = [json.loads(r["body"])["type"] for r in receiver.requests["/flaky"]]
-    assert sorted(flaky_types) == ["message.attempt.exhausted", "message.attempt.recovered", "order.created", "order.created"]
+    assert sorted(flaky_types) == [
+        "message.attempt.exhausted",
+        "message.attempt.recovered",
+        "order.created",
+        "order.created",
+    ]
     dead_types = [json.loads(r["body"])["type"] for r in receiver.requests["/dead"]]
     assert "message.attempt.exhausted" not in dead_types
 

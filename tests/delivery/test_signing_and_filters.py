@@ -5,8 +5,9 @@ import hmac
 import time
 
 import pytest
-from hookyard_common.delivery import event_filter, signing
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from hookyard_common.delivery import event_filter, signing
 
 
 def test_standard_signature_verifies_with_the_reference_library():
@@ -40,8 +41,12 @@ def test_bad_secrets_are_refused():
 def test_legacy_headers_match_seed_001():
     body = b'{"user_id": "usr_12345"}'
     headers = signing.legacy_headers(
-        "super-secret-key-123", event_id="evt_1", event_type="user.created", tenant_id="empresa-123",
-        timestamp=1700000000, body=body,
+        "super-secret-key-123",
+        event_id="evt_1",
+        event_type="user.created",
+        tenant_id="empresa-123",
+        timestamp=1700000000,
+        body=body,
     )
     expected = "sha256=" + hmac.new(b"super-secret-key-123", body, hashlib.sha256).hexdigest()
     assert headers == {

@@ -8,6 +8,7 @@ the unwrapping is what decides and not a blanket refusal of the class.
 import ipaddress
 
 import pytest
+
 from hookyard_common.delivery.ssrf import DestinationPolicy, embedded
 
 POLICY = DestinationPolicy()

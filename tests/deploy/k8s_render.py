@@ -19,9 +19,7 @@ SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")
 
 
 def kustomize(path) -> list[dict]:
-    result = subprocess.run(
-        [str(BIN / "kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([str(BIN / "kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 

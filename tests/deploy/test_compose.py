@@ -8,9 +8,9 @@ import re
 import tomllib
 
 import yaml
-from hookyard_common.core.settings import Settings
 
 from helpers import REPO
+from hookyard_common.core.settings import Settings
 
 SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")
 
@@ -87,7 +87,9 @@ def test_prometheus_and_grafana_run_under_the_monitoring_profile():
     mounts = {m.split(":")[1]: REPO / m.split(":")[0] for m in compose["prometheus"]["volumes"] if m.startswith("./")}
     config = mounts["/etc/prometheus"] / "prometheus.yml"
     assert "--config.file=/etc/prometheus/prometheus.yml" in compose["prometheus"]["command"]
-    scraped = {t for job in yaml.safe_load(config.read_text())["scrape_configs"] for t in job["static_configs"][0]["targets"]}
+    scraped = {
+        t for job in yaml.safe_load(config.read_text())["scrape_configs"] for t in job["static_configs"][0]["targets"]
+    }
     defaults = Settings()
     assert {f"{name}:{defaults.service_port(name)}" for name in SERVICES} <= scraped
     assert (mounts["/etc/prometheus"] / "alerts.yml").exists()

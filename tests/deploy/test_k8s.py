@@ -10,14 +10,14 @@ import tomllib
 from unittest import mock
 
 import pytest
-from hookyard_common.runtime import runner
-from hookyard_common.broker import topology
-from hookyard_common.core.settings import Settings
-from hookyard_ingest.main import create_app
-from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
+from k8s_render import K8S, OVERLAYS, SERVICES, container, find, one, render, selects
 
 from helpers import REPO
-from k8s_render import K8S, OVERLAYS, SERVICES, container, find, one, render, selects
+from hookyard_common.broker import topology
+from hookyard_common.core.settings import Settings
+from hookyard_common.runtime import runner
+from hookyard_ingest.main import create_app
+from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
@@ -147,7 +147,7 @@ def test_production_replicas_and_autoscaling():
 
 def test_images_are_the_release_in_prod_and_never_latest():
     version = PROJECT["version"]
-    assert runner.VERSION == version
+    assert version == runner.VERSION
     for overlay, expected in (("prod", f"ghcr.io/hookyard/hookyard:{version}"), ("dev", "hookyard:dev")):
         for service in SERVICES:
             assert container(deployment(render(overlay), service))["image"] == expected
@@ -180,11 +180,15 @@ def test_network_policies_isolate_the_services():
     pods = {s: deployment(objects, s)["spec"]["template"]["metadata"]["labels"] for s in SERVICES}
 
     def applying(labels, direction):
-        return [p for p in policies if selects(p["spec"]["podSelector"], labels) and direction in p["spec"]["policyTypes"]]
+        return [
+            p for p in policies if selects(p["spec"]["podSelector"], labels) and direction in p["spec"]["policyTypes"]
+        ]
 
     for service, labels in pods.items():
         ingress_rules = [r for p in applying(labels, "Ingress") for r in p["spec"].get("ingress", [])]
-        sources = {r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for r in ingress_rules}
+        sources = {
+            r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for r in ingress_rules
+        }
         assert sources == ({"ingress-nginx", "monitoring"} if service == "ingest" else {"monitoring"}), service
         egress = [r for p in applying(labels, "Egress") for r in p["spec"].get("egress", [])]
         internet = [peer["ipBlock"] for r in egress for peer in r["to"] if "ipBlock" in peer]
@@ -208,11 +212,16 @@ def test_connections_come_from_the_operators_secrets(overlay):
     rabbit = one(objects, "RabbitmqCluster", "hookyard-rabbitmq")
     mongo = one(objects, "MongoDBCommunity", "hookyard-mongodb")
     user = mongo["spec"]["users"][0]
-    assert {f"{rabbit['metadata']['name']}-default-user", f"{mongo['metadata']['name']}-{user['db']}-{user['name']}"} == OPERATOR_SECRETS
+    assert {
+        f"{rabbit['metadata']['name']}-default-user",
+        f"{mongo['metadata']['name']}-{user['db']}-{user['name']}",
+    } == OPERATOR_SECRETS
     assert {"name": "readWrite", "db": Settings().mongo_db} in user["roles"]
     for service in SERVICES:
         env = {e["name"]: e for e in container(deployment(objects, service))["env"]}
-        assert env["AMQP_URL"]["value"].startswith("amqp://$(RABBITMQ_USERNAME):$(RABBITMQ_PASSWORD)@hookyard-rabbitmq:5672/")
+        assert env["AMQP_URL"]["value"].startswith(
+            "amqp://$(RABBITMQ_USERNAME):$(RABBITMQ_PASSWORD)@hookyard-rabbitmq:5672/"
+        )
         names = list(env)
         assert names.index("RABBITMQ_PASSWORD") < names.index("AMQP_URL")  # $(VAR) needs it defined first
         assert env["MONGO_URI"]["valueFrom"]["secretKeyRef"]["key"] == "connectionString.standard"

@@ -21,7 +21,6 @@ import kubernetes_validate
 import pytest
 from cloudcoil.models.keda import v1alpha1 as keda
 from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
-
 from k8s_render import K8S, OVERLAYS, find, kustomize, one, render
 
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
@@ -143,7 +142,10 @@ MONGODB_COMMUNITY = _resource(
                         "required": ["modes"],
                         "additionalProperties": False,
                         "properties": {
-                            "modes": {"type": "array", "items": {"enum": ["SCRAM", "SCRAM-SHA-1", "SCRAM-SHA-256", "X509"]}}
+                            "modes": {
+                                "type": "array",
+                                "items": {"enum": ["SCRAM", "SCRAM-SHA-1", "SCRAM-SHA-256", "X509"]},
+                            }
                         },
                     }
                 },
@@ -187,8 +189,12 @@ def _validate_embedded_core_types(obj: dict) -> None:
     """The Kubernetes types inside the operators' resources, through a Pod/StatefulSet wrapper."""
     spec = obj["spec"]
     if "affinity" in spec:  # RabbitmqCluster.spec.affinity is a core/v1 Affinity
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
-               "spec": {"affinity": spec["affinity"], "containers": [{"name": "x", "image": "x"}]}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "x"},
+            "spec": {"affinity": spec["affinity"], "containers": [{"name": "x", "image": "x"}]},
+        }
         validate(pod)
     if "statefulSet" in spec:  # a partial apps/v1 StatefulSetSpec the operator merges into its own
         statefulset_spec = copy.deepcopy(spec["statefulSet"]["spec"])
@@ -198,7 +204,12 @@ def _validate_embedded_core_types(obj: dict) -> None:
         template.setdefault("metadata", {"labels": {"app": "x"}})
         for c in template.get("spec", {}).get("containers", []):
             c.setdefault("image", "x")
-        statefulset = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "x"}, "spec": statefulset_spec}
+        statefulset = {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "x"},
+            "spec": statefulset_spec,
+        }
         validate(statefulset)
 
 
@@ -229,7 +240,11 @@ def test_the_base_renders_and_validates_on_its_own():
         ("ScaledObject", "hookyard-dispatcher", lambda o: o["spec"].update(minReplicaCount="two")),
         ("RabbitmqCluster", "hookyard-rabbitmq", lambda o: o["spec"].update(replica=3)),
         ("MongoDBCommunity", "hookyard-mongodb", lambda o: o["spec"]["users"][0].pop("scramCredentialsSecretName")),
-        ("MongoDBCommunity", "hookyard-mongodb", lambda o: o["spec"]["statefulSet"]["spec"]["template"]["spec"].update(containerz=[])),
+        (
+            "MongoDBCommunity",
+            "hookyard-mongodb",
+            lambda o: o["spec"]["statefulSet"]["spec"]["template"]["spec"].update(containerz=[]),
+        ),
     ],
 )
 def test_a_broken_object_is_refused(kind, name, mutate):

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from hookyard_cli.devstack import ManagedProcess
 
 from helpers import BIN, REPO, service_env
+from hookyard_cli.devstack import ManagedProcess
 
 
 def test_stop_never_kills_a_process_that_merely_reused_a_recorded_pid(tmp_path):
@@ -35,9 +35,7 @@ def test_up_status_down_with_given_dependencies(settings, tmp_path):
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{settings.ingest_port}/  (ready)" in up.stdout
-        pids = {
-            path.stem: int(path.read_text().split()[0]) for path in (tmp_path / "state" / "run").glob("*.pid")
-        }
+        pids = {path.stem: int(path.read_text().split()[0]) for path in (tmp_path / "state" / "run").glob("*.pid")}
         assert sorted(pids) == ["dispatcher", "heartbeat", "ingest", "retrier"]
 
         # `hookyard status` finds the connection settings and the ports in the state dir's env file.

@@ -87,7 +87,9 @@ def selected_metrics(expression: str) -> set[str]:
 
 
 def alert_rules() -> list[dict]:
-    return [rule for group in yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"] for rule in group["rules"]]
+    return [
+        rule for group in yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"] for rule in group["rules"]
+    ]
 
 
 def dashboard_expressions() -> list[tuple[str, str]]:
@@ -210,4 +212,3 @@ def test_every_metric_is_documented_once_with_its_type_and_labels():
     expected |= {name: (metric._type, tuple(metric._labelnames)) for name, metric in code.items()}
     for name, (kind, labels) in expected.items():
         assert docs[name] == (kind, ", ".join(f"`{label}`" for label in labels)), name
-

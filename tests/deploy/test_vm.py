@@ -16,10 +16,10 @@ import tomllib
 from unittest import mock
 
 import pytest
-from hookyard_common.core.settings import Settings
-from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
 
 from helpers import REPO
+from hookyard_common.core.settings import Settings
+from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
 from tools import nginx, nginx_config
 
 VM = REPO / "deploy" / "vm"
@@ -46,7 +46,11 @@ def unit(service: str) -> dict[str, list[str]]:
 
 
 def env_example() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in (VM / "hookyard.env.example").read_text().splitlines() if "=" in line and not line.startswith("#")]
+    pairs = [
+        line.split("=", 1)
+        for line in (VM / "hookyard.env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
     return dict(pairs)
 
 
@@ -130,8 +134,22 @@ def test_nginx_accepts_the_site(tmp_path):
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed: no certificate for the TLS server block")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=hooks.example.com",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hooks.example.com",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
         check=True,
         capture_output=True,
     )

@@ -5,6 +5,7 @@ import hmac
 import json
 
 import aiohttp
+
 from hookyard_common import listen_wire
 
 SECRET = "listen-test-secret"
@@ -12,8 +13,10 @@ SECRET = "listen-test-secret"
 
 def signed(body: dict) -> tuple[bytes, dict]:
     raw = json.dumps(body).encode()
-    return raw, {"X-Webhook-Signature": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest(),
-                 "Content-Type": "application/json"}
+    return raw, {
+        "X-Webhook-Signature": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest(),
+        "Content-Type": "application/json",
+    }
 
 
 async def next_frame(ws, timeout: float = 10.0, skip=("heartbeat",)):

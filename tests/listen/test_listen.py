@@ -8,13 +8,12 @@ import time
 import aiohttp
 import pytest
 import stripe
-from hookyard_cli.devstack import free_port
+from listen_frames import SECRET, signed
 from standardwebhooks.webhooks import Webhook
 
 from cli_process import CliProcess, cli_env, run_cli
-from helpers import IngestClient, start_service
-from helpers import endpoint
-from listen_frames import SECRET, signed
+from helpers import IngestClient, endpoint, start_service
+from hookyard_cli.devstack import free_port
 
 STRIPE_SECRET = "whsec_listen_test"
 
@@ -23,7 +22,9 @@ async def send_stripe(ingest, source_id: str, event_id: str, event_type: str = "
     body = json.dumps({"id": event_id, "object": "event", "type": event_type, "data": {"object": {"amount": 2000}}})
     header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET, int(time.time()))
     status, answer, _ = await ingest.call(
-        "POST", f"/in/{source_id}", data=body.encode(),
+        "POST",
+        f"/in/{source_id}",
+        data=body.encode(),
         headers={"Stripe-Signature": header, "Content-Type": "application/json", "User-Agent": "Stripe/1.0"},
     )
     assert status == 200, answer
@@ -57,7 +58,12 @@ async def test_stripe_webhook_reaches_localhost_verified_and_a_restart_is_caught
         await endpoint(ingest_a, key, receiver.url("/platform"), event_types=["payment_intent.*"])
 
         cli = await CliProcess.start(
-            "listen", "--source", source["id"], "--forward-to", receiver.url("/webhooks"), "--json",
+            "listen",
+            "--source",
+            source["id"],
+            "--forward-to",
+            receiver.url("/webhooks"),
+            "--json",
             env=cli_env(tmp_path / "cli", b_url, key),
         )
         connected = await cli.wait_for("connected")
@@ -116,7 +122,12 @@ async def test_two_listeners_each_get_every_message_and_strangers_get_a_404(plat
     await endpoint(platform, key, receiver.url("/platform"), event_types=["order.*"])
     listeners = [
         await CliProcess.start(
-            "listen", "--source", source["id"], "--forward-to", receiver.url(path), "--json",
+            "listen",
+            "--source",
+            source["id"],
+            "--forward-to",
+            receiver.url(path),
+            "--json",
             env=cli_env(tmp_path / path.strip("/"), platform.base, key),
         )
         for path in ("/one", "/two")
@@ -125,7 +136,11 @@ async def test_two_listeners_each_get_every_message_and_strangers_get_a_404(plat
         for cli in listeners:
             await cli.wait_for("connected")
         code, out, err = await run_cli(
-            "listen", "--source", source["id"], "--forward-to", receiver.url("/three"),
+            "listen",
+            "--source",
+            source["id"],
+            "--forward-to",
+            receiver.url("/three"),
             env=cli_env(tmp_path / "stranger", platform.base, stranger),
         )
         assert code == 2 and "no such source" in err and "404" in err, err
@@ -155,7 +170,14 @@ async def test_since_catches_up_on_the_first_connection_and_failures_are_reporte
     await platform.wait_for_messages(key, 1)
     receiver.behave("/flaky", [(500, 0), (200, 0)])
     cli = await CliProcess.start(
-        "listen", "--source", source["id"], "--forward-to", receiver.url("/flaky"), "--since", "10m", "--json",
+        "listen",
+        "--source",
+        source["id"],
+        "--forward-to",
+        receiver.url("/flaky"),
+        "--since",
+        "10m",
+        "--json",
         env=cli_env(tmp_path, platform.base, key),
     )
     try:
@@ -179,11 +201,20 @@ async def test_endpoint_mirror_is_signed_like_the_endpoints_own_deliveries(platf
     key = await platform.tenant()
     source = await platform.source(key, "stripe", secrets=[STRIPE_SECRET])
     ep = await endpoint(
-        platform, key, receiver.url("/real"), event_types=["payment_intent.*", "order.*"],
-        auth={"type": "bearer", "token": "sk_live_secret"}, headers={"X-Api-Version": "v2"},
+        platform,
+        key,
+        receiver.url("/real"),
+        event_types=["payment_intent.*", "order.*"],
+        auth={"type": "bearer", "token": "sk_live_secret"},
+        headers={"X-Api-Version": "v2"},
     )
     cli = await CliProcess.start(
-        "listen", "--endpoint", ep["id"], "--forward-to", receiver.url("/local"), "--json",
+        "listen",
+        "--endpoint",
+        ep["id"],
+        "--forward-to",
+        receiver.url("/local"),
+        "--json",
         env=cli_env(tmp_path, platform.base, key),
     )
     try:
@@ -212,7 +243,10 @@ async def test_endpoint_mirror_is_signed_like_the_endpoints_own_deliveries(platf
     mirrored = {r["headers"]["webhook-id"]: r["body"] for r in local}
     delivered = {r["headers"]["webhook-id"]: r["body"] for r in real}
     assert mirrored == delivered
-    assert sorted(json.loads(body)["type"] for body in mirrored.values()) == ["order.created", "payment_intent.succeeded"]
+    assert sorted(json.loads(body)["type"] for body in mirrored.values()) == [
+        "order.created",
+        "payment_intent.succeeded",
+    ]
     assert all(r["headers"]["Authorization"] == "Bearer sk_live_secret" for r in real)
 
 
@@ -229,7 +263,14 @@ async def test_an_endpoint_listener_catches_up_on_provider_messages_and_tenant_e
     real = await receiver.wait_for("/real", 2)
     await asyncio.sleep(0.5)  # the event log is written a moment after the delivery
     cli = await CliProcess.start(
-        "listen", "--endpoint", ep["id"], "--forward-to", receiver.url("/local"), "--since", "10m", "--json",
+        "listen",
+        "--endpoint",
+        ep["id"],
+        "--forward-to",
+        receiver.url("/local"),
+        "--since",
+        "10m",
+        "--json",
         env=cli_env(tmp_path, platform.base, key),
     )
     try:

@@ -2,8 +2,6 @@
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import urllib.parse
 import urllib.request
@@ -11,11 +9,13 @@ import urllib.request
 import aio_pika
 import aiohttp
 import pytest
+from listen_frames import SECRET, next_frame, signed
+from prometheus_client import REGISTRY
+
 from hookyard_common import listen_wire
 from hookyard_common.broker import topology
 from hookyard_common.schemas import Event, Inbound
-from listen_frames import SECRET, next_frame, signed
-from prometheus_client import REGISTRY
+
 
 async def connect(ingest, key, path, **params) -> aiohttp.ClientWebSocketResponse:
     return await ingest.session.ws_connect(
@@ -54,8 +54,12 @@ async def test_refusals_are_json_before_the_upgrade(ingest):
 
 
 def _upgrade() -> dict:
-    return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode()}
+    return {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+    }
 
 
 async def test_a_listener_sees_its_sources_requests_and_no_other_tenants(ingest):
@@ -135,9 +139,19 @@ async def test_a_slow_listener_is_dropped_with_the_reason(start_ingest, amqp_url
         exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
         for n in range(400):
             event = Event(
-                tenant_id=tenant, event_type="bulk.item", source_id=source["id"],
-                inbound=Inbound(provider="none", method="POST", url="http://x/in", headers=[["Content-Type", "text/plain"]],
-                                body=body, media_type="text/plain", client_ip="127.0.0.1", signature_scheme="none"),
+                tenant_id=tenant,
+                event_type="bulk.item",
+                source_id=source["id"],
+                inbound=Inbound(
+                    provider="none",
+                    method="POST",
+                    url="http://x/in",
+                    headers=[["Content-Type", "text/plain"]],
+                    body=body,
+                    media_type="text/plain",
+                    client_ip="127.0.0.1",
+                    signature_scheme="none",
+                ),
             )
             await exchange.publish(aio_pika.Message(event.to_bytes()), routing_key=f"{tenant}.bulk.item")
             if (REGISTRY.get_sample_value("hookyard_listeners_dropped_total", {"reason": "too_slow"}) or 0) > before:
@@ -170,7 +184,8 @@ async def _tenant_of(ingest, key) -> str:
 
 def _management(infra, path: str, method: str = "GET"):
     request = urllib.request.Request(
-        infra.management_url.rstrip("/") + path, method=method,
+        infra.management_url.rstrip("/") + path,
+        method=method,
         headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
     )
     with urllib.request.urlopen(request, timeout=10) as response:

@@ -5,12 +5,11 @@ import re
 import subprocess
 
 import aiohttp
-from hookyard_cli.devstack import free_ports, port_open
-
 from listen_frames import SECRET, next_frame, signed
-from tools import nginx, nginx_config
 
 from helpers import REPO
+from hookyard_cli.devstack import free_ports, port_open
+from tools import nginx, nginx_config
 
 SITE = REPO / "deploy" / "vm" / "hookyard-nginx.conf"
 

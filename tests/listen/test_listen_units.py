@@ -5,6 +5,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from hookyard_cli.api import CliError
 from hookyard_cli.forward import forwarded_headers, target_url
 from hookyard_cli.listen import RESUME_OVERLAP, Backoff, ResumePoint
@@ -19,8 +20,9 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def hello(at: datetime, catching_up: bool = False) -> Hello:
-    return Hello(listener_id="lst_1", target="source", target_id="src_1", at=at, heartbeat_seconds=15,
-                 catching_up=catching_up)
+    return Hello(
+        listener_id="lst_1", target="source", target_id="src_1", at=at, heartbeat_seconds=15, catching_up=catching_up
+    )
 
 
 async def test_outbox_refuses_past_its_budget_but_always_takes_one_frame():
@@ -39,13 +41,25 @@ async def test_outbox_refuses_past_its_budget_but_always_takes_one_frame():
 
 
 def test_only_end_to_end_headers_are_forwarded():
-    headers = forwarded_headers([
-        ("Host", "hooks.example.com"), ("Content-Length", "12"), ("Transfer-Encoding", "chunked"),
-        ("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Content-Encoding", "gzip"),
-        ("Stripe-Signature", "t=1,v1=abc"), ("X-Dup", "a"), ("X-Dup", "b"), ("Content-Type", "application/json"),
-    ])
+    headers = forwarded_headers(
+        [
+            ("Host", "hooks.example.com"),
+            ("Content-Length", "12"),
+            ("Transfer-Encoding", "chunked"),
+            ("Connection", "keep-alive, X-Hop"),
+            ("X-Hop", "1"),
+            ("Content-Encoding", "gzip"),
+            ("Stripe-Signature", "t=1,v1=abc"),
+            ("X-Dup", "a"),
+            ("X-Dup", "b"),
+            ("Content-Type", "application/json"),
+        ]
+    )
     assert list(headers.items()) == [
-        ("Stripe-Signature", "t=1,v1=abc"), ("X-Dup", "a"), ("X-Dup", "b"), ("Content-Type", "application/json"),
+        ("Stripe-Signature", "t=1,v1=abc"),
+        ("X-Dup", "a"),
+        ("X-Dup", "b"),
+        ("Content-Type", "application/json"),
     ]
 
 
@@ -134,7 +148,9 @@ def test_progress_bar_draws_in_place_on_a_terminal_and_by_lines_elsewhere():
     for done in (0, 2, 2, 4):
         bar.update(done, "delivered")
     assert piped.getvalue().splitlines() == [
-        "[" + "." * 30 + "] 0/4  delivered", "[" + "#" * 15 + "." * 15 + "] 2/4  delivered", "[" + "#" * 30 + "] 4/4  delivered",
+        "[" + "." * 30 + "] 0/4  delivered",
+        "[" + "#" * 15 + "." * 15 + "] 2/4  delivered",
+        "[" + "#" * 30 + "] 4/4  delivered",
     ]
     tty = FakeTerminal()
     bar = ProgressBar(2, tty)

@@ -5,8 +5,8 @@ import hashlib
 import hmac
 
 import orjson
-from hookyard_common.monitors.model import COLLECTION
 
+from hookyard_common.monitors.model import COLLECTION
 from monitor_helpers import EventTap, create_monitor, listed, monitor, ping
 
 STATUSPAGE_MAPPING = {
@@ -64,7 +64,9 @@ async def test_list_is_paginated_and_filters_by_state(ingest):
     made = [await create_monitor(ingest, key, name=f"job {n}") for n in range(3)]
     status, page, _ = await ingest.call("GET", "/v1/monitors", token=key, params={"limit": "2"})
     assert status == 200 and len(page["data"]) == 2 and page["next_cursor"]
-    status, rest, _ = await ingest.call("GET", "/v1/monitors", token=key, params={"limit": "2", "cursor": page["next_cursor"]})
+    status, rest, _ = await ingest.call(
+        "GET", "/v1/monitors", token=key, params={"limit": "2", "cursor": page["next_cursor"]}
+    )
     assert [m["id"] for m in page["data"] + rest["data"]] == [m["id"] for m in reversed(made)]
     assert rest["next_cursor"] is None
     assert (await ping(ingest, made[0]["token"]))[0] == 200
@@ -80,7 +82,9 @@ async def test_every_way_of_pinging(ingest):
     token = created["token"]
 
     status, body = await ping(ingest, token)  # GET: heartbeat
-    assert status == 200 and body["ok"] and body["monitor"] == {"id": created["id"], "name": "backup job", "state": "up"}
+    assert (
+        status == 200 and body["ok"] and body["monitor"] == {"id": created["id"], "name": "backup job", "state": "up"}
+    )
     assert body["changed"] is True
     async with ingest.session.head(f"{ingest.base}/ping/{token}") as response:  # HEAD: heartbeat, no body
         assert response.status == 200 and await response.read() == b""
@@ -110,7 +114,11 @@ async def test_every_way_of_pinging(ingest):
 
     flips = await listed(ingest, key, f"/v1/monitors/{created['id']}/flips", 5)
     assert [(f["from"], f["to"]) for f in reversed(flips)] == [
-        ("new", "up"), ("up", "degraded"), ("degraded", "down"), ("down", "degraded"), ("degraded", "up"),
+        ("new", "up"),
+        ("up", "degraded"),
+        ("degraded", "down"),
+        ("down", "degraded"),
+        ("degraded", "up"),
     ]
 
 
@@ -123,7 +131,9 @@ async def test_bad_pings_get_clear_errors(ingest):
     status, body = await ping(ingest, "not-a-token")
     assert status == 404 and body["error"]["code"] == "unknown_monitor"
     status, body = await ping(ingest, token, "/sideways")
-    assert status == 400 and body["error"]["code"] == "invalid_status" and "up, down, degraded" in body["error"]["message"]
+    assert (
+        status == 400 and body["error"]["code"] == "invalid_status" and "up, down, degraded" in body["error"]["message"]
+    )
     status, body = await ping(ingest, token, method="POST", data=b"{oops", headers={"Content-Type": "application/json"})
     assert status == 400 and body["error"]["code"] == "malformed_json"
     status, body = await ping(ingest, token, method="POST", data=b"x" * 10_241, headers={"Content-Type": "text/plain"})
@@ -139,9 +149,13 @@ async def test_bad_pings_get_clear_errors(ingest):
 
 async def test_endpoints_choose_a_payload_format(ingest):
     key = await ingest.tenant()
-    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h", "payload_format": "teams"})
+    status, body, _ = await ingest.call(
+        "POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h", "payload_format": "teams"}
+    )
     assert status == 400 and body["error"]["problems"][0]["field"] == "payload_format"
-    status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h", "payload_format": "discord"})
+    status, body, _ = await ingest.call(
+        "POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h", "payload_format": "discord"}
+    )
     assert status == 201 and body["payload_format"] == "discord"
     status, body, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h"})
     assert body["payload_format"] == "standard"
@@ -164,7 +178,9 @@ async def test_hmac_is_required_when_the_monitor_has_a_secret(ingest):
     # A GET heartbeat signs its empty body.
     status, _ = await ping(ingest, token)
     assert status == 401
-    status, answer = await ping(ingest, token, headers={"X-Webhook-Signature": "sha256=" + sign("shared-secret-0001", b"")})
+    status, answer = await ping(
+        ingest, token, headers={"X-Webhook-Signature": "sha256=" + sign("shared-secret-0001", b"")}
+    )
     assert status == 200 and answer["monitor"]["state"] == "up"
 
     # GitHub's header carries the same scheme.
@@ -173,7 +189,14 @@ async def test_hmac_is_required_when_the_monitor_has_a_secret(ingest):
     assert status == 200
 
     checks = await listed(ingest, key, f"/v1/monitors/{created['id']}/checks", 6)
-    assert [c["outcome"] for c in checks] == ["accepted", "accepted", "invalid_signature", "accepted", "invalid_signature", "invalid_signature"]
+    assert [c["outcome"] for c in checks] == [
+        "accepted",
+        "accepted",
+        "invalid_signature",
+        "accepted",
+        "invalid_signature",
+        "invalid_signature",
+    ]
 
     # Removing the secret takes effect at once, though the settings were cached.
     status, _, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"secret": None})
@@ -200,7 +223,9 @@ async def test_token_regeneration_and_edits_reach_every_replica_at_once(start_in
         assert status == 404 and body["error"]["code"] == "unknown_monitor"
         assert (await ping(replica, regenerated["token"], headers=signed))[0] == 200
 
-    status, _, _ = await first.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"secret": "second-secret-0002"})
+    status, _, _ = await first.call(
+        "PATCH", f"/v1/monitors/{created['id']}", token=key, json={"secret": "second-secret-0002"}
+    )
     assert status == 200
     assert (await ping(second, regenerated["token"], headers=signed))[0] == 401
     new_signature = {"X-Webhook-Signature": sign("second-secret-0002", b"")}
@@ -253,7 +278,10 @@ async def test_pause_keeps_the_state_until_resumed(ingest):
     assert incidents[0]["state"] == "resolved" and incidents[0]["resolution"] == "paused"
     flips = await listed(ingest, key, path + "/flips", 4)
     assert [(f["from"], f["to"], f["reason"]) for f in reversed(flips)] == [
-        ("new", "down", "ping"), ("down", "paused", "api"), ("paused", "new", "api"), ("new", "up", "ping"),
+        ("new", "down", "ping"),
+        ("down", "paused", "api"),
+        ("paused", "new", "api"),
+        ("new", "up", "ping"),
     ]
     checks = await listed(ingest, key, path + "/checks", 3)
     assert checks[1]["outcome"] == "paused" and checks[1]["state"] == "paused"
@@ -266,7 +294,11 @@ async def test_payload_mapping_drives_the_monitor_from_a_providers_own_json(inge
     token = created["token"]
 
     def component(status: str) -> dict:  # a Statuspage component-update webhook, abridged
-        return {"meta": {"unsubscribe": "..."}, "component_update": {"new_status": status}, "component": {"status": status, "name": "Checkout API"}}
+        return {
+            "meta": {"unsubscribe": "..."},
+            "component_update": {"new_status": status},
+            "component": {"status": status, "name": "Checkout API"},
+        }
 
     states = []
     for status in ("partial_outage", "major_outage", "under_maintenance", "operational"):
@@ -276,7 +308,10 @@ async def test_payload_mapping_drives_the_monitor_from_a_providers_own_json(inge
     assert states == ["degraded", "down", "down", "up"]  # an unmapped value keeps the state
     checks = await listed(ingest, key, f"/v1/monitors/{created['id']}/checks", 4)
     assert [(c["outcome"], c["mapped_value"]) for c in checks] == [
-        ("accepted", "operational"), ("unmapped", "under_maintenance"), ("accepted", "major_outage"), ("accepted", "partial_outage"),
+        ("accepted", "operational"),
+        ("unmapped", "under_maintenance"),
+        ("accepted", "major_outage"),
+        ("accepted", "partial_outage"),
     ]
     assert checks[-1]["message"] == "Checkout API"
     shown = await monitor(ingest, key, created["id"])
@@ -286,19 +321,37 @@ async def test_payload_mapping_drives_the_monitor_from_a_providers_own_json(inge
     # docs/monitors.md's second example: GitHub Actions' workflow_run webhook.
     ci = {
         "status_field": "workflow_run.conclusion",
-        "values": {"success": "up", "failure": "down", "timed_out": "down", "startup_failure": "down", "cancelled": "degraded"},
+        "values": {
+            "success": "up",
+            "failure": "down",
+            "timed_out": "down",
+            "startup_failure": "down",
+            "cancelled": "degraded",
+        },
         "message_field": "workflow_run.html_url",
     }
-    status, patched, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"payload_mapping": ci})
+    status, patched, _ = await ingest.call(
+        "PATCH", f"/v1/monitors/{created['id']}", token=key, json={"payload_mapping": ci}
+    )
     assert status == 200 and patched["payload_mapping"]["status_field"] == "workflow_run.conclusion"
-    run = {"action": "completed", "workflow_run": {"conclusion": "failure", "html_url": "https://github.com/acme/shop/actions/runs/1"}}
+    run = {
+        "action": "completed",
+        "workflow_run": {"conclusion": "failure", "html_url": "https://github.com/acme/shop/actions/runs/1"},
+    }
     code, body = await ping(ingest, token, method="POST", json=run)
     assert body["monitor"]["state"] == "down"
-    assert (await monitor(ingest, key, created["id"]))["status_message"] == "https://github.com/acme/shop/actions/runs/1"
-    started = {"action": "requested", "workflow_run": {"conclusion": None, "html_url": "https://github.com/acme/shop/actions/runs/2"}}
+    assert (await monitor(ingest, key, created["id"]))[
+        "status_message"
+    ] == "https://github.com/acme/shop/actions/runs/1"
+    started = {
+        "action": "requested",
+        "workflow_run": {"conclusion": None, "html_url": "https://github.com/acme/shop/actions/runs/2"},
+    }
     code, body = await ping(ingest, token, method="POST", json=started)
     assert body["monitor"]["state"] == "down" and body["status"] is None
-    status, _, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"payload_mapping": None})
+    status, _, _ = await ingest.call(
+        "PATCH", f"/v1/monitors/{created['id']}", token=key, json={"payload_mapping": None}
+    )
     code, body = await ping(ingest, token, method="POST", json={"status": "degraded"})
     assert body["monitor"]["state"] == "degraded"
 
@@ -327,7 +380,10 @@ async def test_state_changes_from_pings_make_one_flip_one_incident_and_one_alert
         assert incident["state"] == "resolved" and incident["worst_status"] == "down"
         assert incident["status"] == "down" and incident["resolution"] == "recovered"
         assert incident["duration_seconds"] >= 0
-    assert down["payload"]["incident_id"] == (await listed(ingest, key, f"/v1/monitors/{loud['id']}/incidents", 1))[0]["id"]
+    assert (
+        down["payload"]["incident_id"]
+        == (await listed(ingest, key, f"/v1/monitors/{loud['id']}/incidents", 1))[0]["id"]
+    )
 
 
 async def test_stats_count_pings_and_uptime_from_flips(ingest):

@@ -7,17 +7,17 @@ import signal
 import time
 
 import pytest
+
+from helpers import start_service
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
 from hookyard_common.monitors.changes import MonitorChanges
-from hookyard_common.monitors.states import Snapshot
 from hookyard_common.monitors.model import COLLECTION, FLIPS
+from hookyard_common.monitors.states import Snapshot
 from hookyard_common.schemas import MonitorState
 from hookyard_common.store.client import Store
 from hookyard_heartbeat.main import setup
 from hookyard_heartbeat.scanner import Scanner
-
-from helpers import start_service
 from monitor_helpers import EventTap, MovableClock, create_monitor, listed, monitor, ping
 
 
@@ -104,7 +104,10 @@ async def test_a_silent_monitor_is_late_within_grace_then_down_then_up_again(wor
     down = events[2]["payload"]
     assert down["reason"] == "no_ping" and down["previous_status"] == "late" and down["last_ping_at"]
     assert await flips_of(ingest, key, created["id"], 4) == [
-        ("new", "up", "ping"), ("up", "late", "no_ping"), ("late", "down", "no_ping"), ("down", "up", "ping"),
+        ("new", "up", "ping"),
+        ("up", "late", "no_ping"),
+        ("late", "down", "no_ping"),
+        ("down", "up", "ping"),
     ]
     [incident] = await listed(ingest, key, f"/v1/monitors/{created['id']}/incidents", 1)
     assert incident["state"] == "resolved" and incident["reason"] == "no_ping"
@@ -132,7 +135,13 @@ async def test_grace_degraded_pushed_down_new_paused_and_push_only_monitors(worl
     never_pinged = await create_monitor(ingest, key, name="new", heartbeat_interval_seconds=60)
     paused = await create_monitor(ingest, key, name="paused", heartbeat_interval_seconds=60)
     push_only = await create_monitor(ingest, key, name="push only", heartbeat_interval_seconds=None)
-    for created, path in ((no_grace, ""), (degraded, "/degraded"), (pushed_down, "/down"), (paused, ""), (push_only, "")):
+    for created, path in (
+        (no_grace, ""),
+        (degraded, "/degraded"),
+        (pushed_down, "/down"),
+        (paused, ""),
+        (push_only, ""),
+    ):
         assert (await ping(ingest, created["token"], path))[0] == 200
     status, _, _ = await ingest.call("POST", f"/v1/monitors/{paused['id']}/pause", token=key)
     assert status == 200
@@ -149,7 +158,12 @@ async def test_grace_degraded_pushed_down_new_paused_and_push_only_monitors(worl
     everyone = (no_grace, degraded, pushed_down, never_pinged, paused, push_only)
     states = {m["name"]: (await monitor(ingest, key, m["id"]))["state"] for m in everyone}
     assert states == {
-        "no grace": "down", "degraded": "down", "pushed down": "down", "new": "new", "paused": "paused", "push only": "up",
+        "no grace": "down",
+        "degraded": "down",
+        "pushed down": "down",
+        "new": "new",
+        "paused": "paused",
+        "push only": "up",
     }
     assert tap.of(no_grace["id"]) == ["monitor.down"] and tap.of(degraded["id"]) == ["monitor.down"]
     assert len(tap.events) == 2  # the pushed-down monitor stays down silently
@@ -162,7 +176,9 @@ async def test_a_new_interval_moves_the_deadline(world):
     created = await create_monitor(ingest, key, heartbeat_interval_seconds=60, grace_seconds=10)
     await ping(ingest, created["token"])
     await heartbeat.settled()
-    status, patched, _ = await ingest.call("PATCH", f"/v1/monitors/{created['id']}", token=key, json={"heartbeat_interval_seconds": 600})
+    status, patched, _ = await ingest.call(
+        "PATCH", f"/v1/monitors/{created['id']}", token=key, json={"heartbeat_interval_seconds": 600}
+    )
     assert status == 200 and patched["heartbeat_interval_seconds"] == 600
     assert patched["deadline"] == (await monitor(ingest, key, created["id"]))["deadline"]
     clock.advance(300)
@@ -188,7 +204,10 @@ async def test_three_racing_heartbeat_workers_flip_and_alert_each_change_once(wo
     clock, ingest, key, third = world
     # Two more workers on connections of their own, with small batches so they interleave over many queries.
     first, second = await heartbeats(clock, count=2, batch=7)
-    monitors = [await create_monitor(ingest, key, name=f"job {n}", heartbeat_interval_seconds=60, grace_seconds=60) for n in range(40)]
+    monitors = [
+        await create_monitor(ingest, key, name=f"job {n}", heartbeat_interval_seconds=60, grace_seconds=60)
+        for n in range(40)
+    ]
     async with EventTap(settings.amqp_url) as tap:
         for created in monitors:
             assert (await ping(ingest, created["token"]))[0] == 200
@@ -220,7 +239,9 @@ async def test_a_change_whose_settler_died_is_settled_once_by_the_sweep(world, h
         for created in (before_claim, after_claim):
             doc = await monitors.find_one({"_id": created["id"]})
             # The state change is written, then the process "dies" before its consequences.
-            assert await crashing.changes.apply(Snapshot.of(doc), MonitorState.down, clock(), reason="ping", message="x")
+            assert await crashing.changes.apply(
+                Snapshot.of(doc), MonitorState.down, clock(), reason="ping", message="x"
+            )
         assert await crashing.changes._claim(after_claim["id"]) is not None  # noqa: SLF001 - dies holding it
 
         await heartbeat.scan()  # the unclaimed change is settled; the leased one waits
@@ -244,18 +265,25 @@ async def test_a_change_whose_settler_died_is_settled_once_by_the_sweep(world, h
 @pytest.mark.slow
 async def test_two_heartbeat_processes_flip_and_alert_each_change_once(ingest, settings, tmp_path):
     key = await ingest.tenant()
-    monitors = [await create_monitor(ingest, key, name=f"job {n}", heartbeat_interval_seconds=1, grace_seconds=2) for n in range(30)]
+    monitors = [
+        await create_monitor(ingest, key, name=f"job {n}", heartbeat_interval_seconds=1, grace_seconds=2)
+        for n in range(30)
+    ]
     processes = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        config = settings.model_copy(update={"heartbeat_port": free_port(), "monitor_scan_seconds": 0.1, "monitor_scan_batch": 5})
+        config = settings.model_copy(
+            update={"heartbeat_port": free_port(), "monitor_scan_seconds": 0.1, "monitor_scan_batch": 5}
+        )
         processes.append(start_service("heartbeat", config, tmp_path / name))
     try:
         async with EventTap(settings.amqp_url) as tap:
             for created in monitors:
                 assert (await ping(ingest, created["token"]))[0] == 200
             for _ in range(300):
-                status, down, _ = await ingest.call("GET", "/v1/monitors", token=key, params={"state": "down", "limit": "100"})
+                status, down, _ = await ingest.call(
+                    "GET", "/v1/monitors", token=key, params={"state": "down", "limit": "100"}
+                )
                 if len(down["data"]) == len(monitors):
                     break
                 await asyncio.sleep(0.1)
@@ -285,11 +313,15 @@ async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platfor
         ("/slack", {"event_types": ["monitor.down"], "payload_format": "slack"}),
         ("/discord", {"event_types": ["monitor.down"], "payload_format": "discord"}),
     ):
-        status, body, _ = await platform.call("POST", "/v1/endpoints", token=key, json={"url": receiver.url(path), **fields})
+        status, body, _ = await platform.call(
+            "POST", "/v1/endpoints", token=key, json={"url": receiver.url(path), **fields}
+        )
         assert status == 201, body
     interval, grace, scan = 2, 2, 0.5
     await start_consumer("heartbeat", setup, monitor_scan_seconds=scan)
-    created = await create_monitor(platform, key, name="nightly backup", heartbeat_interval_seconds=interval, grace_seconds=grace)
+    created = await create_monitor(
+        platform, key, name="nightly backup", heartbeat_interval_seconds=interval, grace_seconds=grace
+    )
     pinged_at = time.monotonic()
     assert (await ping(platform, created["token"]))[0] == 200
     alerts = await receiver.wait_for("/alerts", 3, timeout=30)  # up, late, down
@@ -315,9 +347,15 @@ async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platfor
     slack_body = json.loads(slack["body"])
     assert slack_body["text"].startswith("🔴 nightly backup is DOWN") and slack_body["blocks"]
     discord_body = json.loads(discord["body"])
-    assert discord_body["content"] == "🔴 nightly backup is DOWN" and discord_body["embeds"][0]["footer"]["text"] == "monitor.down"
+    assert (
+        discord_body["content"] == "🔴 nightly backup is DOWN"
+        and discord_body["embeds"][0]["footer"]["text"] == "monitor.down"
+    )
 
     assert status == 200
     assert 'hookyard_monitors{state="down"} 1.0' in text
-    assert "hookyard_heartbeat_last_scan_timestamp_seconds" in text and 'hookyard_monitor_flips_total{state="down"}' in text
+    assert (
+        "hookyard_heartbeat_last_scan_timestamp_seconds" in text
+        and 'hookyard_monitor_flips_total{state="down"}' in text
+    )
     assert "hookyard_heartbeat_scan_seconds_count" in text

@@ -4,14 +4,15 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from pydantic import ValidationError
+
 from hookyard_common.delivery import chat_formats
 from hookyard_common.monitors import payload_mapping, uptime
-from hookyard_common.monitors.states import Snapshot, deadlines, expiry, next_due, ping_target, plan
 from hookyard_common.monitors.payload_mapping import PayloadMapping
+from hookyard_common.monitors.states import Snapshot, deadlines, expiry, next_due, ping_target, plan
 from hookyard_common.schemas import Event, MonitorState
 from hookyard_ingest.monitors import ping_signal
 from hookyard_ingest.monitors.pings import signature_ok
-from pydantic import ValidationError
 
 T0 = datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
 S = MonitorState
@@ -194,7 +195,10 @@ def test_status_from_path_query_or_body_in_that_order():
     body = orjson.dumps({"status": "down", "message": "db gone", "metadata": {"region": "us-east-1"}})
     signal = read(body=body, media="application/json")
     assert (signal.status, signal.source, signal.message, signal.metadata) == (
-        S.down, "body", "db gone", {"region": "us-east-1"},
+        S.down,
+        "body",
+        "db gone",
+        {"region": "us-east-1"},
     )
     # curl -d sends form encoding: a body starting with { is still read as JSON.
     assert read(body=b'{"status":"DOWN"}', media="application/x-www-form-urlencoded").status == S.down
@@ -208,7 +212,10 @@ def test_status_from_path_query_or_body_in_that_order():
         ({"body": b'{"status": "broken"}', "media": "application/json"}, "invalid_status"),
         ({"body": b'{"status": "up", "metadata": [1]}', "media": "application/json"}, "invalid_metadata"),
         ({"body": b'{"status": "up", "message": 5}', "media": "application/json"}, "invalid_message"),
-        ({"body": b'{"status": "up", "message": "' + b"x" * 1001 + b'"}', "media": "application/json"}, "invalid_message"),
+        (
+            {"body": b'{"status": "up", "message": "' + b"x" * 1001 + b'"}', "media": "application/json"},
+            "invalid_message",
+        ),
         ({"body": b"{nope", "media": "application/json"}, "malformed_json"),
     ],
 )
@@ -222,10 +229,15 @@ def test_a_mapping_reads_the_providers_body_but_an_explicit_status_wins():
     body = orjson.dumps({"component": {"status": "partial_outage", "name": "Checkout"}})
     signal = read(body=body, media="application/json", mapping=STATUSPAGE)
     assert (signal.status, signal.source, signal.message, signal.mapped_value) == (
-        S.degraded, "mapping", "Checkout", "partial_outage",
+        S.degraded,
+        "mapping",
+        "Checkout",
+        "partial_outage",
     )
     assert read("up", body=body, media="application/json", mapping=STATUSPAGE).status == S.up
-    unmapped = read(body=b'{"component": {"status": "under_maintenance"}}', media="application/json", mapping=STATUSPAGE)
+    unmapped = read(
+        body=b'{"component": {"status": "under_maintenance"}}', media="application/json", mapping=STATUSPAGE
+    )
     assert unmapped.status is None and unmapped.source == "mapping"
 
 

@@ -3,11 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
+
 from hookyard_common.records import message_log
 from hookyard_common.schemas import Event, Inbound
 from hookyard_common.store.client import INDEXES, RETIRED_INDEXES, Store
-from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 
 async def test_indexes_are_ensured_and_idempotent(infra, mongo_db):
@@ -52,8 +53,15 @@ async def test_an_existing_database_loses_the_untenanted_dedup_index(infra, mong
 
 def _from_source(tenant_id: str, dedup_key: str) -> Event:
     inbound = Inbound(
-        provider="none", method="POST", url="http://x/in/src_shared", headers=[], body="{}",
-        media_type="application/json", client_ip="127.0.0.1", signature_scheme="none", dedup_key=dedup_key,
+        provider="none",
+        method="POST",
+        url="http://x/in/src_shared",
+        headers=[],
+        body="{}",
+        media_type="application/json",
+        client_ip="127.0.0.1",
+        signature_scheme="none",
+        dedup_key=dedup_key,
     )
     return Event(tenant_id=tenant_id, event_type="a.b", source_id="src_shared", inbound=inbound)
 

@@ -51,7 +51,7 @@ class Request(Frame):
     body_encoding: Literal["utf-8", "base64"] = "utf-8"
 
     @classmethod
-    def of(cls, method: str, headers: list[tuple[str, str]], raw_body: bytes, query: str = "") -> "Request":
+    def of(cls, method: str, headers: list[tuple[str, str]], raw_body: bytes, query: str = "") -> Request:
         body, encoding = Inbound.encode_body(raw_body)
         return cls(method=method, query=query, headers=headers, body=body, body_encoding=encoding)
 

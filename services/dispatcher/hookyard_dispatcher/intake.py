@@ -17,22 +17,21 @@ from collections.abc import Collection
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common.records import message_log
-from hookyard_common.broker import outages, publishers
-from hookyard_common.core.batching import Batcher
-from hookyard_common.broker.consumer import Reject
-from hookyard_common.records.event_log import EventLog
-from hookyard_common.store.isolated_writes import storable_problem
-from hookyard_common.schemas import Event
-from hookyard_common.store.client import Store
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from hookyard_common.broker import outages, publishers
+from hookyard_common.broker.consumer import Reject
+from hookyard_common.core.batching import Batcher
+from hookyard_common.records import message_log
+from hookyard_common.records.event_log import EventLog
+from hookyard_common.schemas import Event
+from hookyard_common.store.client import Store
+from hookyard_common.store.isolated_writes import storable_problem
+
 log = logging.getLogger(__name__)
 
-RECORDED = Counter(
-    "hookyard_inbound_recorded_total", "Provider messages written to the message log.", ["provider"]
-)
+RECORDED = Counter("hookyard_inbound_recorded_total", "Provider messages written to the message log.", ["provider"])
 DUPLICATES = Counter(
     "hookyard_inbound_duplicates_total",
     "Provider messages dropped because the provider had already delivered them (same provider id).",

@@ -11,13 +11,13 @@ there (worker.run_message).
 from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common.runtime import runner
+
 from hookyard_common.broker import topology
-from hookyard_common.runtime.runner import Context
-from hookyard_common.schemas import Event, utcnow
 from hookyard_common.delivery.routing import first_task, recipients
 from hookyard_common.delivery.worker import DeliveryWorker, build_worker
-
+from hookyard_common.runtime import runner
+from hookyard_common.runtime.runner import Context
+from hookyard_common.schemas import Event, utcnow
 from hookyard_dispatcher.intake import Intake
 
 

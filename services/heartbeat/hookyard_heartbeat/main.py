@@ -8,11 +8,10 @@ deadline `late` or `down` and publishes their `monitor.*` events (see
 from collections.abc import Callable
 from datetime import datetime
 
-from hookyard_common.runtime import runner
 from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context, Setup
 from hookyard_common.schemas import utcnow
-
 from hookyard_heartbeat.scanner import Scanner
 
 

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from prometheus_client import Gauge, Histogram
+
 from hookyard_common.monitors.changes import MonitorChanges
-from hookyard_common.monitors.states import DEADLINE_FIELDS, Snapshot, expiry, next_due
 from hookyard_common.monitors.model import COLLECTION
+from hookyard_common.monitors.states import DEADLINE_FIELDS, Snapshot, expiry, next_due
 from hookyard_common.schemas import MonitorState, utcnow
 from hookyard_common.store.client import Store
-from prometheus_client import Gauge, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ LAST_SCAN = Gauge(
     "Unix time the last heartbeat scan completed; alert when it falls behind.",
     multiprocess_mode="max",
 )
-MONITORS = Gauge("hookyard_monitors", "Monitors by state, counted by the heartbeat.", ["state"], multiprocess_mode="max")
+MONITORS = Gauge(
+    "hookyard_monitors", "Monitors by state, counted by the heartbeat.", ["state"], multiprocess_mode="max"
+)
 
 # Due monitors decided at once (each is one or two database round trips and maybe a publish).
 CONCURRENCY = 16

@@ -24,35 +24,35 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from aiohttp import web
+
 from hookyard_common.core import logs
-from hookyard_common.runtime import runner
+from hookyard_common.core.settings import Settings, get_settings
 from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
-from hookyard_common.core.settings import Settings, get_settings
-
+from hookyard_ingest.api.dead_letters import DeadLetterRoutes
+from hookyard_ingest.api.endpoints import EndpointRoutes
+from hookyard_ingest.api.events import EventRoutes
+from hookyard_ingest.api.messages import MessageRoutes
+from hookyard_ingest.api.parked import ParkedRoutes
 from hookyard_ingest.api.request_io import parse_body
+from hookyard_ingest.api.stats import DeliveryMetrics
 from hookyard_ingest.edge.auth import Auth, TenantCreate, public_tenant
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.errors import ApiError, json_errors
-from hookyard_ingest.api.dead_letters import DeadLetterRoutes
-from hookyard_ingest.api.stats import DeliveryMetrics
-from hookyard_ingest.api.endpoints import EndpointRoutes
-from hookyard_ingest.api.events import EventRoutes
 from hookyard_ingest.edge.header_text import require_text_headers
-from hookyard_ingest.metrics import count_responses
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
-from hookyard_ingest.listen.routes import ListenRoutes
-from hookyard_ingest.api.messages import MessageRoutes
-from hookyard_ingest.monitors.checks import CheckLog
-from hookyard_ingest.monitors.routes import MonitorRoutes
-from hookyard_ingest.api.parked import ParkedRoutes
-from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
 from hookyard_ingest.edge.rate_leases import COLLECTION as RATE_COUNTERS
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
+from hookyard_ingest.edge.urls import public_base
+from hookyard_ingest.listen.routes import ListenRoutes
+from hookyard_ingest.metrics import count_responses
+from hookyard_ingest.monitors.checks import CheckLog
+from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
+from hookyard_ingest.monitors.routes import MonitorRoutes
 from hookyard_ingest.receiving.routes import Receiver
 from hookyard_ingest.receiving.sources import SourceCache, SourceRoutes
-from hookyard_ingest.edge.urls import public_base
 
 API_BODY_LIMIT = 1_048_576
 
@@ -106,7 +106,9 @@ class Ingest:
         try:
             return self.handlers[name]
         except KeyError:
-            raise ApiError(503, "starting", "the service is starting; retry shortly", headers={"Retry-After": "1"}) from None
+            raise ApiError(
+                503, "starting", "the service is starting; retry shortly", headers={"Retry-After": "1"}
+            ) from None
 
     def routes(self) -> list[web.RouteDef]:
         def via(part: str, method: str):

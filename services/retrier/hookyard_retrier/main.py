@@ -14,14 +14,15 @@ import asyncio
 import logging
 
 from aio_pika.abc import AbstractIncomingMessage
-from hookyard_common.delivery import dead_letters
+from prometheus_client import Histogram
+from pydantic import ValidationError
+
 from hookyard_common.broker import outages, parked, topology
+from hookyard_common.delivery import dead_letters
+from hookyard_common.delivery.worker import build_worker
 from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import DeliveryTask, utcnow
-from hookyard_common.delivery.worker import build_worker
-from prometheus_client import Histogram
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,12 @@
 import time
 
 import pytest
+from pymongo import AsyncMongoClient
+from standardwebhooks.webhooks import Webhook
+
 from hookyard_common.delivery import signing
 from hookyard_common.delivery.endpoints import Endpoint, RetryPolicy
 from hookyard_common.schemas import utcnow
-from pymongo import AsyncMongoClient
-from standardwebhooks.webhooks import Webhook
 
 
 async def test_endpoint_lifecycle_secret_and_masked_auth(ingest):
@@ -21,8 +22,13 @@ async def test_endpoint_lifecycle_secret_and_masked_auth(ingest):
             "event_types": ["user.*", "payment.completed"],
             "headers": {"X-API-Version": "v2"},
             "auth": {"type": "bearer", "token": "sk_live_123456789"},
-            "retry_policy": {"max_retries": 5, "initial_delay_seconds": 1, "backoff_multiplier": 2.0,
-                             "max_delay_seconds": 300, "jitter": True},
+            "retry_policy": {
+                "max_retries": 5,
+                "initial_delay_seconds": 1,
+                "backoff_multiplier": 2.0,
+                "max_delay_seconds": 300,
+                "jitter": True,
+            },
             "timeout_seconds": 10,
         },
     )
@@ -91,7 +97,9 @@ async def test_endpoint_validation_names_the_problem(ingest):
     assert (status, body["error"]["code"]) == (400, "invalid_secret")
     # Seed 001's legacy format accepts its plain shared secrets.
     status, body, _ = await ingest.call(
-        "POST", "/v1/endpoints", token=key,
+        "POST",
+        "/v1/endpoints",
+        token=key,
         json={"url": "https://r.example/", "secret": "super-secret-key-123", "signature_format": "legacy"},
     )
     assert status == 201 and body["secret"] == "super-secret-key-123"
@@ -101,8 +109,10 @@ async def test_endpoint_validation_names_the_problem(ingest):
     ("policy", "delays"),
     [
         ({}, [5, 300, 1800, 7200, 18000, 36000, 36000]),
-        ({"max_retries": 5, "initial_delay_seconds": 1, "backoff_multiplier": 2.0, "max_delay_seconds": 10},
-         [1, 2, 4, 8, 10]),
+        (
+            {"max_retries": 5, "initial_delay_seconds": 1, "backoff_multiplier": 2.0, "max_delay_seconds": 10},
+            [1, 2, 4, 8, 10],
+        ),
         ({"schedule_seconds": [0.01, 0.05]}, [0.01, 0.05]),
         ({"max_retries": 0}, []),
     ],

@@ -2,10 +2,9 @@
 
 import json
 
+from helpers import drain_queue
 from hookyard_common.broker import topology
 from hookyard_common.schemas import Event
-
-from helpers import drain_queue
 
 
 async def test_tenants_need_the_admin_token(ingest):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from hookyard_common.core import metrics
-from hookyard_common.broker import topology
-from hookyard_common.broker.connection import Broker
-from hookyard_common.schemas import DeliveryTask, Event, utcnow
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+
+from hookyard_common.broker import topology
+from hookyard_common.broker.connection import Broker
+from hookyard_common.core import metrics
+from hookyard_common.schemas import DeliveryTask, Event, utcnow
 
 
 async def scrape(client) -> dict[tuple[str, frozenset], float]:
@@ -36,12 +37,16 @@ async def test_every_ingest_answer_is_counted_by_route_and_status(ingest):
     assert status == 401
     after = await scrape(ingest)
     name = "hookyard_ingest_http_responses_total"
-    assert value(after, name, method="GET", route="unmatched", status="404") - value(
-        before, name, method="GET", route="unmatched", status="404"
-    ) == 3
-    assert value(after, name, method="POST", route="/v1/tenants", status="401") - value(
-        before, name, method="POST", route="/v1/tenants", status="401"
-    ) == 1
+    assert (
+        value(after, name, method="GET", route="unmatched", status="404")
+        - value(before, name, method="GET", route="unmatched", status="404")
+        == 3
+    )
+    assert (
+        value(after, name, method="POST", route="/v1/tenants", status="401")
+        - value(before, name, method="POST", route="/v1/tenants", status="401")
+        == 1
+    )
 
 
 async def test_a_scrape_refreshes_the_brokers_state_without_a_readiness_check(ingest):
@@ -68,7 +73,9 @@ async def test_the_retrier_reports_how_late_due_retries_are(settings, platform):
     )
     broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
     try:
-        await broker.publish(task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id)
+        await broker.publish(
+            task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id
+        )
     finally:
         await broker.close()
     for _ in range(200):

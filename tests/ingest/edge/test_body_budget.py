@@ -4,6 +4,7 @@ timeouts and cancellations. Pure asyncio, no I/O."""
 import asyncio
 
 import pytest
+
 from hookyard_ingest.edge.body_intake import BodyBudget, BudgetExhausted
 
 

@@ -9,8 +9,8 @@ deeper than BSON allows, header bytes that are not text, unusual framing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import gzip
 import logging
 from collections.abc import AsyncIterator
@@ -19,11 +19,12 @@ import aio_pika
 import orjson
 import pytest
 from aiohttp import web
-from hookyard_common.store.pagination import CursorError, decode_cursor, encode_cursor
+from pymongo import AsyncMongoClient
+
 from hookyard_common.schemas import utcnow
+from hookyard_common.store.pagination import CursorError, decode_cursor, encode_cursor
 from hookyard_ingest.edge import bodies, json_input
 from hookyard_ingest.edge.errors import ApiError, json_errors
-from pymongo import AsyncMongoClient
 
 # ---- pure: the strict JSON reader, cursors, multipart ----
 
@@ -99,7 +100,15 @@ def _multipart(boundary: str, parts: list[tuple[str, str | None, bytes]]) -> byt
 
 
 def test_multipart_fields_are_parsed_and_files_skipped():
-    body = _multipart("XyZ", [("token", None, b"abc"), ("note", None, "é".encode()), ("attachment-1", "a.bin", b"\x00\xff"), ("token", None, b"def")])
+    body = _multipart(
+        "XyZ",
+        [
+            ("token", None, b"abc"),
+            ("note", None, "é".encode()),
+            ("attachment-1", "a.bin", b"\x00\xff"),
+            ("token", None, b"def"),
+        ],
+    )
     _, fields = bodies.parse(body, bodies.MULTIPART, "multipart/form-data; boundary=XyZ")
     assert fields == {"token": ["abc", "def"], "note": ["é"]}
 
@@ -110,10 +119,14 @@ def test_multipart_fields_are_parsed_and_files_skipped():
         (b"--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nunterminated", "multipart/form-data; boundary=XyZ"),
         (b"no boundary anywhere", "multipart/form-data; boundary=XyZ"),
         (b"--XyZ--\r\n", "multipart/form-data"),
-        (b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xff\r\n--XyZ--\r\n",
-         "multipart/form-data; boundary=XyZ"),
-        (b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: text/plain; charset=rot13\r\n\r\nx\r\n--XyZ--\r\n",
-         "multipart/form-data; boundary=XyZ"),
+        (
+            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xff\r\n--XyZ--\r\n",
+            "multipart/form-data; boundary=XyZ",
+        ),
+        (
+            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: text/plain; charset=rot13\r\n\r\nx\r\n--XyZ--\r\n",
+            "multipart/form-data; boundary=XyZ",
+        ),
     ],
 )
 def test_malformed_multipart_is_a_400(body, content_type):
@@ -143,13 +156,27 @@ async def _post_raw(ingest, path: str, key: str, raw: bytes):
 async def test_null_for_a_field_that_always_has_a_value_is_a_400(ingest):
     key = await ingest.tenant()
     ep = await _endpoint(ingest, key)
-    for field in ("url", "event_types", "source_ids", "headers", "timeout_seconds", "retry_policy",
-                  "max_in_flight", "active", "signature_format", "payload_format"):
+    for field in (
+        "url",
+        "event_types",
+        "source_ids",
+        "headers",
+        "timeout_seconds",
+        "retry_policy",
+        "max_in_flight",
+        "active",
+        "signature_format",
+        "payload_format",
+    ):
         status, body, _ = await ingest.call("PATCH", f"/v1/endpoints/{ep['id']}", token=key, json={field: None})
         assert _error(status, body) == (400, "invalid_request", field)
     # Where null means "clear it", it still does.
-    status, body, _ = await ingest.call("PATCH", f"/v1/endpoints/{ep['id']}", token=key,
-                                        json={"description": None, "auth": None, "rate_limit_per_second": None})
+    status, body, _ = await ingest.call(
+        "PATCH",
+        f"/v1/endpoints/{ep['id']}",
+        token=key,
+        json={"description": None, "auth": None, "rate_limit_per_second": None},
+    )
     assert status == 200 and body["description"] is None
     source = await ingest.source(key, "hmac")
     for field in ("name", "secrets"):
@@ -193,9 +220,8 @@ async def test_numbers_past_64_bits_and_deep_nesting_are_refused_before_publish(
     ):
         raw = b'{"event_type": "a.b", ' + fields + b"}"
         assert _error(*(await _post_raw(ingest, "/v1/events", key, raw))[:2]) == expected, raw[:80]
-    from hookyard_common.broker import topology
-
     from helpers import drain_queue
+    from hookyard_common.broker import topology
 
     assert await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=0, timeout=1.0) == []
 
@@ -206,11 +232,19 @@ async def test_header_bytes_that_are_not_text_are_a_400(ingest):
     port = ingest.settings.ingest_port
     for head in (b"X-Odd: \xff\xfe", b"Content-Type: application/json; charset=\xff", b"User-Agent: caf\xe9"):
         content_type = b"" if head.startswith(b"Content-Type") else b"Content-Type: application/json\r\n"
-        raw = (f"POST /in/{source['id']} HTTP/1.1\r\nHost: x\r\n".encode() + content_type
-               + head + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        raw = (
+            f"POST /in/{source['id']} HTTP/1.1\r\nHost: x\r\n".encode()
+            + content_type
+            + head
+            + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
         status, body = await _raw_answer(port, raw)
         assert status == 400 and orjson.loads(body)["error"]["code"] == "malformed_header", (head, status, body)
-    raw = b"GET /v1/sources HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff" + key.encode() + b"\r\nConnection: close\r\n\r\n"
+    raw = (
+        b"GET /v1/sources HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff"
+        + key.encode()
+        + b"\r\nConnection: close\r\n\r\n"
+    )
     status, body = await _raw_answer(port, raw)
     assert (status, orjson.loads(body)["error"]["field"]) == (400, "Authorization")
 
@@ -234,7 +268,8 @@ async def test_unusual_framing_on_in_is_a_4xx(ingest, caplog):
     line = f"POST /in/{source['id']} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n".encode()
     gzipped = gzip.compress(b"{}")
     cases = {
-        "chunked and content-length": line + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "chunked and content-length": line
+        + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         "bad chunk size": line + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
         "negative chunk size": line + b"Transfer-Encoding: chunked\r\n\r\n-2\r\n{}\r\n0\r\n\r\n",
         "two content-lengths": line + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
@@ -316,7 +351,7 @@ async def test_a_client_that_hangs_up_mid_body_is_no_internal_error(caplog):
 
     async with _serving(handler) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"half\":")
+        writer.write(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"half":')
         await writer.drain()
         await asyncio.sleep(0.2)
         writer.transport.abort()  # a reset, not a clean close
@@ -335,7 +370,10 @@ async def test_ping_metadata_that_could_not_be_stored_is_a_400(ingest):
     path = f"/ping/{monitor['token']}"
     for raw, expected in (
         (b'{"status": "down", "metadata": {"n": 18446744073709551615}}', (400, "number_out_of_range", "metadata.n")),
-        (b'{"status": "down", "metadata": ' + b'{"k": ' * 80 + b"1" + b"}" * 81, (400, "too_deep", "metadata" + ".k" * 63)),
+        (
+            b'{"status": "down", "metadata": ' + b'{"k": ' * 80 + b"1" + b"}" * 81,
+            (400, "too_deep", "metadata" + ".k" * 63),
+        ),
         (b'{"status": "down", "message": "\\ud800"}', (400, "invalid_text", "message")),
         (b'{"status": "sideways"}', (400, "invalid_status", "status")),
     ):

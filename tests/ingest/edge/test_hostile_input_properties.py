@@ -26,19 +26,20 @@ import time
 from urllib.parse import quote
 
 import pytest
-from hookyard_common.delivery.endpoints import EndpointCreate
-from hookyard_common.core.settings import Settings
-from hookyard_common.monitors.model import MonitorCreate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hookyard_ingest.edge.auth import TenantCreate
+from pymongo import MongoClient
+
+from hookyard_common.core.settings import Settings
+from hookyard_common.delivery.endpoints import EndpointCreate
+from hookyard_common.monitors.model import MonitorCreate
 from hookyard_ingest.api.dead_letters import BulkReplay
 from hookyard_ingest.api.endpoints import Rotation
 from hookyard_ingest.api.events import EventCreate
-from hookyard_ingest.main import Ingest
 from hookyard_ingest.api.messages import Resend
+from hookyard_ingest.edge.auth import TenantCreate
+from hookyard_ingest.main import Ingest
 from hookyard_ingest.receiving.sources import SourceCreate
-from pymongo import MongoClient
 
 BATCH = 10
 EXAMPLES = 200  # x BATCH requests per run
@@ -48,9 +49,32 @@ EXAMPLES = 200  # x BATCH requests per run
 LOGS = {"monitor_checks", "rate_counters"}
 
 SPECIAL_TEXT = [
-    "", " ", "\ud800", "a\udc00b", "x" * 100_000, "²", "٣", "１２", "-1", "0", "9" * 40, "1e400",
-    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00", "2026-13-45T25:61:00Z", "null", "\x00",
-    "../../etc", "%00", "\u202e", "*", "a.*.b", "whsec_!!", "https://", "http://[::1", "0.0.0.0/0",
+    "",
+    " ",
+    "\ud800",
+    "a\udc00b",
+    "x" * 100_000,
+    "²",
+    "٣",
+    "１２",
+    "-1",
+    "0",
+    "9" * 40,
+    "1e400",
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+14:00",
+    "2026-13-45T25:61:00Z",
+    "null",
+    "\x00",
+    "../../etc",
+    "%00",
+    "\u202e",
+    "*",
+    "a.*.b",
+    "whsec_!!",
+    "https://",
+    "http://[::1",
+    "0.0.0.0/0",
 ]
 # Object keys BSON or MongoDB treat specially.
 KEYS = ["", "\x00", "a\x00b", "$where", "a.b", "\ud800", "x" * 1000, "_id"]
@@ -81,8 +105,15 @@ HOSTILE = st.one_of(
     st.integers(min_value=60, max_value=300).map(_nested),
 )
 CONTENT_TYPES = [
-    "application/json", "application/json; charset=latin-1", "text/plain", "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=xyz", "multipart/form-data", "application/vnd.x+json", "image/png", "",
+    "application/json",
+    "application/json; charset=latin-1",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=xyz",
+    "multipart/form-data",
+    "application/vnd.x+json",
+    "image/png",
+    "",
 ]
 
 
@@ -106,7 +137,9 @@ class Ids:
 ROUTES = [
     (method, route.path)
     for route in Ingest(Settings()).routes()
-    for method in ([route.method, "HEAD"] if route.method == "GET" and route.kwargs.get("allow_head", True) else [route.method])
+    for method in (
+        [route.method, "HEAD"] if route.method == "GET" and route.kwargs.get("allow_head", True) else [route.method]
+    )
 ]
 # The routes that read a JSON body, and the model that reads it.
 BODIES = {
@@ -126,12 +159,19 @@ PAGE = ("limit", "cursor")
 WINDOW = (*PAGE, "since", "until")
 # The query parameters a route reads, by path.
 QUERIES = {
-    "/v1/sources": PAGE, "/v1/endpoints": PAGE, "/v1/monitors": (*PAGE, "state"),
-    "/v1/messages": (*WINDOW, "source_id"), "/v1/dead-letters": (*WINDOW, "endpoint_id"), "/v1/metrics": ("hours",),
-    "/v1/sources/{source_id}/listen": ("since",), "/v1/endpoints/{endpoint_id}/listen": ("since",),
-    "/v1/monitors/{monitor_id}/checks": WINDOW, "/v1/monitors/{monitor_id}/flips": WINDOW,
+    "/v1/sources": PAGE,
+    "/v1/endpoints": PAGE,
+    "/v1/monitors": (*PAGE, "state"),
+    "/v1/messages": (*WINDOW, "source_id"),
+    "/v1/dead-letters": (*WINDOW, "endpoint_id"),
+    "/v1/metrics": ("hours",),
+    "/v1/sources/{source_id}/listen": ("since",),
+    "/v1/endpoints/{endpoint_id}/listen": ("since",),
+    "/v1/monitors/{monitor_id}/checks": WINDOW,
+    "/v1/monitors/{monitor_id}/flips": WINDOW,
     "/v1/monitors/{monitor_id}/incidents": (*PAGE, "state"),
-    "/ping/{token}": ("status", "msg", "message"), "/ping/{token}/{status}": ("msg",),
+    "/ping/{token}": ("status", "msg", "message"),
+    "/ping/{token}/{status}": ("msg",),
     "/in/{source_id}": ("hub.mode", "hub.verify_token", "hub.challenge"),
 }
 # What fills each path parameter (objects made before the run, or garbage).
@@ -157,9 +197,15 @@ def _cursor(parts: object) -> str:
 QUERY_VALUES = {
     "limit": ["²", "٣", "１２", "-1", "0", "101", "9" * 40, "1e2", " 5", "", "0x10"],
     "cursor": [
-        _cursor(["9999-12-31T23:59:59-23:59", "x"]), _cursor(["0001-01-01T00:00:00+14:00", "x"]),
-        _cursor(["2026-01-01T00:00:00", "x"]), _cursor(["2026-01-01T00:00:00Z", {"$gt": ""}]), _cursor([1, 2, 3]),
-        _cursor({"$where": "1"}), "!!!", "A" * 600, "",
+        _cursor(["9999-12-31T23:59:59-23:59", "x"]),
+        _cursor(["0001-01-01T00:00:00+14:00", "x"]),
+        _cursor(["2026-01-01T00:00:00", "x"]),
+        _cursor(["2026-01-01T00:00:00Z", {"$gt": ""}]),
+        _cursor([1, 2, 3]),
+        _cursor({"$where": "1"}),
+        "!!!",
+        "A" * 600,
+        "",
     ],
     "since": ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59", "2026-01-01T00:00:00", "yesterday", "²"],
     "hours": ["-1", "0", "1e400", "nan", "inf", "²", "99999", ""],
@@ -168,7 +214,9 @@ QUERY_VALUES["until"] = QUERY_VALUES["since"]
 
 
 def query_value(name: str):
-    return st.one_of(st.sampled_from(QUERY_VALUES.get(name, SHORT_TEXT)), st.sampled_from(SHORT_TEXT), st.text(max_size=20))
+    return st.one_of(
+        st.sampled_from(QUERY_VALUES.get(name, SHORT_TEXT)), st.sampled_from(SHORT_TEXT), st.text(max_size=20)
+    )
 
 
 def _encoded(text: str) -> str:
@@ -180,29 +228,62 @@ def _encoded(text: str) -> str:
 VALID = {
     TenantCreate: {"name": "t"},
     SourceCreate: {
-        "name": "s", "provider": "hmac", "secrets": ["0123456789abcdef"], "options": {"signature_header": "X-Sig"},
+        "name": "s",
+        "provider": "hmac",
+        "secrets": ["0123456789abcdef"],
+        "options": {"signature_header": "X-Sig"},
         "schema": {"required": ["a"], "types": {"t": ["b.c"]}, "type_field": "type", "allow_unknown_types": True},
-        "allowed_cidrs": ["10.0.0.0/8"], "max_body_bytes": 1000, "rate_limit_per_ip": 10, "rate_limit_per_source": 10,
+        "allowed_cidrs": ["10.0.0.0/8"],
+        "max_body_bytes": 1000,
+        "rate_limit_per_ip": 10,
+        "rate_limit_per_source": 10,
     },
     EventCreate: {
-        "event_type": "a.b", "payload": {"x": [1, {"y": "z"}]}, "idempotency_key": "k", "severity": "low",
-        "context": {"c": 1}, "target_endpoint_id": "ep_x", "headers": {"X-A": "b"}, "occurred_at": "2026-01-01T00:00:00Z",
+        "event_type": "a.b",
+        "payload": {"x": [1, {"y": "z"}]},
+        "idempotency_key": "k",
+        "severity": "low",
+        "context": {"c": 1},
+        "target_endpoint_id": "ep_x",
+        "headers": {"X-A": "b"},
+        "occurred_at": "2026-01-01T00:00:00Z",
     },
     EndpointCreate: {
-        "url": "https://example.com/h", "description": "d", "event_types": ["a.*"], "source_ids": ["src_x"],
-        "headers": {"X-A": "b"}, "auth": {"type": "api_key", "token": "t", "header_name": "X-Key"}, "timeout_seconds": 5,
-        "retry_policy": {"max_retries": 3, "initial_delay_seconds": 1, "backoff_multiplier": 2, "max_delay_seconds": 60,
-                         "jitter": True},
-        "rate_limit_per_second": 5, "max_in_flight": 2, "active": True, "signature_format": "standard",
+        "url": "https://example.com/h",
+        "description": "d",
+        "event_types": ["a.*"],
+        "source_ids": ["src_x"],
+        "headers": {"X-A": "b"},
+        "auth": {"type": "api_key", "token": "t", "header_name": "X-Key"},
+        "timeout_seconds": 5,
+        "retry_policy": {
+            "max_retries": 3,
+            "initial_delay_seconds": 1,
+            "backoff_multiplier": 2,
+            "max_delay_seconds": 60,
+            "jitter": True,
+        },
+        "rate_limit_per_second": 5,
+        "max_in_flight": 2,
+        "active": True,
+        "signature_format": "standard",
         "payload_format": "standard",
     },
     Rotation: {"grace_seconds": 60, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
     Resend: {"endpoint_id": "ep_x"},
     BulkReplay: {"endpoint_id": "ep_x", "since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"},
     MonitorCreate: {
-        "name": "m", "heartbeat_interval_seconds": 60, "grace_seconds": 10, "secret": "0123456789abcdef0",
+        "name": "m",
+        "heartbeat_interval_seconds": 60,
+        "grace_seconds": 10,
+        "secret": "0123456789abcdef0",
         "alerts_enabled": True,
-        "payload_mapping": {"status_field": "s.t", "values": {"ok": "up"}, "default_status": "down", "message_field": "m"},
+        "payload_mapping": {
+            "status_field": "s.t",
+            "values": {"ok": "up"},
+            "default_status": "down",
+            "message_field": "m",
+        },
     },
 }
 
@@ -240,9 +321,13 @@ def json_body(draw, model) -> bytes:
         body = _mutated(draw, VALID[model])
     else:
         fields = _fields(model)
-        body = {name: draw(HOSTILE) for name in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=4, unique=True))}
+        body = {
+            name: draw(HOSTILE) for name in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=4, unique=True))
+        }
     raw = json.dumps(body).encode("utf-8", "surrogatepass")
-    breakage = draw(st.sampled_from(["none", "none", "none", "duplicate", "truncate", "bad_utf8", "array", "scalar", "empty"]))
+    breakage = draw(
+        st.sampled_from(["none", "none", "none", "duplicate", "truncate", "bad_utf8", "array", "scalar", "empty"])
+    )
     if breakage == "duplicate" and body:
         key = json.dumps(next(iter(body)))
         raw = raw[:-1] + f", {key}: 1}}".encode()
@@ -264,7 +349,9 @@ def raw_body(draw) -> bytes:
     """What a provider or a pinging system might send: JSON with hostile values, form, bytes."""
     kind = draw(st.sampled_from(["json", "json", "form", "bytes", "none"]))
     if kind == "json":
-        value = draw(st.one_of(HOSTILE, st.fixed_dictionaries({"status": HOSTILE, "message": HOSTILE, "metadata": HOSTILE})))
+        value = draw(
+            st.one_of(HOSTILE, st.fixed_dictionaries({"status": HOSTILE, "message": HOSTILE, "metadata": HOSTILE}))
+        )
         return json.dumps(value).encode("utf-8", "surrogatepass")
     if kind == "form":
         pairs = draw(st.lists(st.tuples(st.text(max_size=8), st.sampled_from(SPECIAL_TEXT[:12])), max_size=4))
@@ -388,26 +475,34 @@ def drive(port: int, mongo_uri: str, db_name: str, ids: Ids) -> dict[str, int]:
 async def test_generated_bad_requests_on_every_route(start_ingest, infra):
     # Limits and the failure budget lifted: each generated request must reach the validation it probes.
     ingest = await start_ingest(
-        rate_limit_per_ip=10**9, rate_limit_per_source=10**9, rate_limit_per_ip_total=10**9,
-        ping_rate_limit_per_ip=10**9, ping_rate_limit_per_token=10**9, failure_limit_per_ip=10**9,
+        rate_limit_per_ip=10**9,
+        rate_limit_per_source=10**9,
+        rate_limit_per_ip_total=10**9,
+        ping_rate_limit_per_ip=10**9,
+        ping_rate_limit_per_token=10**9,
+        failure_limit_per_ip=10**9,
     )
     key = await ingest.tenant()
-    status, endpoint, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/hook"})
+    status, endpoint, _ = await ingest.call(
+        "POST", "/v1/endpoints", token=key, json={"url": "https://example.com/hook"}
+    )
     assert status == 201
     status, monitor, _ = await ingest.call("POST", "/v1/monitors", token=key, json={"name": "m"})
     assert status == 201
     meta = await ingest.source(key, "meta", secrets=["app-secret"], options={"verify_token": "vt"})
-    ids = Ids({
-        "key": key,
-        "admin": ingest.settings.admin_token,
-        "source": (await ingest.source(key, "hmac"))["id"],
-        "none_source": (await ingest.source(key, "none"))["id"],
-        "meta_source": meta["id"],
-        "endpoint": endpoint["id"],
-        "monitor": monitor["id"],
-        "token": monitor["token"],
-        "garbage": "gone_" + "0" * 20,
-    })
+    ids = Ids(
+        {
+            "key": key,
+            "admin": ingest.settings.admin_token,
+            "source": (await ingest.source(key, "hmac"))["id"],
+            "none_source": (await ingest.source(key, "none"))["id"],
+            "meta_source": meta["id"],
+            "endpoint": endpoint["id"],
+            "monitor": monitor["id"],
+            "token": monitor["token"],
+            "garbage": "gone_" + "0" * 20,
+        }
+    )
     counts = await asyncio.to_thread(drive, ingest.settings.ingest_port, infra.mongo_uri, ingest.settings.mongo_db, ids)
     assert counts["sent"] >= EXAMPLES * BATCH
     assert ids.hit == set(ROUTES), f"routes never driven: {set(ROUTES) - ids.hit}"

@@ -5,10 +5,10 @@ import signal
 
 import aiohttp
 import pytest
-from hookyard_common.broker import topology
-from hookyard_common.schemas import Event
 
 from helpers import IngestClient, drain_queue, start_service
+from hookyard_common.broker import topology
+from hookyard_common.schemas import Event
 
 
 @pytest.mark.slow

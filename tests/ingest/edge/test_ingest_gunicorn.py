@@ -3,9 +3,8 @@
 import aiohttp
 import pytest
 
-from hookyard_common.broker import topology
-
 from helpers import IngestClient, drain_queue, gunicorn_ingest
+from hookyard_common.broker import topology
 
 
 @pytest.mark.slow
@@ -23,5 +22,7 @@ async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_p
             assert len(await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=20)) == 20
             status, metrics, _ = await client.call("GET", "/metrics")
             # Aggregated over the workers: all 20 requests counted, whichever worker took them.
-            line = next(l for l in metrics.splitlines() if l.startswith("hookyard_ingest_requests_total{") and "accepted" in l)
+            line = next(
+                l for l in metrics.splitlines() if l.startswith("hookyard_ingest_requests_total{") and "accepted" in l
+            )
             assert float(line.rsplit(" ", 1)[1]) == 20.0

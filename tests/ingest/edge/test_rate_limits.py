@@ -11,14 +11,14 @@ from collections import Counter
 
 import aiohttp
 import pytest
-from hookyard_cli.devstack import free_port
-from hookyard_ingest.edge.errors import ApiError
-from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, client_key
-from hookyard_ingest.edge.rate_leases import COLLECTION, LeasedLimiter
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient, monitoring
 
 from helpers import IngestClient, gunicorn_ingest, start_service
+from hookyard_cli.devstack import free_port
+from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, client_key
+from hookyard_ingest.edge.rate_leases import COLLECTION, LeasedLimiter
 from monitor_helpers import create_monitor, ping
 
 JSON = {"Content-Type": "application/json"}
@@ -116,7 +116,9 @@ async def test_without_mongodb_the_local_limiter_answers_at_once_and_nothing_rai
     # The client's own server selection would wait 30 s: the limiter's timeout must cut it short.
     nowhere = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}/?retryWrites=false")
     try:
-        limiter = LeasedLimiter(SlidingWindowLimiter(60), nowhere["db"][COLLECTION], timeout_seconds=0.2, fallback_seconds=60)
+        limiter = LeasedLimiter(
+            SlidingWindowLimiter(60), nowhere["db"][COLLECTION], timeout_seconds=0.2, fallback_seconds=60
+        )
         unreachable = {"outcome": "unreachable"}
         before = REGISTRY.get_sample_value("hookyard_rate_limit_leases_total", unreachable) or 0
         started = time.monotonic()
@@ -140,7 +142,12 @@ async def test_per_ip_limits_are_per_source_and_per_monitor_under_one_total_ceil
         statuses = [(await ingest.call("POST", f"/in/{source['id']}", headers=JSON, data=b"{}"))[0] for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
     status, body, headers = await ingest.call("POST", f"/in/{first['id']}", headers=JSON, data=b"{}")
-    assert (status, body["error"]["code"], body["error"]["scope"], body["error"]["limit"]) == (429, "rate_limited", "ip", 3)
+    assert (status, body["error"]["code"], body["error"]["scope"], body["error"]["limit"]) == (
+        429,
+        "rate_limited",
+        "ip",
+        3,
+    )
     monitors = [await create_monitor(ingest, key), await create_monitor(ingest, key)]
     assert [(await ping(ingest, m["token"]))[0] for m in monitors for _ in range(2)] == [200] * 4  # 2 per monitor
     status, body = await ping(ingest, monitors[0]["token"])  # 14th request from this IP: over its 2 here
@@ -156,7 +163,9 @@ async def test_unknown_ids_tokens_and_keys_cost_at_most_the_failure_budget_in_qu
     commands = Commands(settings.mongo_db)
     monitoring.register(commands)  # every client made from here on: the ingest's too
     budget = 10
-    ingest = await start_ingest(failure_limit_per_ip=budget, negative_cache_seconds=60, trusted_proxies=("127.0.0.1/32",))
+    ingest = await start_ingest(
+        failure_limit_per_ip=budget, negative_cache_seconds=60, trusted_proxies=("127.0.0.1/32",)
+    )
     key = await ingest.tenant()
     known = await ingest.source(key, "none")
 

@@ -21,9 +21,9 @@ import time
 
 import aiohttp
 import pytest
-from hookyard_cli.devstack import free_port
 
 from helpers import IngestClient, start_service
+from hookyard_cli.devstack import free_port
 
 SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")
 MAX_EVENTS = 20_000  # the senders' bound; far more than the restarts take
@@ -88,9 +88,15 @@ async def test_a_rolling_restart_of_every_service_loses_no_accepted_event(settin
             ingest_urls = [replicas["ingest"].url]  # what the load balancer routes to
             client = IngestClient(ingest_urls[0], settings, session)
             key = await client.tenant()
-            for path, extra in (("/ok", {}), ("/flaky", {"retry_policy": {"schedule_seconds": [0.3] * 20, "jitter": False}})):
+            for path, extra in (
+                ("/ok", {}),
+                ("/flaky", {"retry_policy": {"schedule_seconds": [0.3] * 20, "jitter": False}}),
+            ):
                 status, body, _ = await client.call(
-                    "POST", "/v1/endpoints", token=key, json={"url": receiver.url(path), "event_types": ["order.created"], **extra}
+                    "POST",
+                    "/v1/endpoints",
+                    token=key,
+                    json={"url": receiver.url(path), "event_types": ["order.created"], **extra},
                 )
                 assert status == 201, body
 
@@ -142,9 +148,7 @@ async def test_a_rolling_restart_of_every_service_loses_no_accepted_event(settin
             order from its plan, so the /flaky requests at positions 0, 3, 6, ... got the 503s."""
             requests = receiver.requests.get(path, [])
             failed = FLAKY_EVERY if path == "/flaky" else None
-            return {
-                json.loads(r["body"])["data"]["n"] for i, r in enumerate(requests) if failed is None or i % failed
-            }
+            return {json.loads(r["body"])["data"]["n"] for i, r in enumerate(requests) if failed is None or i % failed}
 
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -156,7 +160,9 @@ async def test_a_rolling_restart_of_every_service_loses_no_accepted_event(settin
         assert len(accepted) >= 300
         for path in ("/ok", "/flaky"):
             lost = accepted - delivered(path)
-            assert not lost, f"{path}: {len(lost)} of {len(accepted)} accepted events never arrived, e.g. {sorted(lost)[:5]}"
+            assert not lost, (
+                f"{path}: {len(lost)} of {len(accepted)} accepted events never arrived, e.g. {sorted(lost)[:5]}"
+            )
         assert len(receiver.requests["/flaky"]) > len(accepted), "the flaky endpoint saw no retries"
     finally:
         for replica in replicas.values():

@@ -11,9 +11,9 @@ import time
 
 import aiohttp
 import pytest
-from hookyard_common.broker import topology
 
 from helpers import IngestClient, drain_queue, gunicorn_ingest, start_service
+from hookyard_common.broker import topology
 
 READ_TIMEOUT = 2.0
 

@@ -1,6 +1,7 @@
 """The ingest's fast event encoder produces exactly what the `Event` model would."""
 
 import pytest
+
 from hookyard_common.schemas import Event, Inbound
 from hookyard_ingest.receiving import inbound_event
 

@@ -13,14 +13,14 @@ import aiohttp
 import githubkit.webhooks
 import pytest
 import stripe
-from hookyard_common.broker import topology
-from hookyard_common.schemas import Event
 from prometheus_client import REGISTRY
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
 from helpers import drain_queue
+from hookyard_common.broker import topology
+from hookyard_common.schemas import Event
 
 SECRET = "s3cr3t-from-the-provider"
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -65,7 +65,11 @@ def slack_case(url):
     body = json.dumps({"type": "event_callback", "event_id": "Ev123", "event": {"type": "message", "text": "hi"}})
     ts = str(int(time.time()))
     signature = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
-    return {"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": ts, "Content-Type": "application/json"}, body.encode()
+    return {
+        "X-Slack-Signature": signature,
+        "X-Slack-Request-Timestamp": ts,
+        "Content-Type": "application/json",
+    }, body.encode()
 
 
 def standard_case(url):
@@ -127,7 +131,12 @@ CASES = {
     "standard_webhooks": ({"secrets": [WHSEC]}, standard_case, "invoice.paid", None),
     "shopify": ({"secrets": [SECRET]}, shopify_case, "orders.create", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
     "mailgun": ({"secrets": [SECRET]}, mailgun_case, "mailgun.delivered", None),
-    "meta": ({"secrets": [SECRET], "options": {"verify_token": "vt"}}, meta_case, "meta.whatsapp_business_account", None),
+    "meta": (
+        {"secrets": [SECRET], "options": {"verify_token": "vt"}},
+        meta_case,
+        "meta.whatsapp_business_account",
+        None,
+    ),
     "hmac": ({"secrets": [SECRET]}, hmac_case, "reservation_update", "r-1"),
     "none": ({}, none_case, "ping", "abc"),
 }
@@ -181,7 +190,9 @@ async def test_stale_and_future_timestamps_are_refused(ingest):
     body = json.dumps({"id": "evt_old", "type": "x.y"})
     for offset, reason in ((-301, "old"), (301, "future")):
         header = stripe.WebhookSignature.generate_signature_header(body, "whsec_stripe", int(time.time()) + offset)
-        status, answer, _ = await post(ingest, source, {"Stripe-Signature": header, "Content-Type": "application/json"}, body)
+        status, answer, _ = await post(
+            ingest, source, {"Stripe-Signature": header, "Content-Type": "application/json"}, body
+        )
         assert status == 401 and reason in answer["error"]["message"], answer
 
 
@@ -190,7 +201,9 @@ async def test_secret_rotation_accepts_both_secrets(ingest):
     source = await ingest.source(key, "hmac", secrets=["old-secret", "new-secret"])
     for secret in ("old-secret", "new-secret"):
         body = json.dumps({"type": "t", "n": secret}).encode()
-        status, _, _ = await post(ingest, source, {"X-Webhook-Signature": _hex(secret, body), "Content-Type": "application/json"}, body)
+        status, _, _ = await post(
+            ingest, source, {"X-Webhook-Signature": _hex(secret, body), "Content-Type": "application/json"}, body
+        )
         assert status == 200
 
 
@@ -270,7 +283,9 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(start_ingest)
     # Through the trusted proxy (127.0.0.1): each forwarded client has its own budget.
     for client in ("203.0.113.7", "203.0.113.8"):
         for _ in range(2):
-            status, body, _ = await post(ingest, source, {**headers, "X-Forwarded-For": f"198.51.100.1, {client}"}, b"{}")
+            status, body, _ = await post(
+                ingest, source, {**headers, "X-Forwarded-For": f"198.51.100.1, {client}"}, b"{}"
+            )
             assert status == 200, body
     # A client outside the source's allow-list is refused even with a forged left-most hop.
     status, body, _ = await post(ingest, source, {**headers, "X-Forwarded-For": "203.0.113.9, 192.0.2.1"}, b"{}")
@@ -302,7 +317,9 @@ async def test_payload_schema_names_missing_fields(ingest):
 
     async def send(payload):
         body = json.dumps(payload).encode()
-        return await post(ingest, source, {"X-Webhook-Signature": _hex(SECRET, body), "Content-Type": "application/json"}, body)
+        return await post(
+            ingest, source, {"X-Webhook-Signature": _hex(SECRET, body), "Content-Type": "application/json"}, body
+        )
 
     status, body, _ = await send({"type": "reservation_update", "content": "ok", "metadata": {"status": "confirmed"}})
     assert status == 400 and body["error"]["missing"] == ["metadata.reservation_id"]
@@ -311,7 +328,11 @@ async def test_payload_schema_names_missing_fields(ingest):
     status, body, _ = await send({"type": "lottery", "content": "x"})
     assert (status, body["error"]["code"]) == (400, "unknown_message_type")
     status, body, _ = await send(
-        {"type": "reservation_update", "content": "ok", "metadata": {"reservation_id": "res_abc123", "status": "confirmed"}}
+        {
+            "type": "reservation_update",
+            "content": "ok",
+            "metadata": {"reservation_id": "res_abc123", "status": "confirmed"},
+        }
     )
     assert status == 200, body
 
@@ -364,7 +385,10 @@ async def test_message_log_lists_filters_and_shows_redacted_headers(ingest, star
     second = await ingest.source(key, "none")
     for source in (first, second, first):
         status, _, _ = await post(
-            ingest, source, {"Content-Type": "application/json", "Authorization": "Bearer sender-secret"}, b'{"type": "a"}'
+            ingest,
+            source,
+            {"Content-Type": "application/json", "Authorization": "Bearer sender-secret"},
+            b'{"type": "a"}',
         )
         assert status == 200
     everything = await ingest.wait_for_messages(key, 3)

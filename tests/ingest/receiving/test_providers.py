@@ -22,6 +22,11 @@ from urllib.parse import urlencode
 import pytest
 import stripe
 from githubkit import webhooks as github_webhooks
+from multidict import CIMultiDict, MultiDict
+from slack_sdk.signature import Clock, SignatureVerifier
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from twilio.request_validator import RequestValidator
+
 from hookyard_ingest.receiving.providers import (
     PROVIDERS,
     InboundRequest,
@@ -31,10 +36,6 @@ from hookyard_ingest.receiving.providers import (
     meta_handshake,
     normalize_event_type,
 )
-from multidict import CIMultiDict, MultiDict
-from slack_sdk.signature import Clock, SignatureVerifier
-from standardwebhooks.webhooks import Webhook as StandardWebhook
-from twilio.request_validator import RequestValidator
 
 NOW = 1_750_000_000
 TOLERANCE = 300
@@ -296,9 +297,7 @@ def test_standard_webhooks_svix_headers_and_secret_without_prefix():
 def test_standard_webhooks_rotation_and_several_signatures_in_header():
     headers = sw_headers(SW_SECRET, NOW)
     old_sig = sw_headers(SW_OTHER, NOW)["webhook-signature"]
-    headers["webhook-signature"] = (
-        f"v1a,ignored-asymmetric {old_sig} {headers['webhook-signature']}"
-    )
+    headers["webhook-signature"] = f"v1a,ignored-asymmetric {old_sig} {headers['webhook-signature']}"
     assert verify("standard_webhooks", request(SW_BODY, headers), [SW_OTHER, SW_SECRET])
     # Only the second secret matches the (single) signature.
     single = sw_headers(SW_SECRET, NOW)
@@ -396,13 +395,9 @@ def test_stripe_refusals():
     assert refused("stripe", tampered, [STRIPE_SECRET]) == "no signature matches"
     good = request(STRIPE_BODY, {"Stripe-Signature": header})
     assert refused("stripe", good, [STRIPE_OTHER]) == "no signature matches"
-    assert refused("stripe", request(STRIPE_BODY), [STRIPE_SECRET]) == (
-        "missing Stripe-Signature header"
-    )
+    assert refused("stripe", request(STRIPE_BODY), [STRIPE_SECRET]) == ("missing Stripe-Signature header")
     only_v0 = request(STRIPE_BODY, {"Stripe-Signature": f"t={NOW},v0=abcd"})
-    assert (
-        refused("stripe", only_v0, [STRIPE_SECRET]) == "no v1 signature in Stripe-Signature header"
-    )
+    assert refused("stripe", only_v0, [STRIPE_SECRET]) == "no v1 signature in Stripe-Signature header"
     no_t = request(STRIPE_BODY, {"Stripe-Signature": header.split(",")[1]})
     assert refused("stripe", no_t, [STRIPE_SECRET]) == "no timestamp in Stripe-Signature header"
     bad_t = request(STRIPE_BODY, {"Stripe-Signature": "t=soon," + header.split(",")[1]})
@@ -445,9 +440,7 @@ def gh_headers(secret: str, body: str = GH_BODY, event: str = "pull_request") ->
 def test_github_accepts_what_githubkit_signs_and_githubkit_agrees():
     headers = gh_headers("gh-secret")
     result = verify("github", request(GH_BODY, headers), ["gh-secret"])
-    assert result == Verified(
-        "72d3162e-cc78-11e3-81ab-4c9367dc0958", "pull_request.opened", "github-sha256"
-    )
+    assert result == Verified("72d3162e-cc78-11e3-81ab-4c9367dc0958", "pull_request.opened", "github-sha256")
     assert github_webhooks.verify("gh-secret", GH_BODY, headers["X-Hub-Signature-256"])
 
 
@@ -467,9 +460,7 @@ def test_github_rotation_and_refusals():
         "X-Hub-Signature": github_webhooks.sign("new", GH_BODY, method="sha1"),
         "X-GitHub-Event": "pull_request",
     }
-    assert refused("github", request(GH_BODY, sha1_only), ["new"]) == (
-        "missing X-Hub-Signature-256 header"
-    )
+    assert refused("github", request(GH_BODY, sha1_only), ["new"]) == ("missing X-Hub-Signature-256 header")
     bare = request(GH_BODY, {"X-Hub-Signature-256": headers["X-Hub-Signature-256"][7:]})
     assert refused("github", bare, ["new"]) == "malformed X-Hub-Signature-256 header"
 
@@ -507,9 +498,7 @@ def test_twilio_accepts_what_the_sdk_signs_and_the_sdk_agrees():
 def test_twilio_repeated_fields_are_sorted_by_value():
     fields = [("To", "+1555"), ("MediaUrl", "https://b.example/2"), ("MediaUrl", "https://a/1")]
     sig = tw_sig(TW_TOKEN, TW_URL, fields)
-    assert verify(
-        "twilio", form_request(fields, {"X-Twilio-Signature": sig}, url=TW_URL), [TW_TOKEN]
-    )
+    assert verify("twilio", form_request(fields, {"X-Twilio-Signature": sig}, url=TW_URL), [TW_TOKEN])
 
 
 def test_twilio_repeated_identical_values_kept_or_merged():
@@ -517,18 +506,14 @@ def test_twilio_repeated_identical_values_kept_or_merged():
     # (sorted(set(values))). Both forms of the signed string are accepted.
     fields = [("Tag", "b"), ("Tag", "a"), ("Tag", "b")]
     kept = TW_URL + "TagaTagbTagb"
-    by_docs = base64.b64encode(
-        hmac.new(TW_TOKEN.encode(), kept.encode(), hashlib.sha1).digest()
-    ).decode()
+    by_docs = base64.b64encode(hmac.new(TW_TOKEN.encode(), kept.encode(), hashlib.sha1).digest()).decode()
     by_sdk = tw_sig(TW_TOKEN, TW_URL, fields)
     assert by_docs != by_sdk
     for sig in (by_docs, by_sdk):
         req = form_request(fields, {"X-Twilio-Signature": sig}, url=TW_URL)
         assert verify("twilio", req, [TW_TOKEN]).event_type == "twilio.received"
     unsorted = TW_URL + "TagbTagaTagb"
-    bad = base64.b64encode(
-        hmac.new(TW_TOKEN.encode(), unsorted.encode(), hashlib.sha1).digest()
-    ).decode()
+    bad = base64.b64encode(hmac.new(TW_TOKEN.encode(), unsorted.encode(), hashlib.sha1).digest()).decode()
     req = form_request(fields, {"X-Twilio-Signature": bad}, url=TW_URL)
     assert refused("twilio", req, [TW_TOKEN]) == "no signature matches"
 
@@ -562,9 +547,7 @@ def test_twilio_json_body_is_checked_through_body_sha256():
     # A JSON body whose URL carries no bodySHA256 is not covered by any signature.
     bare_url = "https://hooks.example.com/hy/in/src_tw"
     bare = request(body, {"X-Twilio-Signature": tw_sig(TW_TOKEN, bare_url, [])}, url=bare_url)
-    assert refused("twilio", bare, [TW_TOKEN]) == (
-        "body is not covered by the signature (no bodySHA256)"
-    )
+    assert refused("twilio", bare, [TW_TOKEN]) == ("body is not covered by the signature (no bodySHA256)")
 
 
 def test_twilio_shared_key_hmac_sha256():
@@ -573,9 +556,7 @@ def test_twilio_shared_key_hmac_sha256():
     headers = {"X-Twilio-Signature": sig, "X-Twilio-Webhooks-Signature-Settings": settings}
     result = verify("twilio", form_request(TW_INBOUND, headers, url=TW_URL), [TW_TOKEN])
     assert result.signature_scheme == "twilio-hmac-sha256"
-    assert RequestValidator(TW_TOKEN).validate(
-        TW_URL, MultiDict(TW_INBOUND), sig, algorithm="HMAC_SHA256"
-    )
+    assert RequestValidator(TW_TOKEN).validate(TW_URL, MultiDict(TW_INBOUND), sig, algorithm="HMAC_SHA256")
     # Without the settings header the same signature is read as SHA-1 and fails.
     plain = form_request(TW_INBOUND, {"X-Twilio-Signature": sig}, url=TW_URL)
     assert refused("twilio", plain, [TW_TOKEN]) == "no signature matches"
@@ -602,9 +583,7 @@ def test_twilio_shared_key_hmac_sha256():
 )
 def test_twilio_event_type_and_dedup_without_idempotency_token(fields, event_type, dedup_key):
     sig = tw_sig(TW_TOKEN, TW_URL, fields)
-    result = verify(
-        "twilio", form_request(fields, {"X-Twilio-Signature": sig}, url=TW_URL), [TW_TOKEN]
-    )
+    result = verify("twilio", form_request(fields, {"X-Twilio-Signature": sig}, url=TW_URL), [TW_TOKEN])
     assert (result.event_type, result.dedup_key) == (event_type, dedup_key)
 
 
@@ -685,9 +664,7 @@ def test_mailgun_refusals():
     moved = {**body, "signature": {**body["signature"], "timestamp": str(NOW + 1)}}
     assert refused("mailgun", request(json.dumps(moved)), [MG_KEY]) == "no signature matches"
     unsigned = {"event-data": body["event-data"]}
-    assert refused("mailgun", request(json.dumps(unsigned)), [MG_KEY]) == (
-        "missing Mailgun signature fields"
-    )
+    assert refused("mailgun", request(json.dumps(unsigned)), [MG_KEY]) == ("missing Mailgun signature fields")
     bad_ts = {**body, "signature": {**body["signature"], "timestamp": "yesterday"}}
     assert refused("mailgun", request(json.dumps(bad_ts)), [MG_KEY]) == "invalid timestamp"
 
@@ -736,15 +713,11 @@ def test_slack_event_callback_accepted_and_the_sdk_agrees():
     result = verify("slack", request(SLACK_EVENT, headers), [SLACK_SECRET])
     assert result == Verified("Ev0PV52K21", "event_callback.message", "slack-v0")
     referee = SignatureVerifier(SLACK_SECRET, clock=FixedClock())
-    assert referee.is_valid(
-        body=SLACK_EVENT, timestamp=str(NOW), signature=headers["X-Slack-Signature"]
-    )
+    assert referee.is_valid(body=SLACK_EVENT, timestamp=str(NOW), signature=headers["X-Slack-Signature"])
 
 
 def test_slack_url_verification():
-    body = json.dumps(
-        {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV", "type": "url_verification"}
-    )
+    body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV", "type": "url_verification"})
     result = verify("slack", request(body, slack_headers(SLACK_SECRET, NOW, body)), [SLACK_SECRET])
     assert result == Verified(None, "url_verification", "slack-v0")
 
@@ -753,15 +726,11 @@ def test_slack_slash_command_and_interaction_forms():
     command = [("command", "/weather"), ("text", "94070"), ("trigger_id", "13345224609.738474920")]
     body = urlencode(command)
     req = form_request(command, slack_headers(SLACK_SECRET, NOW, body))
-    assert verify("slack", req, [SLACK_SECRET]) == Verified(
-        "13345224609.738474920", "slack.command", "slack-v0"
-    )
+    assert verify("slack", req, [SLACK_SECRET]) == Verified("13345224609.738474920", "slack.command", "slack-v0")
     payload = json.dumps({"type": "block_actions", "trigger_id": "999.111", "actions": []})
     interaction = [("payload", payload)]
     req = form_request(interaction, slack_headers(SLACK_SECRET, NOW, urlencode(interaction)))
-    assert verify("slack", req, [SLACK_SECRET]) == Verified(
-        "999.111", "slack.interaction", "slack-v0"
-    )
+    assert verify("slack", req, [SLACK_SECRET]) == Verified("999.111", "slack.interaction", "slack-v0")
 
 
 def test_slack_rotation_and_refusals():
@@ -769,25 +738,17 @@ def test_slack_rotation_and_refusals():
     assert verify("slack", request(SLACK_EVENT, headers), ["old-secret", SLACK_SECRET])
     tampered = request(SLACK_EVENT.replace("hi", "ho"), headers)
     assert refused("slack", tampered, [SLACK_SECRET]) == "no signature matches"
-    assert refused("slack", request(SLACK_EVENT, headers), ["old-secret"]) == (
-        "no signature matches"
-    )
+    assert refused("slack", request(SLACK_EVENT, headers), ["old-secret"]) == ("no signature matches")
     no_sig = {"X-Slack-Request-Timestamp": str(NOW)}
-    assert refused("slack", request(SLACK_EVENT, no_sig), [SLACK_SECRET]) == (
-        "missing X-Slack-Signature header"
-    )
+    assert refused("slack", request(SLACK_EVENT, no_sig), [SLACK_SECRET]) == ("missing X-Slack-Signature header")
     no_ts = {"X-Slack-Signature": headers["X-Slack-Signature"]}
-    assert refused("slack", request(SLACK_EVENT, no_ts), [SLACK_SECRET]) == (
-        "missing X-Slack-Request-Timestamp header"
-    )
+    assert refused("slack", request(SLACK_EVENT, no_ts), [SLACK_SECRET]) == ("missing X-Slack-Request-Timestamp header")
     moved = {**headers, "X-Slack-Request-Timestamp": str(NOW - 1)}
     assert refused("slack", request(SLACK_EVENT, moved), [SLACK_SECRET]) == "no signature matches"
     bad_ts = {**headers, "X-Slack-Request-Timestamp": "now"}
     assert refused("slack", request(SLACK_EVENT, bad_ts), [SLACK_SECRET]) == "invalid timestamp"
     v1 = {**headers, "X-Slack-Signature": headers["X-Slack-Signature"].replace("v0=", "v1=")}
-    assert refused("slack", request(SLACK_EVENT, v1), [SLACK_SECRET]) == (
-        "malformed X-Slack-Signature header"
-    )
+    assert refused("slack", request(SLACK_EVENT, v1), [SLACK_SECRET]) == ("malformed X-Slack-Signature header")
 
 
 @pytest.mark.parametrize(
@@ -827,9 +788,7 @@ def shopify_headers(secret: str, body: str = SHOP_BODY) -> dict:
 
 def test_shopify_accepted_with_topic_and_webhook_id():
     result = verify("shopify", request(SHOP_BODY, shopify_headers(SHOP_SECRET)), [SHOP_SECRET])
-    assert result == Verified(
-        "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders.create", "shopify-hmac-sha256"
-    )
+    assert result == Verified("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders.create", "shopify-hmac-sha256")
     headers = shopify_headers(SHOP_SECRET)
     del headers["X-Shopify-Webhook-Id"]
     result = verify("shopify", request(SHOP_BODY, headers), [SHOP_SECRET])
@@ -843,13 +802,9 @@ def test_shopify_rotation_and_refusals():
     assert refused("shopify", tampered, [SHOP_SECRET]) == "no signature matches"
     assert refused("shopify", request(SHOP_BODY, headers), ["old"]) == "no signature matches"
     del headers["X-Shopify-Hmac-Sha256"]
-    assert refused("shopify", request(SHOP_BODY, headers), [SHOP_SECRET]) == (
-        "missing X-Shopify-Hmac-Sha256 header"
-    )
+    assert refused("shopify", request(SHOP_BODY, headers), [SHOP_SECRET]) == ("missing X-Shopify-Hmac-Sha256 header")
     hex_sig = {**headers, "X-Shopify-Hmac-Sha256": "%%%"}
-    assert refused("shopify", request(SHOP_BODY, hex_sig), [SHOP_SECRET]) == (
-        "malformed X-Shopify-Hmac-Sha256 header"
-    )
+    assert refused("shopify", request(SHOP_BODY, hex_sig), [SHOP_SECRET]) == ("malformed X-Shopify-Hmac-Sha256 header")
 
 
 # --- Meta ------------------------------------------------------------------------------------
@@ -890,9 +845,7 @@ def test_meta_rotation_and_refusals():
     assert refused("meta", tampered, [META_SECRET], META_OPTIONS) == "no signature matches"
     wrong = request(META_BODY, headers)
     assert refused("meta", wrong, ["old"], META_OPTIONS) == "no signature matches"
-    assert refused("meta", request(META_BODY), [META_SECRET], META_OPTIONS) == (
-        "missing X-Hub-Signature-256 header"
-    )
+    assert refused("meta", request(META_BODY), [META_SECRET], META_OPTIONS) == ("missing X-Hub-Signature-256 header")
 
 
 def test_meta_handshake():
@@ -905,14 +858,8 @@ def test_meta_handshake():
     assert meta_handshake(MultiDict(good), META_OPTIONS) == "1158201444"
     assert meta_handshake({**good, "hub.verify_token": "guess"}, META_OPTIONS) is None
     assert meta_handshake({**good, "hub.mode": "unsubscribe"}, META_OPTIONS) is None
-    assert (
-        meta_handshake({k: v for k, v in good.items() if k != "hub.challenge"}, META_OPTIONS)
-        is None
-    )
-    assert (
-        meta_handshake({k: v for k, v in good.items() if k != "hub.verify_token"}, META_OPTIONS)
-        is None
-    )
+    assert meta_handshake({k: v for k, v in good.items() if k != "hub.challenge"}, META_OPTIONS) is None
+    assert meta_handshake({k: v for k, v in good.items() if k != "hub.verify_token"}, META_OPTIONS) is None
     assert meta_handshake(good, {}) is None
     assert meta_handshake({**good, "hub.verify_token": ""}, {"verify_token": ""}) is None
 
@@ -984,9 +931,12 @@ HOSTILE_ENTRIES = 2_000  # more than fit a header line: the verifiers read only 
 def hostile_cases() -> list[tuple[str, InboundRequest, list[str], dict]]:
     """(provider, request, secrets, options): the worst request of each scheme, signed wrong."""
     b64, hexed = well_sized_wrong("base64"), well_sized_wrong("hex")
-    sw = {**sw_headers(SW_SECRET, NOW), "webhook-signature": " ".join(
-        ["v1,", "v1=", f"v1,{b64[:-4]}", "v2,x"] * (HOSTILE_ENTRIES // 4) + [f"v1,{b64}"] * 20
-    )}
+    sw = {
+        **sw_headers(SW_SECRET, NOW),
+        "webhook-signature": " ".join(
+            ["v1,", "v1=", f"v1,{b64[:-4]}", "v2,x"] * (HOSTILE_ENTRIES // 4) + [f"v1,{b64}"] * 20
+        ),
+    }
     stripe_value = ",".join([f"t={NOW}"] + ["v1=", "v1", f"v1={hexed[:10]}"] * HOSTILE_ENTRIES)
     mailgun = json.loads(mailgun_json(MG_KEY, NOW, token="t" * 100_000))
     repeated = [*TW_INBOUND, *[("Tag", "same")] * 100]
@@ -1010,9 +960,7 @@ def hostile_cases() -> list[tuple[str, InboundRequest, list[str], dict]]:
     hostile_cases(),
     ids=[case[0] for case in hostile_cases()],
 )
-def test_a_hostile_request_costs_at_most_one_mac_per_secret_and_signed_string(
-    macs, name, req, secrets, options
-):
+def test_a_hostile_request_costs_at_most_one_mac_per_secret_and_signed_string(macs, name, req, secrets, options):
     assert refused(name, req, secrets, options) in {
         "no signature matches",
         "malformed Mailgun token",

@@ -49,7 +49,7 @@ class Broker:
         *,
         publish_timeout_seconds: float = 10.0,
         other_service_users: Iterable[str] = (),
-    ) -> "Broker":
+    ) -> Broker:
         connection = await aio_pika.connect_robust(
             amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
         )
@@ -123,7 +123,14 @@ class Broker:
         )
 
     async def publish_copy(
-        self, body: bytes, *, user_id: str | None, exchange: str, routing_key: str, message_id: str | None, headers: dict
+        self,
+        body: bytes,
+        *,
+        user_id: str | None,
+        exchange: str,
+        routing_key: str,
+        message_id: str | None,
+        headers: dict,
     ) -> None:
         """Publish a copy of a consumed message (parked, held, sent back, re-driven). It is a
         service's only when the original was: a tenant's message never gains the trust of the

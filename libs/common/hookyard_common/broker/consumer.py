@@ -152,9 +152,7 @@ class Consumer:
         try:
             await self.handler(message)
         except Reject as exc:
-            log.warning(
-                "message rejected", extra={"queue": self.queue_name, "reason": str(exc)}
-            )
+            log.warning("message rejected", extra={"queue": self.queue_name, "reason": str(exc)})
             self._acks.settled(message)
             await _settle(message.reject(requeue=False))
             return "reject"

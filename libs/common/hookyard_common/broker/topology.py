@@ -86,9 +86,7 @@ def queue_specs(retry_tiers_ms: tuple[int, ...]) -> list[QueueSpec]:
 
 async def declare(channel: AbstractChannel, retry_tiers_ms: tuple[int, ...]) -> None:
     """Declare every exchange, queue and binding. Safe to call any number of times."""
-    events = await channel.declare_exchange(
-        EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-    )
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     await channel.declare_exchange(CHANGES_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
     for spec in queue_specs(retry_tiers_ms):
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)

@@ -17,9 +17,7 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True
-    )
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True)
 
     # Dependencies.
     amqp_url: str = Field(
@@ -40,9 +38,7 @@ class Settings(BaseSettings):
         validation_alias=_env("MONGO_URI"),
         description="MongoDB connection string.",
     )
-    mongo_db: str = Field(
-        "hookyard", validation_alias=_env("HOOKYARD_MONGO_DB"), description="Database name."
-    )
+    mongo_db: str = Field("hookyard", validation_alias=_env("HOOKYARD_MONGO_DB"), description="Database name.")
     mongo_timeout_seconds: float = Field(
         5.0,
         gt=0,
@@ -57,10 +53,24 @@ class Settings(BaseSettings):
         validation_alias=_env("HOOKYARD_HTTP_HOST"),
         description="Interface every service binds to (0.0.0.0 in containers).",
     )
-    ingest_port: int = Field(8000, validation_alias=_env("HOOKYARD_INGEST_PORT"), description="Port of the ingest (provider webhooks, tenant API, pings, probes).")
-    dispatcher_port: int = Field(8001, validation_alias=_env("HOOKYARD_DISPATCHER_PORT"), description="Port of the dispatcher's probes and metrics.")
-    retrier_port: int = Field(8002, validation_alias=_env("HOOKYARD_RETRIER_PORT"), description="Port of the retrier's probes and metrics.")
-    heartbeat_port: int = Field(8003, validation_alias=_env("HOOKYARD_HEARTBEAT_PORT"), description="Port of the heartbeat's probes and metrics.")
+    ingest_port: int = Field(
+        8000,
+        validation_alias=_env("HOOKYARD_INGEST_PORT"),
+        description="Port of the ingest (provider webhooks, tenant API, pings, probes).",
+    )
+    dispatcher_port: int = Field(
+        8001,
+        validation_alias=_env("HOOKYARD_DISPATCHER_PORT"),
+        description="Port of the dispatcher's probes and metrics.",
+    )
+    retrier_port: int = Field(
+        8002, validation_alias=_env("HOOKYARD_RETRIER_PORT"), description="Port of the retrier's probes and metrics."
+    )
+    heartbeat_port: int = Field(
+        8003,
+        validation_alias=_env("HOOKYARD_HEARTBEAT_PORT"),
+        description="Port of the heartbeat's probes and metrics.",
+    )
 
     # The ingest.
     admin_token: str = Field(

@@ -8,7 +8,6 @@ read and kept.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +19,8 @@ import orjson
 from hookyard_common.delivery import chat_formats, signing
 from hookyard_common.delivery.endpoints import RESERVED_HEADERS, ApiKeyAuth, Endpoint, auth_headers
 from hookyard_common.delivery.header_rules import check_headers
-from hookyard_common.schemas import DeliveryTask
 from hookyard_common.delivery.ssrf import DestinationNotAllowed
+from hookyard_common.schemas import DeliveryTask
 
 USER_AGENT = "Hookyard/0.1"
 
@@ -148,14 +147,29 @@ class Deliverer:
                 status = response.status
                 retry_after = _retry_after(response.headers.get("Retry-After"))
         except DestinationNotAllowed as exc:
-            return AttemptResult("failure", "destination_not_allowed", latency_ms=elapsed(), response_body=str(exc), request_headers=recorded)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            return AttemptResult(
+                "failure",
+                "destination_not_allowed",
+                latency_ms=elapsed(),
+                response_body=str(exc),
+                request_headers=recorded,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             return AttemptResult("failure", "timeout", latency_ms=elapsed(), request_headers=recorded)
         except aiohttp.ClientError as exc:
-            return AttemptResult("failure", "connection_error", latency_ms=elapsed(), response_body=repr(exc)[:500], request_headers=recorded)
+            return AttemptResult(
+                "failure",
+                "connection_error",
+                latency_ms=elapsed(),
+                response_body=repr(exc)[:500],
+                request_headers=recorded,
+            )
         except (ValueError, TypeError, UnicodeError) as exc:  # the client refused to write the request
             return AttemptResult(
-                "failure", "request_not_sent", latency_ms=elapsed(), response_body=repr(exc)[:500],
+                "failure",
+                "request_not_sent",
+                latency_ms=elapsed(),
+                response_body=repr(exc)[:500],
                 request_headers=recorded,
             )
         text = content.decode("utf-8", errors="replace")

@@ -61,7 +61,9 @@ def slack(event: Event) -> dict:
         {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(f"*{headline}*\n{details}".strip())}},
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": _slack_escape(f"{event.event_type} · {event.occurred_at.isoformat()}")}],
+            "elements": [
+                {"type": "mrkdwn", "text": _slack_escape(f"{event.event_type} · {event.occurred_at.isoformat()}")}
+            ],
         },
     ]
     return {"text": _slack_escape(text), "blocks": blocks}

@@ -80,9 +80,7 @@ async def requeue(
     if record is None:
         return False
     task = replay_task(record, at)
-    await broker.publish(
-        task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id
-    )
+    await broker.publish(task.to_bytes(), exchange="", routing_key=topology.RETRY_DUE_QUEUE, message_id=task.message_id)
     # Confirmed: the broker owns it now. Only if the claim is still ours (no one took it over).
     await store[COLLECTION].update_one({"_id": message_id, "replayed_at": at}, {"$set": {"lease_until": None}})
     return True
@@ -90,9 +88,11 @@ async def requeue(
 
 async def resume_stalled(store: Store, broker: Broker, now: datetime, limit: int = 100) -> int:
     """Take over replays whose claim lapsed before their publish was confirmed; how many were sent."""
-    lapsed = store[COLLECTION].find(
-        {"state": "replaying", "lease_until": {"$lte": now}}, {"tenant_id": 1, "replay_id": 1}
-    ).limit(limit)
+    lapsed = (
+        store[COLLECTION]
+        .find({"state": "replaying", "lease_until": {"$lte": now}}, {"tenant_id": 1, "replay_id": 1})
+        .limit(limit)
+    )
     resumed = 0
     async for doc in lapsed:
         resumed += await requeue(store, broker, doc["_id"], doc["tenant_id"], now, doc.get("replay_id"))

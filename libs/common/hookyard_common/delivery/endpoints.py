@@ -23,8 +23,17 @@ from hookyard_common.delivery.header_rules import (
 DEFAULT_SCHEDULE_SECONDS = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
 # Headers Hookyard sets itself; an endpoint's custom headers may not override them.
 RESERVED_HEADERS = {
-    "webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length",
-    "host", "x-webhook-signature", "x-event-type", "x-event-id", "x-tenant-id", "x-timestamp",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "x-webhook-signature",
+    "x-event-type",
+    "x-event-id",
+    "x-tenant-id",
+    "x-timestamp",
 }
 
 
@@ -97,7 +106,7 @@ class RetryPolicy(Strict):
     jitter: bool = True
 
     @model_validator(mode="after")
-    def _one_form(self) -> "RetryPolicy":
+    def _one_form(self) -> RetryPolicy:
         if self.schedule_seconds is not None and self.max_retries is not None:
             raise ValueError("give either schedule_seconds or max_retries, not both")
         return self
@@ -127,9 +136,7 @@ class EndpointFields(Strict):
 
     url: AnyHttpUrl | None = None
     description: str | None = Field(None, max_length=500)
-    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN, max_length=256)]] | None = Field(
-        None, max_length=100
-    )
+    event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN, max_length=256)]] | None = Field(None, max_length=100)
     source_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(None, max_length=100)
     headers: CustomHeaders | None = None
     auth: Auth | None = None
@@ -162,8 +169,17 @@ class EndpointFields(Strict):
         return value
 
     @field_validator(
-        "url", "event_types", "source_ids", "headers", "timeout_seconds", "retry_policy", "max_in_flight",
-        "active", "signature_format", "payload_format", mode="before",
+        "url",
+        "event_types",
+        "source_ids",
+        "headers",
+        "timeout_seconds",
+        "retry_policy",
+        "max_in_flight",
+        "active",
+        "signature_format",
+        "payload_format",
+        mode="before",
     )
     @classmethod
     def _not_null(cls, value: object) -> object:
@@ -225,4 +241,3 @@ class Endpoint(Strict):
         if self.source_ids and source_id not in self.source_ids:
             return False
         return any_matches(self.event_types, event_type)
-

@@ -33,10 +33,10 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
+from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoint_cache import COLLECTION, EndpointCache
 from hookyard_common.delivery.endpoints import Endpoint, EndpointHealth
 from hookyard_common.delivery.failure_window import FailureWindow
-from hookyard_common.core.settings import Settings
 from hookyard_common.store.client import Store
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,9 @@ class HealthKeeper:
             return  # healthy, as far as anyone knows: nothing to write
         self._failing_since.pop(endpoint.id, None)
         self._warned.pop(endpoint.id, None)
-        cleared = await self.collection.update_one({"_id": endpoint.id}, {"$set": {"health": EndpointHealth().model_dump()}})
+        cleared = await self.collection.update_one(
+            {"_id": endpoint.id}, {"$set": {"health": EndpointHealth().model_dump()}}
+        )
         self.endpoints.invalidate(endpoint.tenant_id)
         if cleared.modified_count and (probing or endpoint.health.paused_until is not None):
             HEALTH_CHANGES.labels("resumed").inc()
@@ -156,7 +158,9 @@ class HealthKeeper:
             HEALTH_CHANGES.labels("disabled").inc()
             log.warning("endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
             await self.announce(
-                endpoint.tenant_id, "endpoint.disabled", {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}
+                endpoint.tenant_id,
+                "endpoint.disabled",
+                {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason},
             )
         return bool(changed.modified_count)
 

@@ -41,8 +41,7 @@ def secret_key(secret: str) -> bytes:
 def standard_headers(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     signed = f"{message_id}.{timestamp}.".encode() + body
     signatures = " ".join(
-        "v1," + base64.b64encode(hmac.new(secret_key(s), signed, hashlib.sha256).digest()).decode()
-        for s in secrets_
+        "v1," + base64.b64encode(hmac.new(secret_key(s), signed, hashlib.sha256).digest()).decode() for s in secrets_
     )
     return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": signatures}
 

@@ -29,20 +29,20 @@ from datetime import datetime, timedelta
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
-from hookyard_common.records import attempt_log
-from hookyard_common.delivery import dead_letters
 from hookyard_common.broker import outages, topology
-from hookyard_common.records.attempt_log import AttemptLog
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core.settings import Settings
+from hookyard_common.delivery import dead_letters
 from hookyard_common.delivery.attempt import AttemptResult, Deliverer
 from hookyard_common.delivery.endpoint_cache import EndpointCache
-from hookyard_common.delivery.health import HealthKeeper
 from hookyard_common.delivery.endpoints import Endpoint
-from hookyard_common.delivery.scheduler import deferral_delay, next_delay, tier_for
+from hookyard_common.delivery.health import HealthKeeper
 from hookyard_common.delivery.routing import is_operational, operational_event
-from hookyard_common.schemas import DeliveryTask, utcnow
-from hookyard_common.core.settings import Settings
+from hookyard_common.delivery.scheduler import deferral_delay, next_delay, tier_for
 from hookyard_common.delivery.ssrf import DestinationPolicy, GuardedConnector
+from hookyard_common.records import attempt_log
+from hookyard_common.records.attempt_log import AttemptLog
+from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.store.client import Store
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,9 @@ class DeliveryWorker:
         """Deliver or hand on one task; returns what happened (for logs and tests)."""
         endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
         if endpoint is None:
-            log.info("endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id})
+            log.info(
+                "endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id}
+            )
             return "dropped"
         if not endpoint.active:
             await self.dead_letter(task, "endpoint_disabled")

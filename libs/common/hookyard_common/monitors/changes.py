@@ -29,8 +29,8 @@ from pymongo.errors import DuplicateKeyError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.monitors.states import SEVERITY, Planned, Snapshot, plan
 from hookyard_common.monitors.model import COLLECTION, FLIPS, INCIDENTS
+from hookyard_common.monitors.states import SEVERITY, Planned, Snapshot, plan
 from hookyard_common.schemas import Event, MonitorState, MonitorStatus, new_id, utcnow
 from hookyard_common.store.client import Store
 
@@ -65,7 +65,12 @@ class MonitorChanges:
         FLIPS_TOTAL.labels(to.value).inc()
         log.info(
             "monitor state changed",
-            extra={"monitor_id": snapshot.id, "from": snapshot.state.value, "to": to.value, "reason": details.get("reason")},
+            extra={
+                "monitor_id": snapshot.id,
+                "from": snapshot.state.value,
+                "to": to.value,
+                "reason": details.get("reason"),
+            },
         )
         return planned.entry
 
@@ -96,13 +101,20 @@ class MonitorChanges:
     async def settle_due(self, limit: int) -> int:
         """The sweep: settle monitors whose changes are pending and unclaimed (or whose settler died)."""
         now = self.clock()
-        due = await self.monitors.find({"outbox_at": {"$lte": now}}, {"_id": 1}).sort("outbox_at", 1).limit(limit).to_list()
+        due = (
+            await self.monitors.find({"outbox_at": {"$lte": now}}, {"_id": 1})
+            .sort("outbox_at", 1)
+            .limit(limit)
+            .to_list()
+        )
         settled = 0
         for doc in due:
             try:
                 settled += await self.settle(doc["_id"])
             except Exception:
-                log.warning("could not settle a monitor's changes; will retry", extra={"monitor_id": doc["_id"]}, exc_info=True)
+                log.warning(
+                    "could not settle a monitor's changes; will retry", extra={"monitor_id": doc["_id"]}, exc_info=True
+                )
         return settled
 
     async def _claim(self, monitor_id: str) -> dict | None:

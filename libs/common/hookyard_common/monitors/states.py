@@ -58,10 +58,18 @@ class Snapshot:
     late_at: datetime | None = None
     deadline: datetime | None = None
 
-    FIELDS = {"tenant_id": 1, "state": 1, "version": 1, "open_incident_id": 1, "last_ping_at": 1, "late_at": 1, "deadline": 1}
+    FIELDS = {
+        "tenant_id": 1,
+        "state": 1,
+        "version": 1,
+        "open_incident_id": 1,
+        "last_ping_at": 1,
+        "late_at": 1,
+        "deadline": 1,
+    }
 
     @classmethod
-    def of(cls, doc: dict) -> "Snapshot":
+    def of(cls, doc: dict) -> Snapshot:
         return cls(
             id=doc["_id"],
             tenant_id=doc["tenant_id"],

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hookyard_common.store.buckets import BucketLog, Record, unwound
 from hookyard_common.delivery.attempt import AttemptResult
 from hookyard_common.schemas import DeliveryTask, new_id
+from hookyard_common.store.buckets import BucketLog, Record, unwound
 from hookyard_common.store.client import Store
 
 COLLECTION = "attempts"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from hookyard_common.store.buckets import BucketLog, Record, unwound
 from hookyard_common.schemas import Event, utcnow
+from hookyard_common.store.buckets import BucketLog, Record, unwound
 from hookyard_common.store.client import Store
 
 COLLECTION = "events"
@@ -50,9 +50,11 @@ async def logged_between(
     spans a fraction of a second), so the edges are approximate: readers
     drop what they have already seen.
     """
-    buckets = store[COLLECTION].find(
-        {"tenant_id": tenant_id, "last_at": {"$gte": since}, "first_at": {"$lt": until}}
-    ).sort("first_at", 1)
+    buckets = (
+        store[COLLECTION]
+        .find({"tenant_id": tenant_id, "last_at": {"$gte": since}, "first_at": {"$lt": until}})
+        .sort("first_at", 1)
+    )
     async for bucket in buckets:
         for record in bucket[FIELD]:
             if record["json"] is not None:  # else a stub: the event could not be stored

@@ -14,9 +14,9 @@ from datetime import timedelta
 
 from bson import Binary
 
-from hookyard_common.store.isolated_writes import insert_isolated
 from hookyard_common.schemas import Event, Inbound
 from hookyard_common.store.client import Store
+from hookyard_common.store.isolated_writes import insert_isolated
 
 COLLECTION = "messages"
 

@@ -26,16 +26,13 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-
 #: How much of the HTTP parser's reason a malformed request is told (it may quote the sender's bytes).
 PARSER_REASON_MAX = 200
 
 
 def timeout_answer(message: str, timeout_seconds: float) -> bytes:
     """A whole HTTP/1.1 408 response that closes the connection, for writing straight to the socket."""
-    body = orjson.dumps(
-        {"error": {"code": "request_timeout", "message": message, "timeout_seconds": timeout_seconds}}
-    )
+    body = orjson.dumps({"error": {"code": "request_timeout", "message": message, "timeout_seconds": timeout_seconds}})
     head = (
         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_exponential
 
-from hookyard_common.core import logs, metrics
 from hookyard_common.broker import outages
 from hookyard_common.broker.connection import Broker
 from hookyard_common.broker.consumer import Consumer, Handler
-from hookyard_common.runtime.head_deadline import HeadDeadlineRunner
+from hookyard_common.core import logs, metrics
 from hookyard_common.core.settings import Settings, get_settings
+from hookyard_common.runtime.head_deadline import HeadDeadlineRunner
 from hookyard_common.store.client import Store
 
 log = logging.getLogger(__name__)
@@ -206,9 +206,7 @@ def ops_routes(lifecycle: Lifecycle) -> list[web.RouteDef]:
     return [*probe_routes(lifecycle), web.get("/metrics", metrics_handler(lifecycle))]
 
 
-def build_app(
-    name: str, setup: Setup, settings: Settings, app: web.Application | None = None
-) -> web.Application:
+def build_app(name: str, setup: Setup, settings: Settings, app: web.Application | None = None) -> web.Application:
     """The service as an aiohttp app: ops routes plus a lifecycle that connects and drains."""
     app = app if app is not None else web.Application()
     lifecycle = Lifecycle(name, setup, settings)

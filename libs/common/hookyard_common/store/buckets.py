@@ -23,8 +23,8 @@ from prometheus_client import Counter
 from pymongo.asynchronous.collection import AsyncCollection
 
 from hookyard_common.core.batching import WriteBehind
-from hookyard_common.store.isolated_writes import Refused, encoded, insert_isolated
 from hookyard_common.schemas import new_id
+from hookyard_common.store.isolated_writes import Refused, encoded, insert_isolated
 
 log = logging.getLogger(__name__)
 

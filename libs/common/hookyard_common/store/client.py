@@ -81,7 +81,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # The ingest's shared rate-limit counters, one per key and window (see hookyard_ingest.edge.rate_leases).
     "rate_counters": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="window_ttl")],
-    "monitor_flips": [IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")],
+    "monitor_flips": [
+        IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")
+    ],
     "monitor_incidents": [
         IndexModel([("monitor_id", ASCENDING), ("opened_at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")
     ],
@@ -104,7 +106,7 @@ class Store:
         self.db: AsyncDatabase = client[database]
 
     @classmethod
-    async def connect(cls, uri: str, database: str, *, timeout_seconds: float = 5.0) -> "Store":
+    async def connect(cls, uri: str, database: str, *, timeout_seconds: float = 5.0) -> Store:
         client: AsyncMongoClient = AsyncMongoClient(
             uri,
             tz_aware=True,

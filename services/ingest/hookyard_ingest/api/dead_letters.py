@@ -16,18 +16,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from hookyard_common.records import attempt_log
-from hookyard_common.delivery import dead_letters
-from hookyard_common.broker.connection import Broker
-from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
-from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_id, utcnow
-from hookyard_common.store.client import Store
 from pydantic import BaseModel, ConfigDict
 
+from hookyard_common.broker.connection import Broker
+from hookyard_common.delivery import dead_letters
+from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
+from hookyard_common.records import attempt_log
+from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_id, utcnow
+from hookyard_common.store.client import Store
+from hookyard_ingest.api.messages import render_attempt
 from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.metrics import REPLAYS
-from hookyard_ingest.api.messages import render_attempt
 
 # One record per bulk replay, so its progress can be counted later.
 REPLAY_RECORDS = "dead_letter_replays"
@@ -69,8 +69,14 @@ class DeadLetterRoutes:
             query["endpoint_id"] = request.query["endpoint_id"]
         retryable = await self._active_endpoints(tenant["_id"])
         return await list_page(
-            request, self.store[dead_letters.COLLECTION], query, "dead_at", lambda doc: render(doc, retryable),
-            projection={"task": 0}, time_window=True, filters=frozenset({"endpoint_id"}),
+            request,
+            self.store[dead_letters.COLLECTION],
+            query,
+            "dead_at",
+            lambda doc: render(doc, retryable),
+            projection={"task": 0},
+            time_window=True,
+            filters=frozenset({"endpoint_id"}),
         )
 
     async def get(self, request: web.Request) -> web.Response:
@@ -123,8 +129,13 @@ class DeadLetterRoutes:
             requeued += await dead_letters.requeue(self.store, self.broker, doc["_id"], tenant["_id"], now, replay_id)
         REPLAYS.labels("bulk").inc(requeued)
         await self.store[REPLAY_RECORDS].insert_one(
-            {"_id": replay_id, "tenant_id": tenant["_id"], "requeued": requeued, "created_at": now,
-             "expires_at": now + REPLAY_RETENTION}
+            {
+                "_id": replay_id,
+                "tenant_id": tenant["_id"],
+                "requeued": requeued,
+                "created_at": now,
+                "expires_at": now + REPLAY_RETENTION,
+            }
         )
         return web.json_response({"requeued": requeued, "replay_id": replay_id}, status=202)
 
@@ -136,17 +147,21 @@ class DeadLetterRoutes:
         if replay is None:
             raise ApiError(404, "unknown_replay", "no such replay (they are kept 7 days)")
         counts = {"replaying": 0, "dead": 0}
-        pipeline = [{"$match": {"replay_id": replay_id, "tenant_id": tenant["_id"]}},
-                    {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
+        pipeline = [
+            {"$match": {"replay_id": replay_id, "tenant_id": tenant["_id"]}},
+            {"$group": {"_id": "$state", "n": {"$sum": 1}}},
+        ]
         async for row in await self.store[dead_letters.COLLECTION].aggregate(pipeline):
             counts[row["_id"]] = row["n"]
         requeued = replay["requeued"]
-        return web.json_response({
-            "replay_id": replay_id,
-            "requeued": requeued,
-            "replaying": counts["replaying"],
-            "failed_again": counts["dead"],
-            "delivered": max(0, requeued - counts["replaying"] - counts["dead"]),
-            "done": counts["replaying"] == 0,
-            "created_at": replay["created_at"].isoformat(),
-        })
+        return web.json_response(
+            {
+                "replay_id": replay_id,
+                "requeued": requeued,
+                "replaying": counts["replaying"],
+                "failed_again": counts["dead"],
+                "delivered": max(0, requeued - counts["replaying"] - counts["dead"]),
+                "done": counts["replaying"] == 0,
+                "created_at": replay["created_at"].isoformat(),
+            }
+        )

@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from hookyard_common.delivery import signing
+from pydantic import BaseModel, ConfigDict, Field
+
 from hookyard_common.broker.connection import Broker
+from hookyard_common.delivery import signing
 from hookyard_common.delivery.endpoint_cache import COLLECTION, announce_change
 from hookyard_common.delivery.endpoints import (
     Endpoint,
@@ -24,8 +26,6 @@ from hookyard_common.delivery.endpoints import (
 )
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
-from pydantic import BaseModel, ConfigDict, Field
-
 from hookyard_ingest.api.request_io import list_page, parse_body, validated
 from hookyard_ingest.edge.errors import ApiError
 
@@ -62,7 +62,6 @@ class EndpointRoutes:
         self.store = store
         self.broker = broker
         self.auth = auth
-
 
     async def _own(self, request: web.Request) -> dict:
         tenant = await self.auth.tenant(request)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.delivery.endpoints import CustomHeaders
 from hookyard_common.delivery.routing import OPERATIONAL
 from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from hookyard_ingest.api.request_io import parse_body
 from hookyard_ingest.edge.errors import ApiError
 
@@ -49,7 +49,6 @@ class EventRoutes:
         self.broker = broker
         self.auth = auth
 
-
     async def create(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
         body: EventCreate = await parse_body(request, EventCreate)
@@ -62,7 +61,9 @@ class EventRoutes:
                 message_id=event.id,
             )
         except Exception:
-            raise ApiError(503, "unavailable", "could not store the event; retry later", headers={"Retry-After": "5"}) from None
+            raise ApiError(
+                503, "unavailable", "could not store the event; retry later", headers={"Retry-After": "5"}
+            ) from None
         return web.json_response(
             {"id": event.id, "event_type": event.event_type, "occurred_at": event.occurred_at.isoformat()},
             status=202,

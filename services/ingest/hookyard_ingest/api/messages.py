@@ -11,16 +11,16 @@ from __future__ import annotations
 import base64
 
 from aiohttp import web
-from hookyard_common.records import attempt_log, event_log
+from pydantic import BaseModel, ConfigDict
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.delivery.endpoint_cache import tenant_endpoints
-from hookyard_common.records.message_log import COLLECTION, event_from_record
 from hookyard_common.delivery.routing import first_task, recipients
+from hookyard_common.records import attempt_log, event_log
+from hookyard_common.records.message_log import COLLECTION, event_from_record
 from hookyard_common.schemas import Event, Identifier, utcnow
 from hookyard_common.store.client import Store
-from pydantic import BaseModel, ConfigDict
-
 from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.metrics import REPLAYS
@@ -110,14 +110,19 @@ class MessageRoutes:
         docs = await attempt_log.of_event(self.store, tenant["_id"], request.match_info["message_id"])
         return web.json_response({"data": [render_attempt(doc) for doc in docs]})
 
-
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
         query = {"tenant_id": tenant["_id"]}
         if "source_id" in request.query:
             query["source_id"] = request.query["source_id"]
         return await list_page(
-            request, self.store[COLLECTION], query, "received_at", render, projection=SUMMARY_FIELDS, time_window=True,
+            request,
+            self.store[COLLECTION],
+            query,
+            "received_at",
+            render,
+            projection=SUMMARY_FIELDS,
+            time_window=True,
             filters=frozenset({"source_id"}),
         )
 
@@ -149,4 +154,3 @@ def render_attempt(doc: dict) -> dict:
         # Set when the record could not be stored whole (buckets.stub): why.
         "unstorable": doc.get("unstorable"),
     }
-

@@ -13,10 +13,10 @@ message that is still unusable is simply parked again.
 from __future__ import annotations
 
 from aiohttp import web
+
 from hookyard_common.broker import parked
 from hookyard_common.broker.connection import Broker
 from hookyard_common.schemas import utcnow
-
 from hookyard_ingest.edge.errors import ApiError
 
 DEFAULT_LIMIT = 50
@@ -49,7 +49,8 @@ class ParkedRoutes:
         sent = await parked.redrive(self.broker, key)
         if not sent:
             raise ApiError(
-                404, "unknown_parked_message",
+                404,
+                "unknown_parked_message",
                 f"no parked message {key} that came from {' or '.join(sorted(parked.REDRIVABLE))}",
             )
         return web.json_response({"redriven": 1, "to": sent[0].origin}, status=202)

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
-from hookyard_common.store.pagination import CursorError, after_cursor, encode_cursor
-from hookyard_common.schemas import as_utc
 from pydantic import BaseModel, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
+from hookyard_common.schemas import as_utc
+from hookyard_common.store.pagination import CursorError, after_cursor, encode_cursor
 from hookyard_ingest.edge import json_input
 from hookyard_ingest.edge.errors import ApiError
 
@@ -72,7 +72,10 @@ def refuse_unknown_params(request: web.Request, known: frozenset[str]) -> None:
     unknown = sorted(set(request.query) - known)
     if unknown:
         raise ApiError(
-            400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}", field=unknown[0],
+            400,
+            "unknown_parameter",
+            f"unknown query parameter {unknown[0]!r}",
+            field=unknown[0],
             accepted=sorted(known),
         )
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from hookyard_common.records import attempt_log
+
 from hookyard_common.delivery.dead_letters import COLLECTION as DEAD_LETTERS
+from hookyard_common.records import attempt_log
 from hookyard_common.schemas import utcnow
 from hookyard_common.store.client import Store
-
 from hookyard_ingest.edge.errors import ApiError
 
 
@@ -74,8 +74,10 @@ class DeliveryMetrics:
         rows = await (await self.store[attempt_log.COLLECTION].aggregate(per_message)).to_list()
         dead_rows = await (
             await self.store[DEAD_LETTERS].aggregate(
-                [{"$match": {"tenant_id": tenant["_id"], "dead_at": {"$gte": since}}},
-                 {"$group": {"_id": "$endpoint_id", "count": {"$sum": 1}}}]
+                [
+                    {"$match": {"tenant_id": tenant["_id"], "dead_at": {"$gte": since}}},
+                    {"$group": {"_id": "$endpoint_id", "count": {"$sum": 1}}},
+                ]
             )
         ).to_list()
         dead = {row["_id"]: row["count"] for row in dead_rows}

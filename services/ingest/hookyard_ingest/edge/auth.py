@@ -15,11 +15,11 @@ import hmac
 import secrets
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
-from pydantic import BaseModel, ConfigDict, Field
-
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import FailureThrottle, Network, client_ip
 

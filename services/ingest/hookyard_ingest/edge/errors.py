@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pymongo.errors import ConnectionFailure
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,9 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         if isinstance(exc, ConnectionResetError) and _client_gone(request):
             # Nobody reads this answer, and the client's leaving is no error of ours.
             log.debug("client disconnected", extra={"path": request.path})
-            return ApiError(400, "client_disconnected", "the client closed the connection", field="(request)").response()
+            return ApiError(
+                400, "client_disconnected", "the client closed the connection", field="(request)"
+            ).response()
         # The broker refused, dropped or did not confirm a publish in time.
         return _unavailable(request, "broker")
     except Exception:

@@ -141,6 +141,9 @@ def _too_deep(field: str) -> JsonInputError:
 
 def _out_of_range(path: tuple) -> JsonInputError:
     return JsonInputError(
-        "number_out_of_range", "integers must be within the signed 64-bit range", _dotted(path),
-        minimum=INT_MIN, maximum=INT_MAX,
+        "number_out_of_range",
+        "integers must be within the signed 64-bit range",
+        _dotted(path),
+        minimum=INT_MIN,
+        maximum=INT_MAX,
     )

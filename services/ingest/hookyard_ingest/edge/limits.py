@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from aiohttp import web
-from hookyard_common.core.cache import RefreshingCache
 
+from hookyard_common.core.cache import RefreshingCache
 from hookyard_ingest.edge.errors import ApiError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

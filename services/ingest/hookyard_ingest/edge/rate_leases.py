@@ -30,7 +30,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pymongo
 from prometheus_client import Counter
@@ -165,7 +165,7 @@ class LeasedLimiter:
 
     def _expiry(self, window: int) -> datetime:
         # Kept while it is the current or the previous window, then swept by the TTL index.
-        return datetime.fromtimestamp((window + 2) * self.window + 60, tz=timezone.utc)
+        return datetime.fromtimestamp((window + 2) * self.window + 60, tz=UTC)
 
 
 async def enforce(limiter: LeasedLimiter, key: str, limit: int, what: str) -> None:

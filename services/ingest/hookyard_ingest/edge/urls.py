@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from hookyard_common.core.settings import Settings
 
+from hookyard_common.core.settings import Settings
 from hookyard_ingest.edge.limits import Network, in_networks
 
 
@@ -24,7 +24,7 @@ def local_path(request: web.Request, settings: Settings) -> str:
     path = request.path
     root = settings.root_path
     if root and (path == root or path.startswith(root + "/")):
-        return path[len(root):] or "/"
+        return path[len(root) :] or "/"
     return path
 
 

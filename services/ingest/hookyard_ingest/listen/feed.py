@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pydantic import ValidationError
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.schemas import Event
-from pydantic import ValidationError
 
 # A backstop only: the ingest takes messages as they come, and the listener's
 # outbox is the real limit. Should the ingest stall, the broker keeps the newest.

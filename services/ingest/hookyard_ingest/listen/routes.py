@@ -30,7 +30,10 @@ from collections import Counter as Tally
 from datetime import datetime, timedelta
 
 from aiohttp import WSMsgType, web
+from prometheus_client import Counter, Gauge
+
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core.settings import Settings
 from hookyard_common.listen_wire import (
     CLOSE_BROKER_LOST,
     CLOSE_SHUTDOWN,
@@ -42,12 +45,11 @@ from hookyard_common.listen_wire import (
     Hello,
 )
 from hookyard_common.schemas import Event, new_id, utcnow
-from hookyard_common.core.settings import Settings
 from hookyard_common.store.client import Store
-from prometheus_client import Counter, Gauge
-
 from hookyard_ingest.api.request_io import time_param
 from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.listen.feed import TenantFeed
+from hookyard_ingest.listen.outbox import Outbox
 from hookyard_ingest.listen.targets import (
     ENDPOINTS,
     SOURCES,
@@ -55,13 +57,13 @@ from hookyard_ingest.listen.targets import (
     SourceTarget,
     TargetGone,
 )
-from hookyard_ingest.listen.outbox import Outbox
-from hookyard_ingest.listen.feed import TenantFeed
 
 log = logging.getLogger(__name__)
 
 LISTENERS = Gauge(
-    "hookyard_listeners_connected", "`hookyard listen` connections open, by target kind.", ["kind"],
+    "hookyard_listeners_connected",
+    "`hookyard listen` connections open, by target kind.",
+    ["kind"],
     multiprocess_mode="livesum",
 )
 LISTENER_EVENTS = Counter(
@@ -266,7 +268,9 @@ class ListenRoutes:
     async def _own(self, request: web.Request, collection: str, kind: str) -> dict:
         """The calling tenant's source or endpoint named in the path; 404 for anyone else's."""
         tenant = await self.auth.tenant(request)
-        doc = await self.store[collection].find_one({"_id": request.match_info[f"{kind}_id"], "tenant_id": tenant["_id"]})
+        doc = await self.store[collection].find_one(
+            {"_id": request.match_info[f"{kind}_id"], "tenant_id": tenant["_id"]}
+        )
         if doc is None:
             raise ApiError(404, f"unknown_{kind}", f"no such {kind}")
         return doc

@@ -25,14 +25,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from hookyard_common.records import event_log, message_log
 from hookyard_common.delivery.attempt import build_request
 from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
 from hookyard_common.delivery.endpoints import Endpoint
+from hookyard_common.delivery.routing import first_task, recipients
 from hookyard_common.listen_wire import Request
+from hookyard_common.records import event_log, message_log
 from hookyard_common.schemas import Event
 from hookyard_common.store.client import Store
-from hookyard_common.delivery.routing import first_task, recipients
 
 SOURCES = "sources"
 

@@ -37,7 +37,14 @@ class CheckLog:
         """Queue one check; its id. `fields`: method, client_ip, outcome, status, state, body, ..."""
         check_id = sortable_id("chk")
         await self._writer.add(
-            {"_id": check_id, "monitor_id": monitor_id, "tenant_id": tenant_id, "at": at, "expires_at": at + self.retention, **fields}
+            {
+                "_id": check_id,
+                "monitor_id": monitor_id,
+                "tenant_id": tenant_id,
+                "at": at,
+                "expires_at": at + self.retention,
+                **fields,
+            }
         )
         return check_id
 

@@ -16,7 +16,6 @@ from typing import Any
 from hookyard_common.monitors import payload_mapping
 from hookyard_common.monitors.payload_mapping import PayloadMapping
 from hookyard_common.schemas import MonitorState
-
 from hookyard_ingest.edge import json_input
 
 PUSHABLE = ("up", "down", "degraded")
@@ -82,7 +81,9 @@ def read(
     media: str,
     mapping: PayloadMapping | None,
 ) -> Signal:
-    message = _message(query.get("msg", query.get("message")), "the msg parameter's", "msg" if "msg" in query else "message")
+    message = _message(
+        query.get("msg", query.get("message")), "the msg parameter's", "msg" if "msg" in query else "message"
+    )
     if path_status is not None:
         return Signal(_status(path_status, "the path's"), "path", message)
     if "status" in query:

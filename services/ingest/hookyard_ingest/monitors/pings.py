@@ -27,23 +27,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aiohttp import web
-from hookyard_common.core.cache import RefreshingCache
-from hookyard_common.monitors.changes import MonitorChanges
-from hookyard_common.monitors.states import Snapshot, deadlines, ping_target
-from hookyard_common.monitors.model import COLLECTION, TOKEN_HEX_LENGTH
-from hookyard_common.monitors.payload_mapping import PayloadMapping
-from hookyard_common.schemas import MonitorState, utcnow
-from hookyard_common.core.settings import Settings
-from hookyard_common.store.client import Store
 from prometheus_client import Counter
 from pymongo import ReturnDocument
 
+from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.core.settings import Settings
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.model import COLLECTION, TOKEN_HEX_LENGTH
+from hookyard_common.monitors.payload_mapping import PayloadMapping
+from hookyard_common.monitors.states import Snapshot, deadlines, ping_target
+from hookyard_common.schemas import MonitorState, utcnow
+from hookyard_common.store.client import Store
 from hookyard_ingest.edge import bodies
-from hookyard_ingest.monitors import ping_signal
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import FailureThrottle, client_ip, client_key, parse_networks
-from hookyard_ingest.monitors.checks import CheckLog
 from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
+from hookyard_ingest.monitors import ping_signal
+from hookyard_ingest.monitors.checks import CheckLog
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,11 @@ GITHUB_SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Attempts at a ping whose monitor keeps changing under it (settings edited, state raced).
 ATTEMPTS = 5
 
-PINGS = Counter("hookyard_monitor_pings_total", "Pings received, by outcome (accepted, paused, unmapped or the error code).", ["outcome"])
+PINGS = Counter(
+    "hookyard_monitor_pings_total",
+    "Pings received, by outcome (accepted, paused, unmapped or the error code).",
+    ["outcome"],
+)
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,18 @@ class PingSettings:
     config_rev: int
 
     FIELDS = {
-        "tenant_id": 1, "name": 1, "token": 1, "secret": 1, "payload_mapping": 1,
-        "heartbeat_interval_seconds": 1, "grace_seconds": 1, "config_rev": 1,
+        "tenant_id": 1,
+        "name": 1,
+        "token": 1,
+        "secret": 1,
+        "payload_mapping": 1,
+        "heartbeat_interval_seconds": 1,
+        "grace_seconds": 1,
+        "config_rev": 1,
     }
 
     @classmethod
-    def of(cls, doc: dict) -> "PingSettings":
+    def of(cls, doc: dict) -> PingSettings:
         mapping = doc.get("payload_mapping")
         return cls(
             monitor_id=doc["_id"],
@@ -182,8 +192,12 @@ class PingRoutes:
         else:
             raise ApiError(503, "monitor_busy", "the monitor kept changing; retry", headers={"Retry-After": "1"})
 
-        outcome = "paused" if recorded.state == MonitorState.paused else "unmapped" if signal.status is None else "accepted"
-        check_id = await self._check(request, monitor, now, body, ip, outcome=outcome, signal=signal, state=recorded.state)
+        outcome = (
+            "paused" if recorded.state == MonitorState.paused else "unmapped" if signal.status is None else "accepted"
+        )
+        check_id = await self._check(
+            request, monitor, now, body, ip, outcome=outcome, signal=signal, state=recorded.state
+        )
         PINGS.labels(outcome).inc()
         return web.json_response(
             {
@@ -220,11 +234,15 @@ class PingRoutes:
         current = await self.cache.fresh(monitor.token)
         if current is None:
             raise _unknown()
-        if current.config_rev != monitor.config_rev and (current.secret is None or signature_ok(current.secret, body, presented)):
+        if current.config_rev != monitor.config_rev and (
+            current.secret is None or signature_ok(current.secret, body, presented)
+        ):
             return current
         await self._check(request, current, self.clock(), body, ip, outcome="invalid_signature")
         reason = "missing" if not presented else "does not match"
-        raise ApiError(401, "invalid_signature", f"{SIGNATURE_HEADER} {reason}: send the hex HMAC-SHA256 of the raw body")
+        raise ApiError(
+            401, "invalid_signature", f"{SIGNATURE_HEADER} {reason}: send the hex HMAC-SHA256 of the raw body"
+        )
 
     async def _record(self, monitor: PingSettings, signal: ping_signal.Signal, now: datetime) -> Recorded | None:
         """Store the ping and the change it makes; None when the monitor's settings are stale."""
@@ -269,7 +287,11 @@ class PingRoutes:
             try:
                 await self.changes.settle(monitor_id)
             except Exception:
-                log.warning("could not settle a monitor change; the heartbeat will", extra={"monitor_id": monitor_id}, exc_info=True)
+                log.warning(
+                    "could not settle a monitor change; the heartbeat will",
+                    extra={"monitor_id": monitor_id},
+                    exc_info=True,
+                )
 
         task = asyncio.create_task(settle())
         self._settling.add(task)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
+from pymongo import ReturnDocument
+
 from hookyard_common.monitors import uptime
 from hookyard_common.monitors.changes import MonitorChanges
-from hookyard_common.monitors.states import DEADLINE_FIELDS, WATCHED, Snapshot, deadlines
 from hookyard_common.monitors.model import (
     CHECKS,
     COLLECTION,
@@ -27,10 +28,9 @@ from hookyard_common.monitors.model import (
     new_monitor,
     new_token,
 )
+from hookyard_common.monitors.states import DEADLINE_FIELDS, WATCHED, Snapshot, deadlines
 from hookyard_common.schemas import MonitorState, utcnow
 from hookyard_common.store.client import Store
-from pymongo import ReturnDocument
-
 from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.monitors.checks import render_check
@@ -175,7 +175,9 @@ class MonitorRoutes:
         updates = dict(fields)
         unset: dict = {}
         merged = {**doc, **updates}
-        if ("heartbeat_interval_seconds" in fields or "grace_seconds" in fields) and doc["state"] in {s.value for s in WATCHED}:
+        if ("heartbeat_interval_seconds" in fields or "grace_seconds" in fields) and doc["state"] in {
+            s.value for s in WATCHED
+        }:
             # The deadlines follow the new timings from the last ping.
             due = deadlines(doc["last_ping_at"], merged["heartbeat_interval_seconds"], merged["grace_seconds"])
             updates.update(due)
@@ -186,7 +188,12 @@ class MonitorRoutes:
         if PING_SETTINGS & fields.keys():
             update["$inc"] = {"config_rev": 1}
         return await self.monitors.find_one_and_update(
-            {"_id": doc["_id"], "config_rev": doc["config_rev"], "last_ping_at": doc["last_ping_at"], "version": doc["version"]},
+            {
+                "_id": doc["_id"],
+                "config_rev": doc["config_rev"],
+                "last_ping_at": doc["last_ping_at"],
+                "version": doc["version"],
+            },
             update,
             return_document=ReturnDocument.AFTER,
         )
@@ -219,7 +226,9 @@ class MonitorRoutes:
     async def resume(self, request: web.Request) -> web.Response:
         return await self._move(request, MonitorState.new, lambda state: state == MonitorState.paused)
 
-    async def _move(self, request: web.Request, to: MonitorState, applies: Callable[[MonitorState], bool]) -> web.Response:
+    async def _move(
+        self, request: web.Request, to: MonitorState, applies: Callable[[MonitorState], bool]
+    ) -> web.Response:
         """Pause or resume: idempotent (a paused monitor stays paused), conditional like every change."""
         doc = await self._own(request)
         for _ in range(ATTEMPTS):
@@ -231,18 +240,26 @@ class MonitorRoutes:
                 try:
                     await self.changes.settle(snapshot.id)
                 except Exception:
-                    log.warning("could not settle a pause/resume; the heartbeat will", extra={"monitor_id": snapshot.id}, exc_info=True)
+                    log.warning(
+                        "could not settle a pause/resume; the heartbeat will",
+                        extra={"monitor_id": snapshot.id},
+                        exc_info=True,
+                    )
                 return self._shown(request, await self._own(request))
             doc = await self._own(request)
         raise ApiError(409, "monitor_busy", "the monitor kept changing; retry")
 
     async def checks(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
-        return await list_page(request, self.store[CHECKS], {"monitor_id": doc["_id"]}, "at", render_check, time_window=True)
+        return await list_page(
+            request, self.store[CHECKS], {"monitor_id": doc["_id"]}, "at", render_check, time_window=True
+        )
 
     async def flips(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
-        return await list_page(request, self.store[FLIPS], {"monitor_id": doc["_id"]}, "at", render_flip, time_window=True)
+        return await list_page(
+            request, self.store[FLIPS], {"monitor_id": doc["_id"]}, "at", render_flip, time_window=True
+        )
 
     async def incidents(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
@@ -251,7 +268,9 @@ class MonitorRoutes:
             if request.query["state"] not in ("open", "resolved"):
                 raise ApiError(400, "invalid_state", "state must be open or resolved", field="state")
             query["state"] = request.query["state"]
-        return await list_page(request, self.store[INCIDENTS], query, "opened_at", render_incident, filters=STATE_FILTER)
+        return await list_page(
+            request, self.store[INCIDENTS], query, "opened_at", render_incident, filters=STATE_FILTER
+        )
 
     async def stats(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
@@ -260,10 +279,22 @@ class MonitorRoutes:
         flips_collection = self.store[FLIPS]
         projection = {"at": 1, "to": 1, "_id": 0}
         # The last flip before the longest window says which state it starts in.
-        before = await flips_collection.find({"monitor_id": doc["_id"], "at": {"$lte": oldest}}, projection).sort("at", -1).limit(1).to_list()
-        within = await flips_collection.find({"monitor_id": doc["_id"], "at": {"$gt": oldest}}, projection).sort("at", 1).limit(MAX_FLIPS).to_list()
+        before = (
+            await flips_collection.find({"monitor_id": doc["_id"], "at": {"$lte": oldest}}, projection)
+            .sort("at", -1)
+            .limit(1)
+            .to_list()
+        )
+        within = (
+            await flips_collection.find({"monitor_id": doc["_id"], "at": {"$gt": oldest}}, projection)
+            .sort("at", 1)
+            .limit(MAX_FLIPS)
+            .to_list()
+        )
         flips = [uptime.Flip(f["at"], MonitorState(f["to"])) for f in before + within]
-        incidents = await self.store[INCIDENTS].count_documents({"monitor_id": doc["_id"], "opened_at": {"$gt": oldest}})
+        incidents = await self.store[INCIDENTS].count_documents(
+            {"monitor_id": doc["_id"], "opened_at": {"$gt": oldest}}
+        )
         return web.json_response(
             {
                 "monitor_id": doc["_id"],

@@ -10,6 +10,7 @@ validates as an `Event` and equals the model built the slow way.
 from __future__ import annotations
 
 import orjson
+
 from hookyard_common.schemas import SCHEMA_VERSION, Inbound, new_id, utcnow
 
 

@@ -357,9 +357,7 @@ class HmacProvider(Provider):
         dedup = _header(request, opts["id_header"]) if opts["id_header"] else None
         return Verified(
             dedup_key=_dedup(dedup or _string(data.get("id"))),
-            event_type=normalize_event_type(
-                _string(data.get(opts["event_type_field"])), "hmac.received"
-            ),
+            event_type=normalize_event_type(_string(data.get(opts["event_type_field"])), "hmac.received"),
             signature_scheme=f"hmac-sha256-{opts['encoding']}",
         )
 
@@ -410,9 +408,7 @@ class StandardWebhooksProvider(Provider):
         data = _json_object(request)
         return Verified(
             dedup_key=_dedup(msg_id),
-            event_type=normalize_event_type(
-                _string(data.get("type")), "standard_webhooks.received"
-            ),
+            event_type=normalize_event_type(_string(data.get("type")), "standard_webhooks.received"),
             signature_scheme="standard-webhooks-v1",
         )
 
@@ -626,9 +622,7 @@ class MailgunProvider(Provider):
             signature = _string(block.get("signature"))
             event_data = data.get("event-data")
             event = event_data.get("event") if isinstance(event_data, Mapping) else None
-            event_type = normalize_event_type(
-                f"mailgun.{event}" if _string(event) else None, "mailgun.received"
-            )
+            event_type = normalize_event_type(f"mailgun.{event}" if _string(event) else None, "mailgun.received")
         if raw_ts is None or token is None or signature is None:
             raise VerificationError("missing Mailgun signature fields")
         timestamp = _timestamp(raw_ts)
@@ -715,9 +709,7 @@ class ShopifyProvider(Provider):
         dedup = _header(request, "X-Shopify-Webhook-Id") or _header(request, "X-Shopify-Event-Id")
         return Verified(
             dedup_key=_dedup(dedup),
-            event_type=normalize_event_type(
-                _header(request, "X-Shopify-Topic"), "shopify.received"
-            ),
+            event_type=normalize_event_type(_header(request, "X-Shopify-Topic"), "shopify.received"),
             signature_scheme="shopify-hmac-sha256",
         )
 
@@ -756,9 +748,7 @@ class NoneProvider(Provider):
         dedup = _header(request, "Idempotency-Key") or _header(request, "webhook-id")
         return Verified(
             dedup_key=_dedup(dedup),
-            event_type=normalize_event_type(
-                _string(_json_object(request).get("type")), "webhook.received"
-            ),
+            event_type=normalize_event_type(_string(_json_object(request).get("type")), "webhook.received"),
             signature_scheme="none",
         )
 

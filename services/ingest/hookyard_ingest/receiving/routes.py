@@ -17,15 +17,13 @@ import logging
 import time
 
 import orjson
-
 from aiohttp import web
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
-
-from hookyard_ingest.edge import bodies
-from hookyard_ingest.receiving import inbound_event
 from hookyard_ingest import metrics
+from hookyard_ingest.edge import bodies
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import (
     FailureThrottle,
@@ -34,10 +32,11 @@ from hookyard_ingest.edge.limits import (
     in_networks,
     parse_networks,
 )
-from hookyard_ingest.receiving.providers import InboundRequest, VerificationError, meta_handshake
 from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
-from hookyard_ingest.receiving.sources import Source, SourceCache
 from hookyard_ingest.edge.urls import request_url
+from hookyard_ingest.receiving import inbound_event
+from hookyard_ingest.receiving.providers import InboundRequest, VerificationError, meta_handshake
+from hookyard_ingest.receiving.sources import Source, SourceCache
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiohttp import web
-from hookyard_common.core.cache import RefreshingCache
-from hookyard_common.schemas import new_id, utcnow
-from hookyard_common.core.settings import Settings
-from hookyard_common.store.client import Store
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.core.settings import Settings
+from hookyard_common.schemas import new_id, utcnow
+from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import Network, parse_networks
@@ -97,7 +97,7 @@ class Source:
         return self.doc["_id"]
 
     @classmethod
-    def from_doc(cls, doc: dict) -> "Source":
+    def from_doc(cls, doc: dict) -> Source:
         schema = doc.get("schema")
         return cls(
             doc=doc,
@@ -183,12 +183,9 @@ class SourceRoutes:
         self.settings = settings
         self.base_url = base_url  # request -> public base URL
 
-
     async def _own(self, request: web.Request) -> tuple[dict, dict]:
         tenant = await self.auth.tenant(request)
-        doc = await self.store["sources"].find_one(
-            {"_id": request.match_info["source_id"], "tenant_id": tenant["_id"]}
-        )
+        doc = await self.store["sources"].find_one({"_id": request.match_info["source_id"], "tenant_id": tenant["_id"]})
         if doc is None:
             raise ApiError(404, "unknown_source", "no such source")
         return tenant, doc
@@ -198,7 +195,11 @@ class SourceRoutes:
         body: SourceCreate = await parse_body(request, SourceCreate)
         if body.provider not in PROVIDERS:
             raise ApiError(
-                400, "unknown_provider", f"unknown provider {body.provider!r}", field="provider", providers=sorted(PROVIDERS)
+                400,
+                "unknown_provider",
+                f"unknown provider {body.provider!r}",
+                field="provider",
+                providers=sorted(PROVIDERS),
             )
         updates = _check(body.provider, body, self.settings, creating=True)
         updates.pop("provider")
@@ -224,7 +225,13 @@ class SourceRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = await self.auth.tenant(request)
-        return await list_page(request, self.store["sources"], {"tenant_id": tenant["_id"]}, "created_at", lambda d: public_source(d, self.base_url(request)))
+        return await list_page(
+            request,
+            self.store["sources"],
+            {"tenant_id": tenant["_id"]},
+            "created_at",
+            lambda d: public_source(d, self.base_url(request)),
+        )
 
     async def get(self, request: web.Request) -> web.Response:
         _, doc = await self._own(request)
