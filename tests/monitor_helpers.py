@@ -43,12 +43,17 @@ async def monitor(ingest, key: str, monitor_id: str) -> dict:
     return body
 
 
-async def listed(ingest, key: str, path: str, count: int, timeout: float = 10.0, **params) -> list[dict]:
-    """The `data` of a listing once it holds at least `count` items (records are written behind)."""
+async def listed(
+    ingest, key: str, path: str, count: int, timeout: float = 10.0, settled=lambda data: True, **params
+) -> list[dict]:
+    """The `data` of a listing once it holds at least `count` items and `settled(data)` is true.
+
+    Records are written behind the answer (the monitor's outbox), so a test waits for them.
+    """
     for _ in range(int(timeout / 0.05)):
         status, body, _ = await ingest.call("GET", path, token=key, params=params)
         assert status == 200, body
-        if len(body["data"]) >= count:
+        if len(body["data"]) >= count and settled(body["data"]):
             return body["data"]
         await asyncio.sleep(0.05)
     raise AssertionError(f"{path}: expected {count} items, have {len(body['data'])}")
