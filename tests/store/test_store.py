@@ -1,11 +1,13 @@
 """The MongoDB access layer against a real MongoDB-compatible server."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
+from helpers import REPO
 from hookyard_common.records import message_log
 from hookyard_common.schemas import Event, Inbound
 from hookyard_common.store.client import Store
@@ -77,3 +79,19 @@ async def test_a_dedup_key_claimed_by_one_tenant_is_still_fresh_for_another(infr
         assert fresh == [True, False]  # another tenant's claim changes nothing; its own repeat is a duplicate
     finally:
         await store.close()
+
+
+def test_each_collection_is_declared_once_and_documented():
+    names = [declared.collection for declared in COLLECTIONS]
+    assert len(names) == len(set(names))
+    doc = (REPO / "docs" / "storage.md").read_text()
+    documented = re.findall(r"^\| `([a-z_]+)` \|", doc, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(names)
+
+
+def test_collection_names_are_never_written_as_strings_outside_their_owner():
+    # A literal like store["tenants"] bypasses the owner's constant, and with it its indexes.
+    literal = re.compile(r"""store\[\s*["']""")
+    for root in ("libs", "services", "cli", "bench"):
+        for path in (REPO / root).rglob("*.py"):
+            assert not literal.search(path.read_text()), path
