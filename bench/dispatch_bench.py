@@ -180,6 +180,7 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
     async def run() -> str:
         from hookyard_common.broker.connection import Broker
         from hookyard_common.delivery import signing
+        from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
         from hookyard_common.delivery.endpoints import Endpoint
         from hookyard_common.schemas import new_id, utcnow
         from hookyard_common.store.client import Store
@@ -198,7 +199,7 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
                 "updated_at": now,
             }
         )
-        await store["endpoints"].insert_one(endpoint.model_dump(by_alias=True))
+        await store[ENDPOINTS].insert_one(endpoint.model_dump(by_alias=True))
         await store.close()
         return tenant_id
 

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from hookyard_common.core.settings import Settings
+from hookyard_common.core.settings import Settings, environment_variables
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -22,10 +22,9 @@ BIN = Path(sys.executable).parent
 def service_env(settings: Settings) -> dict[str, str]:
     """The environment variables that give a service process these settings."""
     env = dict(os.environ)
-    for name, info in Settings.model_fields.items():
-        alias = info.validation_alias.choices[0]
+    for name, variable in environment_variables().items():
         value = getattr(settings, name)
-        env[alias] = json.dumps(list(value)) if isinstance(value, tuple) else str(value)
+        env[variable] = json.dumps(list(value)) if isinstance(value, tuple) else str(value)
     return env
 
 

@@ -6,11 +6,11 @@ import pytest
 from pydantic import ValidationError
 
 from helpers import REPO
-from hookyard_common.core.settings import Settings
+from hookyard_common.core.settings import Settings, environment_variables
 
 
 def env_names() -> set[str]:
-    return {info.validation_alias.choices[0] for info in Settings.model_fields.values()}
+    return set(environment_variables().values())
 
 
 def test_defaults_need_no_environment(monkeypatch):
@@ -43,3 +43,21 @@ def test_every_setting_is_documented_once():
     documented = re.findall(r"^\| `([A-Z_]+)` \|", doc, flags=re.MULTILINE)
     assert sorted(documented) == sorted(env_names())
     assert len(documented) == len(set(documented))
+
+
+def test_a_field_reads_its_prefixed_variable_and_only_that(monkeypatch):
+    variables = environment_variables()
+    assert variables["prefetch"] == "HOOKYARD_PREFETCH"
+    assert {name: v for name, v in variables.items() if not v.startswith("HOOKYARD_")} == {
+        "amqp_url": "AMQP_URL",
+        "mongo_uri": "MONGO_URI",
+        "root_path": "ROOT_PATH",
+    }
+    # Names are case-sensitive: another spelling of a variable is not read.
+    for name in ("HOOKYARD_PREFETCH", "AMQP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("hookyard_prefetch", "3")
+    monkeypatch.setenv("HOOKYARD_AMQP_URL", "amqp://elsewhere/")
+    settings = Settings()
+    assert settings.prefetch == 64
+    assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"

@@ -14,7 +14,7 @@ from k8s_render import K8S, OVERLAYS, SERVICES, container, find, one, render, se
 
 from helpers import REPO
 from hookyard_common.broker import topology
-from hookyard_common.core.settings import Settings
+from hookyard_common.core.settings import Settings, environment_variables
 from hookyard_common.runtime import runner
 from hookyard_ingest.main import create_app
 from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
@@ -30,7 +30,7 @@ USER_SECRETS = {"hookyard-admin", "hookyard-mongodb-password"}
 def configured(objects: list[dict]) -> Settings:
     """The settings a pod gets from the overlay's ConfigMap (everything else at its default)."""
     data = one(objects, "ConfigMap", "hookyard-config")["data"]
-    names = {info.validation_alias.choices[0] for info in Settings.model_fields.values()}
+    names = set(environment_variables().values())
     assert set(data) <= names, f"unknown settings in the ConfigMap: {set(data) - names}"
     with mock.patch.dict(os.environ, {name: value for name, value in data.items() if value != ""}):
         return Settings()  # read as a pod reads them: from its environment

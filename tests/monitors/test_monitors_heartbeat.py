@@ -12,10 +12,12 @@ from helpers import start_service
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
 from hookyard_common.monitors.changes import MonitorChanges
-from hookyard_common.monitors.model import COLLECTION, FLIPS
+from hookyard_common.monitors.history import FLIPS
+from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.monitors.states import Snapshot
 from hookyard_common.schemas import MonitorState
 from hookyard_common.store.client import Store
+from hookyard_common.store.schema import COLLECTIONS
 from hookyard_heartbeat.main import setup
 from hookyard_heartbeat.scanner import Scanner
 from monitor_helpers import EventTap, MovableClock, create_monitor, listed, monitor, ping
@@ -49,7 +51,7 @@ async def heartbeats(settings):
     async def make(clock, count: int = 1, batch: int = 500) -> list[Heartbeat]:
         for _ in range(count):
             store = await Store.connect(settings.mongo_uri, settings.mongo_db)
-            await store.ensure_indexes()
+            await store.ensure_indexes(COLLECTIONS)
             broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
             made.append(Heartbeat(store, broker, clock, batch))
         return made[-count:]
@@ -191,7 +193,7 @@ async def test_a_new_interval_moves_the_deadline(world):
 async def test_the_scan_reads_due_monitors_from_the_deadline_index(settings):
     store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     try:
-        await store.ensure_indexes()
+        await store.ensure_indexes(COLLECTIONS)
         plan = await store[COLLECTION].find({"due_at": {"$lte": MovableClock()()}}).sort("due_at", 1).explain()
         winning = plan["queryPlanner"]["winningPlan"]
         stages = json.dumps(winning)

@@ -1,24 +1,27 @@
 """The MongoDB access layer against a real MongoDB-compatible server."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
+from helpers import REPO
 from hookyard_common.records import message_log
 from hookyard_common.schemas import Event, Inbound
-from hookyard_common.store.client import INDEXES, RETIRED_INDEXES, Store
+from hookyard_common.store.client import Store
+from hookyard_common.store.schema import COLLECTIONS
 
 
 async def test_indexes_are_ensured_and_idempotent(infra, mongo_db):
     store = await Store.connect(infra.mongo_uri, mongo_db)
     try:
-        await store.ensure_indexes()
-        await store.ensure_indexes()
-        for collection, models in INDEXES.items():
-            names = {index["name"] async for index in await store[collection].list_indexes()}
-            assert {model.document["name"] for model in models} <= names
+        await store.ensure_indexes(COLLECTIONS)
+        await store.ensure_indexes(COLLECTIONS)
+        for declared in COLLECTIONS:
+            names = {index["name"] async for index in await store[declared.collection].list_indexes()}
+            assert {model.document["name"] for model in declared.models} <= names
         await store["tenants"].insert_one({"api_key_hash": "abc"})
         with pytest.raises(DuplicateKeyError):
             await store["tenants"].insert_one({"api_key_hash": "abc"})
@@ -42,11 +45,11 @@ async def test_an_existing_database_loses_the_untenanted_dedup_index(infra, mong
             name="source_dedup_key",
         )
         await store["messages"].create_indexes([old])
-        await store.ensure_indexes()
-        await store.ensure_indexes()  # the retired index is gone already: still fine
+        await store.ensure_indexes(COLLECTIONS)
+        await store.ensure_indexes(COLLECTIONS)  # the retired index is gone already: still fine
         names = {index["name"] async for index in await store["messages"].list_indexes()}
         assert "tenant_source_dedup_key" in names
-        assert not set(RETIRED_INDEXES["messages"]) & names
+        assert not set(message_log.INDEXES.retired) & names
     finally:
         await store.close()
 
@@ -69,10 +72,26 @@ def _from_source(tenant_id: str, dedup_key: str) -> Event:
 async def test_a_dedup_key_claimed_by_one_tenant_is_still_fresh_for_another(infra, mongo_db):
     store = await Store.connect(infra.mongo_uri, mongo_db)
     try:
-        await store.ensure_indexes()
+        await store.ensure_indexes(COLLECTIONS)
         retention = timedelta(days=1)
         assert await message_log.record(store, [_from_source("ten_a", "k-1")], retention) == [True]
         fresh = await message_log.record(store, [_from_source("ten_b", "k-1"), _from_source("ten_a", "k-1")], retention)
         assert fresh == [True, False]  # another tenant's claim changes nothing; its own repeat is a duplicate
     finally:
         await store.close()
+
+
+def test_each_collection_is_declared_once_and_documented():
+    names = [declared.collection for declared in COLLECTIONS]
+    assert len(names) == len(set(names))
+    doc = (REPO / "docs" / "storage.md").read_text()
+    documented = re.findall(r"^\| `([a-z_]+)` \|", doc, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(names)
+
+
+def test_collection_names_are_never_written_as_strings_outside_their_owner():
+    # A literal like store["tenants"] bypasses the owner's constant, and with it its indexes.
+    literal = re.compile(r"""store\[\s*["']""")
+    for root in ("libs", "services", "cli", "bench"):
+        for path in (REPO / root).rglob("*.py"):
+            assert not literal.search(path.read_text()), path

@@ -28,6 +28,8 @@ from aiohttp import web
 from hookyard_common.core import logs
 from hookyard_common.core.settings import Settings, get_settings
 from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.records.rate_counters import COLLECTION as RATE_COUNTERS
+from hookyard_common.records.tenants import COLLECTION as TENANTS
 from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
@@ -43,7 +45,6 @@ from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.errors import ApiError, json_errors
 from hookyard_ingest.edge.header_text import require_text_headers
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
-from hookyard_ingest.edge.rate_leases import COLLECTION as RATE_COUNTERS
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
 from hookyard_ingest.edge.urls import public_base
 from hookyard_ingest.listen.routes import ListenRoutes
@@ -184,7 +185,7 @@ class Ingest:
     async def list_tenants(self, request: web.Request) -> web.Response:
         auth: Auth = self.part("auth")
         auth.require_admin(request)
-        docs = await auth.store["tenants"].find().sort("created_at", -1).limit(1000).to_list()
+        docs = await auth.store[TENANTS].find().sort("created_at", -1).limit(1000).to_list()
         return web.json_response({"data": [public_tenant(doc) for doc in docs]})
 
 

@@ -16,9 +16,10 @@ from pymongo import AsyncMongoClient, monitoring
 
 from helpers import IngestClient, gunicorn_ingest, start_service
 from hookyard_cli.devstack import free_port
+from hookyard_common.records.rate_counters import COLLECTION
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, client_key
-from hookyard_ingest.edge.rate_leases import COLLECTION, LeasedLimiter
+from hookyard_ingest.edge.rate_leases import LeasedLimiter
 from monitor_helpers import create_monitor, ping
 
 JSON = {"Content-Type": "application/json"}

@@ -1,5 +1,13 @@
 """Every knob of every service, read from environment variables with defaults.
 
+A field `prefetch` is read from `HOOKYARD_PREFETCH`: one alias generator
+gives every field its variable, and only the three standard names
+(`AMQP_URL`, `MONGO_URI`, `ROOT_PATH`) say theirs. This is pydantic-settings'
+`env_prefix` spelled as an alias, on purpose: `env_prefix` matches an upper-case
+variable only when names are case-insensitive, which would also accept
+`hookyard_prefetch` and make a refused value's error name the field instead
+of the variable the operator set.
+
 `docs/configuration.md` documents each one; a test keeps the two in step.
 """
 
@@ -7,27 +15,35 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasGenerator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: What every variable not named by a standard starts with.
+ENV_PREFIX = "HOOKYARD_"
 
-def _env(name: str) -> AliasChoices:
-    """Read a field from exactly one environment variable name."""
-    return AliasChoices(name)
+
+def prefixed_variable(field: str) -> str:
+    """The environment variable of a field that names no standard one: `prefetch` → `HOOKYARD_PREFETCH`."""
+    return ENV_PREFIX + field.upper()
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True)
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+        alias_generator=AliasGenerator(validation_alias=prefixed_variable),
+    )
 
     # Dependencies.
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/",
-        validation_alias=_env("AMQP_URL"),
+        validation_alias="AMQP_URL",
         description="RabbitMQ connection URL (vhost included).",
     )
     broker_service_users: tuple[str, ...] = Field(
         (),
-        validation_alias=_env("HOOKYARD_BROKER_SERVICE_USERS"),
         description=(
             "RabbitMQ users, besides the one in AMQP_URL, that Hookyard's services connect as (JSON list): "
             "events they publish may carry source and operational fields (docs/broker.md#tenant-accounts)."
@@ -35,14 +51,13 @@ class Settings(BaseSettings):
     )
     mongo_uri: str = Field(
         "mongodb://127.0.0.1:27017/",
-        validation_alias=_env("MONGO_URI"),
+        validation_alias="MONGO_URI",
         description="MongoDB connection string.",
     )
-    mongo_db: str = Field("hookyard", validation_alias=_env("HOOKYARD_MONGO_DB"), description="Database name.")
+    mongo_db: str = Field("hookyard", description="Database name.")
     mongo_timeout_seconds: float = Field(
         5.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_MONGO_TIMEOUT_SECONDS"),
         description="Longest wait for a reachable MongoDB server (server selection) before an operation fails.",
     )
 
@@ -50,150 +65,143 @@ class Settings(BaseSettings):
     # one port; the consumers serve only /healthz, /readyz and /metrics.
     http_host: str = Field(
         "127.0.0.1",
-        validation_alias=_env("HOOKYARD_HTTP_HOST"),
         description="Interface every service binds to (0.0.0.0 in containers).",
     )
     ingest_port: int = Field(
         8000,
-        validation_alias=_env("HOOKYARD_INGEST_PORT"),
         description="Port of the ingest (provider webhooks, tenant API, pings, probes).",
     )
     dispatcher_port: int = Field(
         8001,
-        validation_alias=_env("HOOKYARD_DISPATCHER_PORT"),
         description="Port of the dispatcher's probes and metrics.",
     )
-    retrier_port: int = Field(
-        8002, validation_alias=_env("HOOKYARD_RETRIER_PORT"), description="Port of the retrier's probes and metrics."
-    )
+    retrier_port: int = Field(8002, description="Port of the retrier's probes and metrics.")
     heartbeat_port: int = Field(
         8003,
-        validation_alias=_env("HOOKYARD_HEARTBEAT_PORT"),
         description="Port of the heartbeat's probes and metrics.",
     )
 
     # The ingest.
     admin_token: str = Field(
         "",
-        validation_alias=_env("HOOKYARD_ADMIN_TOKEN"),
         description="Bearer token for the admin API (creating tenants). Empty disables it.",
     )
     root_path: str = Field(
         "",
         pattern=r"^(/[^/?#]+)*$",
-        validation_alias=_env("ROOT_PATH"),
+        validation_alias="ROOT_PATH",
         description="Path prefix the ingest is published under behind a proxy, e.g. /hookyard.",
     )
     public_url: str = Field(
         "",
-        validation_alias=_env("HOOKYARD_PUBLIC_URL"),
         description="Scheme and host providers use to reach the ingest; derived from requests when empty.",
     )
     trusted_proxies: tuple[str, ...] = Field(
         (),
-        validation_alias=_env("HOOKYARD_TRUSTED_PROXIES"),
         description="CIDRs of proxies whose X-Forwarded-For/-Proto/-Host headers are believed (JSON list).",
     )
     max_body_bytes: int = Field(
         1_048_576,
         ge=1,
-        validation_alias=_env("HOOKYARD_MAX_BODY_BYTES"),
         description="Default body limit of a source; a source may set its own up to 16 times this.",
     )
     # Slow and greedy clients (docs/ingest.md#slow-and-greedy-clients).
     http_read_timeout_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_HTTP_READ_TIMEOUT_SECONDS"),
-        description="A request's head must arrive within this long of its first byte, and its body within as long again; slower clients get 408.",
+        description=(
+            "A request's head must arrive within this long of its first byte, and its body within as long again; "
+            "slower clients get 408."
+        ),
     )
     http_keepalive_seconds: float = Field(
         75.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_HTTP_KEEPALIVE_SECONDS"),
-        description="An HTTP connection with no request under way is closed after this long (above proxies' own idle timeouts).",
+        description=(
+            "An HTTP connection with no request under way is closed after this long (above proxies' own idle timeouts)."
+        ),
     )
     body_budget_bytes: int = Field(
         33_554_432,
         ge=1,
-        validation_alias=_env("HOOKYARD_BODY_BUDGET_BYTES"),
-        description="Request-body bytes one ingest process holds at once on the public routes; requests past it wait their turn.",
+        description=(
+            "Request-body bytes one ingest process holds at once on the public routes; requests past it wait "
+            "their turn."
+        ),
     )
     body_budget_wait_seconds: float = Field(
         5.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_BODY_BUDGET_WAIT_SECONDS"),
         description="How long a request waits for the body budget before it is answered 503 with Retry-After.",
     )
     signature_tolerance_seconds: int = Field(
         300,
         ge=1,
-        validation_alias=_env("HOOKYARD_SIGNATURE_TOLERANCE_SECONDS"),
         description="How far a signed timestamp may be in the past or the future.",
     )
     rate_limit_per_ip: int = Field(
         100,
         ge=1,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_IP"),
-        description="Requests a client IP may make to one source per window, across all ingest processes, unless the source sets its own.",
+        description=(
+            "Requests a client IP may make to one source per window, across all ingest processes, unless the "
+            "source sets its own."
+        ),
     )
     rate_limit_per_source: int = Field(
         6_000,
         ge=1,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_SOURCE"),
         description="Requests a source accepts per window, across all ingest processes, unless it sets its own.",
     )
     rate_limit_window_seconds: float = Field(
         60.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_WINDOW_SECONDS"),
         description="Length of the sliding rate-limit window.",
     )
     rate_limit_per_ip_total: int = Field(
         6_000,
         ge=1,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_PER_IP_TOTAL"),
-        description="Requests a client IP may make to the public edge (every source and monitor ping together) per window, across all ingest processes.",
+        description=(
+            "Requests a client IP may make to the public edge (every source and monitor ping together) per "
+            "window, across all ingest processes."
+        ),
     )
     rate_limit_shared: bool = Field(
         True,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_SHARED"),
-        description="Count rate limits in MongoDB so they hold across all ingest processes; false: each process counts alone.",
+        description=(
+            "Count rate limits in MongoDB so they hold across all ingest processes; false: each process counts alone."
+        ),
     )
     rate_limit_store_timeout_seconds: float = Field(
         0.25,
         gt=0,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_STORE_TIMEOUT_SECONDS"),
         description="How long taking a batch of tokens from MongoDB may take before the process counts alone.",
     )
     rate_limit_fallback_seconds: float = Field(
         5.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_RATE_LIMIT_FALLBACK_SECONDS"),
         description="After MongoDB failed to answer, how long a process counts alone before asking it again.",
     )
     failure_limit_per_ip: int = Field(
         30,
         ge=1,
-        validation_alias=_env("HOOKYARD_FAILURE_LIMIT_PER_IP"),
-        description="Failed lookups (unknown source, unknown monitor token, invalid API key) a client IP may cause per window, per process; past it, 429 before any lookup.",
+        description=(
+            "Failed lookups (unknown source, unknown monitor token, invalid API key) a client IP may cause per "
+            "window, per process; past it, 429 before any lookup."
+        ),
     )
     negative_cache_seconds: float = Field(
         5.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_NEGATIVE_CACHE_SECONDS"),
         description="How long a replica remembers that a source id or monitor token does not exist.",
     )
     source_cache_seconds: float = Field(
         5.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_SOURCE_CACHE_SECONDS"),
         description="How long a replica reuses a source's configuration before reading it again.",
     )
     message_retention_days: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_MESSAGE_RETENTION_DAYS"),
         description="How long received messages stay in the log (and duplicates are recognised).",
     )
 
@@ -201,118 +209,101 @@ class Settings(BaseSettings):
     listen_buffer_bytes: int = Field(
         4_194_304,
         ge=1_024,
-        validation_alias=_env("HOOKYARD_LISTEN_BUFFER_BYTES"),
         description="Event bytes held for one listener that reads too slowly before it is dropped (close 4008).",
     )
     listen_heartbeat_seconds: float = Field(
         15.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_LISTEN_HEARTBEAT_SECONDS"),
         description="Interval of listeners' heartbeats and pings; no pong within half of it drops the connection.",
     )
     listen_max_per_tenant: int = Field(
         20,
         ge=1,
-        validation_alias=_env("HOOKYARD_LISTEN_MAX_PER_TENANT"),
         description="Listeners one tenant may have connected at once, per ingest replica.",
     )
 
     # Delivery (dispatcher and retrier).
     delivery_allowed_cidrs: tuple[str, ...] = Field(
         (),
-        validation_alias=_env("HOOKYARD_DELIVERY_ALLOWED_CIDRS"),
-        description="Private/loopback CIDRs endpoints may still resolve to (JSON list); all else non-public is refused.",
+        description=(
+            "Private/loopback CIDRs endpoints may still resolve to (JSON list); all else non-public is refused."
+        ),
     )
     delivery_max_connections: int = Field(
         512,
         ge=1,
-        validation_alias=_env("HOOKYARD_DELIVERY_MAX_CONNECTIONS"),
         description="Size of the delivery connection pool, per replica.",
     )
     delivery_response_max_bytes: int = Field(
         65_536,
         ge=0,
-        validation_alias=_env("HOOKYARD_DELIVERY_RESPONSE_MAX_BYTES"),
         description="How much of an endpoint's response body is read and stored.",
     )
     endpoint_cache_seconds: float = Field(
         5.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_ENDPOINT_CACHE_SECONDS"),
         description="How long a replica reuses a tenant's endpoints before reading them again.",
     )
     endpoint_slot_wait_seconds: float = Field(
         0.5,
         ge=0,
-        validation_alias=_env("HOOKYARD_ENDPOINT_SLOT_WAIT_SECONDS"),
         description="How long a delivery waits for a busy endpoint's slot before it is deferred.",
     )
     deferral_max_seconds: float = Field(
         60.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_DEFERRAL_MAX_SECONDS"),
         description="Longest wait of a delivery put off because its endpoint is busy (deferrals double up to it).",
     )
     outage_retry_max_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_OUTAGE_RETRY_MAX_SECONDS"),
         description="Longest wait of a message held because a dependency (MongoDB, the broker, DNS) failed.",
     )
     retry_after_max_seconds: float = Field(
         3_600.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_RETRY_AFTER_MAX_SECONDS"),
         description="Longest Retry-After an endpoint's answer may impose.",
     )
     retry_min_penalty_seconds: float = Field(
         5.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_RETRY_MIN_PENALTY_SECONDS"),
         description="Shortest wait after a timeout or a 429.",
     )
     circuit_window_seconds: float = Field(
         60.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_CIRCUIT_WINDOW_SECONDS"),
         description="Window over which one replica counts an endpoint's attempts for its failure rate.",
     )
     circuit_failure_rate: float = Field(
         0.7,
         gt=0,
         le=1,
-        validation_alias=_env("HOOKYARD_CIRCUIT_FAILURE_RATE"),
         description="Share of failed attempts in the window that pauses an endpoint (0.7 = 70 %).",
     )
     circuit_minimum_requests: int = Field(
         10,
         ge=1,
-        validation_alias=_env("HOOKYARD_CIRCUIT_MINIMUM_REQUESTS"),
         description="Attempts the window must hold before its failure rate can pause an endpoint.",
     )
     circuit_pause_seconds: float = Field(
         60.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_CIRCUIT_PAUSE_SECONDS"),
         description="First pause of a failing endpoint; each failed probe doubles it.",
     )
     circuit_max_pause_seconds: float = Field(
         1_800.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_CIRCUIT_MAX_PAUSE_SECONDS"),
         description="Longest pause between probes of a failing endpoint.",
     )
     endpoint_disable_after_seconds: float = Field(
         432_000.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_ENDPOINT_DISABLE_AFTER_SECONDS"),
         description="An endpoint failing without a single success for this long is disabled (5 days).",
     )
     retry_jitter: float = Field(
         0.2,
         ge=0,
         le=1,
-        validation_alias=_env("HOOKYARD_RETRY_JITTER"),
         description="Spread of retry delays (0.2 = ±20 %) when an endpoint's policy asks for jitter.",
     )
 
@@ -320,37 +311,33 @@ class Settings(BaseSettings):
     monitor_scan_seconds: float = Field(
         10.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_MONITOR_SCAN_SECONDS"),
         description="How often the heartbeat looks for monitors past their deadline (and unsent alerts).",
     )
     monitor_scan_batch: int = Field(
         500,
         ge=1,
-        validation_alias=_env("HOOKYARD_MONITOR_SCAN_BATCH"),
         description="Monitors the heartbeat reads per query while scanning.",
     )
     monitor_cache_seconds: float = Field(
         5.0,
         ge=0,
-        validation_alias=_env("HOOKYARD_MONITOR_CACHE_SECONDS"),
-        description="How long an ingest replica reuses a monitor's ping settings (secret, mapping) before reading them again.",
+        description=(
+            "How long an ingest replica reuses a monitor's ping settings (secret, mapping) before reading them again."
+        ),
     )
     ping_rate_limit_per_token: int = Field(
         60,
         ge=1,
-        validation_alias=_env("HOOKYARD_PING_RATE_LIMIT_PER_TOKEN"),
         description="Pings one monitor accepts per rate-limit window, across all ingest processes.",
     )
     ping_rate_limit_per_ip: int = Field(
         600,
         ge=1,
-        validation_alias=_env("HOOKYARD_PING_RATE_LIMIT_PER_IP"),
         description="Pings one client IP may send to one monitor per rate-limit window, across all ingest processes.",
     )
     monitor_check_retention_days: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_MONITOR_CHECK_RETENTION_DAYS"),
         description="How long each ping's check record is kept.",
     )
 
@@ -358,25 +345,21 @@ class Settings(BaseSettings):
     connect_attempts: int = Field(
         30,
         ge=1,
-        validation_alias=_env("HOOKYARD_CONNECT_ATTEMPTS"),
         description="Attempts to reach the broker and the database at start-up before exiting.",
     )
     connect_max_wait_seconds: float = Field(
         5.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_CONNECT_MAX_WAIT_SECONDS"),
         description="Longest pause between start-up connection attempts (exponential backoff).",
     )
     shutdown_deadline_seconds: float = Field(
         25.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_SHUTDOWN_DEADLINE_SECONDS"),
         description="On SIGTERM, time allowed for in-flight work before closing anyway.",
     )
     readiness_timeout_seconds: float = Field(
         2.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_READINESS_TIMEOUT_SECONDS"),
         description="Time /readyz waits for the database ping.",
     )
 
@@ -384,19 +367,16 @@ class Settings(BaseSettings):
     publish_timeout_seconds: float = Field(
         10.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_PUBLISH_TIMEOUT_SECONDS"),
         description="Longest wait for the broker's confirm of a publish before it counts as failed.",
     )
     prefetch: int = Field(
         64,
         ge=1,
-        validation_alias=_env("HOOKYARD_PREFETCH"),
         description="Unacknowledged messages a consumer holds at once (per service replica).",
     )
     delivery_hold_seconds: float = Field(
         1.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_DELIVERY_HOLD_SECONDS"),
         description=(
             "Longest time a message waits unacked for its deliveries; after it, those still going on are "
             "covered by a watch copy on the retry tiers and the message is acked (frees its prefetch place)."
@@ -405,7 +385,6 @@ class Settings(BaseSettings):
     tenant_max_in_flight: int = Field(
         128,
         ge=1,
-        validation_alias=_env("HOOKYARD_TENANT_MAX_IN_FLIGHT"),
         description=(
             "Deliveries one tenant may have in flight at once per replica, over all its endpoints, so hung "
             "endpoints cannot take the whole connection pool; more are deferred. Keep it below "
@@ -415,12 +394,10 @@ class Settings(BaseSettings):
     watch_grace_seconds: float = Field(
         10.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_WATCH_GRACE_SECONDS"),
         description="How long after a handed-over delivery's timeout its watch copy comes back to be checked.",
     )
     retry_tiers_ms: tuple[int, ...] = Field(
         (1_000, 5_000, 30_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000),
-        validation_alias=_env("HOOKYARD_RETRY_TIERS_MS"),
         description=(
             "Delay tiers of the retry queues, in milliseconds, as a JSON list. Each tier is one "
             "broker queue whose TTL is the tier; names carry the value, so changing it adds queues."
@@ -429,25 +406,27 @@ class Settings(BaseSettings):
     invalid_scan_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias=_env("HOOKYARD_INVALID_SCAN_SECONDS"),
         description="How often the retrier looks at hookyard.invalid for its count and oldest age.",
     )
 
     # Logging.
     log_level: str = Field(
         "INFO",
-        validation_alias=_env("HOOKYARD_LOG_LEVEL"),
         description="DEBUG, INFO, WARNING or ERROR.",
     )
     log_format: str = Field(
         "json",
         pattern="^(json|text)$",
-        validation_alias=_env("HOOKYARD_LOG_FORMAT"),
         description="`json` (one object a line) or `text` for a terminal.",
     )
 
     def service_port(self, service: str) -> int:
         return getattr(self, f"{service}_port")
+
+
+def environment_variables() -> dict[str, str]:
+    """Each setting's environment variable, by field name (what tests and deployment checks set)."""
+    return {name: str(info.validation_alias) for name, info in Settings.model_fields.items()}
 
 
 @lru_cache(maxsize=1)

@@ -18,12 +18,32 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.schemas import DeliveryTask
-from hookyard_common.store.client import Store
+from hookyard_common.store.client import CollectionIndexes, Store
 
 COLLECTION = "dead_letters"
+#: One record per bulk replay (the ingest's `POST /v1/dead-letters/replay`), so its progress can be counted later.
+REPLAY_RECORDS = "dead_letter_replays"
+
+INDEXES = CollectionIndexes(
+    COLLECTION,
+    (
+        IndexModel([("tenant_id", ASCENDING), ("dead_at", DESCENDING)], name="tenant_recent"),
+        IndexModel([("endpoint_id", ASCENDING), ("dead_at", DESCENDING)], name="endpoint_recent"),
+        # A bulk replay's progress: how many of its messages are still in flight, or dead again.
+        IndexModel([("replay_id", ASCENDING), ("state", ASCENDING)], name="replay", sparse=True),
+        # Replays whose claim lapsed before their publish was confirmed (a crash), to take over.
+        IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="replay_lease"),
+    ),
+)
+REPLAY_RECORD_INDEXES = CollectionIndexes(
+    REPLAY_RECORDS,
+    (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),),
+)
 
 
 async def record(store: Store, task: DeliveryTask, reason: str, at: datetime) -> None:

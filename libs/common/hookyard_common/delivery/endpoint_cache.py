@@ -13,17 +13,24 @@ from __future__ import annotations
 import logging
 
 from aio_pika.abc import AbstractIncomingMessage
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.delivery.endpoints import Endpoint
 from hookyard_common.schemas import new_id
-from hookyard_common.store.client import Store
+from hookyard_common.store.client import CollectionIndexes, Store
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "endpoints"
+
+# The dispatcher loads a tenant's endpoints per event (cached); the API lists them newest first.
+INDEXES = CollectionIndexes(
+    COLLECTION,
+    (IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),),
+)
 
 
 async def tenant_endpoints(store: Store, tenant_id: str) -> list[Endpoint]:

@@ -29,7 +29,8 @@ from pymongo.errors import DuplicateKeyError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.monitors.model import COLLECTION, FLIPS, INCIDENTS
+from hookyard_common.monitors.history import FLIPS, INCIDENTS
+from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.monitors.states import SEVERITY, Planned, Snapshot, plan
 from hookyard_common.schemas import Event, MonitorState, MonitorStatus, new_id, utcnow
 from hookyard_common.store.client import Store

@@ -3,7 +3,8 @@
 The ingest's tenant API validates and stores them and answers their pings;
 the heartbeat service reads them to find the ones past their deadline. The
 ping token is the credential in the ping URL: 256 random bits, unique
-(indexed), replaced at once by `regenerate-token`.
+(indexed), replaced at once by `regenerate-token`. The monitor's history
+(checks, flips, incidents) is kept apart, in history.py.
 """
 
 from __future__ import annotations
@@ -12,14 +13,26 @@ import secrets
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from hookyard_common.monitors.payload_mapping import PayloadMapping
 from hookyard_common.schemas import MonitorState, new_id
+from hookyard_common.store.client import CollectionIndexes
 
 COLLECTION = "monitors"
-CHECKS = "monitor_checks"
-FLIPS = "monitor_flips"
-INCIDENTS = "monitor_incidents"
+
+# Pings find theirs by token; the heartbeat finds the due ones and the unsettled
+# changes by range reads on sparse indexes (only monitors that have them).
+INDEXES = CollectionIndexes(
+    COLLECTION,
+    (
+        IndexModel([("token", ASCENDING)], unique=True, name="token"),
+        IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),
+        IndexModel([("due_at", ASCENDING)], sparse=True, name="due"),
+        IndexModel([("outbox_at", ASCENDING)], sparse=True, name="outbox"),
+        IndexModel([("state", ASCENDING)], name="state"),
+    ),
+)
 
 DEFAULT_INTERVAL_SECONDS = 300
 DEFAULT_GRACE_SECONDS = 60

@@ -1,1 +1,5 @@
-"""What Hookyard keeps for tenants to read: the message log, the event log and the attempt log."""
+"""Collections no engine owns, one module each with its name, indexes and queries.
+
+The message, event and attempt logs tenants read; tenants, sources and the
+ingest's rate counters.
+"""

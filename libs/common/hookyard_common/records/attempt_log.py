@@ -10,13 +10,25 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
 from hookyard_common.delivery.attempt import AttemptResult
 from hookyard_common.schemas import DeliveryTask, new_id
 from hookyard_common.store.buckets import BucketLog, Record, unwound
-from hookyard_common.store.client import Store
+from hookyard_common.store.client import CollectionIndexes, Store
 
 COLLECTION = "attempts"
 FIELD = "attempts"
+
+# Buckets are found by the events they hold (multikey), or by time for a tenant's figures.
+INDEXES = CollectionIndexes(
+    COLLECTION,
+    (
+        IndexModel([("tenant_id", ASCENDING), ("attempts.event_id", ASCENDING)], name="event"),
+        IndexModel([("tenant_id", ASCENDING), ("last_at", DESCENDING)], name="tenant_recent"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ),
+)
 
 
 def attempt_record(task: DeliveryTask, url: str, result: AttemptResult, at: datetime) -> Record:

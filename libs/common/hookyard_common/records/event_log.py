@@ -11,12 +11,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
 from hookyard_common.schemas import Event, utcnow
 from hookyard_common.store.buckets import BucketLog, Record, unwound
-from hookyard_common.store.client import Store
+from hookyard_common.store.client import CollectionIndexes, Store
 
 COLLECTION = "events"
 FIELD = "events"
+
+# Buckets are found by the events they hold, or by time for a listener's catch-up.
+INDEXES = CollectionIndexes(
+    COLLECTION,
+    (
+        IndexModel([("tenant_id", ASCENDING), ("events.id", ASCENDING)], name="event"),
+        IndexModel([("tenant_id", ASCENDING), ("last_at", DESCENDING)], name="tenant_recent"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ),
+)
 
 
 class EventLog:

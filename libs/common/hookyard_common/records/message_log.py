@@ -13,12 +13,30 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bson import Binary
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from hookyard_common.schemas import Event, Inbound
-from hookyard_common.store.client import Store
+from hookyard_common.store.client import CollectionIndexes, Store
 from hookyard_common.store.isolated_writes import insert_isolated
 
 COLLECTION = "messages"
+
+INDEXES = CollectionIndexes(
+    COLLECTION,
+    (
+        IndexModel(
+            [("tenant_id", ASCENDING), ("source_id", ASCENDING), ("dedup_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"dedup_key": {"$type": "string"}},
+            name="tenant_source_dedup_key",
+        ),
+        IndexModel([("tenant_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)], name="tenant_recent"),
+        IndexModel([("source_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)], name="source_recent"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ),
+    # Unique per (source, dedup key) without the tenant: one tenant could pre-claim another's keys.
+    retired=("source_dedup_key",),
+)
 
 
 def record_for(event: Event, retention: timedelta) -> dict:

@@ -30,6 +30,7 @@ from hookyard_common.core import logs, metrics
 from hookyard_common.core.settings import Settings, get_settings
 from hookyard_common.runtime.head_deadline import HeadDeadlineRunner
 from hookyard_common.store.client import Store
+from hookyard_common.store.schema import COLLECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class Lifecycle:
     async def _start(self, app: web.Application) -> None:
         try:
             broker, store = await connect_with_retries(self.settings)
-            await store.ensure_indexes()
+            await store.ensure_indexes(COLLECTIONS)
             ctx = Context(self.name, self.settings, broker, store, app)
             self.ctx = ctx
             await self.setup(ctx)

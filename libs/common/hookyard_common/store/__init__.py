@@ -1,1 +1,3 @@
-"""MongoDB access: the client and its indexes, bucketed logs, batch writes that fail alone, cursor pagination."""
+"""MongoDB access: the client and its index migration, every collection (schema),
+bucketed logs, batch writes that fail alone, cursor pagination.
+"""

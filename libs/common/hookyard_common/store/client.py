@@ -1,103 +1,37 @@
-"""MongoDB access on PyMongo's native async client, with indexes ensured at start-up.
+"""MongoDB access on PyMongo's native async client, and the index migration every start-up runs.
 
-Each collection's indexes are declared once, in `INDEXES`; `ensure_indexes`
-creates what is missing and is a no-op for what exists, so every replica may
-run it on every start. An index that is replaced is listed in `RETIRED_INDEXES`
-and dropped by name after its successor is built: an existing database
-migrates on start-up, and a replica still running the old code never finds
-the collection without either.
+A collection's indexes are declared beside its name and queries, in the
+module that owns it (a `CollectionIndexes`); `store/schema.py` lists every
+declaration. `ensure_indexes` creates what is missing and is a no-op for what
+exists, so every replica may run it on every start. An index that is replaced
+stays named in its declaration's `retired` and is dropped by name after its
+successor is built: an existing database migrates on start-up, and a replica
+still running the old code never finds the collection without either.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-INDEXES: dict[str, list[IndexModel]] = {
-    # Tenants authenticate with an API key; only its SHA-256 is stored.
-    "tenants": [IndexModel([("api_key_hash", ASCENDING)], unique=True, name="api_key_hash")],
-    "sources": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
-    # The dispatcher loads a tenant's active endpoints per event (cached).
-    "endpoints": [IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant")],
-    # Buckets of delivery attempts (see attempts.py): found by the events they
-    # hold (multikey), or by time for a tenant's figures.
-    "attempts": [
-        IndexModel([("tenant_id", ASCENDING), ("attempts.event_id", ASCENDING)], name="event"),
-        IndexModel([("tenant_id", ASCENDING), ("last_at", DESCENDING)], name="tenant_recent"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
-    ],
-    # Buckets of tenants' own events (see event_log.py), found by the events they hold,
-    # or by time for a listener's catch-up.
-    "events": [
-        IndexModel([("tenant_id", ASCENDING), ("events.id", ASCENDING)], name="event"),
-        IndexModel([("tenant_id", ASCENDING), ("last_at", DESCENDING)], name="tenant_recent"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
-    ],
-    "dead_letters": [
-        IndexModel([("tenant_id", ASCENDING), ("dead_at", DESCENDING)], name="tenant_recent"),
-        IndexModel([("endpoint_id", ASCENDING), ("dead_at", DESCENDING)], name="endpoint_recent"),
-        # A bulk replay's progress: how many of its messages are still in flight, or dead again.
-        IndexModel([("replay_id", ASCENDING), ("state", ASCENDING)], name="replay", sparse=True),
-        # Replays whose claim lapsed before their publish was confirmed (a crash), to take over.
-        IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="replay_lease"),
-    ],
-    "dead_letter_replays": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl")],
-    # The received-message log. The unique (tenant, source, provider id) triple is what
-    # recognises a provider's retry of a message already accepted; the tenant in it means
-    # no tenant's message can ever claim a key of another tenant's source.
-    "messages": [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("source_id", ASCENDING), ("dedup_key", ASCENDING)],
-            unique=True,
-            partialFilterExpression={"dedup_key": {"$type": "string"}},
-            name="tenant_source_dedup_key",
-        ),
-        IndexModel(
-            [("tenant_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
-            name="tenant_recent",
-        ),
-        IndexModel(
-            [("source_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
-            name="source_recent",
-        ),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
-    ],
-    # Monitors: pings find theirs by token; the heartbeat finds the due ones and the
-    # unsettled changes by range reads on sparse indexes (only monitors that have them).
-    "monitors": [
-        IndexModel([("token", ASCENDING)], unique=True, name="token"),
-        IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),
-        IndexModel([("due_at", ASCENDING)], sparse=True, name="due"),
-        IndexModel([("outbox_at", ASCENDING)], sparse=True, name="outbox"),
-        IndexModel([("state", ASCENDING)], name="state"),
-    ],
-    "monitor_checks": [
-        IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
-    ],
-    # The ingest's shared rate-limit counters, one per key and window (see hookyard_ingest.edge.rate_leases).
-    "rate_counters": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="window_ttl")],
-    "monitor_flips": [
-        IndexModel([("monitor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")
-    ],
-    "monitor_incidents": [
-        IndexModel([("monitor_id", ASCENDING), ("opened_at", DESCENDING), ("_id", DESCENDING)], name="monitor_recent")
-    ],
-}
-
-#: Indexes replaced by one of `INDEXES`, dropped by name once their successor exists, so an
-#: existing database migrates on the first start-up of the new code.
-RETIRED_INDEXES: dict[str, list[str]] = {
-    # Unique per (source, dedup key) without the tenant: one tenant could pre-claim another's keys.
-    "messages": ["source_dedup_key"],
-}
-
 #: MongoDB's error code for dropping an index that does not exist (already migrated).
 INDEX_NOT_FOUND = 27
+
+
+@dataclass(frozen=True)
+class CollectionIndexes:
+    """One collection's indexes, as the module that owns the collection declares them."""
+
+    collection: str
+    models: tuple[IndexModel, ...]
+    #: Names of indexes one of `models` replaced, dropped once their successor exists.
+    retired: tuple[str, ...] = ()
 
 
 class Store:
@@ -127,12 +61,11 @@ class Store:
     async def ping(self, timeout_seconds: float | None = None) -> None:
         await asyncio.wait_for(self.client.admin.command("ping"), timeout_seconds)
 
-    async def ensure_indexes(self) -> None:
-        for collection, indexes in INDEXES.items():
-            await self.db[collection].create_indexes(indexes)
-        for collection, names in RETIRED_INDEXES.items():
-            for name in names:
-                await self._drop_index(collection, name)
+    async def ensure_indexes(self, declared: Iterable[CollectionIndexes]) -> None:
+        for indexes in declared:
+            await self.db[indexes.collection].create_indexes(list(indexes.models))
+            for name in indexes.retired:
+                await self._drop_index(indexes.collection, name)
 
     async def _drop_index(self, collection: str, name: str) -> None:
         try:

@@ -29,8 +29,6 @@ from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.metrics import REPLAYS
 
-# One record per bulk replay, so its progress can be counted later.
-REPLAY_RECORDS = "dead_letter_replays"
 REPLAY_RETENTION = timedelta(days=7)
 
 
@@ -128,7 +126,7 @@ class DeadLetterRoutes:
         async for doc in self.store[dead_letters.COLLECTION].find(query, {"_id": 1}):
             requeued += await dead_letters.requeue(self.store, self.broker, doc["_id"], tenant["_id"], now, replay_id)
         REPLAYS.labels("bulk").inc(requeued)
-        await self.store[REPLAY_RECORDS].insert_one(
+        await self.store[dead_letters.REPLAY_RECORDS].insert_one(
             {
                 "_id": replay_id,
                 "tenant_id": tenant["_id"],
@@ -143,7 +141,7 @@ class DeadLetterRoutes:
         """A bulk replay's messages: still in flight, dead again, or gone from the list (delivered)."""
         tenant = await self.auth.tenant(request)
         replay_id = request.match_info["replay_id"]
-        replay = await self.store[REPLAY_RECORDS].find_one({"_id": replay_id, "tenant_id": tenant["_id"]})
+        replay = await self.store[dead_letters.REPLAY_RECORDS].find_one({"_id": replay_id, "tenant_id": tenant["_id"]})
         if replay is None:
             raise ApiError(404, "unknown_replay", "no such replay (they are kept 7 days)")
         counts = {"replaying": 0, "dead": 0}

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.records.tenants import COLLECTION as TENANTS
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.edge.errors import ApiError
@@ -63,7 +64,7 @@ class Auth:
         self.trusted = trusted
 
         async def load(key_hash: str) -> dict | None:
-            return await store["tenants"].find_one({"api_key_hash": key_hash})
+            return await store[TENANTS].find_one({"api_key_hash": key_hash})
 
         self._tenants = RefreshingCache(load, TENANT_CACHE_SECONDS, absent_seconds=absent_seconds)
 
@@ -93,7 +94,7 @@ class Auth:
             "api_key_hash": hash_key(api_key),
             "created_at": utcnow(),
         }
-        await self.store["tenants"].insert_one(tenant)
+        await self.store[TENANTS].insert_one(tenant)
         return {**public_tenant(tenant), "api_key": api_key}
 
 

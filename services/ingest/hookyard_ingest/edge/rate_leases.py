@@ -2,7 +2,7 @@
 
 Each limited key (a client of a source, a source, a monitor, a client IP) has one
 counter document per window in `rate_counters`, `{_id: "<key>@<window>", taken,
-expires_at}`, TTL-indexed (see `hookyard_common.store.client`). A process short of
+expires_at}`, TTL-indexed (see `hookyard_common.records.rate_counters`). A process short of
 tokens for a key takes a lease: one atomic `$inc` of `taken` by a batch, of
 which it keeps what fits under the limit; requests then spend the lease with
 no database call. A batch is a quarter of the room the process last saw, at
@@ -42,7 +42,6 @@ from hookyard_ingest.edge.limits import SlidingWindowLimiter, retry_after, too_m
 
 log = logging.getLogger(__name__)
 
-COLLECTION = "rate_counters"
 #: The largest lease, as a fraction of the limit: what one process can strand at worst.
 MAX_LEASE_FRACTION = 1 / 20
 

@@ -34,6 +34,7 @@ from prometheus_client import Counter, Gauge
 
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
+from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
 from hookyard_common.listen_wire import (
     CLOSE_BROKER_LOST,
     CLOSE_SHUTDOWN,
@@ -44,19 +45,14 @@ from hookyard_common.listen_wire import (
     Heartbeat,
     Hello,
 )
+from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import Event, new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import time_param
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.listen.feed import TenantFeed
 from hookyard_ingest.listen.outbox import Outbox
-from hookyard_ingest.listen.targets import (
-    ENDPOINTS,
-    SOURCES,
-    EndpointTarget,
-    SourceTarget,
-    TargetGone,
-)
+from hookyard_ingest.listen.targets import EndpointTarget, SourceTarget, TargetGone
 
 log = logging.getLogger(__name__)
 

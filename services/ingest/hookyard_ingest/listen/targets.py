@@ -31,10 +31,9 @@ from hookyard_common.delivery.endpoints import Endpoint
 from hookyard_common.delivery.routing import first_task, recipients
 from hookyard_common.listen_wire import Request
 from hookyard_common.records import event_log, message_log
+from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import Event
 from hookyard_common.store.client import Store
-
-SOURCES = "sources"
 
 
 class TargetGone(Exception):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from hookyard_common.core.batching import WriteBehind
-from hookyard_common.monitors.model import CHECKS
+from hookyard_common.monitors.history import CHECKS
 from hookyard_common.schemas import sortable_id
 from hookyard_common.store.client import Store
 

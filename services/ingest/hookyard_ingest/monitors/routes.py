@@ -17,11 +17,9 @@ from pymongo import ReturnDocument
 
 from hookyard_common.monitors import uptime
 from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.history import CHECKS, FLIPS, INCIDENTS
 from hookyard_common.monitors.model import (
-    CHECKS,
     COLLECTION,
-    FLIPS,
-    INCIDENTS,
     PING_SETTINGS,
     MonitorCreate,
     MonitorFields,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.core.settings import Settings
+from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import list_page, parse_body
@@ -115,7 +116,7 @@ class SourceCache(RefreshingCache[str, "Source | None"]):
         async def load(source_id: str) -> Source | None:
             if not SOURCE_ID_SHAPE.fullmatch(source_id):
                 return None  # not one of ours: no need to ask
-            doc = await store["sources"].find_one({"_id": source_id})
+            doc = await store[SOURCES].find_one({"_id": source_id})
             return Source.from_doc(doc) if doc is not None else None
 
         super().__init__(load, ttl_seconds, absent_seconds=absent_seconds)
@@ -185,7 +186,7 @@ class SourceRoutes:
 
     async def _own(self, request: web.Request) -> tuple[dict, dict]:
         tenant = await self.auth.tenant(request)
-        doc = await self.store["sources"].find_one({"_id": request.match_info["source_id"], "tenant_id": tenant["_id"]})
+        doc = await self.store[SOURCES].find_one({"_id": request.match_info["source_id"], "tenant_id": tenant["_id"]})
         if doc is None:
             raise ApiError(404, "unknown_source", "no such source")
         return tenant, doc
@@ -215,7 +216,7 @@ class SourceRoutes:
             "created_at": now,
             "updated_at": now,
         }
-        await self.store["sources"].insert_one(doc)
+        await self.store[SOURCES].insert_one(doc)
         self.cache.invalidate(doc["_id"])  # a probe of this id before now is no longer true
         shown = public_source(doc, self.base_url(request))
         # The one time secrets are shown: so the tenant can configure the sender.
@@ -227,7 +228,7 @@ class SourceRoutes:
         tenant = await self.auth.tenant(request)
         return await list_page(
             request,
-            self.store["sources"],
+            self.store[SOURCES],
             {"tenant_id": tenant["_id"]},
             "created_at",
             lambda d: public_source(d, self.base_url(request)),
@@ -242,7 +243,7 @@ class SourceRoutes:
         fields: SourceFields = await parse_body(request, SourceFields)
         updates = _check(doc["provider"], fields, self.settings)
         updates["updated_at"] = utcnow()
-        doc = await self.store["sources"].find_one_and_update(
+        doc = await self.store[SOURCES].find_one_and_update(
             {"_id": doc["_id"]}, {"$set": updates}, return_document=True
         )
         self.cache.invalidate(doc["_id"])
@@ -250,6 +251,6 @@ class SourceRoutes:
 
     async def delete(self, request: web.Request) -> web.Response:
         _, doc = await self._own(request)
-        await self.store["sources"].delete_one({"_id": doc["_id"]})
+        await self.store[SOURCES].delete_one({"_id": doc["_id"]})
         self.cache.invalidate(doc["_id"])
         return web.Response(status=204)
