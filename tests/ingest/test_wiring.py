@@ -20,36 +20,50 @@ from hookyard_common.runtime import runner
 from hookyard_ingest.app import create_app
 
 ADMIN = "test-admin-token"
-# (method, path, answer while starting, answer once ready): (status, error code, Allow).
-NO_CREDENTIALS = [
-    ("GET", "/v1/nope", (404, "not_found", None), (404, "not_found", None)),
-    ("PUT", "/v1/nope", (404, "not_found", None), (404, "not_found", None)),
-    ("GET", "/v1/tenants/", (404, "not_found", None), (404, "not_found", None)),
-    ("GET", "/v1/admin/nope", (404, "not_found", None), (404, "not_found", None)),
-    ("GET", "/in/src_x/more", (404, "not_found", None), (404, "not_found", None)),
-    ("GET", "/ping/t/fail/more", (404, "not_found", None), (404, "not_found", None)),
-    ("PUT", "/v1/tenants", (405, "method_not_allowed", "GET,HEAD,POST"), (405, "method_not_allowed", "GET,HEAD,POST")),
-    ("PUT", "/v1/admin/parked", (405, "method_not_allowed", "GET,HEAD"), (405, "method_not_allowed", "GET,HEAD")),
-    ("PUT", "/v1/sources", (405, "method_not_allowed", "GET,HEAD,POST"), (405, "method_not_allowed", "GET,HEAD,POST")),
-    ("POST", "/v1/sources/x/listen", (405, "method_not_allowed", "GET"), (405, "method_not_allowed", "GET")),
-    ("PUT", "/in/src_x", (405, "method_not_allowed", "GET,POST"), (405, "method_not_allowed", "GET,POST")),
-    ("PUT", "/ping/t", (405, "method_not_allowed", "GET,HEAD,POST"), (405, "method_not_allowed", "GET,HEAD,POST")),
-    ("GET", "/v1/tenants", (503, "starting", None), (401, "unauthorized", None)),
-    ("GET", "/v1/admin/parked", (503, "starting", None), (401, "unauthorized", None)),
-    ("GET", "/v1/sources", (503, "starting", None), (401, "unauthorized", None)),
-    ("GET", "/v1/sources/x/listen", (503, "starting", None), (401, "unauthorized", None)),
-    ("GET", "/in/src_x", (503, "starting", None), (404, "unknown_source", None)),
-    ("GET", "/ping/t", (503, "starting", None), (404, "unknown_monitor", None)),
+# Answered alike while starting and once ready, with no credentials: aiohttp's own 404 and 405, in JSON.
+UNROUTED = [
+    ("GET", "/v1/nope", 404, None),
+    ("PUT", "/v1/nope", 404, None),
+    ("GET", "/v1/tenants/", 404, None),
+    ("GET", "/v1/admin/nope", 404, None),
+    ("GET", "/in/src_x/more", 404, None),
+    ("GET", "/ping/t/fail/more", 404, None),
+    ("PUT", "/v1/tenants", 405, "GET,HEAD,POST"),
+    ("PUT", "/v1/admin/parked", 405, "GET,HEAD"),
+    ("PUT", "/v1/sources", 405, "GET,HEAD,POST"),
+    ("POST", "/v1/sources/x/listen", 405, "GET"),
+    ("PUT", "/in/src_x", 405, "GET,POST"),
+    ("PUT", "/ping/t", 405, "GET,HEAD,POST"),
 ]
+# Routes: 503 "starting" until the parts exist, then each wing's answer to no credentials.
+ROUTED = [
+    ("GET", "/v1/tenants", 401, "unauthorized"),
+    ("GET", "/v1/admin/parked", 401, "unauthorized"),
+    ("GET", "/v1/sources", 401, "unauthorized"),
+    ("GET", "/v1/sources/x/listen", 401, "unauthorized"),
+    ("GET", "/in/src_x", 404, "unknown_source"),
+    ("GET", "/ping/t", 404, "unknown_monitor"),
+]
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def expected(prefixes: list[str], *, ready: bool) -> dict:
+    """Per (prefix, method, path): the status, error code and Allow header."""
+    answers = {(m, path): (status, HTTP_CODES[status], allow) for m, path, status, allow in UNROUTED}
+    for method, path, status, code in ROUTED:
+        answers[method, path] = (status, code, None) if ready else (503, "starting", None)
+    return {(prefix, *request): answer for prefix in prefixes for request, answer in answers.items()}
+
+
 ROOT_PATHS = ["", "/hooks"]
 
 
 async def answers(base: str, prefixes: list[str]) -> dict:
-    """Per (prefix, method, path) of the table: the status, error code and Allow header."""
+    """What the ingest answers to every request of the tables, as `expected` puts it."""
     found = {}
     async with aiohttp.ClientSession() as session:
         for prefix in prefixes:
-            for method, path, *_ in NO_CREDENTIALS:
+            for method, path, *_ in UNROUTED + ROUTED:
                 async with session.request(method, base + prefix + path) as response:
                     code = (await response.json())["error"]["code"]
                     found[prefix, method, path] = (response.status, code, response.headers.get("Allow"))
@@ -80,8 +94,7 @@ async def test_wings_while_starting(settings, root_path):
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
         prefixes = list(dict.fromkeys(["", root_path]))
-        found = await answers(base, prefixes)
-        assert found == {(p, m, path): starting for p in prefixes for m, path, starting, _ in NO_CREDENTIALS}
+        assert await answers(base, prefixes) == expected(prefixes, ready=False)
     finally:
         stop.set()
         await asyncio.wait_for(serving, 30)
@@ -91,8 +104,7 @@ async def test_wings_while_starting(settings, root_path):
 async def test_wings_once_ready(start_ingest, root_path):
     ingest = await start_ingest(root_path=root_path)
     prefixes = list(dict.fromkeys(["", root_path]))
-    found = await answers(ingest.base, prefixes)
-    assert found == {(p, m, path): ready for p in prefixes for m, path, _, ready in NO_CREDENTIALS}
+    assert await answers(ingest.base, prefixes) == expected(prefixes, ready=True)
 
 
 async def test_each_wing_asks_its_own_credentials(ingest):
