@@ -199,7 +199,7 @@ async def start_ingest(settings):
 
     from helpers import IngestClient
     from hookyard_common.runtime import runner
-    from hookyard_ingest.main import create_app
+    from hookyard_ingest.app import create_app
 
     running: list = []
 

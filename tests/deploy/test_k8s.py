@@ -16,7 +16,7 @@ from helpers import REPO
 from hookyard_common.broker import topology
 from hookyard_common.core.settings import Settings, environment_variables
 from hookyard_common.runtime import runner
-from hookyard_ingest.main import create_app
+from hookyard_ingest.app import create_app
 from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

@@ -121,7 +121,7 @@ def test_the_nginx_site_forwards_client_details_and_the_ingests_body_limit():
         assert f"proxy_set_header {header} {value};" in site
     published = re.search(r"location ~ \^/\(([a-z0-9|]+)\)/", site).group(1).split("|")
     from hookyard_common.runtime import runner
-    from hookyard_ingest.main import create_app
+    from hookyard_ingest.app import create_app
 
     ops = {r.path for r in runner.ops_routes(runner.Lifecycle("any", None, Settings()))}
     for route in {r.resource.canonical for r in create_app(Settings()).router.routes()}:

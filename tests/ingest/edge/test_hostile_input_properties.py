@@ -33,12 +33,13 @@ from pymongo import MongoClient
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoints import EndpointCreate
 from hookyard_common.monitors.model import MonitorCreate
+from hookyard_common.runtime import runner
 from hookyard_ingest.api.dead_letters import BulkReplay
 from hookyard_ingest.api.endpoints import Rotation
 from hookyard_ingest.api.events import EventCreate
 from hookyard_ingest.api.messages import Resend
-from hookyard_ingest.edge.auth import TenantCreate
-from hookyard_ingest.main import Ingest
+from hookyard_ingest.api.tenants import TenantCreate
+from hookyard_ingest.app import create_app
 from hookyard_ingest.receiving.sources import SourceCreate
 
 BATCH = 10
@@ -133,13 +134,13 @@ class Ids:
         return st.one_of(st.just(self.real[kind]), st.one_of(garbage, st.text(min_size=1, max_size=20)).map(_encoded))
 
 
-# Every route the ingest serves (ROOT_PATH is not set), read from the app itself: HEAD too, where GET has it.
+# Every route the ingest serves but the probes (ROOT_PATH is not set), read from the app itself: HEAD too,
+# where GET has it (aiohttp adds those routes).
+OPS = {route.path for route in runner.ops_routes(runner.Lifecycle("ingest", None, Settings()))}
 ROUTES = [
-    (method, route.path)
-    for route in Ingest(Settings()).routes()
-    for method in (
-        [route.method, "HEAD"] if route.method == "GET" and route.kwargs.get("allow_head", True) else [route.method]
-    )
+    (route.method, route.resource.canonical)
+    for route in create_app(Settings()).router.routes()
+    if route.resource is not None and route.resource.canonical not in OPS
 ]
 # The routes that read a JSON body, and the model that reads it.
 BODIES = {

@@ -26,6 +26,7 @@ from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_i
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.messages import render_attempt
 from hookyard_ingest.api.request_io import list_page, parse_body
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.metrics import REPLAYS
 
@@ -55,13 +56,12 @@ def render(doc: dict, retryable: set[str]) -> dict:
 
 
 class DeadLetterRoutes:
-    def __init__(self, store: Store, broker: Broker, auth):
+    def __init__(self, store: Store, broker: Broker):
         self.store = store
         self.broker = broker
-        self.auth = auth
 
     async def list(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         query = {"tenant_id": tenant["_id"]}
         if "endpoint_id" in request.query:
             query["endpoint_id"] = request.query["endpoint_id"]
@@ -78,7 +78,7 @@ class DeadLetterRoutes:
         )
 
     async def get(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         doc = await self.store[dead_letters.COLLECTION].find_one(
             {"_id": request.match_info["message_id"], "tenant_id": tenant["_id"]}
         )
@@ -102,7 +102,7 @@ class DeadLetterRoutes:
         return {doc["_id"] for doc in docs}
 
     async def retry(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         message_id = request.match_info["message_id"]
         if await dead_letters.requeue(self.store, self.broker, message_id, tenant["_id"], utcnow()):
             REPLAYS.labels("dead_letter").inc()
@@ -115,7 +115,7 @@ class DeadLetterRoutes:
         raise ApiError(409, "already_replaying", "this message is already being replayed")
 
     async def replay(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         body: BulkReplay = await parse_body(request, BulkReplay)
         query: dict = {"tenant_id": tenant["_id"], "state": "dead", "dead_at": {"$gte": body.since, "$lt": body.until}}
         if body.endpoint_id:
@@ -139,7 +139,7 @@ class DeadLetterRoutes:
 
     async def progress(self, request: web.Request) -> web.Response:
         """A bulk replay's messages: still in flight, dead again, or gone from the list (delivered)."""
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         replay_id = request.match_info["replay_id"]
         replay = await self.store[dead_letters.REPLAY_RECORDS].find_one({"_id": replay_id, "tenant_id": tenant["_id"]})
         if replay is None:

@@ -27,6 +27,7 @@ from hookyard_common.delivery.endpoints import (
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import list_page, parse_body, validated
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 
 DEFAULT_GRACE_SECONDS = 86_400
@@ -58,13 +59,12 @@ def render(doc: dict) -> dict:
 
 
 class EndpointRoutes:
-    def __init__(self, store: Store, broker: Broker, auth):
+    def __init__(self, store: Store, broker: Broker):
         self.store = store
         self.broker = broker
-        self.auth = auth
 
     async def _own(self, request: web.Request) -> dict:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         doc = await self.store[COLLECTION].find_one(
             {"_id": request.match_info["endpoint_id"], "tenant_id": tenant["_id"]}
         )
@@ -73,7 +73,7 @@ class EndpointRoutes:
         return doc
 
     async def create(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         body: EndpointCreate = await parse_body(request, EndpointCreate)
         fields = body.model_dump(mode="json", exclude_none=True, exclude={"secret"})
         signature_format = fields.get("signature_format", "standard")
@@ -95,7 +95,7 @@ class EndpointRoutes:
         return web.json_response({**render(doc), "secret": secret}, status=201)
 
     async def list(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         return await list_page(request, self.store[COLLECTION], {"tenant_id": tenant["_id"]}, "created_at", render)
 
     async def get(self, request: web.Request) -> web.Response:

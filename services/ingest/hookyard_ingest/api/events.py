@@ -20,6 +20,7 @@ from hookyard_common.delivery.endpoints import CustomHeaders
 from hookyard_common.delivery.routing import OPERATIONAL
 from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
 from hookyard_ingest.api.request_io import parse_body
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 
 
@@ -45,12 +46,11 @@ class EventCreate(BaseModel):
 
 
 class EventRoutes:
-    def __init__(self, broker: Broker, auth):
+    def __init__(self, broker: Broker):
         self.broker = broker
-        self.auth = auth
 
     async def create(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         body: EventCreate = await parse_body(request, EventCreate)
         fields = body.model_dump(exclude_none=True)
         event = Event(tenant_id=tenant["_id"], **fields)

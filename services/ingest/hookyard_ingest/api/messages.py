@@ -22,6 +22,7 @@ from hookyard_common.records.message_log import COLLECTION, event_from_record
 from hookyard_common.schemas import Event, Identifier, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import list_page, parse_body
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.metrics import REPLAYS
 
@@ -61,10 +62,9 @@ def render(doc: dict, *, full: bool = False) -> dict:
 
 
 class MessageRoutes:
-    def __init__(self, store: Store, broker: Broker, auth):
+    def __init__(self, store: Store, broker: Broker):
         self.store = store
         self.broker = broker
-        self.auth = auth
 
     async def resend(self, request: web.Request) -> web.Response:
         """Deliver a message again, to one endpoint or to every endpoint it is for now.
@@ -72,7 +72,7 @@ class MessageRoutes:
         The tasks go straight to the retrier with a fresh schedule and the
         same `webhook-id` as the message's earlier deliveries to each endpoint.
         """
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         body: Resend = await parse_body(request, Resend)
         event = await self._event(tenant["_id"], request.match_info["message_id"])
         endpoints = await tenant_endpoints(self.store, tenant["_id"])
@@ -106,12 +106,12 @@ class MessageRoutes:
 
     async def attempts(self, request: web.Request) -> web.Response:
         """`GET /v1/messages/{id}/attempts`: every attempt to deliver an event, oldest first."""
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         docs = await attempt_log.of_event(self.store, tenant["_id"], request.match_info["message_id"])
         return web.json_response({"data": [render_attempt(doc) for doc in docs]})
 
     async def list(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         query = {"tenant_id": tenant["_id"]}
         if "source_id" in request.query:
             query["source_id"] = request.query["source_id"]
@@ -127,7 +127,7 @@ class MessageRoutes:
         )
 
     async def get(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         doc = await self.store[COLLECTION].find_one(
             {"_id": request.match_info["message_id"], "tenant_id": tenant["_id"]}
         )

@@ -15,6 +15,7 @@ from hookyard_common.delivery.dead_letters import COLLECTION as DEAD_LETTERS
 from hookyard_common.records import attempt_log
 from hookyard_common.schemas import utcnow
 from hookyard_common.store.client import Store
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 
 
@@ -44,12 +45,11 @@ def _figures(row: dict, dead: int) -> dict:
 
 
 class DeliveryMetrics:
-    def __init__(self, store: Store, auth):
+    def __init__(self, store: Store):
         self.store = store
-        self.auth = auth
 
     async def get(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         since = utcnow() - timedelta(hours=_window(request))
         per_message = [
             *attempt_log.since(tenant["_id"], since),

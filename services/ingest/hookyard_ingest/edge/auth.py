@@ -1,30 +1,33 @@
-"""Tenants and who is calling: the admin token, and tenants' API keys.
+"""Who is calling: the admin token, or a tenant's API key.
 
-API keys are shown once, at creation; only their SHA-256 is stored. Lookups
-are cached briefly per replica so the database is not asked on every call,
-and a key found invalid is remembered apart (bounded), so it neither costs a
-query per retry nor evicts valid keys. A key not in memory is looked up only
-within the caller's failure budget (`limits.FailureThrottle`), so random keys
-cannot drive one query each.
+API keys are shown once, at creation (`api/tenants.py`); only their SHA-256
+is stored. Lookups are cached briefly per replica so the database is not
+asked on every call, and a key found invalid is remembered apart (bounded),
+so it neither costs a query per retry nor evicts valid keys. A key not in
+memory is looked up only within the caller's failure budget
+(`limits.FailureThrottle`), so random keys cannot drive one query each.
+
+The wings' middlewares (`app.py`) call these checks before any route runs;
+a tenant route reads its caller from the request, `request[TENANT]`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.records.tenants import COLLECTION as TENANTS
-from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import FailureThrottle, Network, client_ip
 
 TENANT_CACHE_SECONDS = 30.0
+
+#: The calling tenant's document, put on the request by the tenant API's middleware.
+TENANT = web.RequestKey("hookyard_tenant", dict)
 
 
 def hash_key(api_key: str) -> str:
@@ -44,11 +47,6 @@ def _bearer(request: web.Request) -> str:
     return token.strip()
 
 
-class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-
-
 class Auth:
     def __init__(
         self,
@@ -58,7 +56,6 @@ class Auth:
         trusted: tuple[Network, ...] = (),
         absent_seconds: float = TENANT_CACHE_SECONDS,
     ):
-        self.store = store
         self.admin_token = admin_token
         self.failures = failures
         self.trusted = trusted
@@ -85,18 +82,3 @@ class Auth:
         if tenant is None:
             raise ApiError(401, "unauthorized", "invalid API key")
         return tenant
-
-    async def create_tenant(self, name: str) -> dict:
-        api_key = "hy_" + secrets.token_urlsafe(32)
-        tenant = {
-            "_id": new_id("ten"),
-            "name": name,
-            "api_key_hash": hash_key(api_key),
-            "created_at": utcnow(),
-        }
-        await self.store[TENANTS].insert_one(tenant)
-        return {**public_tenant(tenant), "api_key": api_key}
-
-
-def public_tenant(tenant: dict) -> dict:
-    return {"id": tenant["_id"], "name": tenant["name"], "created_at": tenant["created_at"].isoformat()}

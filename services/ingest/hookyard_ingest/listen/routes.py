@@ -49,6 +49,7 @@ from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import Event, new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import time_param
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.listen.feed import TenantFeed
 from hookyard_ingest.listen.outbox import Outbox
@@ -244,10 +245,9 @@ class ListenSession:
 
 
 class ListenRoutes:
-    def __init__(self, store: Store, broker: Broker, auth, settings: Settings):
+    def __init__(self, store: Store, broker: Broker, settings: Settings):
         self.store = store
         self.broker = broker
-        self.auth = auth
         self.settings = settings
         self.sessions: set[ListenSession] = set()
         self.per_tenant: Tally[str] = Tally()
@@ -263,7 +263,7 @@ class ListenRoutes:
 
     async def _own(self, request: web.Request, collection: str, kind: str) -> dict:
         """The calling tenant's source or endpoint named in the path; 404 for anyone else's."""
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         doc = await self.store[collection].find_one(
             {"_id": request.match_info[f"{kind}_id"], "tenant_id": tenant["_id"]}
         )

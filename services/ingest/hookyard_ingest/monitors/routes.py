@@ -1,4 +1,5 @@
-"""The tenant API for monitors: `/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]`.
+"""The tenant API for monitors:
+`/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]`.
 
 The ping token is part of the monitor (it is the ping URL's credential and
 the tenant needs it to configure the sender); the HMAC secret is write-only.
@@ -30,6 +31,7 @@ from hookyard_common.monitors.states import DEADLINE_FIELDS, WATCHED, Snapshot, 
 from hookyard_common.schemas import MonitorState, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import list_page, parse_body
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.monitors.checks import render_check
 from hookyard_ingest.monitors.pings import PingSettingsCache
@@ -103,7 +105,6 @@ class MonitorRoutes:
     def __init__(
         self,
         store: Store,
-        auth,
         changes: MonitorChanges,
         cache: PingSettingsCache,
         base_url: Callable[[web.Request], str],
@@ -111,14 +112,13 @@ class MonitorRoutes:
     ):
         self.store = store
         self.monitors = store[COLLECTION]
-        self.auth = auth
         self.changes = changes
         self.cache = cache
         self.base_url = base_url
         self.clock = clock
 
     async def _own(self, request: web.Request) -> dict:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         doc = await self.monitors.find_one({"_id": request.match_info["monitor_id"], "tenant_id": tenant["_id"]})
         if doc is None:
             raise ApiError(404, "unknown_monitor", "no such monitor")
@@ -128,7 +128,7 @@ class MonitorRoutes:
         return web.json_response(render(doc, self.base_url(request)), status=status)
 
     async def create(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         body: MonitorCreate = await parse_body(request, MonitorCreate)
         doc = new_monitor(tenant["_id"], body, self.clock())
         await self.monitors.insert_one(doc)
@@ -136,7 +136,7 @@ class MonitorRoutes:
         return self._shown(request, doc, 201)
 
     async def list(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         query: dict = {"tenant_id": tenant["_id"]}
         if "state" in request.query:
             state = request.query["state"]

@@ -23,6 +23,7 @@ from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.request_io import list_page, parse_body
+from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import Network, parse_networks
 from hookyard_ingest.receiving.payload_schema import PayloadSchema
@@ -177,22 +178,21 @@ def public_source(doc: dict, base_url: str) -> dict:
 
 
 class SourceRoutes:
-    def __init__(self, store: Store, cache: SourceCache, auth, settings: Settings, base_url):
+    def __init__(self, store: Store, cache: SourceCache, settings: Settings, base_url):
         self.store = store
         self.cache = cache
-        self.auth = auth
         self.settings = settings
         self.base_url = base_url  # request -> public base URL
 
     async def _own(self, request: web.Request) -> tuple[dict, dict]:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         doc = await self.store[SOURCES].find_one({"_id": request.match_info["source_id"], "tenant_id": tenant["_id"]})
         if doc is None:
             raise ApiError(404, "unknown_source", "no such source")
         return tenant, doc
 
     async def create(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         body: SourceCreate = await parse_body(request, SourceCreate)
         if body.provider not in PROVIDERS:
             raise ApiError(
@@ -225,7 +225,7 @@ class SourceRoutes:
         return web.json_response(shown, status=201)
 
     async def list(self, request: web.Request) -> web.Response:
-        tenant = await self.auth.tenant(request)
+        tenant = request[TENANT]
         return await list_page(
             request,
             self.store[SOURCES],
