@@ -214,7 +214,7 @@ def local_infra(name: str, groups: dict[str, int] | None = None):
 
     with tempfile.TemporaryDirectory(prefix=f"hookyard-{name}-") as tmp:
         tmp_path = Path(tmp)
-        servers = []
+        servers: list[LocalRabbitMQ | LocalMongo] = []
         amqp_url, mongo_uri = os.environ.get("AMQP_URL"), os.environ.get("MONGO_URI")
         try:
             if not amqp_url:
@@ -225,14 +225,14 @@ def local_infra(name: str, groups: dict[str, int] | None = None):
                 rabbit.start()
                 amqp_url = rabbit.url
                 if groups is not None:
-                    groups["broker"] = rabbit.server.recorded()[0]
+                    groups["broker"] = rabbit.server.pid
             if not mongo_uri:
                 mongo = LocalMongo(tmp_path / "mongo", free_port(), tmp_path / "run")
                 servers.append(mongo)
                 mongo.start()
                 mongo_uri = mongo.uri
                 if groups is not None:
-                    groups["database"] = mongo.process.recorded()[0]
+                    groups["database"] = mongo.process.pid
             yield amqp_url, mongo_uri, tmp_path
         finally:
             for server in reversed(servers):

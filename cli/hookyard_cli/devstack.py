@@ -61,7 +61,7 @@ class ManagedProcess:
 
     def start(self, argv: list[str], *, env: dict[str, str], log_path: Path, cwd: Path | None = None) -> int:
         if self.running():
-            raise InfraError(f"{self.name} is already running (pid {self.recorded()[0]})")
+            raise InfraError(f"{self.name} is already running (pid {self.pid})")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
@@ -84,6 +84,14 @@ class ManagedProcess:
         except (OSError, ValueError):
             return None
         return int(pid), started
+
+    @property
+    def pid(self) -> int:
+        """The recorded process id, once started."""
+        rec = self.recorded()
+        if rec is None:
+            raise InfraError(f"{self.name} has no pid file at {self.pid_file}")
+        return rec[0]
 
     def running(self) -> bool:
         rec = self.recorded()

@@ -18,8 +18,8 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_exponential

@@ -1,4 +1,5 @@
-"""The tenant API for monitors: `/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]`.
+"""The tenant API for monitors:
+`/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]`.
 
 The ping token is part of the monitor (it is the ping URL's credential and
 the tenant needs it to configure the sender); the HMAC secret is write-only.
