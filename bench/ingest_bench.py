@@ -266,8 +266,8 @@ def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path) -> tuple[subpro
         "HOOKYARD_RATE_LIMIT_PER_IP_TOTAL": "100000000",
         "HOOKYARD_LOG_LEVEL": "WARNING",
     }
-    log = open(tmp_path / "ingest.log", "wb")
-    process = subprocess.Popen([str(BIN / "hookyard-ingest")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "ingest.log", "wb") as log:  # the process keeps its own copy of the descriptor
+        process = subprocess.Popen([str(BIN / "hookyard-ingest")], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/readyz")
     tenant = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "bench"})

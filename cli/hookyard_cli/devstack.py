@@ -13,6 +13,7 @@ kills exactly those processes and nothing that merely reused a PID.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -129,17 +130,13 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: its own parent reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is already gone
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 # ---------------------------------------------------------------- helpers
