@@ -73,13 +73,14 @@ def measure(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> None:
             "HOOKYARD_DISPATCHER_PORT": str(free_port()),
             "HOOKYARD_RETRIER_PORT": str(free_port()),
         }
-        log = open(tmp_path / "services.log", "wb")
-        for name in ("hookyard-dispatcher", "hookyard-retrier"):
-            services.append(
-                subprocess.Popen(
-                    [str(BIN / name)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        # The services hold their own copies of the log's descriptor: ours closes once they run.
+        with open(tmp_path / "services.log", "wb") as log:
+            for name in ("hookyard-dispatcher", "hookyard-retrier"):
+                services.append(
+                    subprocess.Popen(
+                        [str(BIN / name)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    )
                 )
-            )
         time.sleep(2.0)  # connected and consuming
         started = time.time()
         asyncio.run(publish(amqp_url, tenants["a"], args.burst))

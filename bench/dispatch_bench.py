@@ -218,30 +218,30 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path, groups: dict[st
         [sys.executable, str(HERE), "sink", "--port", str(sink_port)], start_new_session=True
     )
     groups = {**groups, "sink": sink_process.pid}
-    log = open(tmp_path / "consumers.log", "wb")
     try:
-        wait_http(f"http://127.0.0.1:{sink_port}/stats")
-        sink_url = f"http://127.0.0.1:{sink_port}/hook"
-        database = "hookyard_dispatch_bench"
-        tenant_id = setup_tenant(amqp_url, mongo_uri, database, sink_url)
-        env = {
-            **os.environ,
-            "AMQP_URL": amqp_url,
-            "MONGO_URI": mongo_uri,
-            "HOOKYARD_MONGO_DB": database,
-            "HOOKYARD_DISPATCHER_PORT": str(free_port()),
-            "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]',
-            "HOOKYARD_PREFETCH": str(PREFETCH),
-            "HOOKYARD_LOG_LEVEL": "WARNING",
-        }
-        consumers = {
-            "bare": [sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url],
-            "hookyard": [str(BIN / "hookyard-dispatcher")],
-        }
-        runs: dict[str, list[dict]] = {"bare": [], "hookyard": []}
-        for _ in range(args.rounds):
-            for name, argv in consumers.items():
-                runs[name].append(run_once(argv, env, amqp_url, tenant_id, sink_port, args.events, log, groups))
+        with open(tmp_path / "consumers.log", "wb") as log:
+            wait_http(f"http://127.0.0.1:{sink_port}/stats")
+            sink_url = f"http://127.0.0.1:{sink_port}/hook"
+            database = "hookyard_dispatch_bench"
+            tenant_id = setup_tenant(amqp_url, mongo_uri, database, sink_url)
+            env = {
+                **os.environ,
+                "AMQP_URL": amqp_url,
+                "MONGO_URI": mongo_uri,
+                "HOOKYARD_MONGO_DB": database,
+                "HOOKYARD_DISPATCHER_PORT": str(free_port()),
+                "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]',
+                "HOOKYARD_PREFETCH": str(PREFETCH),
+                "HOOKYARD_LOG_LEVEL": "WARNING",
+            }
+            consumers = {
+                "bare": [sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url],
+                "hookyard": [str(BIN / "hookyard-dispatcher")],
+            }
+            runs: dict[str, list[dict]] = {"bare": [], "hookyard": []}
+            for _ in range(args.rounds):
+                for name, argv in consumers.items():
+                    runs[name].append(run_once(argv, env, amqp_url, tenant_id, sink_port, args.events, log, groups))
     finally:
         stop(sink_process)
 
@@ -254,10 +254,12 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path, groups: dict[st
     print(f"{'':36}{'bare loop':>12}{'hookyard':>12}{'ratio':>8}")
     print(f"{'events/s delivered':36}{bare['rate']:>12.0f}{hy['rate']:>12.0f}{hy['rate'] / bare['rate']:>8.2f}")
     print(
-        f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}{hy['p50_ms'] / bare['p50_ms']:>8.2f}"
+        f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}"
+        f"{hy['p50_ms'] / bare['p50_ms']:>8.2f}"
     )
     print(
-        f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}{hy['p99_ms'] / bare['p99_ms']:>8.2f}"
+        f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}"
+        f"{hy['p99_ms'] / bare['p99_ms']:>8.2f}"
     )
     print("\nCPU ms per 1,000 events (of the best rounds)")
     for name in bare["cpu_ms_per_1000"]:

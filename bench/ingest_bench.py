@@ -214,7 +214,7 @@ def local_infra(name: str, groups: dict[str, int] | None = None):
 
     with tempfile.TemporaryDirectory(prefix=f"hookyard-{name}-") as tmp:
         tmp_path = Path(tmp)
-        servers = []
+        servers: list[LocalRabbitMQ | LocalMongo] = []
         amqp_url, mongo_uri = os.environ.get("AMQP_URL"), os.environ.get("MONGO_URI")
         try:
             if not amqp_url:
@@ -225,14 +225,14 @@ def local_infra(name: str, groups: dict[str, int] | None = None):
                 rabbit.start()
                 amqp_url = rabbit.url
                 if groups is not None:
-                    groups["broker"] = rabbit.server.recorded()[0]
+                    groups["broker"] = rabbit.server.pid
             if not mongo_uri:
                 mongo = LocalMongo(tmp_path / "mongo", free_port(), tmp_path / "run")
                 servers.append(mongo)
                 mongo.start()
                 mongo_uri = mongo.uri
                 if groups is not None:
-                    groups["database"] = mongo.process.recorded()[0]
+                    groups["database"] = mongo.process.pid
             yield amqp_url, mongo_uri, tmp_path
         finally:
             for server in reversed(servers):
@@ -266,8 +266,8 @@ def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path) -> tuple[subpro
         "HOOKYARD_RATE_LIMIT_PER_IP_TOTAL": "100000000",
         "HOOKYARD_LOG_LEVEL": "WARNING",
     }
-    log = open(tmp_path / "ingest.log", "wb")
-    process = subprocess.Popen([str(BIN / "hookyard-ingest")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "ingest.log", "wb") as log:  # the process keeps its own copy of the descriptor
+        process = subprocess.Popen([str(BIN / "hookyard-ingest")], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/readyz")
     tenant = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "bench"})

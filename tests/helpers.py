@@ -49,13 +49,13 @@ def wait_until(check, *, timeout: float, interval: float = 0.1, what: str = "con
 
 
 def start_service(name: str, settings: Settings, log_dir: Path) -> subprocess.Popen:
-    log = open(log_dir / f"{name}.log", "wb")
-    return subprocess.Popen(
-        [str(BIN / f"hookyard-{name}")],
-        env=service_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(log_dir / f"{name}.log", "wb") as log:  # the service keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [str(BIN / f"hookyard-{name}")],
+            env=service_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @contextlib.contextmanager

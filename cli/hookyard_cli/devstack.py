@@ -13,6 +13,7 @@ kills exactly those processes and nothing that merely reused a PID.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -61,7 +62,7 @@ class ManagedProcess:
 
     def start(self, argv: list[str], *, env: dict[str, str], log_path: Path, cwd: Path | None = None) -> int:
         if self.running():
-            raise InfraError(f"{self.name} is already running (pid {self.recorded()[0]})")
+            raise InfraError(f"{self.name} is already running (pid {self.pid})")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
@@ -84,6 +85,14 @@ class ManagedProcess:
         except (OSError, ValueError):
             return None
         return int(pid), started
+
+    @property
+    def pid(self) -> int:
+        """The recorded process id, once started."""
+        rec = self.recorded()
+        if rec is None:
+            raise InfraError(f"{self.name} has no pid file at {self.pid_file}")
+        return rec[0]
 
     def running(self) -> bool:
         rec = self.recorded()
@@ -121,17 +130,13 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: its own parent reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is already gone
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 # ---------------------------------------------------------------- helpers

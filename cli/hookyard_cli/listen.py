@@ -75,7 +75,7 @@ class ResumePoint:
 
     def on_heartbeat(self, heartbeat: Heartbeat) -> None:
         if self.complete:
-            self.at = max(self.at, heartbeat.at)
+            self.at = max(self.at, heartbeat.at) if self.at else heartbeat.at
 
     def on_drop(self) -> None:
         self.complete = False
@@ -169,7 +169,7 @@ class Printer:
             return
         s = self.style
         when = datetime.now().strftime("%H:%M:%S")
-        outcome = str(answer.status) if answer.status is not None else answer.error
+        outcome = str(answer.status) if answer.status is not None else answer.error or "no answer"
         replayed = s("  (caught up)", "dim") if frame.replayed else ""
         sys.stdout.write(
             f"{s(when, 'dim')}  {s(frame.event_type, 'bold')}  {s(frame.id, 'dim')}{replayed}"
@@ -368,6 +368,8 @@ class Listener:
 async def _main(args: argparse.Namespace) -> int:
     listener = Listener(args)
     task = asyncio.current_task()
+    if task is None:  # asyncio.run runs _main as a task: a signal cancels it
+        raise RuntimeError("hookyard listen must run under asyncio.run")
     loop = asyncio.get_running_loop()
     stopped = False
 

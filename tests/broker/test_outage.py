@@ -79,7 +79,8 @@ async def test_a_mongodb_outage_delays_accepted_webhooks_but_parks_none(start_pl
             await asyncio.sleep(0.1)
         assert delivered() >= set(range(EVENTS))
         print(
-            f"outage {OUTAGE_SECONDS} s: {held_during:.0f} holds; all {EVENTS} delivered {time.monotonic() - back_at:.1f} s after MongoDB returned"
+            f"outage {OUTAGE_SECONDS} s: {held_during:.0f} holds; "
+            f"all {EVENTS} delivered {time.monotonic() - back_at:.1f} s after MongoDB returned"
         )
         assert await invalid_count(ingest.settings.amqp_url) == 0
         # Each event was held again and again through the outage (not requeued, not parked).

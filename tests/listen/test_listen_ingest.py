@@ -137,7 +137,7 @@ async def test_a_slow_listener_is_dropped_with_the_reason(start_ingest, amqp_url
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
-        for n in range(400):
+        for _ in range(400):
             event = Event(
                 tenant_id=tenant,
                 event_type="bulk.item",

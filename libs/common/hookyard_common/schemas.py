@@ -12,14 +12,15 @@ import secrets
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from hookyard_common.delivery.header_rules import check_headers
 
-SCHEMA_VERSION = 1
+#: The wire format's version; Final, so it is the `Literal[1]` the models declare.
+SCHEMA_VERSION: Final = 1
 
 # Dot-separated segments, as in `user.created` or `whatsapp.message.received`.
 EventType = Annotated[

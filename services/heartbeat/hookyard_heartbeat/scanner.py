@@ -115,13 +115,17 @@ class Scanner:
         # The deadline read is part of every write's condition: a ping since then moved it.
         unchanged = {"deadline": snapshot.deadline}
         if to is not None:
+            deadline = snapshot.deadline
+            if deadline is None:  # a ping writes late_at and deadline together (states.deadlines)
+                raise ValueError(f"monitor {snapshot.id} is due to flip but has no deadline")
             last = snapshot.last_ping_at.isoformat() if snapshot.last_ping_at else "never"
+            details: dict[str, object]
             if to == MonitorState.down:
-                message = f"no ping since {last}; the deadline was {snapshot.deadline.isoformat()}"
+                message = f"no ping since {last}; the deadline was {deadline.isoformat()}"
                 details = {"also_unset": DEADLINE_FIELDS}
             else:
-                message = f"no ping since {last}; down at {snapshot.deadline.isoformat()} unless one arrives"
-                details = {"also_set": {"due_at": snapshot.deadline}}
+                message = f"no ping since {last}; down at {deadline.isoformat()} unless one arrives"
+                details = {"also_set": {"due_at": deadline}}
             entry = await self.changes.apply(
                 snapshot, to, now, reason="no_ping", message=message, also_match=unchanged, **details
             )

@@ -31,7 +31,7 @@ RESPONSES = Counter(
     ["method", "route", "status"],
 )
 
-_responses: dict[tuple[str, str, int], object] = {}
+_responses: dict[tuple[str, str, int], Counter] = {}
 
 
 def _count(request: web.Request, status: int) -> None:

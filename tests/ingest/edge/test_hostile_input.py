@@ -120,11 +120,13 @@ def test_multipart_fields_are_parsed_and_files_skipped():
         (b"no boundary anywhere", "multipart/form-data; boundary=XyZ"),
         (b"--XyZ--\r\n", "multipart/form-data"),
         (
-            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xff\r\n--XyZ--\r\n",
+            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\n\xff\r\n--XyZ--\r\n",
             "multipart/form-data; boundary=XyZ",
         ),
         (
-            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: text/plain; charset=rot13\r\n\r\nx\r\n--XyZ--\r\n",
+            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\n"
+            b"Content-Type: text/plain; charset=rot13\r\n\r\nx\r\n--XyZ--\r\n",
             "multipart/form-data; boundary=XyZ",
         ),
     ],
@@ -265,7 +267,9 @@ async def _raw_answer(port: int, request: bytes) -> tuple[int, bytes]:
 async def test_unusual_framing_on_in_is_a_4xx(ingest, caplog):
     key = await ingest.tenant()
     source = await ingest.source(key, "none")
-    line = f"POST /in/{source['id']} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n".encode()
+    line = (
+        f"POST /in/{source['id']} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    ).encode()
     gzipped = gzip.compress(b"{}")
     cases = {
         "chunked and content-length": line
@@ -274,7 +278,9 @@ async def test_unusual_framing_on_in_is_a_4xx(ingest, caplog):
         "negative chunk size": line + b"Transfer-Encoding: chunked\r\n\r\n-2\r\n{}\r\n0\r\n\r\n",
         "two content-lengths": line + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
         "gzip that is not gzip": line + b"Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
-        "bytes in the path": b"POST /in/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+        "bytes in the path": (
+            b"POST /in/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+        ),
         "space in a header name": line + b"Bad Name: x\r\nContent-Length: 2\r\n\r\n{}",
     }
     for name, raw in cases.items():

@@ -23,6 +23,8 @@ async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_p
             status, metrics, _ = await client.call("GET", "/metrics")
             # Aggregated over the workers: all 20 requests counted, whichever worker took them.
             line = next(
-                l for l in metrics.splitlines() if l.startswith("hookyard_ingest_requests_total{") and "accepted" in l
+                row
+                for row in metrics.splitlines()
+                if row.startswith("hookyard_ingest_requests_total{") and "accepted" in row
             )
             assert float(line.rsplit(" ", 1)[1]) == 20.0

@@ -143,7 +143,7 @@ async def test_gunicorn_workers_cut_off_slow_heads_and_bodies(settings, tmp_path
 def peak_rss_bytes(pid: int) -> int:
     """The process's peak resident set (VmHWM) so far."""
     with open(f"/proc/{pid}/status") as status:
-        line = next(l for l in status if l.startswith("VmHWM:"))
+        line = next(row for row in status if row.startswith("VmHWM:"))
     return int(line.split()[1]) * 1024
 
 

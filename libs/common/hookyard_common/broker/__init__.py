@@ -1,1 +1,2 @@
-"""The RabbitMQ contract: the connection, the topology, consuming with acks, who may publish what, and what is parked."""
+"""The RabbitMQ contract: the connection, the topology, consuming with acks,
+who may publish what, and what is parked."""

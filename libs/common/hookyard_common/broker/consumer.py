@@ -4,8 +4,9 @@ A handler returns normally to ack, raises `Reject` for a message that can
 never succeed (it is parked in the invalid queue by the broker's dead-letter
 arguments), and any other exception requeues the message. Acks are
 coalesced: one `basic.ack` with `multiple` every few milliseconds instead of
-one frame per message (and single acks for those finished out of order). `stop` cancels the subscription first, then waits
-for messages already being handled and sends their acks.
+one frame per message (and single acks for those finished out of order).
+`stop` cancels the subscription first, then waits for messages already
+being handled and sends their acks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiormq.abc
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from hookyard_common.core import metrics
@@ -61,24 +63,25 @@ class AckCoalescer:
     def __init__(self, max_delay: float = 0.005, max_batch: int = 32):
         self.max_delay = max_delay
         self.max_batch = max_batch
-        self._channels: dict[object, _ChannelAcks] = {}
+        self._channels: dict[aiormq.abc.AbstractChannel, _ChannelAcks] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._unsent = 0
         self._sending: set[asyncio.Task] = set()
 
     def started(self, message: AbstractIncomingMessage) -> None:
-        self._channels.setdefault(message.channel, _ChannelAcks()).handling.add(message.delivery_tag)
+        self._channels.setdefault(message.channel, _ChannelAcks()).handling.add(_delivery_tag(message))
 
     def settled(self, message: AbstractIncomingMessage) -> None:
         """Settled some other way (reject, nack): no longer holds multiple acks back."""
         acks = self._channels.get(message.channel)
         if acks is not None:
-            acks.handling.discard(message.delivery_tag)
+            acks.handling.discard(_delivery_tag(message))
 
     def finished(self, message: AbstractIncomingMessage) -> None:
         acks = self._channels.setdefault(message.channel, _ChannelAcks())
-        acks.handling.discard(message.delivery_tag)
-        acks.finished.append(message.delivery_tag)
+        tag = _delivery_tag(message)
+        acks.handling.discard(tag)
+        acks.finished.append(tag)
         self._unsent += 1
         if self._unsent >= self.max_batch:
             self.flush()
@@ -136,6 +139,8 @@ class Consumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
+        if task is None:  # aio-pika runs every consumer callback in a task of its own
+            raise RuntimeError("a message handled outside a task cannot be waited for")
         self._in_flight.add(task)
         self._in_flight_gauge.inc()
         started = time.perf_counter()
@@ -179,6 +184,13 @@ class Consumer:
             finished = not still_running
         await self._acks.drain()
         return finished
+
+
+def _delivery_tag(message: AbstractIncomingMessage) -> int:
+    # Consumed with acks (no_ack=False), every message has a tag; only no_ack ones lack it.
+    if message.delivery_tag is None:
+        raise ValueError("a message consumed with no_ack has no delivery tag to settle")
+    return message.delivery_tag
 
 
 async def _settle(settling: Awaitable[None]) -> None:

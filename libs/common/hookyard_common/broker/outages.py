@@ -135,7 +135,9 @@ class Triage:
         log.warning("message parked", extra={"queue": self.queue, "reason": reason})
 
     async def hold(self, message: AbstractIncomingMessage, exc: BaseException) -> None:
-        holds = int((message.headers or {}).get(HOLDS_HEADER) or 0)
+        held_before = (message.headers or {}).get(HOLDS_HEADER)
+        # Only `hold` writes the header, always an int; without it the message was never held.
+        holds = held_before if isinstance(held_before, int) else 0
         delay = deferral_delay(holds, min(self.tiers_ms) / 1000, self.max_seconds)
         headers = {
             **_carried(message),

@@ -25,8 +25,10 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pamqp.common import FieldValue
 from prometheus_client import Gauge
 
 from hookyard_common.broker import outages, topology
@@ -95,10 +97,7 @@ class Parked:
 
 def describe(message: AbstractIncomingMessage) -> Parked:
     headers = dict(message.headers or {})
-    deaths = headers.get("x-death")
-    # The broker lists deaths most recent first: the first one is what parked it (a task's
-    # earlier deaths are its waits expiring in the retry tiers).
-    last = deaths[0] if isinstance(deaths, list) and deaths else {}
+    last = _last_death(headers)
     return Parked(
         key=message.message_id or "sha256-" + hashlib.sha256(message.body).hexdigest()[:24],
         message_id=message.message_id,
@@ -181,8 +180,10 @@ async def _send_back(broker: Broker, parked: Parked) -> None:
     if parked.origin == topology.DISPATCH_QUEUE:
         # The dispatcher checks the routing key (`<tenant>.<type>`): back through the events exchange.
         exchange, routing_key = topology.EVENTS_EXCHANGE, parked.routing_key or ""
-    else:
+    elif parked.origin is not None:
         exchange, routing_key = "", parked.origin
+    else:  # _redrive_once sends back only what came from a REDRIVABLE queue
+        raise ValueError(f"parked message {parked.key} names no queue to go back to")
     # A tenant's message goes back as nobody's, never under the re-driving service's name.
     await broker.publish_copy(
         parked.body,
@@ -196,7 +197,7 @@ async def _send_back(broker: Broker, parked: Parked) -> None:
 
 async def _take(channel: AbstractChannel, limit: int) -> list[AbstractIncomingMessage]:
     queue = await channel.get_queue(topology.INVALID_QUEUE, ensure=False)
-    held = []
+    held: list[AbstractIncomingMessage] = []
     while len(held) < limit:
         message = await queue.get(no_ack=False, fail=False)
         if message is None:
@@ -210,13 +211,25 @@ async def _give_back(held: list[AbstractIncomingMessage]) -> None:
         await message.nack(requeue=True)
 
 
-def _text(value) -> str | None:
+def _last_death(headers: dict[str, FieldValue]) -> dict[str, Any]:
+    """The broker's record of what parked the message, or {} when it has none.
+
+    The broker lists deaths most recent first: the first one is what parked it (a task's
+    earlier deaths are its waits expiring in the retry tiers). Its fields are the
+    broker's own, read as they come (`time` a datetime, `routing-keys` a list)."""
+    deaths = headers.get("x-death")
+    first = deaths[0] if isinstance(deaths, list) and deaths else None
+    return first if isinstance(first, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    # AMQP strings may arrive as bytes; a publisher may have put any type in its own headers.
     if isinstance(value, bytes):
         return value.decode(errors="replace")
-    return value
+    return value if value is None or isinstance(value, str) else str(value)
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """Header values as JSON can carry them (AMQP tables hold bytes and datetimes)."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -224,4 +237,6 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
-    return _text(value)
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value

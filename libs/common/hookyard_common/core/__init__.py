@@ -1,1 +1,2 @@
-"""The floor every service stands on: settings, logs, metrics, and the batching and caching that keep MongoDB off hot paths."""
+"""The floor every service stands on: settings, logs, metrics, and the batching
+and caching that keep MongoDB off hot paths."""

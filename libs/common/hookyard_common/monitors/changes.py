@@ -19,6 +19,7 @@ the same `webhook-id` to receivers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -149,10 +150,8 @@ class MonitorChanges:
             "reason": entry["reason"],
             "message": entry.get("message"),
         }
-        try:
+        with contextlib.suppress(DuplicateKeyError):  # written before a crash: once is enough
             await self.store[FLIPS].insert_one(record)
-        except DuplicateKeyError:
-            pass  # written before a crash: once is enough
 
     async def _incident(self, monitor: dict, entry: dict, incident: dict) -> None:
         incidents = self.store[INCIDENTS]
@@ -169,10 +168,8 @@ class MonitorChanges:
                 "reason": entry["reason"],
                 "message": entry.get("message"),
             }
-            try:
+            with contextlib.suppress(DuplicateKeyError):  # opened before a crash: once is enough
                 await incidents.insert_one(record)
-            except DuplicateKeyError:
-                pass
         elif incident["op"] == "update":
             update: dict = {"$set": {"status": entry["to"]}}
             if entry["to"] == MonitorState.down.value:

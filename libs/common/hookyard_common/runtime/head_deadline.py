@@ -131,5 +131,6 @@ class HeadDeadlineRunner(web.AppRunner):
         server = await super()._make_server()
         # The app builds a plain `web.Server`; only its protocol factory changes.
         server.__class__ = HeadDeadlineServer
+        assert isinstance(server, HeadDeadlineServer)  # for mypy, which cannot follow a __class__ change
         server.head_timeout = self._head_timeout
         return server

@@ -17,8 +17,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_exponential
@@ -60,7 +61,7 @@ class Context:
         await consumer.start()
         self.consumers.append(consumer)
 
-    def background(self, coroutine: Awaitable[None]) -> None:
+    def background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a loop until shutdown; it is cancelled after consumers have drained."""
         self.tasks.append(asyncio.create_task(coroutine))
 
@@ -70,8 +71,6 @@ class Context:
 
 
 Setup = Callable[[Context], Awaitable[None]]
-
-LIFECYCLE = web.AppKey("hookyard_lifecycle", object)
 
 
 async def connect_with_retries(settings: Settings) -> tuple[Broker, Store]:
@@ -181,6 +180,9 @@ class Lifecycle:
         return web.json_response(body, status=200 if ready else 503)
 
 
+LIFECYCLE = web.AppKey("hookyard_lifecycle", Lifecycle)
+
+
 async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
@@ -282,5 +284,10 @@ def main(
     """Console entry point: configure logging and run the service until signalled."""
     settings = get_settings()
     logs.configure(name, settings.log_level, settings.log_format)
-    app = app_factory(settings) if app_factory else build_app(name, setup, settings)
+    if app_factory is not None:
+        app = app_factory(settings)
+    elif setup is not None:
+        app = build_app(name, setup, settings)
+    else:
+        raise TypeError(f"{name}: main() needs a setup or an app_factory")
     sys.exit(asyncio.run(serve_app(app, name, settings)))

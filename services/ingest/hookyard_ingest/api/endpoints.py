@@ -118,11 +118,7 @@ class EndpointRoutes:
             updates["health"] = EndpointHealth().model_dump()
         updates["updated_at"] = utcnow()
         validated(Endpoint, {**doc, **updates})  # the endpoint as it would be stored
-        doc = await self.store[COLLECTION].find_one_and_update(
-            {"_id": doc["_id"]}, {"$set": updates}, return_document=True
-        )
-        await announce_change(self.broker, doc["tenant_id"])
-        return web.json_response(render(doc))
+        return web.json_response(render(await self._set(doc, updates)))
 
     async def delete(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
@@ -144,8 +140,17 @@ class EndpointRoutes:
             if s.expires_at is None or s.expires_at > now
         ]
         secrets = [EndpointSecret(secret=secret).model_dump(), *previous]
-        doc = await self.store[COLLECTION].find_one_and_update(
-            {"_id": doc["_id"]}, {"$set": {"secrets": secrets, "updated_at": now}}, return_document=True
+        stored = await self._set(doc, {"secrets": secrets, "updated_at": now})
+        return web.json_response(
+            {**render(stored), "secret": secret, "previous_secret_expires_at": expires.isoformat()}
         )
-        await announce_change(self.broker, doc["tenant_id"])
-        return web.json_response({**render(doc), "secret": secret, "previous_secret_expires_at": expires.isoformat()})
+
+    async def _set(self, doc: dict, fields: dict) -> dict:
+        """Write `fields` to the endpoint `doc`, tell its tenant's dispatchers; the endpoint as stored."""
+        stored = await self.store[COLLECTION].find_one_and_update(
+            {"_id": doc["_id"]}, {"$set": fields}, return_document=True
+        )
+        if stored is None:  # deleted since `_own` read it
+            raise ApiError(404, "unknown_endpoint", "no such endpoint")
+        await announce_change(self.broker, stored["tenant_id"])
+        return stored

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -24,8 +25,11 @@ from hookyard_ingest.edge.errors import ApiError
 PAGE_PARAMS = frozenset({"limit", "cursor"})
 WINDOW_PARAMS = frozenset({"since", "until"})
 
+#: The model a body is read as; the caller gets that model back, not a bare BaseModel.
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
-async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+
+async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -37,7 +41,7 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     return validated(model, value)
 
 
-def validated(model: type[BaseModel], value: object) -> BaseModel:
+def validated(model: type[ModelT], value: object) -> ModelT:
     """`value` as `model`, or a 400 listing every problem, the first one as `field`."""
     try:
         return model.model_validate(value)

@@ -114,7 +114,8 @@ def _multipart_fields(body: bytes, content_type_header: str) -> dict[str, list[s
 
 def _segments(parser: multipart.PushMultipartParser, body: bytes) -> Iterator[tuple[multipart.MultipartSegment, bytes]]:
     """(segment, its bytes) for every part of `body`."""
-    segment, chunks = None, []
+    segment: multipart.MultipartSegment | None = None
+    chunks: list[bytes] = []
     for event in [*parser.parse(body), *parser.parse(b"")]:
         if isinstance(event, multipart.MultipartSegment):
             segment, chunks = event, []

@@ -86,7 +86,6 @@ class BodyBudget:
 
 
 RESERVED = web.RequestKey("hookyard_body_reserved", int)
-INTAKE = web.AppKey("hookyard_body_intake", object)
 
 
 class BodyIntake:
@@ -126,6 +125,9 @@ class BodyIntake:
                 deadline.cancel()
             if reserved := request.get(RESERVED):
                 self.budget.release(reserved)
+
+
+INTAKE = web.AppKey("hookyard_body_intake", BodyIntake)
 
 
 def _expire(content: StreamReader) -> None:

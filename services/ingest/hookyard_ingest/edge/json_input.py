@@ -45,8 +45,10 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise JsonInputError("duplicate_key", f"the key {twice!r} appears more than once in one object", twice)
+        for key, _ in pairs:  # the first key seen twice is the one named
+            if key in seen:
+                raise JsonInputError("duplicate_key", f"the key {key!r} appears more than once in one object", key)
+            seen.add(key)
     return value
 
 

@@ -91,7 +91,8 @@ class LeasedLimiter:
     async def hit(self, key: str, limit: int) -> float | None:
         """Count one request; None when allowed, else seconds to wait before retrying."""
         local_wait = self.local.hit(key, limit)  # always counted: the fallback stays warm
-        while self.counters is not None and self.clock() >= self._alone_until:
+        counters = self.counters
+        while counters is not None and self.clock() >= self._alone_until:
             now = self.clock()
             lease = self._lease(key, now)
             if lease.tokens > 0:
@@ -99,7 +100,7 @@ class LeasedLimiter:
                 return None
             if lease.refused_until > now:
                 return lease.refused_until - now
-            await self._take(key, limit)
+            await self._take(counters, key, limit)
         return local_wait
 
     def _lease(self, key: str, now: float) -> _Lease:
@@ -112,27 +113,27 @@ class LeasedLimiter:
             self._leases[key] = lease
         return lease
 
-    async def _take(self, key: str, limit: int) -> None:
+    async def _take(self, counters: AsyncCollection, key: str, limit: int) -> None:
         """One lease at a time per key: concurrent requests wait for the same one."""
         task = self._taking.get(key)
         if task is None:
-            task = asyncio.create_task(self._lease_more(key, limit))
+            task = asyncio.create_task(self._lease_more(counters, key, limit))
             self._taking[key] = task
             task.add_done_callback(lambda _: self._taking.pop(key, None))
         await asyncio.shield(task)  # a caller giving up does not cancel the others' lease
 
-    async def _lease_more(self, key: str, limit: int) -> None:
+    async def _lease_more(self, counters: AsyncCollection, key: str, limit: int) -> None:
         now = self.clock()
         lease = self._lease(key, now)
         offset = now - lease.window * self.window
         try:
             with pymongo.timeout(self.timeout):
                 if lease.previous is None:
-                    prior = await self.counters.find_one({"_id": f"{key}@{lease.window - 1}"}, {"taken": 1})
+                    prior = await counters.find_one({"_id": f"{key}@{lease.window - 1}"}, {"taken": 1})
                     lease.previous = prior["taken"] if prior else 0
                 room = math.floor(limit - lease.previous * (1 - offset / self.window))
                 batch = max(1, min(math.ceil(limit * MAX_LEASE_FRACTION), (room - lease.taken) // 4))
-                taken = await self._increment(f"{key}@{lease.window}", batch, lease.window)
+                taken = await self._increment(counters, f"{key}@{lease.window}", batch, lease.window)
         except Exception as exc:  # whatever goes wrong here, the edge answers: never a 5xx for a counter
             log.warning("rate counters unreachable; counting in this process alone", extra={"error": repr(exc)})
             self._alone_until = self.clock() + self.fallback
@@ -146,11 +147,11 @@ class LeasedLimiter:
         if not granted:
             lease.refused_until = now + max(0.05, retry_after(self.window, limit, lease.previous, before, offset))
 
-    async def _increment(self, counter_id: str, batch: int, window: int) -> int:
+    async def _increment(self, counters: AsyncCollection, counter_id: str, batch: int, window: int) -> int:
         """The counter's `taken` after adding `batch`; created on first use."""
         for _ in range(3):
             try:
-                doc = await self.counters.find_one_and_update(
+                doc = await counters.find_one_and_update(
                     {"_id": counter_id},
                     {"$inc": {"taken": batch}, "$setOnInsert": {"expires_at": self._expiry(window)}},
                     upsert=True,

@@ -96,7 +96,7 @@ class ListenSession:
         self.feed = TenantFeed(
             broker, target.tenant_id, f"hookyard.listen.{self.id}", self._on_event, self._on_lost, target.must_contain
         )
-        self.bound_at: datetime | None = None
+        self._bound_at: datetime | None = None
         self._close: tuple[int, str] | None = None
         self._dropped = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -149,7 +149,14 @@ class ListenSession:
 
     async def subscribe(self) -> None:
         await self.feed.open()
-        self.bound_at = utcnow()
+        self._bound_at = utcnow()
+
+    @property
+    def bound_at(self) -> datetime:
+        """When the feed was bound: live events come from then on, the log covers before."""
+        if self._bound_at is None:  # _serve subscribes before it runs the session
+            raise RuntimeError("the listener is not subscribed yet")
+        return self._bound_at
 
     async def run(self, since: datetime | None) -> None:
         hello = Hello(

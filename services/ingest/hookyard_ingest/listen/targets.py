@@ -21,7 +21,7 @@ ends the listener.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -40,19 +40,19 @@ class TargetGone(Exception):
     """The source or endpoint was deleted while someone listened to it."""
 
 
-async def _provider_messages(store: Store, query: dict) -> AsyncIterator[tuple[datetime, Event]]:
+async def _provider_messages(store: Store, query: dict) -> AsyncGenerator[tuple[datetime, Event], None]:
     records = store[message_log.COLLECTION].find(query).sort([("received_at", 1), ("_id", 1)])
     async for record in records:
         yield record["received_at"], message_log.event_from_record(record)
 
 
-async def _oldest_first(*streams: AsyncIterator[tuple[datetime, Event]]) -> AsyncIterator[Event]:
+async def _oldest_first(*streams: AsyncIterator[tuple[datetime, Event]]) -> AsyncGenerator[Event, None]:
     """Merge streams that are each oldest first."""
     heads = [(await anext(stream, None), stream) for stream in streams]
-    while any(head is not None for head, _ in heads):
-        index = min((i for i, (head, _) in enumerate(heads) if head is not None), key=lambda i: heads[i][0][0])
-        head, stream = heads[index]
-        yield head[1]
+    while waiting := [(head, index) for index, (head, _) in enumerate(heads) if head is not None]:
+        (_, event), index = min(waiting, key=lambda entry: entry[0][0])  # the first stream wins a tie
+        yield event
+        stream = heads[index][1]
         heads[index] = (await anext(stream, None), stream)
 
 
@@ -69,7 +69,7 @@ class SourceTarget:
         """A source's events all name it."""
         return self.id.encode()
 
-    def logged(self, store: Store, since: datetime, until: datetime) -> AsyncIterator[Event]:
+    def logged(self, store: Store, since: datetime, until: datetime) -> AsyncGenerator[Event, None]:
         """The source's messages from the log, oldest first."""
         window = {"tenant_id": self.tenant_id, "source_id": self.id, "received_at": {"$gte": since, "$lt": until}}
         return _oldest_first(_provider_messages(store, window))
@@ -108,7 +108,7 @@ class EndpointTarget:
 
     must_contain = None  # the endpoint's filter can select any of the tenant's events
 
-    async def logged(self, store: Store, since: datetime, until: datetime) -> AsyncIterator[Event]:
+    async def logged(self, store: Store, since: datetime, until: datetime) -> AsyncGenerator[Event, None]:
         """What the endpoint was sent from both logs, oldest first."""
         window = {"tenant_id": self.tenant_id, "received_at": {"$gte": since, "$lt": until}}
         if self.endpoint.source_ids:
