@@ -29,7 +29,7 @@ def nat64_local(ipv4: str, prefix_length: int) -> str:
         packed[12:] = v4
     else:
         spots = [i for i in range(prefix_length // 8, 16) if i != 8][:4]  # skip the u octet
-        for spot, byte in zip(spots, v4):
+        for spot, byte in zip(spots, v4, strict=False):
             packed[spot] = byte
     return str(ipaddress.IPv6Address(bytes(packed)))
 
