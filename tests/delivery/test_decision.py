@@ -57,7 +57,7 @@ def test_a_paused_endpoint_defers_until_the_pause_is_over_without_counting():
     until = NOW + timedelta(seconds=90)
     action = decide(task(deferrals=2), Paused(until), RULES, NOW)
     assert isinstance(action, Defer) and action.kind == "paused"
-    assert action.until == until and action.task.deferrals == 2
+    assert action.when == until and action.task.deferrals == 2
     assert action.tier_ms == 30_000, "the largest tier not longer than the wait"
 
 
@@ -68,7 +68,7 @@ def test_a_paused_endpoint_defers_until_the_pause_is_over_without_counting():
 def test_a_busy_endpoint_defers_twice_as_long_each_time_in_a_row(deferrals, seconds, tier_ms):
     action = decide(task(deferrals=deferrals), Busy(), RULES, NOW)
     assert isinstance(action, Defer) and action.kind == "deferred"
-    assert action.until == NOW + timedelta(seconds=seconds) and action.tier_ms == tier_ms
+    assert action.when == NOW + timedelta(seconds=seconds) and action.tier_ms == tier_ms
     assert action.task.deferrals == deferrals + 1 and action.task.attempt == 1
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.attempt import AttemptResult
@@ -109,8 +109,9 @@ class Delivered:
 
 
 @dataclass(frozen=True)
-class RetryAt:
-    """Attempt again: `task` (the next attempt) waits in the `tier_ms` tier, hopping on until due."""
+class OnTier:
+    """The task waits on the broker: `task`, due at `when`, goes to the `tier_ms` tier queue
+    and hops on from tier to tier until it is due."""
 
     task: DeliveryTask
     tier_ms: int
@@ -121,16 +122,17 @@ class RetryAt:
 
 
 @dataclass(frozen=True)
-class Defer:
-    """Not an attempt: `task` waits in the `tier_ms` tier until due; `kind` says why (metrics, logs)."""
+class RetryAt(OnTier):
+    """Attempt again: `task` is the next attempt."""
 
-    task: DeliveryTask
-    tier_ms: int
+    kind: ClassVar[str] = "retry"
+
+
+@dataclass(frozen=True)
+class Defer(OnTier):
+    """Wait without it counting as an attempt; `kind` says why (metrics, logs)."""
+
     kind: Literal["paused", "deferred", "held"]
-
-    @property
-    def until(self) -> datetime:
-        return self.task.due_at
 
 
 @dataclass(frozen=True)

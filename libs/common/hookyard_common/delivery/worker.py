@@ -44,7 +44,6 @@ from hookyard_common.delivery.decision import (
     Disable,
     Inactive,
     Paused,
-    RetryAt,
     RetryRules,
     decide,
     put_off,
@@ -301,9 +300,8 @@ class DeliveryWorker:
                 details = {"attempt": task.attempt, "reason": action.reason}
                 await self.announce(task, MESSAGE_ATTEMPT_EXHAUSTED, details)
             return "dead"
-        kind = "retry" if isinstance(action, RetryAt) else action.kind
-        await self._publish_to_tier(action.task, action.tier_ms, kind)
-        return kind
+        await self._publish_to_tier(action.task, action.tier_ms, action.kind)
+        return action.kind
 
     async def hold(self, task: DeliveryTask) -> None:
         """A dependency failed during this task (outages.py): it waits on the tiers like a
