@@ -3,11 +3,12 @@
 attempt → the endpoint's health hears of it (health.py) → the decision
 (decision.py: delivered, retry at T on a tier, defer, dead-letter, disable)
 → carried out here → attempt recorded. This module finds out what happened
-and does the I/O; what follows from it is `decide`'s alone. Tenants hear of outcomes through operational events
-(operational_events.py: `endpoint.failing`, `endpoint.disabled`,
-`message.attempt.exhausted`, `message.attempt.recovered`). A paused
-endpoint's deliveries wait on the broker until the pause is over, without
-counting as attempts.
+and does the I/O; what follows from it is `decide`'s alone. Tenants hear of
+outcomes through operational events (operational_events.py:
+`endpoint.failing`, `endpoint.disabled`, `message.attempt.exhausted`,
+`message.attempt.recovered`). A paused endpoint's deliveries wait on the
+broker until the pause is over, without counting as attempts.
+
 A busy endpoint (still at its `max_in_flight` after a short
 wait, or over its `rate_limit_per_second`, or its tenant's deliveries in
 flight at `tenant_max_in_flight`) is not waited for any longer: the
