@@ -4,7 +4,7 @@ import pytest
 
 from hookyard_common.broker import publishers
 from hookyard_common.broker.tenant_accounts import TenantAccount
-from hookyard_common.delivery.routing import OPERATIONAL, operational_event
+from hookyard_common.operational_events import OPERATIONAL, operational_event
 from hookyard_common.schemas import Event, Inbound
 
 SERVICES = frozenset({"hookyard"})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from hookyard_common.delivery.routing import OPERATIONAL
+from hookyard_common.operational_events import OPERATIONAL
 from hookyard_common.schemas import Event
 
 

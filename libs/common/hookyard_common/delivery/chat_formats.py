@@ -14,13 +14,14 @@ from typing import Any
 
 import orjson
 
+from hookyard_common.operational_events import MONITOR_DEGRADED, MONITOR_DOWN, MONITOR_LATE, MONITOR_UP
 from hookyard_common.schemas import Event
 
 MONITOR_LOOK = {
-    "monitor.down": ("🔴", "DOWN", 0xE01E5A),
-    "monitor.degraded": ("🟠", "DEGRADED", 0xF2A03D),
-    "monitor.late": ("🟡", "LATE", 0xECB22E),
-    "monitor.up": ("🟢", "UP", 0x2EB67D),
+    MONITOR_DOWN: ("🔴", "DOWN", 0xE01E5A),
+    MONITOR_DEGRADED: ("🟠", "DEGRADED", 0xF2A03D),
+    MONITOR_LATE: ("🟡", "LATE", 0xECB22E),
+    MONITOR_UP: ("🟢", "UP", 0x2EB67D),
 }
 OTHER_COLOR = 0x4A90D9
 DETAILS_LIMIT = 1_500

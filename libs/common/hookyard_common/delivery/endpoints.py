@@ -194,7 +194,7 @@ class EndpointCreate(EndpointFields):
 
 
 class EndpointHealth(Strict):
-    """How an endpoint is doing (see endpoint_health.py); all empty while it succeeds."""
+    """How an endpoint is doing (see health.py); all empty while it succeeds."""
 
     # Start of the current unbroken run of failures.
     failing_since: datetime | None = None

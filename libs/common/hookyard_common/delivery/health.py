@@ -37,6 +37,7 @@ from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoint_cache import COLLECTION, EndpointCache
 from hookyard_common.delivery.endpoints import Endpoint, EndpointHealth
 from hookyard_common.delivery.failure_window import FailureWindow
+from hookyard_common.operational_events import ENDPOINT_DISABLED, ENDPOINT_FAILING
 from hookyard_common.store.client import Store
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class HealthKeeper:
             log.warning("endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
             await self.announce(
                 endpoint.tenant_id,
-                "endpoint.disabled",
+                ENDPOINT_DISABLED,
                 {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason},
             )
         return bool(changed.modified_count)
@@ -191,7 +192,7 @@ class HealthKeeper:
             disable_at = since + timedelta(seconds=self.settings.endpoint_disable_after_seconds)
             await self.announce(
                 endpoint.tenant_id,
-                "endpoint.failing",
+                ENDPOINT_FAILING,
                 {
                     "endpoint_id": endpoint.id,
                     "url": endpoint.url,

@@ -12,23 +12,17 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from hookyard_common.delivery.endpoints import Endpoint
+from hookyard_common.operational_events import (
+    ENDPOINT_DISABLED,
+    ENDPOINT_FAILING,
+    MESSAGE_ATTEMPT_EXHAUSTED,
+    is_operational,
+)
 from hookyard_common.schemas import DeliveryTask, Event
-
-# Context flag of the events Hookyard publishes about its own deliveries.
-OPERATIONAL = "hookyard_operational"
 
 # Bad news is not sent to the endpoint it is about (it is failing or gone);
 # `message.attempt.recovered` is, since that endpoint answers again.
-FAILURE_NEWS = {"endpoint.failing", "endpoint.disabled", "message.attempt.exhausted"}
-
-
-def operational_event(tenant_id: str, event_type: str, payload: dict) -> Event:
-    """An event Hookyard tells a tenant about its own deliveries."""
-    return Event(tenant_id=tenant_id, event_type=event_type, payload=payload, context={OPERATIONAL: True})
-
-
-def is_operational(event: Event) -> bool:
-    return event.context.get(OPERATIONAL) is True
+FAILURE_NEWS = {ENDPOINT_FAILING, ENDPOINT_DISABLED, MESSAGE_ATTEMPT_EXHAUSTED}
 
 
 def concerns_failing_endpoint(event: Event, endpoint_id: str) -> bool:

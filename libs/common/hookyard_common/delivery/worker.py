@@ -1,12 +1,14 @@
 """Running one delivery task: the step the dispatcher and the retrier share.
 
-attempt → record → then, by outcome: done (2xx); endpoint disabled (410);
-next attempt scheduled on the broker's retry tiers; or dead-lettered after
-the last one; tenants hear of it through operational events
-(`endpoint.failing`, `endpoint.disabled`, `message.attempt.exhausted`,
-`message.attempt.recovered`). The endpoint's health (endpoint_health.py)
-hears of every outcome and may pause it: then its deliveries wait on the
+attempt → the endpoint's health hears of it (health.py) → the decision
+(decision.py: delivered, retry at T on a tier, defer, dead-letter, disable)
+→ carried out here → attempt recorded. This module finds out what happened
+and does the I/O; what follows from it is `decide`'s alone. Tenants hear of
+outcomes through operational events (operational_events.py:
+`endpoint.failing`, `endpoint.disabled`, `message.attempt.exhausted`,
+`message.attempt.recovered`). A paused endpoint's deliveries wait on the
 broker until the pause is over, without counting as attempts.
+
 A busy endpoint (still at its `max_in_flight` after a short
 wait, or over its `rate_limit_per_second`, or its tenant's deliveries in
 flight at `tenant_max_in_flight`) is not waited for any longer: the
@@ -34,12 +36,29 @@ from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery import dead_letters
 from hookyard_common.delivery.attempt import AttemptResult, Deliverer
+from hookyard_common.delivery.decision import (
+    Action,
+    Attempted,
+    Busy,
+    DeadLetter,
+    Delivered,
+    Disable,
+    Inactive,
+    Paused,
+    RetryRules,
+    decide,
+    put_off,
+)
 from hookyard_common.delivery.endpoint_cache import EndpointCache
 from hookyard_common.delivery.endpoints import Endpoint
 from hookyard_common.delivery.health import HealthKeeper
-from hookyard_common.delivery.routing import is_operational, operational_event
-from hookyard_common.delivery.scheduler import deferral_delay, next_delay, tier_for
 from hookyard_common.delivery.ssrf import DestinationPolicy, GuardedConnector
+from hookyard_common.operational_events import (
+    MESSAGE_ATTEMPT_EXHAUSTED,
+    MESSAGE_ATTEMPT_RECOVERED,
+    is_operational,
+    operational_event,
+)
 from hookyard_common.records import attempt_log
 from hookyard_common.records.attempt_log import AttemptLog
 from hookyard_common.schemas import DeliveryTask, utcnow
@@ -114,6 +133,7 @@ class DeliveryWorker:
         self.endpoints = endpoints
         self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
         self.clock = clock
+        self.rules = RetryRules.from_settings(settings)
         self._in_flight: dict[str, int] = defaultdict(int)
         self._tenant_in_flight: dict[str, int] = defaultdict(int)
         self._freed = asyncio.Condition()
@@ -133,7 +153,7 @@ class DeliveryWorker:
         running = [asyncio.ensure_future(run(task)) for task in tasks]
         _, pending = await asyncio.wait(running, timeout=self.settings.delivery_hold_seconds)
         if pending:
-            going_on = [task for task, future in zip(tasks, running) if not future.done()]
+            going_on = [task for task, future in zip(tasks, running, strict=True) if not future.done()]
             await asyncio.gather(*(self._watch(task, since) for task in going_on))
             for future in pending:
                 self._behind.add(future)
@@ -158,7 +178,7 @@ class DeliveryWorker:
         timeout = endpoint.timeout_seconds if endpoint is not None else MAX_TIMEOUT_SECONDS
         wait = self.settings.endpoint_slot_wait_seconds + timeout + self.settings.watch_grace_seconds
         copy = task.model_copy(update={"watch_since": since, "due_at": since + timedelta(seconds=wait)})
-        await self._hand_on(copy, wait, "watch")
+        await self._publish_to_tier(copy, self.rules.tier(wait), "watch")
 
     def _settled_behind(self, future: asyncio.Future) -> None:
         self._behind.discard(future)
@@ -185,18 +205,10 @@ class DeliveryWorker:
                 "endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id}
             )
             return "dropped"
-        if not endpoint.active:
-            await self.dead_letter(task, "endpoint_disabled")
-            return "dead"
         now = self.clock()
-        paused_until = await self.health.hold(endpoint, now)
-        if paused_until is not None:
-            wait = (paused_until - now).total_seconds()
-            await self._hand_on(task.model_copy(update={"due_at": paused_until}), wait, "paused")
-            return "paused"
-        if not await self._slot(endpoint):
-            await self._defer(task, now)
-            return "deferred"
+        happened = await self._obstacle(endpoint, now)
+        if happened is not None:
+            return await self._carry_out(task, endpoint, decide(task, happened, self.rules, now))
         in_flight = _child(ENDPOINT_IN_FLIGHT, endpoint.id)
         in_flight.inc()
         try:
@@ -215,6 +227,17 @@ class DeliveryWorker:
         # record is dropped, and must not be unless the retry or dead letter exists.
         await self.attempts.record(task, endpoint.url, result, now)
         return outcome
+
+    async def _obstacle(self, endpoint: Endpoint, now: datetime) -> Inactive | Paused | Busy | None:
+        """What stands in the way of attempting now, or None once a slot is taken for the attempt."""
+        if not endpoint.active:
+            return Inactive()
+        paused_until = await self.health.hold(endpoint, now)
+        if paused_until is not None:
+            return Paused(paused_until)
+        if not await self._slot(endpoint):
+            return Busy()
+        return None
 
     async def _slot(self, endpoint: Endpoint) -> bool:
         """Take one of the endpoint's in-flight slots, waiting briefly for one to free up
@@ -251,60 +274,47 @@ class DeliveryWorker:
         return self._tenant_in_flight[endpoint.tenant_id] >= self.settings.tenant_max_in_flight
 
     async def _after(self, task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> str:
+        """Tell the endpoint's health of the attempt (its verdict is part of the decision), then decide."""
+        now = self.clock()
+        disabled = False
         if result.outcome == "success":
-            await self.health.succeeded(endpoint, self.clock())
-            if task.replay:
-                await dead_letters.resolved(self.store, task.message_id)
-            if task.attempt > 1 or task.replay:
-                await self.announce(task, "message.attempt.recovered", {"attempt": task.attempt})
-            return "delivered"
-        if result.outcome == "gone":
-            await self.health.disable(endpoint, "the endpoint answered 410 Gone", self.clock())
-            return "disabled"
-        if await self.health.failed(endpoint, self.clock()):
-            await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), "endpoint_disabled")
-            return "dead"
-        settings = self.settings
-        delay = next_delay(
-            endpoint.retry_policy,
-            task.attempt,
-            result,
-            jitter=settings.retry_jitter,
-            retry_after_cap=settings.retry_after_max_seconds,
-            min_penalty=settings.retry_min_penalty_seconds,
-        )
-        if delay is None:
-            await self.dead_letter(task.model_copy(update={"last_failure": result.reason}), result.reason)
-            await self.announce(task, "message.attempt.exhausted", {"attempt": task.attempt, "reason": result.reason})
-            return "dead"
-        retry = task.model_copy(
-            update={
-                "attempt": task.attempt + 1,
-                "deferrals": 0,
-                "due_at": self.clock() + timedelta(seconds=delay),
-                "last_failure": result.reason,
-            }
-        )
-        await self._hand_on(retry, delay, "retry")
-        return "retry"
+            await self.health.succeeded(endpoint, now)
+        elif result.outcome == "failure":
+            disabled = await self.health.failed(endpoint, now)
+        action = decide(task, Attempted(result, endpoint.retry_policy, disabled), self.rules, now)
+        return await self._carry_out(task, endpoint, action)
 
-    async def _defer(self, task: DeliveryTask, now: datetime, kind: str = "deferred") -> None:
-        first = min(self.settings.retry_tiers_ms) / 1000
-        delay = deferral_delay(task.deferrals, first, self.settings.deferral_max_seconds)
-        later = task.model_copy(update={"deferrals": task.deferrals + 1, "due_at": now + timedelta(seconds=delay)})
-        await self._hand_on(later, delay, kind)
+    async def _carry_out(self, task: DeliveryTask, endpoint: Endpoint, action: Action) -> str:
+        """The I/O of a decision (decision.py); returns its name for logs and tests."""
+        if isinstance(action, Delivered):
+            if action.replayed:
+                await dead_letters.resolved(self.store, task.message_id)
+            if action.recovered:
+                await self.announce(task, MESSAGE_ATTEMPT_RECOVERED, {"attempt": task.attempt})
+            return "delivered"
+        if isinstance(action, Disable):
+            await self.health.disable(endpoint, action.reason, self.clock())
+            return "disabled"
+        if isinstance(action, DeadLetter):
+            await self.dead_letter(action.task, action.reason)
+            if action.exhausted:
+                details = {"attempt": task.attempt, "reason": action.reason}
+                await self.announce(task, MESSAGE_ATTEMPT_EXHAUSTED, details)
+            return "dead"
+        await self._publish_to_tier(action.task, action.tier_ms, action.kind)
+        return action.kind
 
     async def hold(self, task: DeliveryTask) -> None:
         """A dependency failed during this task (outages.py): it waits on the tiers like a
         deferral, not an attempt, so its event's other deliveries need not be redone."""
-        await self._defer(task, self.clock(), "held")
+        action = put_off(task, "held", self.rules, self.clock())
+        await self._publish_to_tier(action.task, action.tier_ms, action.kind)
 
     async def hop(self, task: DeliveryTask, remaining_seconds: float) -> None:
         """A task came back before it is due (a long delay spans tiers): wait in the next tier."""
-        await self._hand_on(task, remaining_seconds, "hop")
+        await self._publish_to_tier(task, self.rules.tier(remaining_seconds), "hop")
 
-    async def _hand_on(self, task: DeliveryTask, delay_seconds: float, kind: str) -> None:
-        tier = tier_for(delay_seconds * 1000, self.settings.retry_tiers_ms)
+    async def _publish_to_tier(self, task: DeliveryTask, tier: int, kind: str) -> None:
         await self.broker.publish(
             task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
         )

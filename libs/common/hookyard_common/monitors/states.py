@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hookyard_common.operational_events import MONITOR_DEGRADED, MONITOR_DOWN, MONITOR_LATE, MONITOR_UP
 from hookyard_common.schemas import MonitorState, sortable_id
 
 ALERT_EVENT_TYPES = {
-    MonitorState.up: "monitor.up",
-    MonitorState.late: "monitor.late",
-    MonitorState.degraded: "monitor.degraded",
-    MonitorState.down: "monitor.down",
+    MonitorState.up: MONITOR_UP,
+    MonitorState.late: MONITOR_LATE,
+    MonitorState.degraded: MONITOR_DEGRADED,
+    MonitorState.down: MONITOR_DOWN,
 }
 TROUBLE = {MonitorState.degraded, MonitorState.down}
 # States a passed deadline turns into `down`.

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.delivery.endpoints import CustomHeaders
-from hookyard_common.delivery.routing import OPERATIONAL
+from hookyard_common.operational_events import OPERATIONAL
 from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
 from hookyard_ingest.api.request_io import parse_body
 from hookyard_ingest.edge.auth import TENANT
