@@ -1,1 +1,4 @@
-"""The delivery engine the dispatcher and the retrier share: endpoints, routing, one attempt, signing, health, retries, dead letters."""
+"""The delivery engine the dispatcher and the retrier share.
+
+Endpoints, routing, one attempt, signing, health, the decision, retries, dead letters.
+"""

@@ -35,7 +35,7 @@ IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 NAT64_PREFIX_LENGTHS = (48, 56, 64, 96)
 
 
-def _nat64_layouts(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+def _nat64_layouts(ip: ipaddress.IPv6Address) -> list[IPAddress]:
     """The IPv4 address under each RFC 6052 layout; bits 64-71 (the `u` octet) never carry it."""
     packed = ip.packed
     without_u = packed[:8] + packed[9:]
