@@ -39,7 +39,7 @@ def _nat64_layouts(ip: ipaddress.IPv6Address) -> list[IPAddress]:
     """The IPv4 address under each RFC 6052 layout; bits 64-71 (the `u` octet) never carry it."""
     packed = ip.packed
     without_u = packed[:8] + packed[9:]
-    found = []
+    found: list[IPAddress] = []
     for length in NAT64_PREFIX_LENGTHS:
         start = length // 8
         found.append(ipaddress.IPv4Address(packed[12:] if length == 96 else without_u[start : start + 4]))
