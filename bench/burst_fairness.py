@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from dispatch_bench import publish, setup_tenant, sink_stats  # noqa: E402
+from dispatch_bench import publish, setup_tenant, sink_count, sink_stats  # noqa: E402
 from ingest_bench import BIN, free_port, local_infra, percentile, stop, wait_http  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def measure(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> None:
             wait_http(f"http://127.0.0.1:{port}/stats")
         database = "hookyard_burst_fairness"
         tenants = {
-            name: setup_tenant(amqp_url, mongo_uri, database, f"http://127.0.0.1:{port}/hook")
+            name: setup_tenant(amqp_url, mongo_uri, database, f"http://127.0.0.1:{port}/hook", lane=True)
             for name, port in ports.items()
         }
         env = {
@@ -85,7 +85,7 @@ def measure(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> None:
         started = time.time()
         asyncio.run(publish(amqp_url, tenants["a"], args.burst))
         published = time.time()
-        sent = asyncio.run(trickle(amqp_url, tenants["b"], lambda: len(sink_stats(ports["a"])) >= args.burst))
+        sent = asyncio.run(trickle(amqp_url, tenants["b"], lambda: sink_count(ports["a"]) >= args.burst))
         drained = time.time()
         time.sleep(1.0)  # B's last events
         b = [received - sent_at for sent_at, received in sink_stats(ports["b"])]

@@ -56,6 +56,9 @@ async def sink(port: int) -> None:
     async def stats(_: web.Request) -> web.Response:
         return web.json_response({"arrivals": arrivals})
 
+    async def count(_: web.Request) -> web.Response:
+        return web.json_response({"received": len(arrivals)})
+
     async def reset(_: web.Request) -> web.Response:
         arrivals.clear()
         return web.Response(text="ok")
@@ -63,6 +66,7 @@ async def sink(port: int) -> None:
     app = web.Application()
     app.router.add_post("/hook", receive)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/count", count)
     app.router.add_post("/reset", reset)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -128,6 +132,14 @@ def sink_stats(port: int) -> list[tuple[float, float]]:
         return orjson.loads(response.read())["arrivals"]
 
 
+def sink_count(port: int) -> int:
+    """How many the sink received (cheap to ask often, unlike `sink_stats`)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=30) as response:
+        return orjson.loads(response.read())["received"]
+
+
 def sink_reset(port: int) -> None:
     import urllib.request
 
@@ -174,14 +186,17 @@ def run_once(
     }
 
 
-def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) -> str:
-    """A tenant with one endpoint to the sink, written straight into the database."""
+def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str, lane: bool = False) -> str:
+    """A tenant with one endpoint to the sink, written straight into the database. With `lane`,
+    its tenant document too, so dispatchers starting after give it a lane (else its events go
+    to the shared queue, which the bare consumer reads)."""
 
     async def run() -> str:
         from hookyard_common.broker.connection import Broker
         from hookyard_common.delivery import signing
         from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
         from hookyard_common.delivery.endpoints import Endpoint
+        from hookyard_common.records.tenants import COLLECTION as TENANTS
         from hookyard_common.schemas import new_id, utcnow
         from hookyard_common.store.client import Store
 
@@ -200,6 +215,10 @@ def setup_tenant(amqp_url: str, mongo_uri: str, database: str, sink_url: str) ->
             }
         )
         await store[ENDPOINTS].insert_one(endpoint.model_dump(by_alias=True))
+        if lane:
+            await store[TENANTS].insert_one(
+                {"_id": tenant_id, "name": tenant_id, "api_key_hash": tenant_id, "created_at": now}
+            )
         await store.close()
         return tenant_id
 

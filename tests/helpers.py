@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from hookyard_common.broker import topology
 from hookyard_common.core.settings import Settings, environment_variables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +85,7 @@ class IngestClient:
     """A tenant's and an admin's view of a running ingest, over real HTTP."""
 
     def __init__(self, base_url: str, settings: Settings, session):
+        self.tenant_ids: list[str] = []
         self.base = base_url
         self.settings = settings
         self.session = session
@@ -119,7 +121,13 @@ class IngestClient:
     async def tenant(self, name: str = "acme") -> str:
         status, body, _ = await self.call("POST", "/v1/tenants", token=self.settings.admin_token, json={"name": name})
         assert status == 201, body
+        self.tenant_ids.append(body["id"])
         return body["api_key"]
+
+    def dispatch_queues(self) -> list[str]:
+        """Where the dispatcher reads the events of the tenants this client created: their lanes,
+        and the shared queue (lane-less events)."""
+        return [*(topology.lane_queue(t) for t in self.tenant_ids), topology.DISPATCH_QUEUE]
 
     async def source(self, api_key: str, provider: str, **fields) -> dict:
         status, body, _ = await self.call(
@@ -140,8 +148,10 @@ class IngestClient:
         raise AssertionError(f"expected {count} logged messages, have {len(body['data'])}")
 
 
-async def drain_queue(amqp_url: str, queue: str, *, expect: int, timeout: float = 10.0, settle: float = 0.3) -> list:
-    """Take (and ack) messages from `queue` until `expect` arrived and `settle` s pass with no more."""
+async def drain_queue(
+    amqp_url: str, queue: str | list[str], *, expect: int, timeout: float = 10.0, settle: float = 0.3
+) -> list:
+    """Take (and ack) messages from `queue` (or several) until `expect` arrived and `settle` s pass with no more."""
     import asyncio
 
     import aio_pika
@@ -150,15 +160,16 @@ async def drain_queue(amqp_url: str, queue: str, *, expect: int, timeout: float 
     taken = []
     async with connection:
         channel = await connection.channel()
-        source = await channel.get_queue(queue)
+        sources = [await channel.get_queue(name) for name in ([queue] if isinstance(queue, str) else queue)]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         quiet_until = None
         while loop.time() < deadline:
-            message = await source.get(fail=False)
-            if message is not None:
-                await message.ack()
-                taken.append(message)
+            got = [m for m in [await source.get(fail=False) for source in sources] if m is not None]
+            if got:
+                for message in got:
+                    await message.ack()
+                taken.extend(got)
                 quiet_until = None
                 continue
             if len(taken) >= expect:

@@ -68,8 +68,9 @@ class EventTap:
 
     async def __aenter__(self) -> EventTap:
         self._connection = await aio_pika.connect(self.amqp_url)
+        await topology.declare(self._connection, ())  # as the services declare it, whoever starts first
         channel = await self._connection.channel()
-        exchange = await channel.declare_exchange(topology.EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
         self._queue = await channel.declare_queue(exclusive=True)
         await self._queue.bind(exchange, routing_key="*.monitor.*")
         return self

@@ -1,9 +1,9 @@
 """`hookyard.invalid` is visible: gauges, an admin API and a CLI to list, inspect and re-drive.
 
 The messages are parked by the real broker's dead-lettering: an unreadable
-event the dispatcher rejects, and a valid one rejected straight off
-`hookyard.dispatch` (as a consumer that gave up on it would), which a
-re-drive must then deliver.
+event the dispatcher rejects, and a valid one rejected straight off its
+tenant's lane (as a consumer that gave up on it would), which a re-drive
+must then deliver.
 """
 
 import asyncio
@@ -20,14 +20,14 @@ from hookyard_common.schemas import DeliveryTask, Event
 FAST = {"delivery_allowed_cidrs": ("127.0.0.0/8",), "retry_tiers_ms": (50, 200, 1_000), "endpoint_cache_seconds": 0.2}
 
 
-async def park_from_dispatch(amqp_url: str, event: Event) -> None:
-    """Publish an event as a tenant would and reject it off hookyard.dispatch, before any dispatcher runs."""
+async def park_from_lane(amqp_url: str, event: Event) -> None:
+    """Publish an event as a tenant would and reject it off its lane, before any dispatcher runs."""
     broker = await Broker.connect(amqp_url, FAST["retry_tiers_ms"])
     try:
         key = topology.routing_key(event.tenant_id, event.event_type)
         await broker.publish(event.to_bytes(), routing_key=key, message_id=event.id)
         channel = await broker.channel(prefetch=1)
-        queue = await channel.get_queue(topology.DISPATCH_QUEUE)
+        queue = await channel.get_queue(topology.lane_queue(event.tenant_id))
         message = await queue.get(timeout=5)
         await message.reject(requeue=False)
     finally:
@@ -81,7 +81,7 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
     tenant_id = tenants["data"][0]["id"]
     ep = await endpoint(ingest, key, receiver.url("/hooks"))
     event = Event(tenant_id=tenant_id, event_type="order.created", payload={"n": 1})
-    await park_from_dispatch(settings.amqp_url, event)
+    await park_from_lane(settings.amqp_url, event)
     retry = DeliveryTask(endpoint_id=ep["id"], event=Event(tenant_id=tenant_id, event_type="order.paid"), attempt=2)
     await park_from_retry_due(settings.amqp_url, retry)
 
@@ -101,7 +101,7 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
     assert listed["count"] == 3
     rows = {row["key"]: row for row in listed["data"]}
     assert set(rows) == {event.id, "garbage-1", retry.message_id}
-    assert rows["garbage-1"]["origin_queue"] == topology.DISPATCH_QUEUE
+    assert rows["garbage-1"]["origin_queue"] == rows[event.id]["origin_queue"] == topology.lane_queue(tenant_id)
     assert rows[retry.message_id]["origin_queue"] == topology.RETRY_DUE_QUEUE
     assert rows["garbage-1"]["routing_key"] == f"{tenant_id}.order.created"
     # Parked by the broker (the helpers reject them): its reason; parked by the dispatcher: why.
@@ -134,7 +134,7 @@ async def test_parked_messages_are_counted_listed_shown_and_redriven(
     assert code == 0, err
     assert {row["key"] for row in json.loads(out)["data"]} == {event.id, "garbage-1", retry.message_id}
     code, out, err = await run_cli("parked", "redrive", event.id, "--json", env=env)
-    assert (code, json.loads(out)) == (0, {"redriven": 1, "to": topology.DISPATCH_QUEUE}), err
+    assert (code, json.loads(out)) == (0, {"redriven": 1, "to": topology.lane_queue(tenant_id)}), err
     [delivered] = await receiver.wait_for("/hooks", 1)
     assert json.loads(delivered["body"])["data"] == {"n": 1}
     assert delivered["headers"]["webhook-id"]

@@ -174,3 +174,16 @@ async def test_a_tenant_cannot_preclaim_another_tenants_dedup_key(platform, tena
             break
         await asyncio.sleep(0.05)
     assert _duplicates() == before + 1
+
+
+async def test_a_tenant_accounts_event_with_no_lane_takes_the_alternate_exchange(ingest, tenant_broker, amqp_url):
+    """The alternate exchange needs no permission of the tenant: with its lane gone, its event
+    still reaches the shared dispatch queue."""
+    tenant_id, _ = await _tenant(ingest, "laneless")
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await (await connection.channel()).queue_delete(topology.lane_queue(tenant_id))
+    event = _plain(tenant_id)
+    await _publish(await tenant_broker(tenant_id), topology.EVENTS_EXCHANGE, f"{tenant_id}.order.paid", event, None)
+    [message] = await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=1)
+    assert Event.from_bytes(message.body).id == event.id

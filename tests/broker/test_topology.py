@@ -16,9 +16,9 @@ TIERS = (200, 1_000)
 async def test_declaring_twice_is_harmless_and_creates_quorum_queues(amqp_url):
     connection = await aio_pika.connect(amqp_url)
     async with connection:
+        assert await topology.declare(connection, TIERS)
+        assert await topology.declare(connection, TIERS)
         channel = await connection.channel()
-        await topology.declare(channel, TIERS)
-        await topology.declare(channel, TIERS)
         for spec in topology.queue_specs(TIERS):
             # A passive declare with different arguments would fail; this one must match.
             queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
@@ -26,19 +26,24 @@ async def test_declaring_twice_is_harmless_and_creates_quorum_queues(amqp_url):
             assert spec.arguments["x-queue-type"] == "quorum"
 
 
-async def test_tenant_event_routes_to_dispatch_queue(amqp_url):
+async def test_event_of_a_tenant_without_a_lane_routes_to_dispatch_queue(amqp_url):
     broker = await Broker.connect(amqp_url, TIERS)
     try:
-        await broker.publish(b'{"x": 1}', routing_key=topology.routing_key("ten_1", "user.created"))
-        channel = await broker.channel(prefetch=1)
-        queue = await channel.get_queue(topology.DISPATCH_QUEUE)
-        message = await _get(queue)
+        message = await _published_to_shared_queue(broker)
         assert message.body == b'{"x": 1}'
-        assert message.routing_key == "ten_1.user.created"
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-        await message.ack()
     finally:
         await broker.close()
+
+
+async def _published_to_shared_queue(broker: Broker):
+    """Publish an event of tenant ten_1 and take it (acked) off hookyard.dispatch."""
+    await broker.publish(b'{"x": 1}', routing_key=topology.routing_key("ten_1", "user.created"))
+    channel = await broker.channel(prefetch=1)
+    message = await _get(await channel.get_queue(topology.DISPATCH_QUEUE))
+    assert message.routing_key == "ten_1.user.created"
+    await message.ack()
+    return message
 
 
 async def test_unroutable_publish_raises_instead_of_vanishing(amqp_url):
@@ -75,3 +80,36 @@ async def _get(queue, timeout: float = 5.0):
             return message
         await asyncio.sleep(0.02)
     raise AssertionError(f"nothing arrived on {queue.name} within {timeout}s")
+
+
+async def test_an_events_exchange_declared_without_an_alternate_exchange_turns_lanes_off(amqp_url):
+    """An older Hookyard's exchange: RabbitMQ refuses the new argument. The shared queue then keeps
+    its `#` binding and takes every event (none lost or doubled), and no lane is declared."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_exchange(topology.EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    broker = await Broker.connect(amqp_url, TIERS)
+    try:
+        assert broker.lanes is False
+        assert await broker.declare_lane("ten_1") is False
+        await _published_to_shared_queue(broker)
+    finally:
+        await broker.close()
+
+
+async def test_a_lanes_event_is_not_doubled_by_an_old_catch_all_binding(amqp_url):
+    broker = await Broker.connect(amqp_url, TIERS)
+    try:
+        channel = await broker.channel(prefetch=1)
+        shared = await channel.get_queue(topology.DISPATCH_QUEUE)
+        await shared.bind(topology.EVENTS_EXCHANGE, routing_key="#")  # as the old topology had it
+        await (await Broker.connect(amqp_url, TIERS)).close()  # a service starting removes it
+        assert await broker.declare_lane("ten_1")
+        await broker.publish(b'{"x": 1}', routing_key=topology.routing_key("ten_1", "user.created"))
+        lane = await channel.get_queue(topology.lane_queue("ten_1"))
+        await (await _get(lane)).ack()
+        await asyncio.sleep(0.2)
+        assert await shared.get(fail=False) is None
+    finally:
+        await broker.close()

@@ -133,7 +133,13 @@ def test_production_replicas_and_autoscaling():
         scaled = one(objects, "ScaledObject", f"hookyard-{service}")
         assert scaled["spec"]["scaleTargetRef"]["name"] == f"hookyard-{service}"
         rabbit = next(t for t in scaled["spec"]["triggers"] if t["type"] == "rabbitmq")
-        assert rabbit["metadata"]["queueName"] == queue
+        if rabbit["metadata"].get("useRegex") == "true":  # summed over the queues it matches
+            assert rabbit["metadata"]["operation"] == "sum" and rabbit["metadata"]["protocol"] == "http"
+            matches = re.compile(rabbit["metadata"]["queueName"]).fullmatch
+            assert matches(queue) and (service != "dispatcher" or matches(topology.lane_queue("ten_1")))
+            assert not matches(topology.RETRY_DUE_QUEUE if service == "dispatcher" else topology.DISPATCH_QUEUE)
+        else:
+            assert rabbit["metadata"]["queueName"] == queue
         assert f"hookyard-rabbitmq.{namespace}.svc" in rabbit["metadata"]["host"]
         assert one(objects, "TriggerAuthentication", rabbit["authenticationRef"]["name"])
         assert scaled["spec"]["minReplicaCount"] >= 2

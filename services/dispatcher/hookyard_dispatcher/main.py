@@ -1,6 +1,7 @@
 """Entry point of the dispatcher service (`hookyard-dispatcher`).
 
-It consumes `hookyard.dispatch`: each event is checked and recorded by the
+It consumes every tenant's lane side by side (lanes.py) and the shared
+`hookyard.dispatch` (events no lane took): each event is checked and recorded by the
 intake, then fanned out to the tenant's matching active endpoints (or only
 the event's `target_endpoint_id`), one delivery task each. The event is
 acked once every task is delivered or durably handed to the retry tiers,
@@ -19,6 +20,7 @@ from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import Event, utcnow
 from hookyard_dispatcher.intake import Intake
+from hookyard_dispatcher.lanes import Lanes
 
 
 async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
@@ -40,6 +42,7 @@ async def setup(ctx: Context) -> None:
             await fan_out(worker, event)
 
     await ctx.consume(topology.DISPATCH_QUEUE, handle)
+    await Lanes(ctx, handle).start()
 
 
 def main() -> None:

@@ -115,7 +115,7 @@ class Ingest:
             auth=auth,
             receiver=Receiver(settings, cache, ctx.broker, limiter, failures),
             pings=pings,
-            tenants=TenantRoutes(ctx.store),
+            tenants=TenantRoutes(ctx.store, ctx.broker),
             parked=ParkedRoutes(ctx.broker),
             sources=SourceRoutes(ctx.store, cache, settings, base_url),
             events=EventRoutes(ctx.broker),

@@ -3,7 +3,6 @@
 import json
 
 from helpers import drain_queue
-from hookyard_common.broker import topology
 from hookyard_common.schemas import Event
 
 
@@ -111,7 +110,7 @@ async def test_tenant_events_reach_the_dispatch_queue(ingest, amqp_url):
         },
     )
     assert status == 202, body
-    [message] = await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=1)
+    [message] = await drain_queue(amqp_url, ingest.dispatch_queues(), expect=1)
     event = Event.from_bytes(message.body)
     assert event.id == body["id"] and event.event_type == "user.created"
     assert event.severity == "medium" and event.context == {"transaction_id": "txn_abc123"}

@@ -222,10 +222,10 @@ async def test_numbers_past_64_bits_and_deep_nesting_are_refused_before_publish(
     ):
         raw = b'{"event_type": "a.b", ' + fields + b"}"
         assert _error(*(await _post_raw(ingest, "/v1/events", key, raw))[:2]) == expected, raw[:80]
-    from helpers import drain_queue
-    from hookyard_common.broker import topology
 
-    assert await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=0, timeout=1.0) == []
+    from helpers import drain_queue
+
+    assert await drain_queue(amqp_url, ingest.dispatch_queues(), expect=0, timeout=1.0) == []
 
 
 async def test_header_bytes_that_are_not_text_are_a_400(ingest):

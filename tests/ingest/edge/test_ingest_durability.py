@@ -7,7 +7,6 @@ import aiohttp
 import pytest
 
 from helpers import IngestClient, drain_queue, start_service
-from hookyard_common.broker import topology
 from hookyard_common.schemas import Event
 
 
@@ -50,7 +49,7 @@ async def test_every_2xx_survives_a_sigkill_of_the_ingest(settings, amqp_url, tm
         process.wait()
 
     assert len(accepted) >= 300
-    dispatched = await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=len(accepted), settle=1.0)
+    dispatched = await drain_queue(amqp_url, client.dispatch_queues(), expect=len(accepted), settle=1.0)
     on_broker = {Event.from_bytes(m.body).id for m in dispatched}
     lost = set(accepted) - on_broker
     assert not lost, f"{len(lost)} of {len(accepted)} accepted messages are not on the broker"

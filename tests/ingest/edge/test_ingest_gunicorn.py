@@ -4,7 +4,6 @@ import aiohttp
 import pytest
 
 from helpers import IngestClient, drain_queue, gunicorn_ingest
-from hookyard_common.broker import topology
 
 
 @pytest.mark.slow
@@ -19,7 +18,7 @@ async def test_gunicorn_workers_serve_and_stop_cleanly(settings, amqp_url, tmp_p
             for n in range(20):
                 status, body, _ = await client.call("POST", f"/in/{source['id']}", json={"type": "t", "n": n})
                 assert status == 200, body
-            assert len(await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=20)) == 20
+            assert len(await drain_queue(amqp_url, client.dispatch_queues(), expect=20)) == 20
             status, metrics, _ = await client.call("GET", "/metrics")
             # Aggregated over the workers: all 20 requests counted, whichever worker took them.
             line = next(

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 
 from helpers import IngestClient, drain_queue, gunicorn_ingest, start_service
-from hookyard_common.broker import topology
 
 READ_TIMEOUT = 2.0
 
@@ -181,7 +180,7 @@ async def test_fifty_concurrent_1_mib_uploads_stay_within_the_body_budget(settin
             statuses = await asyncio.gather(*(upload() for _ in range(50)))
             growth = peak_rss_bytes(process.pid) - before
         assert statuses == [200] * 50  # all waited their turn, none was refused
-        assert len(await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=53, timeout=30)) == 53
+        assert len(await drain_queue(amqp_url, client.dispatch_queues(), expect=53, timeout=30)) == 53
         print(f"peak RSS growth: {growth / UPLOAD:.1f} MiB for 50 x 1 MiB with a {BUDGET // UPLOAD} MiB budget")
         # Measured here: ~47 MiB with the 4 MiB budget; ~160 MiB with no budget (all 50 bodies
         # held at once with their parsed and encoded copies). See docs/ingest.md.

@@ -19,7 +19,6 @@ from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
 from helpers import drain_queue
-from hookyard_common.broker import topology
 from hookyard_common.schemas import Event
 
 SECRET = "s3cr3t-from-the-provider"
@@ -155,7 +154,7 @@ async def test_each_provider_signed_by_its_own_sdk_is_accepted(ingest, amqp_url,
     status, answer, _ = await post(ingest, source, headers, body)
     assert status == 200, answer
 
-    [message] = await drain_queue(amqp_url, topology.DISPATCH_QUEUE, expect=1)
+    [message] = await drain_queue(amqp_url, ingest.dispatch_queues(), expect=1)
     event = Event.from_bytes(message.body)
     assert event.id == answer["id"] if provider != "twilio" else event.id.startswith("evt_")
     assert event.event_type == event_type and event.source_id == source["id"]

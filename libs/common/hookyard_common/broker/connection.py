@@ -16,6 +16,7 @@ services connect as: this one and `HOOKYARD_BROKER_SERVICE_USERS`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 import aio_pika
@@ -33,8 +34,12 @@ class Broker:
         publish_timeout_seconds: float,
         user: str,
         other_service_users: Iterable[str] = (),
+        lanes: bool = True,
     ):
         self.connection = connection
+        #: Whether tenant lanes are used on this broker (topology.declare).
+        self.lanes = lanes
+        self._lane_channel: AbstractChannel | None = None
         self.user = user
         self.service_users = frozenset({user, *other_service_users})
         self.publish_timeout_seconds = publish_timeout_seconds
@@ -56,14 +61,14 @@ class Broker:
         try:
             # Confirms make `publish` return only once the broker has the message;
             # on_return_raises turns an unroutable message into an error, not a loss.
+            lanes = await topology.declare(connection, retry_tiers_ms)
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            await topology.declare(channel, retry_tiers_ms)
         except BaseException:
             await connection.close()
             raise
         # aio-pika logs in as guest when the URL names no user.
         user = URL(amqp_url).user or "guest"
-        return cls(connection, channel, publish_timeout_seconds, user, other_service_users)
+        return cls(connection, channel, publish_timeout_seconds, user, other_service_users, lanes)
 
     @property
     def is_connected(self) -> bool:
@@ -74,6 +79,17 @@ class Broker:
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         return channel
+
+    async def declare_lane(self, tenant_id: str) -> bool:
+        """Declare the tenant's lane queue and its binding (idempotent); False when lanes are off.
+        On a channel of its own, since a refused declare closes the channel that made it."""
+        if not self.lanes:
+            return False
+        async with asyncio.timeout(self.publish_timeout_seconds):
+            if self._lane_channel is None or self._lane_channel.is_closed:
+                self._lane_channel = await self.connection.channel()
+            await topology.declare_lane(self._lane_channel, tenant_id)
+        return True
 
     async def transient_channel(self) -> AbstractChannel:
         """A channel that ends with the current connection instead of being restored after a

@@ -117,19 +117,31 @@ class AckCoalescer:
 
 
 class Consumer:
-    def __init__(self, channel: AbstractChannel, queue_name: str, handler: Handler):
+    """One subscription. Consumers sharing a channel must share its `acks` too: a multiple ack
+    settles every delivery on the channel up to its tag, whichever consumer took it. `label`
+    names the queue in metrics (tenant lanes are counted under the shared dispatch queue)."""
+
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        queue_name: str,
+        handler: Handler,
+        acks: AckCoalescer | None = None,
+        label: str | None = None,
+    ):
         self.channel = channel
         self.queue_name = queue_name
         self.handler = handler
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task] = set()
-        self._acks = AckCoalescer()
+        self._acks = acks or AckCoalescer()
+        label = label or queue_name
         # Label lookups once, not per message.
-        self._in_flight_gauge = metrics.IN_FLIGHT.labels(queue_name)
-        self._handling_seconds = metrics.MESSAGE_HANDLING_SECONDS.labels(queue_name)
+        self._in_flight_gauge = metrics.IN_FLIGHT.labels(label)
+        self._handling_seconds = metrics.MESSAGE_HANDLING_SECONDS.labels(label)
         self._consumed = {
-            outcome: metrics.MESSAGES_CONSUMED.labels(queue_name, outcome) for outcome in ("ack", "reject", "requeue")
+            outcome: metrics.MESSAGES_CONSUMED.labels(label, outcome) for outcome in ("ack", "reject", "requeue")
         }
 
     async def start(self) -> None:

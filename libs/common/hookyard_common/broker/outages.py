@@ -104,9 +104,18 @@ def _routing_key(message: AbstractIncomingMessage, queue: str) -> str:
 class Triage:
     """Wraps a queue's handler: unusable messages parked with a reason, outages held."""
 
-    def __init__(self, broker: Broker, queue: str, handler: Handler, tiers_ms: tuple[int, ...], max_seconds: float):
+    def __init__(
+        self,
+        broker: Broker,
+        queue: str,
+        handler: Handler,
+        tiers_ms: tuple[int, ...],
+        max_seconds: float,
+        label: str | None = None,
+    ):
         self.broker = broker
         self.queue = queue
+        self.label = label or queue  # the queue's name in metrics
         self.handler = handler
         self.tiers_ms = tiers_ms
         self.max_seconds = max_seconds
@@ -131,7 +140,7 @@ class Triage:
             PUBLISHER_HEADER: message.user_id or "",  # always set: a sender's own value never survives
         }
         await _copy(self.broker, message, ("", topology.INVALID_QUEUE), headers)
-        PARKED_NOW.labels(self.queue).inc()
+        PARKED_NOW.labels(self.label).inc()
         log.warning("message parked", extra={"queue": self.queue, "reason": reason})
 
     async def hold(self, message: AbstractIncomingMessage, exc: BaseException) -> None:
@@ -147,7 +156,7 @@ class Triage:
         }
         tier = tier_for(delay * 1000, self.tiers_ms)
         await _copy(self.broker, message, ("", topology.tier_queue(tier)), headers)
-        HELD.labels(self.queue).inc()
+        HELD.labels(self.label).inc()
         log.info(
             "dependency failed; message held",
             extra={"queue": self.queue, "holds": holds + 1, "error": repr(exc)},
@@ -161,7 +170,7 @@ def returning(message: AbstractIncomingMessage) -> tuple[str, str] | None:
     origin = (message.headers or {}).get(ORIGIN_HEADER)
     if message.headers is None or HOLDS_HEADER not in message.headers or origin in (None, topology.RETRY_DUE_QUEUE):
         return None
-    if origin == topology.DISPATCH_QUEUE:
+    if topology.carries_events(str(origin)):
         return topology.EVENTS_EXCHANGE, _routing_key(message, topology.RETRY_DUE_QUEUE)
     return "", str(origin)
 

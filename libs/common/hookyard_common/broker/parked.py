@@ -50,8 +50,17 @@ OLDEST_PARKED = Gauge(
 
 #: Most messages one look reads; the count is exact whatever the length.
 MAX_SCAN = 1_000
-#: Queues a parked message may be sent back to: where Hookyard's consumers read.
-REDRIVABLE = {topology.DISPATCH_QUEUE, topology.RETRY_DUE_QUEUE}
+
+
+#: Where re-drivable messages come from, in words.
+REDRIVABLE_QUEUES = f"{topology.DISPATCH_QUEUE}, a tenant lane or {topology.RETRY_DUE_QUEUE}"
+
+
+def redrivable(origin: str | None) -> bool:
+    """Whether a parked message may be sent back to `origin`: where Hookyard's consumers read."""
+    return origin is not None and (origin == topology.RETRY_DUE_QUEUE or topology.carries_events(origin))
+
+
 #: Pause before a re-drive that found nothing looks again.
 RELOOK_SECONDS = 0.5
 # Headers the broker adds on dead-lettering and delivery, dropped from a re-driven copy.
@@ -165,7 +174,7 @@ async def _redrive_once(broker: Broker, key: str | None) -> list[Parked]:
         keep = []
         for message in held:
             parked = describe(message)
-            if (key is None or parked.key == key) and parked.origin in REDRIVABLE:
+            if (key is None or parked.key == key) and redrivable(parked.origin):
                 await _send_back(broker, parked)
                 await message.ack()
                 sent.append(parked)
@@ -177,7 +186,7 @@ async def _redrive_once(broker: Broker, key: str | None) -> list[Parked]:
 
 async def _send_back(broker: Broker, parked: Parked) -> None:
     headers = {k: v for k, v in parked.headers.items() if not k.startswith(BROKER_HEADERS)}
-    if parked.origin == topology.DISPATCH_QUEUE:
+    if topology.carries_events(parked.origin or ""):
         # The dispatcher checks the routing key (`<tenant>.<type>`): back through the events exchange.
         exchange, routing_key = topology.EVENTS_EXCHANGE, parked.routing_key or ""
     elif parked.origin is not None:

@@ -382,6 +382,19 @@ class Settings(BaseSettings):
             "covered by a watch copy on the retry tiers and the message is acked (frees its prefetch place)."
         ),
     )
+    lane_prefetch: int = Field(
+        16,
+        ge=1,
+        description=(
+            "Unacknowledged events a dispatcher replica holds at once from one tenant's lane; a replica "
+            "holds at most busy lanes x this (quorum queues have no per-channel limit)."
+        ),
+    )
+    lane_resync_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often a dispatcher rereads the tenants from MongoDB to consume lanes it missed.",
+    )
     tenant_max_in_flight: int = Field(
         128,
         ge=1,

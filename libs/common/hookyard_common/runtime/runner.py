@@ -21,12 +21,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_exponential
 
-from hookyard_common.broker import outages
+from hookyard_common.broker import outages, topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.broker.consumer import Consumer, Handler
+from hookyard_common.broker.consumer import AckCoalescer, Consumer, Handler
 from hookyard_common.core import logs, metrics
 from hookyard_common.core.settings import Settings, get_settings
 from hookyard_common.runtime.head_deadline import HeadDeadlineRunner
@@ -36,6 +37,15 @@ from hookyard_common.store.schema import COLLECTIONS
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+
+
+@dataclass
+class SharedChannel:
+    """A channel several consumers use (a dispatcher's tenant lanes), with its one ack coalescer.
+    Its prefetch applies to each consumer on it, not to the channel (RabbitMQ's basic.qos)."""
+
+    channel: AbstractChannel
+    acks: AckCoalescer = field(default_factory=AckCoalescer)
 
 
 @dataclass
@@ -50,16 +60,29 @@ class Context:
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Set when shutdown begins: no consumer may start taking messages after it.
+    draining: bool = False
 
-    async def consume(self, queue: str, handler: Handler, prefetch: int | None = None) -> None:
-        channel = await self.broker.channel(prefetch or self.settings.prefetch)
+    async def consume(
+        self, queue: str, handler: Handler, prefetch: int | None = None, *, shared: SharedChannel | None = None
+    ) -> None:
+        """Consume `queue` on a channel of its own, or on `shared` beside other consumers. Refused
+        once shutdown began: a consumer added then would never be drained."""
+        if self.draining:
+            return
+        if shared is None:
+            shared = SharedChannel(await self.broker.channel(prefetch or self.settings.prefetch))
+        # Lanes are counted as the dispatch queue: one label per tenant would grow without bound.
+        label = topology.DISPATCH_QUEUE if topology.carries_events(queue) else queue
         # Unusable messages parked with their reason, dependency outages waited out (outages.py).
         triage = outages.Triage(
-            self.broker, queue, handler, self.settings.retry_tiers_ms, self.settings.outage_retry_max_seconds
+            self.broker, queue, handler, self.settings.retry_tiers_ms, self.settings.outage_retry_max_seconds, label
         )
-        consumer = Consumer(channel, queue, triage)
+        consumer = Consumer(shared.channel, queue, triage, shared.acks, label)
         await consumer.start()
         self.consumers.append(consumer)
+        if self.draining:  # shutdown began while it started, after the drain listed the consumers
+            await consumer.stop(self.settings.shutdown_deadline_seconds)
 
     def background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a loop until shutdown; it is cancelled after consumers have drained."""
@@ -146,6 +169,7 @@ class Lifecycle:
         log.info("shutting down", extra={"deadline_seconds": deadline_seconds})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + deadline_seconds
+        ctx.draining = True
         results = await asyncio.gather(*(c.stop(deadline_seconds) for c in ctx.consumers))
         if not all(results):
             log.warning("deadline passed with messages in flight; the broker will redeliver them")

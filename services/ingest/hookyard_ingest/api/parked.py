@@ -47,7 +47,7 @@ class ParkedRoutes:
             raise ApiError(
                 404,
                 "unknown_parked_message",
-                f"no parked message {key} that came from {' or '.join(sorted(parked.REDRIVABLE))}",
+                f"no parked message {key} that came from {parked.REDRIVABLE_QUEUES}",
             )
         return web.json_response({"redriven": 1, "to": sent[0].origin}, status=202)
 

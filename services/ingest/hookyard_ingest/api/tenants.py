@@ -12,6 +12,8 @@ import secrets
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from hookyard_common.broker.connection import Broker
+from hookyard_common.delivery.endpoint_cache import announce_change
 from hookyard_common.records.tenants import COLLECTION as TENANTS
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
@@ -32,19 +34,25 @@ def public_tenant(tenant: dict) -> dict:
 
 
 class TenantRoutes:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, broker: Broker):
         self.tenants = store[TENANTS]
+        self.broker = broker
 
     async def create(self, request: web.Request) -> web.Response:
         body: TenantCreate = await parse_body(request, TenantCreate)
+        tenant_id = new_id("ten")
+        # Its lane first, so an event published the moment this answers is routed to it; should the
+        # broker fail, no tenant exists yet (an empty lane without a tenant costs nothing).
+        await self.broker.declare_lane(tenant_id)
         api_key = "hy_" + secrets.token_urlsafe(32)
         tenant = {
-            "_id": new_id("ten"),
+            "_id": tenant_id,
             "name": body.name,
             "api_key_hash": hash_key(api_key),
             "created_at": utcnow(),
         }
         await self.tenants.insert_one(tenant)
+        await announce_change(self.broker, tenant_id)  # every dispatcher starts consuming the lane
         return web.json_response({**public_tenant(tenant), "api_key": api_key}, status=201)
 
     async def list(self, request: web.Request) -> web.Response:

@@ -52,6 +52,9 @@ class TenantFeed:
 
     async def open(self) -> None:
         """Subscribe; once this returns, every event the tenant publishes reaches `on_event`."""
+        # Its lane first: were this queue the only one bound for the tenant, the events exchange
+        # would route its events here alone and never to the dispatcher's alternate exchange.
+        await self.broker.declare_lane(self.tenant_id)
         channel = await self.broker.transient_channel()
         try:
             queue = await channel.declare_queue(
