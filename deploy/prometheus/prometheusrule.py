@@ -2,7 +2,7 @@
 
     .venv/bin/python deploy/prometheus/prometheusrule.py
 
-alerts.yml is the one source of the rules; tests/test_prometheus.py fails when
+alerts.yml is the one source of the rules; tests/deploy/test_prometheus.py fails when
 the PrometheusRule was not regenerated after a change.
 """
 
@@ -18,7 +18,7 @@ TARGET = HERE.parent / "k8s" / "components" / "monitoring" / "prometheusrule.yam
 
 HEADER = """\
 # Generated from deploy/prometheus/alerts.yml by deploy/prometheus/prometheusrule.py.
-# Edit alerts.yml and run that script; tests/test_prometheus.py checks they agree.
+# Edit alerts.yml and run that script; tests/deploy/test_prometheus.py checks they agree.
 """
 
 

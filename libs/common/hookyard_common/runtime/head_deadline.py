@@ -13,7 +13,7 @@ house's JSON shape and the connection is closed. The body has its own
 deadline in the ingest (`body_intake`), where a handler can answer it.
 
 This leans on three of `RequestHandler`'s attributes (`_request_count`,
-`_request_in_progress`, `_messages`); `tests/test_slow_clients.py` fails if
+`_request_in_progress`, `_messages`); `tests/ingest/edge/test_slow_clients.py` fails if
 an aiohttp upgrade changes them.
 """
 

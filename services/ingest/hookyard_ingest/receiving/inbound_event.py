@@ -3,7 +3,7 @@
 This is the hot path of the whole platform, so the `Event` JSON is written
 directly with orjson instead of validating a pydantic model per request, and
 the body travels once, as text: what the broker stores per message is what
-limits throughput. `tests/test_inbound_event.py` checks that the result
+limits throughput. `tests/ingest/receiving/test_inbound_event.py` checks that the result
 validates as an `Event` and equals the model built the slow way.
 """
 
