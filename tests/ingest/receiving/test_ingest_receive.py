@@ -212,7 +212,10 @@ async def test_a_replayed_delivery_is_answered_2xx_and_dropped_once_logged(inges
     key = await ingest.tenant()
     source = await ingest.source(key, "github", secrets=[SECRET])
     headers, body = github_case(source["url"])
-    duplicates = lambda: REGISTRY.get_sample_value("hookyard_inbound_duplicates_total", {"provider": "github"}) or 0
+
+    def duplicates() -> float:
+        return REGISTRY.get_sample_value("hookyard_inbound_duplicates_total", {"provider": "github"}) or 0
+
     before = duplicates()
     for _ in range(3):
         status, _, _ = await post(ingest, source, headers, body)

@@ -33,9 +33,12 @@ from hookyard_ingest.receiving.providers import (
     OptionsError,
     VerificationError,
     Verified,
-    meta_handshake,
     normalize_event_type,
 )
+from hookyard_ingest.receiving.providers.mailgun import MAILGUN_TOKEN_MAX
+from hookyard_ingest.receiving.providers.meta import meta_handshake
+from hookyard_ingest.receiving.providers.signatures import MAX_SIGNATURE_ENTRIES
+from hookyard_ingest.receiving.providers.twilio import MAX_FORM_FIELDS
 
 NOW = 1_750_000_000
 TOLERANCE = 300
@@ -994,8 +997,6 @@ def test_empty_and_wrongly_sized_candidates_are_dropped_before_any_hashing(macs)
 
 
 def test_signature_entries_past_the_cap_are_not_read():
-    from hookyard_ingest.receiving.providers import MAX_SIGNATURE_ENTRIES
-
     good = sw_headers(SW_SECRET, NOW)
     junk = [f"v1,{well_sized_wrong('base64')}"] * (MAX_SIGNATURE_ENTRIES - 1)
     last_read = {**good, "webhook-signature": " ".join([*junk, good["webhook-signature"]])}
@@ -1023,8 +1024,6 @@ def test_twilio_tries_two_signed_strings_or_three_with_repeated_values(macs):
 
 
 def test_twilio_form_field_count_is_capped_before_sorting(macs):
-    from hookyard_ingest.receiving.providers import MAX_FORM_FIELDS
-
     at_cap = [(f"F{i:04}", "v") for i in range(MAX_FORM_FIELDS)]
     sig = tw_sig(TW_TOKEN, TW_URL, at_cap)
     macs.clear()
@@ -1046,8 +1045,6 @@ def test_twilio_finds_body_sha256_among_thousands_of_query_fields():
 
 
 def test_a_long_mailgun_token_is_refused_unhashed(macs):
-    from hookyard_ingest.receiving.providers import MAILGUN_TOKEN_MAX
-
     fits = request(mailgun_json(MG_KEY, NOW, token="t" * MAILGUN_TOKEN_MAX))
     long = request(mailgun_json(MG_KEY, NOW, token="t" * (MAILGUN_TOKEN_MAX + 1)))
     macs.clear()
