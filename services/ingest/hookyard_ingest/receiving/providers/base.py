@@ -83,7 +83,7 @@ class Reply:
     content_type: str
 
 
-def text(value: object) -> str | None:
+def nonempty_string(value: object) -> str | None:
     """A non-empty string found in a payload, else None."""
     return value if isinstance(value, str) and value else None
 

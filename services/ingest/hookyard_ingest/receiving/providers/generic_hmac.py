@@ -13,17 +13,17 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hookyard_common.delivery.header_rules import HEADER_NAME_PATTERN
+from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import (
     InboundRequest,
     OptionsError,
     Provider,
     VerificationError,
     Verified,
+    nonempty_string,
     option_names,
-    text,
 )
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import check_macs, one_digest, secret_keys
 
 _HEADER_NAME = re.compile(HEADER_NAME_PATTERN)
 
@@ -64,7 +64,7 @@ class HmacProvider(Provider):
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
         # Stored options were normalized by check_options when the source was saved.
         opts = {**self.defaults, **options}
-        keys = secret_keys(secrets)
+        keys = signatures.secret_keys(secrets)
         header = opts["signature_header"]
         value = request.require_header(header)
         prefix = opts["signature_prefix"]
@@ -74,13 +74,13 @@ class HmacProvider(Provider):
             value = value[len(prefix) :]
         elif value.startswith("sha256="):
             value = value[len("sha256=") :]
-        presented = one_digest(value, opts["encoding"], header)
-        check_macs(keys, [(request.body,)], presented)
+        presented = signatures.one_digest(value, opts["encoding"], header)
+        signatures.check_macs(keys, [(request.body,)], presented)
 
         data = request.json_object()
         delivery = request.header(opts["id_header"]) if opts["id_header"] else None
         return Verified(
-            dedup_key=dedup_key(delivery or text(data.get("id"))),
-            event_type=normalize_event_type(text(data.get(opts["event_type_field"])), "hmac.received"),
+            dedup_key=dedup_key(delivery or nonempty_string(data.get("id"))),
+            event_type=normalize_event_type(nonempty_string(data.get(opts["event_type_field"])), "hmac.received"),
             signature_scheme=f"hmac-sha256-{opts['encoding']}",
         )

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified, text
+from hookyard_ingest.receiving.providers import signatures
+from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified, nonempty_string
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import secret_keys, sha256_prefixed_header
 
 
 class GitHubProvider(Provider):
@@ -17,9 +17,9 @@ class GitHubProvider(Provider):
     name = "github"
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
-        sha256_prefixed_header(request, secret_keys(secrets), "X-Hub-Signature-256")
+        signatures.sha256_prefixed_header(request, signatures.secret_keys(secrets), "X-Hub-Signature-256")
         event = request.header("X-GitHub-Event")
-        action = text(request.json_object().get("action"))
+        action = nonempty_string(request.json_object().get("action"))
         raw_type = f"{event}.{action}" if event and action else event
         return Verified(
             dedup_key=dedup_key(request.header("X-GitHub-Delivery")),

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, VerificationError, Verified, text
-from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import (
-    check_age,
-    check_macs,
-    parse_timestamp,
-    presented_digest,
-    secret_keys,
+from hookyard_ingest.receiving.providers import signatures
+from hookyard_ingest.receiving.providers.base import (
+    InboundRequest,
+    Provider,
+    VerificationError,
+    Verified,
+    nonempty_string,
 )
+from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
 
 #: Longest Mailgun token signed (Mailgun's are 50 characters): the rest of Mailgun's signed
 #: string is a timestamp, so a long token is the only way to make its HMAC cost anything.
@@ -30,7 +30,7 @@ class MailgunProvider(Provider):
     name = "mailgun"
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
-        keys = secret_keys(secrets)
+        keys = signatures.secret_keys(secrets)
         data = request.json_object()
         if request.form is not None:
             raw_ts: object = request.form_value("timestamp")
@@ -41,21 +41,23 @@ class MailgunProvider(Provider):
             block = data.get("signature")
             block = block if isinstance(block, Mapping) else {}
             raw_ts = block.get("timestamp")
-            token = text(block.get("token"))
-            signature = text(block.get("signature"))
+            token = nonempty_string(block.get("token"))
+            signature = nonempty_string(block.get("signature"))
             event_data = data.get("event-data")
             event = event_data.get("event") if isinstance(event_data, Mapping) else None
-            event_type = normalize_event_type(f"mailgun.{event}" if text(event) else None, "mailgun.received")
+            event_type = normalize_event_type(
+                f"mailgun.{event}" if nonempty_string(event) else None, "mailgun.received"
+            )
         if raw_ts is None or token is None or signature is None:
             raise VerificationError("missing Mailgun signature fields")
-        timestamp = parse_timestamp(raw_ts)
-        presented = presented_digest(signature, "hex")
+        timestamp = signatures.parse_timestamp(raw_ts)
+        presented = signatures.presented_digest(signature, "hex")
         if presented is None:
             raise VerificationError("malformed Mailgun signature")
         if len(token) > MAILGUN_TOKEN_MAX:  # the signed string is tiny, unless the token is not
             raise VerificationError("malformed Mailgun token")
-        check_macs(keys, [(f"{raw_ts}{token}".encode(),)], [presented])
-        check_age(timestamp, request, tolerance_seconds)
+        signatures.check_macs(keys, [(f"{raw_ts}{token}".encode(),)], [presented])
+        signatures.check_age(timestamp, request, tolerance_seconds)
         return Verified(
             dedup_key=dedup_key(token),
             event_type=event_type,

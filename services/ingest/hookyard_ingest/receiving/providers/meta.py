@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import (
     InboundRequest,
     OptionsError,
@@ -19,11 +20,10 @@ from hookyard_ingest.receiving.providers.base import (
     Reply,
     VerificationError,
     Verified,
+    nonempty_string,
     option_names,
-    text,
 )
 from hookyard_ingest.receiving.providers.event_naming import normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import secret_keys, sha256_prefixed_header
 
 
 class MetaProvider(Provider):
@@ -40,8 +40,8 @@ class MetaProvider(Provider):
         return {"verify_token": token}
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
-        sha256_prefixed_header(request, secret_keys(secrets), "X-Hub-Signature-256")
-        obj = text(request.json_object().get("object"))
+        signatures.sha256_prefixed_header(request, signatures.secret_keys(secrets), "X-Hub-Signature-256")
+        obj = nonempty_string(request.json_object().get("object"))
         return Verified(
             # Meta sends no delivery id; a retry resends the same bytes.
             dedup_key=hashlib.sha256(request.body).hexdigest(),

@@ -3,7 +3,7 @@ such as the source's `allowed_cidrs`). Such a source needs no secret, so it gets
 
 from __future__ import annotations
 
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified, text
+from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified, nonempty_string
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
 
 
@@ -20,6 +20,6 @@ class NoneProvider(Provider):
         delivery = request.header("Idempotency-Key") or request.header("webhook-id")
         return Verified(
             dedup_key=dedup_key(delivery),
-            event_type=normalize_event_type(text(request.json_object().get("type")), "webhook.received"),
+            event_type=normalize_event_type(nonempty_string(request.json_object().get("type")), "webhook.received"),
             signature_scheme="none",
         )

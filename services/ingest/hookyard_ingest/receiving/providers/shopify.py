@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
+from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import check_macs, one_digest, secret_keys
 
 
 class ShopifyProvider(Provider):
@@ -16,10 +16,10 @@ class ShopifyProvider(Provider):
     name = "shopify"
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
-        keys = secret_keys(secrets)
+        keys = signatures.secret_keys(secrets)
         header = request.require_header("X-Shopify-Hmac-Sha256")
-        presented = one_digest(header, "base64", "X-Shopify-Hmac-Sha256")
-        check_macs(keys, [(request.body,)], presented)
+        presented = signatures.one_digest(header, "base64", "X-Shopify-Hmac-Sha256")
+        signatures.check_macs(keys, [(request.body,)], presented)
         delivery = request.header("X-Shopify-Webhook-Id") or request.header("X-Shopify-Event-Id")
         return Verified(
             dedup_key=dedup_key(delivery),

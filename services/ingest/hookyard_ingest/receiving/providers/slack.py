@@ -10,22 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import (
     InboundRequest,
     Provider,
     Reply,
     VerificationError,
     Verified,
-    text,
+    nonempty_string,
 )
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import (
-    check_age,
-    check_macs,
-    one_digest,
-    parse_timestamp,
-    secret_keys,
-)
 
 
 class SlackProvider(Provider):
@@ -34,23 +28,23 @@ class SlackProvider(Provider):
     name = "slack"
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
-        keys = secret_keys(secrets)
+        keys = signatures.secret_keys(secrets)
         header = request.require_header("X-Slack-Signature")
         raw_ts = request.require_header("X-Slack-Request-Timestamp")
-        timestamp = parse_timestamp(raw_ts)
+        timestamp = signatures.parse_timestamp(raw_ts)
         version, sep, digest = header.partition("=")
         if not sep or version != "v0":
             raise VerificationError("malformed X-Slack-Signature header")
-        presented = one_digest(digest, "hex", "X-Slack-Signature")
-        check_macs(keys, [(f"v0:{raw_ts}:".encode(), request.body)], presented)
-        check_age(timestamp, request, tolerance_seconds)
+        presented = signatures.one_digest(digest, "hex", "X-Slack-Signature")
+        signatures.check_macs(keys, [(f"v0:{raw_ts}:".encode(), request.body)], presented)
+        signatures.check_age(timestamp, request, tolerance_seconds)
 
         data = request.json_object()
-        delivery = text(data.get("event_id")) or text(data.get("trigger_id"))
-        kind = text(data.get("type"))
+        delivery = nonempty_string(data.get("event_id")) or nonempty_string(data.get("trigger_id"))
+        kind = nonempty_string(data.get("type"))
         if kind == "event_callback":
             event = data.get("event")
-            inner = text(event.get("type")) if isinstance(event, Mapping) else None
+            inner = nonempty_string(event.get("type")) if isinstance(event, Mapping) else None
             raw_type = f"{kind}.{inner}" if inner else kind
         elif kind:
             raw_type = kind
@@ -74,7 +68,7 @@ class SlackProvider(Provider):
             parsed = json.loads(payload)
         except ValueError:
             return None
-        return text(parsed.get("trigger_id")) if isinstance(parsed, dict) else None
+        return nonempty_string(parsed.get("trigger_id")) if isinstance(parsed, dict) else None
 
     def early_reply(self, request: InboundRequest) -> Reply | None:
         """Slack's endpoint check: answer the challenge, nothing to deliver."""

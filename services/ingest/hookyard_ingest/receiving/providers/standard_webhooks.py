@@ -11,17 +11,15 @@ from __future__ import annotations
 import base64
 import secrets as random_secrets
 
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, VerificationError, Verified, text
-from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
-from hookyard_ingest.receiving.providers.signatures import (
-    check_age,
-    check_macs,
-    entries,
-    parse_timestamp,
-    presented_digest,
-    secret_keys,
-    unbase64,
+from hookyard_ingest.receiving.providers import signatures
+from hookyard_ingest.receiving.providers.base import (
+    InboundRequest,
+    Provider,
+    VerificationError,
+    Verified,
+    nonempty_string,
 )
+from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
 
 
 class StandardWebhooksProvider(Provider):
@@ -34,13 +32,13 @@ class StandardWebhooksProvider(Provider):
 
     @staticmethod
     def _secret_bytes(secrets: list[str]) -> list[bytes]:
-        secret_keys(secrets)  # "source has no secret" when none
+        signatures.secret_keys(secrets)  # "source has no secret" when none
         keys = []
         for secret in secrets:
             if not isinstance(secret, str) or not secret:
                 continue
             encoded = secret.removeprefix("whsec_")
-            key = unbase64(encoded + "=" * (-len(encoded) % 4))
+            key = signatures.unbase64(encoded + "=" * (-len(encoded) % 4))
             if key:
                 keys.append(key)
         if not keys:
@@ -54,20 +52,20 @@ class StandardWebhooksProvider(Provider):
             family = "svix"
         msg_id = request.require_header(f"{family}-id")
         raw_ts = request.require_header(f"{family}-timestamp")
-        signatures = request.require_header(f"{family}-signature")
-        timestamp = parse_timestamp(raw_ts)
+        listed = request.require_header(f"{family}-signature")
+        timestamp = signatures.parse_timestamp(raw_ts)
 
         presented = []
-        for entry in entries(signatures, None):
+        for entry in signatures.entries(listed, None):
             version, _, value = entry.partition(",")
-            if version == "v1" and (digest := presented_digest(value, "base64")) is not None:
+            if version == "v1" and (digest := signatures.presented_digest(value, "base64")) is not None:
                 presented.append(digest)
-        check_macs(keys, [(f"{msg_id}.{raw_ts}.".encode(), request.body)], presented)
-        check_age(timestamp, request, tolerance_seconds)
+        signatures.check_macs(keys, [(f"{msg_id}.{raw_ts}.".encode(), request.body)], presented)
+        signatures.check_age(timestamp, request, tolerance_seconds)
 
         data = request.json_object()
         return Verified(
             dedup_key=dedup_key(msg_id),
-            event_type=normalize_event_type(text(data.get("type")), "standard_webhooks.received"),
+            event_type=normalize_event_type(nonempty_string(data.get("type")), "standard_webhooks.received"),
             signature_scheme="standard-webhooks-v1",
         )

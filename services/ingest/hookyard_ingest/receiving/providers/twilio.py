@@ -18,16 +18,9 @@ from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Reply, VerificationError, Verified
 from hookyard_ingest.receiving.providers.event_naming import dedup_key
-from hookyard_ingest.receiving.providers.signatures import (
-    SHA1_SIZE,
-    SHA256_SIZE,
-    check_macs,
-    entries,
-    one_digest,
-    secret_keys,
-)
 
 #: Form fields (values, repeats included) a Twilio signature is checked over; Twilio sends a
 #: few dozen. Bounds the sorting and joining that a form of tiny fields could cost.
@@ -96,7 +89,7 @@ class TwilioProvider(Provider):
     def _algorithm(self, request: InboundRequest) -> str:
         settings = request.header("X-Twilio-Webhooks-Signature-Settings") or ""
         name = "HMAC_SHA1"
-        for part in entries(settings, ","):
+        for part in signatures.entries(settings, ","):
             key, sep, value = part.partition("=")
             if sep and key.strip() == "algorithm" and value.strip():
                 name = value.strip().upper()
@@ -105,12 +98,12 @@ class TwilioProvider(Provider):
         return self._algorithms[name]
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
-        keys = secret_keys(secrets)
+        keys = signatures.secret_keys(secrets)
         header = request.require_header("X-Twilio-Signature")
         algorithm = self._algorithm(request)
-        size = SHA1_SIZE if algorithm == "sha1" else SHA256_SIZE
-        presented = one_digest(header, "base64", "X-Twilio-Signature", size)
-        check_macs(keys, self._messages(request), presented, algorithm)
+        size = signatures.SHA1_SIZE if algorithm == "sha1" else signatures.SHA256_SIZE
+        presented = signatures.one_digest(header, "base64", "X-Twilio-Signature", size)
+        signatures.check_macs(keys, self._messages(request), presented, algorithm)
         body_hash = self._body_hash(request) if request.form is None else None
         if body_hash is not None:
             actual = hashlib.sha256(request.body).hexdigest().encode()
