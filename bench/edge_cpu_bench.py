@@ -44,13 +44,9 @@ from multidict import CIMultiDict
 
 from hookyard_ingest.edge import bodies
 from hookyard_ingest.edge.errors import ApiError
-from hookyard_ingest.receiving.providers import (
-    MAILGUN_TOKEN_MAX,
-    MAX_FORM_FIELDS,
-    PROVIDERS,
-    InboundRequest,
-    VerificationError,
-)
+from hookyard_ingest.receiving.providers import PROVIDERS, InboundRequest, VerificationError
+from hookyard_ingest.receiving.providers.mailgun import MAILGUN_TOKEN_MAX
+from hookyard_ingest.receiving.providers.twilio import MAX_FORM_FIELDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_bench import _start_ingest, api, local_infra, stop  # noqa: E402

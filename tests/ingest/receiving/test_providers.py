@@ -31,11 +31,15 @@ from hookyard_ingest.receiving.providers import (
     PROVIDERS,
     InboundRequest,
     OptionsError,
+    Reply,
     VerificationError,
     Verified,
-    meta_handshake,
     normalize_event_type,
 )
+from hookyard_ingest.receiving.providers.mailgun import MAILGUN_TOKEN_MAX
+from hookyard_ingest.receiving.providers.meta import meta_handshake
+from hookyard_ingest.receiving.providers.signatures import MAX_SIGNATURE_ENTRIES
+from hookyard_ingest.receiving.providers.twilio import MAX_FORM_FIELDS
 
 NOW = 1_750_000_000
 TOLERANCE = 300
@@ -99,6 +103,22 @@ def hmac_sha256(key: str, message: bytes) -> bytes:
     return hmac.new(key.encode(), message, hashlib.sha256).digest()
 
 
+NO_MATCH = "no signature matches"
+
+
+def refusal(
+    case: str,
+    provider: str,
+    req: InboundRequest,
+    secrets: list[str] | None = None,
+    reason: str = NO_MATCH,
+    options: dict | None = None,
+) -> Any:
+    """A row of the refusal table: `provider` refuses `req` with `reason`; `secrets` default
+    to the provider's right ones (the request itself is what is wrong)."""
+    return pytest.param(provider, req, secrets, options or {}, reason, id=case)
+
+
 # --- registry, options, event types ----------------------------------------------------------
 
 
@@ -138,7 +158,7 @@ def test_providers_without_options_normalize_to_empty(name):
     assert PROVIDERS[name].check_options({}) == {}
 
 
-def test_hmac_options_defaults_and_errors():
+def test_hmac_options_defaults():
     hmac_provider = PROVIDERS["hmac"]
     assert hmac_provider.check_options({}) == {
         "signature_header": "X-Webhook-Signature",
@@ -148,26 +168,32 @@ def test_hmac_options_defaults_and_errors():
         "id_header": None,
     }
     assert hmac_provider.check_options({"encoding": "base64"})["encoding"] == "base64"
-    with pytest.raises(OptionsError, match="encoding"):
-        hmac_provider.check_options({"encoding": "rot13"})
-    with pytest.raises(OptionsError, match="signature_header"):
-        hmac_provider.check_options({"signature_header": "Bad Header"})
-    with pytest.raises(OptionsError, match="id_header"):
-        hmac_provider.check_options({"id_header": ""})
-    with pytest.raises(OptionsError, match="event_type_field"):
-        hmac_provider.check_options({"event_type_field": 3})
-    with pytest.raises(OptionsError, match="signature_prefix"):
-        hmac_provider.check_options({"signature_prefix": None})
-    with pytest.raises(OptionsError, match="options"):
-        hmac_provider.check_options(["not", "a", "mapping"])
 
 
-def test_meta_options_require_verify_token():
-    meta = PROVIDERS["meta"]
-    assert meta.check_options({"verify_token": "s3cret-token"}) == {"verify_token": "s3cret-token"}
-    for bad in ({}, {"verify_token": ""}, {"verify_token": 42}):
-        with pytest.raises(OptionsError, match="verify_token"):
-            meta.check_options(bad)
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"encoding": "rot13"}, "encoding"),
+        ({"signature_header": "Bad Header"}, "signature_header"),
+        ({"id_header": ""}, "id_header"),
+        ({"event_type_field": 3}, "event_type_field"),
+        ({"signature_prefix": None}, "signature_prefix"),
+        (["not", "a", "mapping"], "options"),
+    ],
+)
+def test_hmac_options_errors_name_the_option(options, named):
+    with pytest.raises(OptionsError, match=named):
+        PROVIDERS["hmac"].check_options(options)
+
+
+def test_meta_options_keep_verify_token():
+    assert PROVIDERS["meta"].check_options({"verify_token": "s3cret-token"}) == {"verify_token": "s3cret-token"}
+
+
+@pytest.mark.parametrize("bad", [{}, {"verify_token": ""}, {"verify_token": 42}])
+def test_meta_options_require_verify_token(bad):
+    with pytest.raises(OptionsError, match="verify_token"):
+        PROVIDERS["meta"].check_options(bad)
 
 
 @pytest.mark.parametrize(
@@ -254,16 +280,19 @@ def test_hmac_fallback_event_type_for_non_json_body():
     assert result == Verified(None, "hmac.received", "hmac-sha256-hex")
 
 
-def test_hmac_rotation_tamper_wrong_secret_missing_header():
-    sig = hmac_sha256("new", HMAC_BODY).hex()
-    good = request(HMAC_BODY, {"X-Webhook-Signature": sig})
-    assert verify("hmac", good, ["old", "new"]).event_type == "user.created"
-    tampered = request(HMAC_BODY.replace(b"1}", b"2}"), {"X-Webhook-Signature": sig})
-    assert refused("hmac", tampered, ["old", "new"]) == "no signature matches"
-    assert refused("hmac", good, ["old", "other"]) == "no signature matches"
-    assert refused("hmac", request(HMAC_BODY), ["new"]) == "missing X-Webhook-Signature header"
-    bad = request(HMAC_BODY, {"X-Webhook-Signature": "zz-not-hex"})
-    assert refused("hmac", bad, ["new"]) == "malformed X-Webhook-Signature header"
+HMAC_GOOD = request(HMAC_BODY, {"X-Webhook-Signature": hmac_sha256("new", HMAC_BODY).hex()})
+HMAC_REFUSALS = [
+    refusal("hmac-tampered", "hmac", request(HMAC_BODY.replace(b"1}", b"2}"), HMAC_GOOD.headers), ["old", "new"]),
+    refusal("hmac-wrong-secret", "hmac", HMAC_GOOD, ["old", "other"]),
+    refusal("hmac-missing", "hmac", request(HMAC_BODY), ["new"], "missing X-Webhook-Signature header"),
+    refusal(
+        "hmac-malformed",
+        "hmac",
+        request(HMAC_BODY, {"X-Webhook-Signature": "zz-not-hex"}),
+        ["new"],
+        "malformed X-Webhook-Signature header",
+    ),
+]
 
 
 # --- Standard Webhooks ----------------------------------------------------------------------
@@ -304,38 +333,32 @@ def test_standard_webhooks_rotation_and_several_signatures_in_header():
     assert verify("standard_webhooks", request(SW_BODY, single), [SW_OTHER, SW_SECRET])
 
 
-def test_standard_webhooks_refusals():
-    headers = sw_headers(SW_SECRET, NOW)
-    tampered = request(SW_BODY.replace("100", "999"), headers)
-    assert refused("standard_webhooks", tampered, [SW_SECRET]) == "no signature matches"
-    good = request(SW_BODY, headers)
-    assert refused("standard_webhooks", good, [SW_OTHER]) == "no signature matches"
+SW_GOOD = request(SW_BODY, sw_headers(SW_SECRET, NOW))
+SW_REFUSALS = [
+    refusal("standard_webhooks-tampered", "standard_webhooks", request(SW_BODY.replace("100", "999"), SW_GOOD.headers)),
+    refusal("standard_webhooks-wrong-secret", "standard_webhooks", SW_GOOD, [SW_OTHER]),
     # The id is signed too.
-    other_id = request(SW_BODY, {**headers, "webhook-id": "msg_other"})
-    assert refused("standard_webhooks", other_id, [SW_SECRET]) == "no signature matches"
-    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
-        partial = {k: v for k, v in headers.items() if k != name}
-        reason = refused("standard_webhooks", request(SW_BODY, partial), [SW_SECRET])
-        assert reason == f"missing {name} header"
-    bad_ts = request(SW_BODY, {**headers, "webhook-timestamp": "17e8"})
-    assert refused("standard_webhooks", bad_ts, [SW_SECRET]) == "invalid timestamp"
-
-
-@pytest.mark.parametrize(
-    ("offset", "reason"),
-    [
-        (-TOLERANCE - 1, "timestamp too old"),
-        (TOLERANCE + 1, "timestamp in the future"),
-        (-TOLERANCE, None),
-        (TOLERANCE, None),
-    ],
-)
-def test_standard_webhooks_timestamp_tolerance(offset, reason):
-    req = request(SW_BODY, sw_headers(SW_SECRET, NOW + offset))
-    if reason is None:
-        assert verify("standard_webhooks", req, [SW_SECRET]).dedup_key == "msg_abc"
-    else:
-        assert refused("standard_webhooks", req, [SW_SECRET]) == reason
+    refusal(
+        "standard_webhooks-other-id",
+        "standard_webhooks",
+        request(SW_BODY, {**SW_GOOD.headers, "webhook-id": "msg_other"}),
+    ),
+    *(
+        refusal(
+            f"standard_webhooks-missing-{name}",
+            "standard_webhooks",
+            request(SW_BODY, {k: v for k, v in SW_GOOD.headers.items() if k != name}),
+            reason=f"missing {name} header",
+        )
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ),
+    refusal(
+        "standard_webhooks-invalid-timestamp",
+        "standard_webhooks",
+        request(SW_BODY, {**SW_GOOD.headers, "webhook-timestamp": "17e8"}),
+        reason="invalid timestamp",
+    ),
+]
 
 
 # --- Stripe ----------------------------------------------------------------------------------
@@ -389,39 +412,25 @@ def test_stripe_uses_the_secret_as_is_not_base64_decoded():
     assert verify("stripe", req, [secret]).event_type == "payment_intent.succeeded"
 
 
-def test_stripe_refusals():
-    header = stripe_header(STRIPE_SECRET, NOW)
-    tampered = request(STRIPE_BODY.replace("2000", "1"), {"Stripe-Signature": header})
-    assert refused("stripe", tampered, [STRIPE_SECRET]) == "no signature matches"
-    good = request(STRIPE_BODY, {"Stripe-Signature": header})
-    assert refused("stripe", good, [STRIPE_OTHER]) == "no signature matches"
-    assert refused("stripe", request(STRIPE_BODY), [STRIPE_SECRET]) == ("missing Stripe-Signature header")
-    only_v0 = request(STRIPE_BODY, {"Stripe-Signature": f"t={NOW},v0=abcd"})
-    assert refused("stripe", only_v0, [STRIPE_SECRET]) == "no v1 signature in Stripe-Signature header"
-    no_t = request(STRIPE_BODY, {"Stripe-Signature": header.split(",")[1]})
-    assert refused("stripe", no_t, [STRIPE_SECRET]) == "no timestamp in Stripe-Signature header"
-    bad_t = request(STRIPE_BODY, {"Stripe-Signature": "t=soon," + header.split(",")[1]})
-    assert refused("stripe", bad_t, [STRIPE_SECRET]) == "invalid timestamp"
+STRIPE_GOOD_HEADER = stripe_header(STRIPE_SECRET, NOW)
+STRIPE_V1 = STRIPE_GOOD_HEADER.split(",")[1]
+
+
+def stripe_refusal(name: str, header: str | None, reason: str, body: str = STRIPE_BODY, secret: str = STRIPE_SECRET):
+    headers = {"Stripe-Signature": header} if header is not None else {}
+    return refusal(f"stripe-{name}", "stripe", request(body, headers), [secret], reason)
+
+
+STRIPE_REFUSALS = [
+    stripe_refusal("tampered", STRIPE_GOOD_HEADER, NO_MATCH, body=STRIPE_BODY.replace("2000", "1")),
+    stripe_refusal("wrong-secret", STRIPE_GOOD_HEADER, NO_MATCH, secret=STRIPE_OTHER),
+    stripe_refusal("missing", None, "missing Stripe-Signature header"),
+    stripe_refusal("only-v0", f"t={NOW},v0=abcd", "no v1 signature in Stripe-Signature header"),
+    stripe_refusal("no-timestamp", STRIPE_V1, "no timestamp in Stripe-Signature header"),
+    stripe_refusal("invalid-timestamp", "t=soon," + STRIPE_V1, "invalid timestamp"),
     # Moving the signature to another timestamp breaks it.
-    moved = request(STRIPE_BODY, {"Stripe-Signature": header.replace(f"t={NOW}", f"t={NOW + 1}")})
-    assert refused("stripe", moved, [STRIPE_SECRET]) == "no signature matches"
-
-
-@pytest.mark.parametrize(
-    ("offset", "reason"),
-    [
-        (-TOLERANCE - 1, "timestamp too old"),
-        (TOLERANCE + 1, "timestamp in the future"),
-        (-TOLERANCE, None),
-        (TOLERANCE, None),
-    ],
-)
-def test_stripe_timestamp_tolerance(offset, reason):
-    req = request(STRIPE_BODY, {"Stripe-Signature": stripe_header(STRIPE_SECRET, NOW + offset)})
-    if reason is None:
-        assert verify("stripe", req, [STRIPE_SECRET]).dedup_key == "evt_1PqR2sT"
-    else:
-        assert refused("stripe", req, [STRIPE_SECRET]) == reason
+    stripe_refusal("moved", STRIPE_GOOD_HEADER.replace(f"t={NOW}", f"t={NOW + 1}"), NO_MATCH),
+]
 
 
 # --- GitHub ----------------------------------------------------------------------------------
@@ -450,19 +459,23 @@ def test_github_ping_has_no_action():
     assert result.event_type == "ping"
 
 
-def test_github_rotation_and_refusals():
-    headers = gh_headers("new")
-    assert verify("github", request(GH_BODY, headers), ["old", "new"]).dedup_key
-    tampered = request(GH_BODY.replace("5", "6"), headers)
-    assert refused("github", tampered, ["new"]) == "no signature matches"
-    assert refused("github", request(GH_BODY, headers), ["old"]) == "no signature matches"
-    sha1_only = {
-        "X-Hub-Signature": github_webhooks.sign("new", GH_BODY, method="sha1"),
-        "X-GitHub-Event": "pull_request",
-    }
-    assert refused("github", request(GH_BODY, sha1_only), ["new"]) == ("missing X-Hub-Signature-256 header")
-    bare = request(GH_BODY, {"X-Hub-Signature-256": headers["X-Hub-Signature-256"][7:]})
-    assert refused("github", bare, ["new"]) == "malformed X-Hub-Signature-256 header"
+GH_GOOD = request(GH_BODY, gh_headers("new"))
+GH_SHA1_ONLY = {
+    "X-Hub-Signature": github_webhooks.sign("new", GH_BODY, method="sha1"),
+    "X-GitHub-Event": "pull_request",
+}
+GH_REFUSALS = [
+    refusal("github-tampered", "github", request(GH_BODY.replace("5", "6"), GH_GOOD.headers), ["new"]),
+    refusal("github-wrong-secret", "github", GH_GOOD, ["old"]),
+    refusal("github-missing", "github", request(GH_BODY, GH_SHA1_ONLY), ["new"], "missing X-Hub-Signature-256 header"),
+    refusal(
+        "github-malformed",
+        "github",
+        request(GH_BODY, {"X-Hub-Signature-256": GH_GOOD.headers["X-Hub-Signature-256"][7:]}),
+        ["new"],
+        "malformed X-Hub-Signature-256 header",
+    ),
+]
 
 
 # --- Twilio ----------------------------------------------------------------------------------
@@ -587,18 +600,20 @@ def test_twilio_event_type_and_dedup_without_idempotency_token(fields, event_typ
     assert (result.event_type, result.dedup_key) == (event_type, dedup_key)
 
 
-def test_twilio_rotation_and_refusals():
-    sig = tw_sig(TW_TOKEN, TW_URL, TW_INBOUND)
-    good = form_request(TW_INBOUND, {"X-Twilio-Signature": sig}, url=TW_URL)
-    assert verify("twilio", good, [TW_OTHER, TW_TOKEN]).event_type == "twilio.message"
-    assert refused("twilio", good, [TW_OTHER]) == "no signature matches"
-    changed = [(k, "Goodbye" if k == "Body" else v) for k, v in TW_INBOUND]
-    tampered = form_request(changed, {"X-Twilio-Signature": sig}, url=TW_URL)
-    assert refused("twilio", tampered, [TW_TOKEN]) == "no signature matches"
-    elsewhere = form_request(TW_INBOUND, {"X-Twilio-Signature": sig}, url=TW_URL + "&x=1")
-    assert refused("twilio", elsewhere, [TW_TOKEN]) == "no signature matches"
-    missing = form_request(TW_INBOUND, {}, url=TW_URL)
-    assert refused("twilio", missing, [TW_TOKEN]) == "missing X-Twilio-Signature header"
+TW_GOOD = form_request(TW_INBOUND, {"X-Twilio-Signature": tw_sig(TW_TOKEN, TW_URL, TW_INBOUND)}, url=TW_URL)
+TW_CHANGED = [(k, "Goodbye" if k == "Body" else v) for k, v in TW_INBOUND]
+TW_REFUSALS = [
+    refusal("twilio-wrong-secret", "twilio", TW_GOOD, [TW_OTHER]),
+    refusal("twilio-tampered", "twilio", form_request(TW_CHANGED, TW_GOOD.headers, url=TW_URL), [TW_TOKEN]),
+    refusal("twilio-elsewhere", "twilio", form_request(TW_INBOUND, TW_GOOD.headers, url=TW_URL + "&x=1"), [TW_TOKEN]),
+    refusal(
+        "twilio-missing",
+        "twilio",
+        form_request(TW_INBOUND, {}, url=TW_URL),
+        [TW_TOKEN],
+        "missing X-Twilio-Signature header",
+    ),
+]
 
 
 def test_twilio_get_request_signs_the_url_only():
@@ -654,36 +669,23 @@ def test_mailgun_form_post_accepted():
     assert result == Verified(MG_TOKEN, "mailgun.inbound", "mailgun-hmac-sha256")
 
 
-def test_mailgun_refusals():
-    body = json.loads(mailgun_json(MG_KEY, NOW))
-    assert verify("mailgun", request(json.dumps(body)), ["old", MG_KEY])
-    assert refused("mailgun", request(json.dumps(body)), ["old"]) == "no signature matches"
+MG_SIGNED = json.loads(mailgun_json(MG_KEY, NOW))
+
+
+def mailgun_refusal(name: str, signature: dict | None, reason: str = "no signature matches", secret: str = MG_KEY):
+    body = {"signature": {**MG_SIGNED["signature"], **signature}} if signature is not None else {}
+    body["event-data"] = MG_SIGNED["event-data"]
+    return refusal(f"mailgun-{name}", "mailgun", request(json.dumps(body)), [secret], reason)
+
+
+MG_REFUSALS = [
+    mailgun_refusal("wrong-secret", {}, secret="old"),
     # Mailgun signs timestamp + token (not the body): tampering with either is caught.
-    forged = {**body, "signature": {**body["signature"], "token": "f" * 50}}
-    assert refused("mailgun", request(json.dumps(forged)), [MG_KEY]) == "no signature matches"
-    moved = {**body, "signature": {**body["signature"], "timestamp": str(NOW + 1)}}
-    assert refused("mailgun", request(json.dumps(moved)), [MG_KEY]) == "no signature matches"
-    unsigned = {"event-data": body["event-data"]}
-    assert refused("mailgun", request(json.dumps(unsigned)), [MG_KEY]) == ("missing Mailgun signature fields")
-    bad_ts = {**body, "signature": {**body["signature"], "timestamp": "yesterday"}}
-    assert refused("mailgun", request(json.dumps(bad_ts)), [MG_KEY]) == "invalid timestamp"
-
-
-@pytest.mark.parametrize(
-    ("offset", "reason"),
-    [
-        (-TOLERANCE - 1, "timestamp too old"),
-        (TOLERANCE + 1, "timestamp in the future"),
-        (-TOLERANCE, None),
-        (TOLERANCE, None),
-    ],
-)
-def test_mailgun_timestamp_tolerance(offset, reason):
-    req = request(mailgun_json(MG_KEY, NOW + offset))
-    if reason is None:
-        assert verify("mailgun", req, [MG_KEY]).dedup_key == MG_TOKEN
-    else:
-        assert refused("mailgun", req, [MG_KEY]) == reason
+    mailgun_refusal("forged-token", {"token": "f" * 50}),
+    mailgun_refusal("moved-timestamp", {"timestamp": str(NOW + 1)}),
+    mailgun_refusal("unsigned", None, "missing Mailgun signature fields"),
+    mailgun_refusal("invalid-timestamp", {"timestamp": "yesterday"}, "invalid timestamp"),
+]
 
 
 # --- Slack -----------------------------------------------------------------------------------
@@ -733,39 +735,30 @@ def test_slack_slash_command_and_interaction_forms():
     assert verify("slack", req, [SLACK_SECRET]) == Verified("999.111", "slack.interaction", "slack-v0")
 
 
-def test_slack_rotation_and_refusals():
-    headers = slack_headers(SLACK_SECRET, NOW, SLACK_EVENT)
-    assert verify("slack", request(SLACK_EVENT, headers), ["old-secret", SLACK_SECRET])
-    tampered = request(SLACK_EVENT.replace("hi", "ho"), headers)
-    assert refused("slack", tampered, [SLACK_SECRET]) == "no signature matches"
-    assert refused("slack", request(SLACK_EVENT, headers), ["old-secret"]) == ("no signature matches")
-    no_sig = {"X-Slack-Request-Timestamp": str(NOW)}
-    assert refused("slack", request(SLACK_EVENT, no_sig), [SLACK_SECRET]) == ("missing X-Slack-Signature header")
-    no_ts = {"X-Slack-Signature": headers["X-Slack-Signature"]}
-    assert refused("slack", request(SLACK_EVENT, no_ts), [SLACK_SECRET]) == ("missing X-Slack-Request-Timestamp header")
-    moved = {**headers, "X-Slack-Request-Timestamp": str(NOW - 1)}
-    assert refused("slack", request(SLACK_EVENT, moved), [SLACK_SECRET]) == "no signature matches"
-    bad_ts = {**headers, "X-Slack-Request-Timestamp": "now"}
-    assert refused("slack", request(SLACK_EVENT, bad_ts), [SLACK_SECRET]) == "invalid timestamp"
-    v1 = {**headers, "X-Slack-Signature": headers["X-Slack-Signature"].replace("v0=", "v1=")}
-    assert refused("slack", request(SLACK_EVENT, v1), [SLACK_SECRET]) == ("malformed X-Slack-Signature header")
+SLACK_GOOD = slack_headers(SLACK_SECRET, NOW, SLACK_EVENT)
 
 
-@pytest.mark.parametrize(
-    ("offset", "reason"),
-    [
-        (-TOLERANCE - 1, "timestamp too old"),
-        (TOLERANCE + 1, "timestamp in the future"),
-        (-TOLERANCE, None),
-        (TOLERANCE, None),
-    ],
-)
-def test_slack_timestamp_tolerance(offset, reason):
-    req = request(SLACK_EVENT, slack_headers(SLACK_SECRET, NOW + offset, SLACK_EVENT))
-    if reason is None:
-        assert verify("slack", req, [SLACK_SECRET]).dedup_key == "Ev0PV52K21"
-    else:
-        assert refused("slack", req, [SLACK_SECRET]) == reason
+def slack_refusal(name: str, headers: dict, reason: str = "no signature matches", body: str = SLACK_EVENT):
+    return refusal(f"slack-{name}", "slack", request(body, headers), [SLACK_SECRET], reason)
+
+
+SLACK_REFUSALS = [
+    slack_refusal("tampered", SLACK_GOOD, body=SLACK_EVENT.replace("hi", "ho")),
+    refusal("slack-wrong-secret", "slack", request(SLACK_EVENT, SLACK_GOOD), ["old-secret"]),
+    slack_refusal("missing", {"X-Slack-Request-Timestamp": str(NOW)}, "missing X-Slack-Signature header"),
+    slack_refusal(
+        "missing-timestamp",
+        {"X-Slack-Signature": SLACK_GOOD["X-Slack-Signature"]},
+        "missing X-Slack-Request-Timestamp header",
+    ),
+    slack_refusal("moved", {**SLACK_GOOD, "X-Slack-Request-Timestamp": str(NOW - 1)}),
+    slack_refusal("invalid-timestamp", {**SLACK_GOOD, "X-Slack-Request-Timestamp": "now"}, "invalid timestamp"),
+    slack_refusal(
+        "v1",
+        {**SLACK_GOOD, "X-Slack-Signature": SLACK_GOOD["X-Slack-Signature"].replace("v0=", "v1=")},
+        "malformed X-Slack-Signature header",
+    ),
+]
 
 
 # --- Shopify ---------------------------------------------------------------------------------
@@ -795,16 +788,26 @@ def test_shopify_accepted_with_topic_and_webhook_id():
     assert result.dedup_key == "98880550-7158-44d4-b7cd-2c97c8a091b5"
 
 
-def test_shopify_rotation_and_refusals():
-    headers = shopify_headers(SHOP_SECRET)
-    assert verify("shopify", request(SHOP_BODY, headers), ["old", SHOP_SECRET])
-    tampered = request(SHOP_BODY.replace("10.00", "0.01"), headers)
-    assert refused("shopify", tampered, [SHOP_SECRET]) == "no signature matches"
-    assert refused("shopify", request(SHOP_BODY, headers), ["old"]) == "no signature matches"
-    del headers["X-Shopify-Hmac-Sha256"]
-    assert refused("shopify", request(SHOP_BODY, headers), [SHOP_SECRET]) == ("missing X-Shopify-Hmac-Sha256 header")
-    hex_sig = {**headers, "X-Shopify-Hmac-Sha256": "%%%"}
-    assert refused("shopify", request(SHOP_BODY, hex_sig), [SHOP_SECRET]) == ("malformed X-Shopify-Hmac-Sha256 header")
+SHOP_GOOD = shopify_headers(SHOP_SECRET)
+SHOP_UNSIGNED = {k: v for k, v in SHOP_GOOD.items() if k != "X-Shopify-Hmac-Sha256"}
+SHOP_REFUSALS = [
+    refusal("shopify-tampered", "shopify", request(SHOP_BODY.replace("10.00", "0.01"), SHOP_GOOD), [SHOP_SECRET]),
+    refusal("shopify-wrong-secret", "shopify", request(SHOP_BODY, SHOP_GOOD), ["old"]),
+    refusal(
+        "shopify-missing",
+        "shopify",
+        request(SHOP_BODY, SHOP_UNSIGNED),
+        [SHOP_SECRET],
+        "missing X-Shopify-Hmac-Sha256 header",
+    ),
+    refusal(
+        "shopify-malformed",
+        "shopify",
+        request(SHOP_BODY, {**SHOP_UNSIGNED, "X-Shopify-Hmac-Sha256": "%%%"}),
+        [SHOP_SECRET],
+        "malformed X-Shopify-Hmac-Sha256 header",
+    ),
+]
 
 
 # --- Meta ------------------------------------------------------------------------------------
@@ -838,30 +841,57 @@ def test_meta_accepted_with_object_type_and_body_hash_dedup():
     assert fallback.event_type == "meta.received"
 
 
-def test_meta_rotation_and_refusals():
-    headers = meta_headers(META_SECRET)
-    assert verify("meta", request(META_BODY, headers), ["old", META_SECRET], META_OPTIONS)
-    tampered = request(META_BODY.replace("messages", "statuses"), headers)
-    assert refused("meta", tampered, [META_SECRET], META_OPTIONS) == "no signature matches"
-    wrong = request(META_BODY, headers)
-    assert refused("meta", wrong, ["old"], META_OPTIONS) == "no signature matches"
-    assert refused("meta", request(META_BODY), [META_SECRET], META_OPTIONS) == ("missing X-Hub-Signature-256 header")
+META_GOOD = request(META_BODY, meta_headers(META_SECRET))
+META_REFUSALS = [
+    refusal(
+        "meta-tampered",
+        "meta",
+        request(META_BODY.replace("messages", "statuses"), META_GOOD.headers),
+        [META_SECRET],
+        options=META_OPTIONS,
+    ),
+    refusal("meta-wrong-secret", "meta", META_GOOD, ["old"], options=META_OPTIONS),
+    refusal(
+        "meta-missing",
+        "meta",
+        request(META_BODY),
+        [META_SECRET],
+        "missing X-Hub-Signature-256 header",
+        options=META_OPTIONS,
+    ),
+]
 
 
-def test_meta_handshake():
-    good = {
-        "hub.mode": "subscribe",
-        "hub.verify_token": "my-verify-token",
-        "hub.challenge": "1158201444",
-    }
-    assert meta_handshake(good, META_OPTIONS) == "1158201444"
-    assert meta_handshake(MultiDict(good), META_OPTIONS) == "1158201444"
-    assert meta_handshake({**good, "hub.verify_token": "guess"}, META_OPTIONS) is None
-    assert meta_handshake({**good, "hub.mode": "unsubscribe"}, META_OPTIONS) is None
-    assert meta_handshake({k: v for k, v in good.items() if k != "hub.challenge"}, META_OPTIONS) is None
-    assert meta_handshake({k: v for k, v in good.items() if k != "hub.verify_token"}, META_OPTIONS) is None
-    assert meta_handshake(good, {}) is None
-    assert meta_handshake({**good, "hub.verify_token": ""}, {"verify_token": ""}) is None
+META_SUBSCRIBE = {
+    "hub.mode": "subscribe",
+    "hub.verify_token": "my-verify-token",
+    "hub.challenge": "1158201444",
+}
+
+
+def test_meta_handshake_answers_the_challenge():
+    assert meta_handshake(META_SUBSCRIBE, META_OPTIONS) == "1158201444"
+    assert meta_handshake(MultiDict(META_SUBSCRIBE), META_OPTIONS) == "1158201444"
+    assert PROVIDERS["meta"].handshake(META_SUBSCRIBE, META_OPTIONS) == Reply("1158201444", "text/plain")
+
+
+@pytest.mark.parametrize(
+    ("query", "options"),
+    [
+        pytest.param({**META_SUBSCRIBE, "hub.verify_token": "guess"}, META_OPTIONS, id="wrong-token"),
+        pytest.param({**META_SUBSCRIBE, "hub.mode": "unsubscribe"}, META_OPTIONS, id="not-subscribe"),
+        pytest.param(
+            {k: v for k, v in META_SUBSCRIBE.items() if k != "hub.challenge"}, META_OPTIONS, id="no-challenge"
+        ),
+        pytest.param({k: v for k, v in META_SUBSCRIBE.items() if k != "hub.verify_token"}, META_OPTIONS, id="no-token"),
+        pytest.param(META_SUBSCRIBE, {}, id="source-without-token"),
+        pytest.param({**META_SUBSCRIBE, "hub.verify_token": ""}, {"verify_token": ""}, id="empty-tokens"),
+    ],
+)
+def test_meta_handshake_refusals(query, options):
+    assert meta_handshake(query, options) is None
+    with pytest.raises(VerificationError, match="hub.verify_token does not match"):
+        PROVIDERS["meta"].handshake(query, options)
 
 
 # --- none ------------------------------------------------------------------------------------
@@ -898,6 +928,124 @@ def test_multidict_proxy_headers_work_too():
         now=NOW,
     )
     assert verify("hmac", req, ["s"]).event_type == "a"
+
+
+# --- every provider: rotation, refusals, timestamps -------------------------------------------
+
+
+#: A request signed with the right secret, the source's secrets (an old one first), what it verifies to.
+ROTATIONS = {
+    "hmac": (HMAC_GOOD, ["old", "new"], {}, Verified("dlv_1", "user.created", "hmac-sha256-hex")),
+    "github": (
+        GH_GOOD,
+        ["old", "new"],
+        {},
+        Verified("72d3162e-cc78-11e3-81ab-4c9367dc0958", "pull_request.opened", "github-sha256"),
+    ),
+    "twilio": (
+        TW_GOOD,
+        [TW_OTHER, TW_TOKEN],
+        {},
+        Verified("SM1234567890abcdef1234567890abcd", "twilio.message", "twilio-hmac-sha1"),
+    ),
+    "mailgun": (
+        request(json.dumps(MG_SIGNED)),
+        ["old", MG_KEY],
+        {},
+        Verified(MG_TOKEN, "mailgun.delivered", "mailgun-hmac-sha256"),
+    ),
+    "slack": (
+        request(SLACK_EVENT, SLACK_GOOD),
+        ["old-secret", SLACK_SECRET],
+        {},
+        Verified("Ev0PV52K21", "event_callback.message", "slack-v0"),
+    ),
+    "shopify": (
+        request(SHOP_BODY, SHOP_GOOD),
+        ["old", SHOP_SECRET],
+        {},
+        Verified("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders.create", "shopify-hmac-sha256"),
+    ),
+    "meta": (
+        META_GOOD,
+        ["old", META_SECRET],
+        META_OPTIONS,
+        Verified(hashlib.sha256(META_BODY.encode()).hexdigest(), "meta.whatsapp_business_account", "meta-sha256"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROTATIONS))
+def test_rotation_any_active_secret_verifies(name):
+    req, secrets, options, expected = ROTATIONS[name]
+    assert verify(name, req, secrets, options) == expected
+
+
+RIGHT_SECRETS = {
+    "hmac": ["new"],
+    "standard_webhooks": [SW_SECRET],
+    "stripe": [STRIPE_SECRET],
+    "github": ["new"],
+    "twilio": [TW_TOKEN],
+    "mailgun": [MG_KEY],
+    "slack": [SLACK_SECRET],
+    "shopify": [SHOP_SECRET],
+    "meta": [META_SECRET],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "req", "secrets", "options", "reason"),
+    [
+        *HMAC_REFUSALS,
+        *SW_REFUSALS,
+        *STRIPE_REFUSALS,
+        *GH_REFUSALS,
+        *TW_REFUSALS,
+        *MG_REFUSALS,
+        *SLACK_REFUSALS,
+        *SHOP_REFUSALS,
+        *META_REFUSALS,
+    ],
+)
+def test_each_provider_refuses_a_tampered_wrongly_signed_or_unsigned_request(name, req, secrets, options, reason):
+    assert refused(name, req, RIGHT_SECRETS[name] if secrets is None else secrets, options) == reason
+
+
+#: Timestamped schemes: (request signed at a timestamp, the right secrets, its dedup key).
+TIMESTAMPED = {
+    "standard_webhooks": (lambda ts: request(SW_BODY, sw_headers(SW_SECRET, ts)), [SW_SECRET], "msg_abc"),
+    "stripe": (
+        lambda ts: request(STRIPE_BODY, {"Stripe-Signature": stripe_header(STRIPE_SECRET, ts)}),
+        [STRIPE_SECRET],
+        "evt_1PqR2sT",
+    ),
+    "mailgun": (lambda ts: request(mailgun_json(MG_KEY, ts)), [MG_KEY], MG_TOKEN),
+    "slack": (
+        lambda ts: request(SLACK_EVENT, slack_headers(SLACK_SECRET, ts, SLACK_EVENT)),
+        [SLACK_SECRET],
+        "Ev0PV52K21",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIMESTAMPED))
+@pytest.mark.parametrize(
+    ("offset", "reason"),
+    [
+        (-TOLERANCE - 1, "timestamp too old"),
+        (TOLERANCE + 1, "timestamp in the future"),
+        (-TOLERANCE, None),
+        (TOLERANCE, None),
+    ],
+)
+def test_timestamp_tolerance(name, offset, reason):
+    build, secrets, dedup = TIMESTAMPED[name]
+    req = build(NOW + offset)
+    if reason is None:
+        assert verify(name, req, secrets).dedup_key == dedup
+    else:
+        assert refused(name, req, secrets) == reason
 
 
 # --- cost: no request costs more than a valid one ---------------------------------------------
@@ -994,8 +1142,6 @@ def test_empty_and_wrongly_sized_candidates_are_dropped_before_any_hashing(macs)
 
 
 def test_signature_entries_past_the_cap_are_not_read():
-    from hookyard_ingest.receiving.providers import MAX_SIGNATURE_ENTRIES
-
     good = sw_headers(SW_SECRET, NOW)
     junk = [f"v1,{well_sized_wrong('base64')}"] * (MAX_SIGNATURE_ENTRIES - 1)
     last_read = {**good, "webhook-signature": " ".join([*junk, good["webhook-signature"]])}
@@ -1023,8 +1169,6 @@ def test_twilio_tries_two_signed_strings_or_three_with_repeated_values(macs):
 
 
 def test_twilio_form_field_count_is_capped_before_sorting(macs):
-    from hookyard_ingest.receiving.providers import MAX_FORM_FIELDS
-
     at_cap = [(f"F{i:04}", "v") for i in range(MAX_FORM_FIELDS)]
     sig = tw_sig(TW_TOKEN, TW_URL, at_cap)
     macs.clear()
@@ -1046,8 +1190,6 @@ def test_twilio_finds_body_sha256_among_thousands_of_query_fields():
 
 
 def test_a_long_mailgun_token_is_refused_unhashed(macs):
-    from hookyard_ingest.receiving.providers import MAILGUN_TOKEN_MAX
-
     fits = request(mailgun_json(MG_KEY, NOW, token="t" * MAILGUN_TOKEN_MAX))
     long = request(mailgun_json(MG_KEY, NOW, token="t" * (MAILGUN_TOKEN_MAX + 1)))
     macs.clear()

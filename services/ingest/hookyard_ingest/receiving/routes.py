@@ -35,14 +35,13 @@ from hookyard_ingest.edge.limits import (
 from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
 from hookyard_ingest.edge.urls import request_url
 from hookyard_ingest.receiving import inbound_event
-from hookyard_ingest.receiving.providers import InboundRequest, VerificationError, meta_handshake
+from hookyard_ingest.receiving.providers import InboundRequest, Reply, VerificationError
 from hookyard_ingest.receiving.sources import Source, SourceCache
 
 log = logging.getLogger(__name__)
 
 # Headers that carry the sender's credentials, not the message: never stored or relayed.
 REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
-TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 class Receiver:
@@ -88,14 +87,15 @@ class Receiver:
         return response
 
     async def get(self, request: web.Request) -> web.Response:
-        """Meta's subscription handshake; other providers only POST."""
+        """A provider's subscription handshake (Meta's); most providers only POST."""
         source, _ = await self._admit(request)
-        if source.doc["provider"] != "meta":
+        try:
+            reply = source.provider.handshake(request.query, source.doc.get("options") or {})
+        except VerificationError as exc:
+            raise ApiError(403, "verification_failed", str(exc)) from None
+        if reply is None:
             raise ApiError(405, "method_not_allowed", "this source accepts POST only", headers={"Allow": "POST"})
-        challenge = meta_handshake(request.query, source.doc.get("options") or {})
-        if challenge is None:
-            raise ApiError(403, "verification_failed", "hub.verify_token does not match")
-        return web.Response(text=challenge, content_type="text/plain")
+        return _response(reply)
 
     async def _admit(self, request: web.Request) -> tuple[Source, str]:
         """The source, once the caller passed its rate limits and allow-list; and the caller's IP."""
@@ -141,9 +141,9 @@ class Receiver:
             log.info("signature refused", extra={"source_id": source.id, "reason": str(exc)})
             raise ApiError(401, "invalid_signature", str(exc)) from None
 
-        if doc["provider"] == "slack" and isinstance(json_value, dict) and json_value.get("type") == "url_verification":
-            # Slack's endpoint check: answer the challenge, nothing to deliver.
-            return web.json_response({"challenge": json_value.get("challenge", "")})
+        early = source.provider.early_reply(inbound)
+        if early is not None:  # a check of the endpoint (Slack's challenge): nothing to deliver
+            return _response(early)
 
         if source.payload_schema is not None:
             problems = source.payload_schema.problems(bodies.payload_of(body, media, json_value, form))
@@ -174,6 +174,11 @@ class Receiver:
                 503, "unavailable", "could not store the message; retry later", headers={"Retry-After": "5"}
             ) from None
         self._accepted(source.id, doc["provider"])[2].inc(len(body))
-        if doc["provider"] == "twilio":
-            return web.Response(text=TWIML_EMPTY, content_type="text/xml")
+        reply = source.provider.accepted_reply()
+        if reply is not None:  # what the provider reads back (Twilio's TwiML)
+            return _response(reply)
         return web.Response(body=orjson.dumps({"id": event_id, "status": "accepted"}), content_type="application/json")
+
+
+def _response(reply: Reply) -> web.Response:
+    return web.Response(text=reply.text, content_type=reply.content_type)

@@ -7,10 +7,8 @@ other replicas within HOOKYARD_SOURCE_CACHE_SECONDS).
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import re
-import secrets as random_secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -29,8 +27,6 @@ from hookyard_ingest.edge.limits import Network, parse_networks
 from hookyard_ingest.receiving.payload_schema import PayloadSchema
 from hookyard_ingest.receiving.providers import PROVIDERS, OptionsError, Provider
 
-# Options that are credentials: accepted, never shown again.
-SECRET_OPTIONS = {"verify_token"}
 MAX_SECRETS = 5
 #: What `new_id("src")` makes: anything else is answered 404 without a lookup.
 SOURCE_ID_SHAPE = re.compile(r"^src_[A-Za-z0-9_-]{24}$")
@@ -124,12 +120,9 @@ class SourceCache(RefreshingCache[str, "Source | None"]):
 
 
 def _generated_secret(provider: str) -> list[str]:
-    if provider == "standard_webhooks":
-        return ["whsec_" + base64.b64encode(random_secrets.token_bytes(32)).decode()]
-    if provider == "hmac":
-        return [random_secrets.token_hex(32)]
-    if provider == "none":
-        return []
+    generated = PROVIDERS[provider].generated_secrets()
+    if generated is not None:
+        return generated
     raise ApiError(
         400,
         "secret_required",
@@ -151,15 +144,16 @@ def _check(provider_name: str, fields: SourceFields, settings: Settings, *, crea
     limit = settings.max_body_bytes * BODY_LIMIT_FACTOR
     if (updates.get("max_body_bytes") or 0) > limit:
         raise ApiError(400, "invalid_field", f"max_body_bytes may be at most {limit}", field="max_body_bytes")
-    if updates.get("secrets") == [] and provider_name != "none":
+    if updates.get("secrets") == [] and PROVIDERS[provider_name].needs_secret:
         raise ApiError(400, "secret_required", "a source needs at least one secret", field="secrets")
-    if updates.get("schema") is not None:
+    if updates.get("schema") is not None and fields.payload_schema is not None:
         updates["schema"] = fields.payload_schema.model_dump()
     return updates
 
 
 def public_source(doc: dict, base_url: str) -> dict:
-    options = {k: ("***" if k in SECRET_OPTIONS else v) for k, v in (doc.get("options") or {}).items()}
+    hidden = PROVIDERS[doc["provider"]].secret_options  # credentials: accepted, never shown again
+    options = {k: ("***" if k in hidden else v) for k, v in (doc.get("options") or {}).items()}
     return {
         "id": doc["_id"],
         "name": doc["name"],

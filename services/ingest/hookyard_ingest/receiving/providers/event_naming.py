@@ -1,0 +1,45 @@
+"""How a verified delivery is named: its event type and its dedup key.
+
+Providers name their events in many styles ('orders/create', 'pull_request' + 'opened');
+every one is turned into the dotted type the routing keys use. A provider's own delivery id
+becomes the dedup key as it is, only bounded in length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+EVENT_TYPE_MAX = 256
+DEDUP_KEY_MAX = 256
+_SEPARATORS = re.compile(r"[\s/:\\.]+")
+_INVALID_RUN = re.compile(r"[^A-Za-z0-9_\-]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+def normalize_event_type(raw: str | None, fallback: str) -> str:
+    """Turn a provider's type into a valid dotted type, or return `fallback`.
+
+    '/', ':', '\\', '.' and whitespace separate segments ('orders/create' -> 'orders.create');
+    any other run of characters outside [A-Za-z0-9_-] becomes '_' inside its segment. Empty
+    segments and segments without a letter or digit are dropped; the result is cut to 256
+    characters.
+    """
+    if not isinstance(raw, str):
+        return fallback
+    segments = []
+    for part in _SEPARATORS.split(raw):
+        segment = _INVALID_RUN.sub("_", part)
+        if _ALNUM.search(segment):
+            segments.append(segment)
+    result = ".".join(segments)[:EVENT_TYPE_MAX].rstrip(".")
+    return result or fallback
+
+
+def dedup_key(key: str | None) -> str | None:
+    """Keep a provider's id as it is, but bound its length (a hash of it keeps it unique)."""
+    if not key:
+        return None
+    if len(key) > DEDUP_KEY_MAX:
+        return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return key
