@@ -237,11 +237,13 @@ class SourceRoutes:
         fields: SourceFields = await parse_body(request, SourceFields)
         updates = _check(doc["provider"], fields, self.settings)
         updates["updated_at"] = utcnow()
-        doc = await self.store[SOURCES].find_one_and_update(
+        stored = await self.store[SOURCES].find_one_and_update(
             {"_id": doc["_id"]}, {"$set": updates}, return_document=True
         )
         self.cache.invalidate(doc["_id"])
-        return web.json_response(public_source(doc, self.base_url(request)))
+        if stored is None:  # deleted since `_own` read it
+            raise ApiError(404, "unknown_source", "no such source")
+        return web.json_response(public_source(stored, self.base_url(request)))
 
     async def delete(self, request: web.Request) -> web.Response:
         _, doc = await self._own(request)
