@@ -12,7 +12,7 @@ import pytest
 from helpers import drain_queue
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.delivery.header_rules import header_problem
+from hookyard_common.header_rules import header_problem
 from hookyard_common.records.message_log import Unstorable, record
 from hookyard_common.schemas import Event, Inbound, utcnow
 from hookyard_common.store.buckets import BucketLog, Record

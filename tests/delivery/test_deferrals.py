@@ -1,7 +1,7 @@
 """A delivery put off because its endpoint is busy backs off instead of coming round every few ms."""
 
 from helpers import endpoint, publish
-from hookyard_common.delivery.scheduler import deferral_delay
+from hookyard_common.broker.tiers import deferral_delay
 from hookyard_common.delivery.worker import HANDED_ON
 
 

@@ -15,9 +15,9 @@ from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.history import FLIPS
 from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.monitors.states import Snapshot
+from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.schemas import MonitorState
 from hookyard_common.store.client import Store
-from hookyard_common.store.schema import COLLECTIONS
 from hookyard_heartbeat.main import setup
 from hookyard_heartbeat.scanner import Scanner
 from monitor_helpers import EventTap, MovableClock, create_monitor, listed, monitor, ping

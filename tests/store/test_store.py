@@ -9,9 +9,9 @@ from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from helpers import REPO
 from hookyard_common.records import message_log
+from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.schemas import Event, Inbound
 from hookyard_common.store.client import Store
-from hookyard_common.store.schema import COLLECTIONS
 
 
 async def test_indexes_are_ensured_and_idempotent(infra, mongo_db):

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, Literal
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from hookyard_common.delivery.header_rules import check_headers
+from hookyard_common.header_rules import check_headers
 
 #: The wire format's version; Final, so it is the `Literal[1]` the models declare.
 SCHEMA_VERSION: Final = 1
@@ -160,7 +160,7 @@ class DeliveryTask(WireModel):
     # Set on a dead letter's replay: its record is cleared once it is delivered.
     replay: bool = False
     # Times in a row this task found its endpoint busy and was put off (not attempts):
-    # each deferral waits twice as long as the one before (scheduler.deferral_delay).
+    # each deferral waits twice as long as the one before (broker/tiers.py, deferral_delay).
     deferrals: int = Field(0, ge=0)
     # Set on a watch copy: the delivery was still going on at this time when its message
     # was acked; the copy is attempted only if no attempt was recorded since (worker.py).

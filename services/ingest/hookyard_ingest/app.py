@@ -49,10 +49,10 @@ from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.errors import ApiError, json_errors
 from hookyard_ingest.edge.header_text import require_text_headers
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
+from hookyard_ingest.edge.metrics import count_responses
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
 from hookyard_ingest.edge.urls import public_base
 from hookyard_ingest.listen.routes import ListenRoutes
-from hookyard_ingest.metrics import count_responses
 from hookyard_ingest.monitors.checks import CheckLog
 from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
 from hookyard_ingest.monitors.routes import MonitorRoutes

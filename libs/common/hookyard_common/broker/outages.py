@@ -32,7 +32,7 @@ from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.broker.consumer import Handler, Reject
-from hookyard_common.delivery.scheduler import deferral_delay, tier_for
+from hookyard_common.broker.tiers import deferral_delay, tier_for
 from hookyard_common.schemas import utcnow
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ import orjson
 
 from hookyard_common.delivery import chat_formats, signing
 from hookyard_common.delivery.endpoints import RESERVED_HEADERS, ApiKeyAuth, Endpoint, auth_headers
-from hookyard_common.delivery.header_rules import check_headers
 from hookyard_common.delivery.ssrf import DestinationNotAllowed
+from hookyard_common.header_rules import check_headers
 from hookyard_common.schemas import DeliveryTask
 
 USER_AGENT = "Hookyard/0.1"

@@ -14,7 +14,12 @@ from typing import Any
 
 import orjson
 
-from hookyard_common.operational_events import MONITOR_DEGRADED, MONITOR_DOWN, MONITOR_LATE, MONITOR_UP
+from hookyard_common.operational_events import (
+    MONITOR_DEGRADED,
+    MONITOR_DOWN,
+    MONITOR_LATE,
+    MONITOR_UP,
+)
 from hookyard_common.schemas import Event
 
 MONITOR_LOOK = {

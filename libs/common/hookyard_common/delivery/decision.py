@@ -15,8 +15,8 @@ unit test (tests/delivery/test_decision.py). The endpoint's own health is
 kept by health.py, which needs the database to count failures across
 replicas and to change the endpoint exactly once: its verdict on a failure
 (`Attempted.disabled_endpoint`) is an input here, not a rule repeated. The
-delay arithmetic (jitter, `Retry-After`, penalties, tiers, deferral
-back-off) is scheduler.py's; the action carries the task as it is handed on,
+delay arithmetic (jitter, `Retry-After`, penalties) is scheduler.py's, the
+tiers and the deferral back-off broker/tiers.py's; the action carries the task as it is handed on,
 so what a retry or a deferral changes in it is decided here too.
 """
 
@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
+from hookyard_common.broker.tiers import deferral_delay, tier_for
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.attempt import AttemptResult
 from hookyard_common.delivery.endpoints import RetryPolicy
-from hookyard_common.delivery.scheduler import deferral_delay, next_delay, tier_for
+from hookyard_common.delivery.scheduler import next_delay
 from hookyard_common.schemas import DeliveryTask
 
 #: Dead-letter reason of a task whose endpoint is disabled (before or by its attempt).

@@ -13,11 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hookyard_common.delivery.event_filter import any_matches
-from hookyard_common.delivery.header_rules import (
-    HEADER_NAME_PATTERN,
-    check_credential,
-    check_headers,
-)
+from hookyard_common.header_rules import HEADER_NAME_PATTERN, check_credential, check_headers
 
 # Default schedule after the first attempt (Svix's): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_SCHEDULE_SECONDS = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)

@@ -34,8 +34,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from hookyard_common.broker import outages, topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
-from hookyard_common.delivery import dead_letters
+from hookyard_common.delivery import attempt_log, dead_letters
 from hookyard_common.delivery.attempt import AttemptResult, Deliverer
+from hookyard_common.delivery.attempt_log import AttemptLog
 from hookyard_common.delivery.decision import (
     Action,
     Attempted,
@@ -59,8 +60,6 @@ from hookyard_common.operational_events import (
     is_operational,
     operational_event,
 )
-from hookyard_common.records import attempt_log
-from hookyard_common.records.attempt_log import AttemptLog
 from hookyard_common.schemas import DeliveryTask, utcnow
 from hookyard_common.store.client import Store
 

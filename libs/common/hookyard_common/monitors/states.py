@@ -26,7 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hookyard_common.operational_events import MONITOR_DEGRADED, MONITOR_DOWN, MONITOR_LATE, MONITOR_UP
+from hookyard_common.operational_events import (
+    MONITOR_DEGRADED,
+    MONITOR_DOWN,
+    MONITOR_LATE,
+    MONITOR_UP,
+)
 from hookyard_common.schemas import MonitorState, sortable_id
 
 ALERT_EVENT_TYPES = {

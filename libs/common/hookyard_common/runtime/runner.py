@@ -30,9 +30,9 @@ from hookyard_common.broker.connection import Broker
 from hookyard_common.broker.consumer import AckCoalescer, Consumer, Handler
 from hookyard_common.core import logs, metrics
 from hookyard_common.core.settings import Settings, get_settings
+from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.runtime.head_deadline import HeadDeadlineRunner
 from hookyard_common.store.client import Store
-from hookyard_common.store.schema import COLLECTIONS
 
 log = logging.getLogger(__name__)
 

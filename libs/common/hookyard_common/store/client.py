@@ -1,7 +1,7 @@
 """MongoDB access on PyMongo's native async client, and the index migration every start-up runs.
 
 A collection's indexes are declared beside its name and queries, in the
-module that owns it (a `CollectionIndexes`); `store/schema.py` lists every
+module that owns it (a `CollectionIndexes`); `runtime/collections.py` lists every
 declaration. `ensure_indexes` creates what is missing and is a no-op for what
 exists, so every replica may run it on every start. An index that is replaced
 stays named in its declaration's `retired` and is dropped by name after its

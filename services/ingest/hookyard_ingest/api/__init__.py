@@ -1,1 +1,1 @@
-"""The tenant and admin API: events, endpoints, messages, dead letters, stats, parked messages."""
+"""The tenant and admin API: tenants, events, endpoints, messages, dead letters, stats, parked messages."""

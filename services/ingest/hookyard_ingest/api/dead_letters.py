@@ -19,16 +19,15 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from hookyard_common.broker.connection import Broker
-from hookyard_common.delivery import dead_letters
+from hookyard_common.delivery import attempt_log, dead_letters
 from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
-from hookyard_common.records import attempt_log
 from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.messages import render_attempt
-from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
-from hookyard_ingest.metrics import REPLAYS
+from hookyard_ingest.edge.metrics import REPLAYS
+from hookyard_ingest.edge.request_io import list_page, parse_body
 
 REPLAY_RETENTION = timedelta(days=7)
 

@@ -26,9 +26,9 @@ from hookyard_common.delivery.endpoints import (
 )
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
-from hookyard_ingest.api.request_io import list_page, parse_body, validated
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.request_io import list_page, parse_body, validated
 
 DEFAULT_GRACE_SECONDS = 86_400
 

@@ -19,9 +19,9 @@ from hookyard_common.broker.connection import Broker
 from hookyard_common.delivery.endpoints import CustomHeaders
 from hookyard_common.operational_events import OPERATIONAL
 from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
-from hookyard_ingest.api.request_io import parse_body
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.request_io import parse_body
 
 
 class EventCreate(BaseModel):

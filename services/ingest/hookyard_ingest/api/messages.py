@@ -15,16 +15,17 @@ from pydantic import BaseModel, ConfigDict
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.delivery import attempt_log
 from hookyard_common.delivery.endpoint_cache import tenant_endpoints
 from hookyard_common.delivery.routing import first_task, recipients
-from hookyard_common.records import attempt_log, event_log
+from hookyard_common.records import event_log
 from hookyard_common.records.message_log import COLLECTION, event_from_record
 from hookyard_common.schemas import Event, Identifier, utcnow
 from hookyard_common.store.client import Store
-from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
-from hookyard_ingest.metrics import REPLAYS
+from hookyard_ingest.edge.metrics import REPLAYS
+from hookyard_ingest.edge.request_io import list_page, parse_body
 
 
 class Resend(BaseModel):

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from hookyard_common.delivery import attempt_log
 from hookyard_common.delivery.dead_letters import COLLECTION as DEAD_LETTERS
-from hookyard_common.records import attempt_log
 from hookyard_common.schemas import utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.edge.auth import TENANT

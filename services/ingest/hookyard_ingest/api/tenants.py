@@ -17,8 +17,8 @@ from hookyard_common.delivery.endpoint_cache import announce_change
 from hookyard_common.records.tenants import COLLECTION as TENANTS
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
-from hookyard_ingest.api.request_io import parse_body
 from hookyard_ingest.edge.auth import hash_key
+from hookyard_ingest.edge.request_io import parse_body
 
 # The most tenants one listing shows, newest first.
 LIST_LIMIT = 1000

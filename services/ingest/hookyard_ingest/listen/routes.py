@@ -48,9 +48,9 @@ from hookyard_common.listen_wire import (
 from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import Event, new_id, utcnow
 from hookyard_common.store.client import Store
-from hookyard_ingest.api.request_io import time_param
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.request_io import time_param
 from hookyard_ingest.listen.feed import TenantFeed
 from hookyard_ingest.listen.outbox import Outbox
 from hookyard_ingest.listen.targets import EndpointTarget, SourceTarget, TargetGone

@@ -30,9 +30,9 @@ from hookyard_common.monitors.model import (
 from hookyard_common.monitors.states import DEADLINE_FIELDS, WATCHED, Snapshot, deadlines
 from hookyard_common.schemas import MonitorState, utcnow
 from hookyard_common.store.client import Store
-from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.request_io import list_page, parse_body
 from hookyard_ingest.monitors.checks import render_check
 from hookyard_ingest.monitors.pings import PingSettingsCache
 

@@ -22,8 +22,7 @@ from aiohttp import web
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
-from hookyard_ingest import metrics
-from hookyard_ingest.edge import bodies
+from hookyard_ingest.edge import bodies, metrics
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import (
     FailureThrottle,

@@ -20,10 +20,10 @@ from hookyard_common.core.settings import Settings
 from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
-from hookyard_ingest.api.request_io import list_page, parse_body
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import Network, parse_networks
+from hookyard_ingest.edge.request_io import list_page, parse_body
 from hookyard_ingest.receiving.payload_schema import PayloadSchema
 from hookyard_ingest.receiving.providers import PROVIDERS, OptionsError, Provider
 

@@ -12,7 +12,7 @@ import secrets as random_secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from hookyard_common.delivery.header_rules import HEADER_NAME_PATTERN
+from hookyard_common.header_rules import HEADER_NAME_PATTERN
 from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import (
     InboundRequest,

@@ -7,7 +7,12 @@
 from __future__ import annotations
 
 from hookyard_ingest.receiving.providers import signatures
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified, nonempty_string
+from hookyard_ingest.receiving.providers.base import (
+    InboundRequest,
+    Provider,
+    Verified,
+    nonempty_string,
+)
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
 
 

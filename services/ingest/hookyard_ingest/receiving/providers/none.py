@@ -3,7 +3,12 @@ such as the source's `allowed_cidrs`). Such a source needs no secret, so it gets
 
 from __future__ import annotations
 
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Verified, nonempty_string
+from hookyard_ingest.receiving.providers.base import (
+    InboundRequest,
+    Provider,
+    Verified,
+    nonempty_string,
+)
 from hookyard_ingest.receiving.providers.event_naming import dedup_key, normalize_event_type
 
 

@@ -19,7 +19,13 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from hookyard_ingest.receiving.providers import signatures
-from hookyard_ingest.receiving.providers.base import InboundRequest, Provider, Reply, VerificationError, Verified
+from hookyard_ingest.receiving.providers.base import (
+    InboundRequest,
+    Provider,
+    Reply,
+    VerificationError,
+    Verified,
+)
 from hookyard_ingest.receiving.providers.event_naming import dedup_key
 
 #: Form fields (values, repeats included) a Twilio signature is checked over; Twilio sends a

@@ -9,9 +9,9 @@ module's declaration plus one line here.
 
 from __future__ import annotations
 
-from hookyard_common.delivery import dead_letters, endpoint_cache
+from hookyard_common.delivery import attempt_log, dead_letters, endpoint_cache
 from hookyard_common.monitors import history, model
-from hookyard_common.records import attempt_log, event_log, message_log, rate_counters, sources, tenants
+from hookyard_common.records import event_log, message_log, rate_counters, sources, tenants
 from hookyard_common.store.client import CollectionIndexes
 
 COLLECTIONS: tuple[CollectionIndexes, ...] = (
