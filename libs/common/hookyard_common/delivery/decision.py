@@ -16,8 +16,9 @@ kept by health.py, which needs the database to count failures across
 replicas and to change the endpoint exactly once: its verdict on a failure
 (`Attempted.disabled_endpoint`) is an input here, not a rule repeated. The
 delay arithmetic (jitter, `Retry-After`, penalties) is scheduler.py's, the
-tiers and the deferral back-off broker/tiers.py's; the action carries the task as it is handed on,
-so what a retry or a deferral changes in it is decided here too.
+tiers and the deferral back-off broker/tiers.py's; the action carries the
+task as it is handed on, so what a retry or a deferral changes in it is
+decided here too.
 """
 
 from __future__ import annotations
