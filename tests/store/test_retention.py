@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from helpers import REPO
 from hookyard_common.core.settings import Settings
@@ -83,3 +84,8 @@ async def test_a_changed_setting_moves_the_existing_index(store):
 def test_a_retention_names_a_real_setting():
     with pytest.raises(ValueError, match="no_such_days"):
         retention.Retention("at", "no_such_days")
+
+
+def test_flips_outlive_the_longest_uptime_window():
+    with pytest.raises(ValidationError, match="monitor_history_retention_days"):
+        Settings(monitor_history_retention_days=30)

@@ -52,7 +52,7 @@ async def erase(store: Store, tenant_id: str, event_id: str, at: datetime) -> Er
         erased_at = await event_log.erase_payload(store, tenant_id, event_id, at)
     if erased_at is None:
         return None
-    # The log first: from then on a due retry is dropped, so no new dead letter or answer can appear.
+    # The log first: from then on a due retry is dropped, so retries add no dead letter or answer after this.
     cleared = await dead_letters.erase_payloads(store, tenant_id, event_id, erased_at)
     await attempt_log.erase_responses(store, tenant_id, event_id)
     return Erasure(kind, erased_at, cleared)
