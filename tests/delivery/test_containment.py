@@ -3,7 +3,6 @@ skipped the API, isolated in shared batch writes, and a failed attempt (never a 
 when its request cannot be built. Against the real broker, database and HTTP servers."""
 
 import asyncio
-from datetime import timedelta
 
 import aio_pika
 import orjson
@@ -19,7 +18,6 @@ from hookyard_common.store.buckets import BucketLog, Record
 from hookyard_common.store.client import Store
 from hookyard_common.store.isolated_writes import nesting, storable_problem
 
-RETENTION = timedelta(days=1)
 BIG = 17 * 1024 * 1024
 
 
@@ -97,7 +95,7 @@ async def test_an_unstorable_message_fails_alone_in_a_shared_batch(settings):
         good = [inbound_event("ten_a", "hello"), inbound_event("ten_c", "world")]
         huge = inbound_event("ten_b", "x" * BIG)
         not_utf8 = inbound_event("ten_b", "ok", header="\udc80")
-        results = await record(store, [good[0], huge, not_utf8, good[1]], RETENTION)
+        results = await record(store, [good[0], huge, not_utf8, good[1]])
         assert results[0] is True and results[3] is True
         assert isinstance(results[1], Unstorable) and "16 MiB" in str(results[1])
         assert isinstance(results[2], Unstorable) and "surrogates" in str(results[2])
@@ -110,7 +108,7 @@ async def test_an_unstorable_message_fails_alone_in_a_shared_batch(settings):
 async def test_an_unstorable_log_record_is_kept_as_a_stub_and_spares_its_neighbours(settings):
     store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     try:
-        log = BucketLog(store["attempts"], "attempts", RETENTION)
+        log = BucketLog(store["attempts"], "attempts")
         now = utcnow()
         fine = [Record(t, now, 100, {"id": f"{t}_ok", "n": 1}) for t in ("ten_a", "ten_b", "ten_c")]
         bad = [

@@ -3,10 +3,13 @@
 import asyncio
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from hookyard_common.monitors.history import FLIPS
 from hookyard_common.monitors.model import COLLECTION
+from hookyard_common.store.client import Store
 from monitor_helpers import EventTap, create_monitor, listed, monitor, ping
 
 STATUSPAGE_MAPPING = {
@@ -428,3 +431,21 @@ async def test_checks_are_paginated_and_the_records_go_with_the_monitor(ingest):
         assert await store["monitor_flips"].count_documents({"monitor_id": created["id"]}) == 0
     finally:
         await store.close()
+
+
+async def test_uptime_survives_its_flips_expiring(ingest):
+    # A monitor up for two months: the flip that made it up is past its retention (deleted here as the TTL would).
+    key = await ingest.tenant()
+    created = await create_monitor(ingest, key)
+    await ping(ingest, created["token"])
+    await listed(ingest, key, f"/v1/monitors/{created['id']}/flips", 1)
+    store = await Store.connect(ingest.settings.mongo_uri, ingest.settings.mongo_db)
+    try:
+        months_ago = {"$set": {"created_at": datetime.now(UTC) - timedelta(days=60)}}
+        await store[COLLECTION].update_one({"_id": created["id"]}, months_ago)
+        assert (await store[FLIPS].delete_many({"monitor_id": created["id"]})).deleted_count == 1
+    finally:
+        await store.close()
+    status, stats, _ = await ingest.call("GET", f"/v1/monitors/{created['id']}/stats", token=key)
+    assert status == 200 and stats["uptime"]["30d"]["percent"] == 100.0, stats["uptime"]
+    assert stats["uptime"]["30d"]["monitored_seconds"] >= 30 * 86_400 - 5

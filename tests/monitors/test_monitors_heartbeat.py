@@ -11,6 +11,7 @@ import pytest
 from helpers import start_service
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core.settings import Settings
 from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.history import FLIPS
 from hookyard_common.monitors.model import COLLECTION
@@ -51,7 +52,7 @@ async def heartbeats(settings):
     async def make(clock, count: int = 1, batch: int = 500) -> list[Heartbeat]:
         for _ in range(count):
             store = await Store.connect(settings.mongo_uri, settings.mongo_db)
-            await store.ensure_indexes(COLLECTIONS)
+            await store.ensure_indexes(COLLECTIONS, Settings())
             broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
             made.append(Heartbeat(store, broker, clock, batch))
         return made[-count:]
@@ -193,7 +194,7 @@ async def test_a_new_interval_moves_the_deadline(world):
 async def test_the_scan_reads_due_monitors_from_the_deadline_index(settings):
     store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     try:
-        await store.ensure_indexes(COLLECTIONS)
+        await store.ensure_indexes(COLLECTIONS, Settings())
         plan = await store[COLLECTION].find({"due_at": {"$lte": MovableClock()()}}).sort("due_at", 1).explain()
         winning = plan["queryPlanner"]["winningPlan"]
         stages = json.dumps(winning)

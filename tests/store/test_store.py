@@ -1,13 +1,13 @@
 """The MongoDB access layer against a real MongoDB-compatible server."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from helpers import REPO
+from hookyard_common.core.settings import Settings
 from hookyard_common.records import message_log
 from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.schemas import Event, Inbound
@@ -17,8 +17,8 @@ from hookyard_common.store.client import Store
 async def test_indexes_are_ensured_and_idempotent(infra, mongo_db):
     store = await Store.connect(infra.mongo_uri, mongo_db)
     try:
-        await store.ensure_indexes(COLLECTIONS)
-        await store.ensure_indexes(COLLECTIONS)
+        await store.ensure_indexes(COLLECTIONS, Settings())
+        await store.ensure_indexes(COLLECTIONS, Settings())
         for declared in COLLECTIONS:
             names = {index["name"] async for index in await store[declared.collection].list_indexes()}
             assert {model.document["name"] for model in declared.models} <= names
@@ -45,8 +45,8 @@ async def test_an_existing_database_loses_the_untenanted_dedup_index(infra, mong
             name="source_dedup_key",
         )
         await store["messages"].create_indexes([old])
-        await store.ensure_indexes(COLLECTIONS)
-        await store.ensure_indexes(COLLECTIONS)  # the retired index is gone already: still fine
+        await store.ensure_indexes(COLLECTIONS, Settings())
+        await store.ensure_indexes(COLLECTIONS, Settings())  # the retired index is gone already: still fine
         names = {index["name"] async for index in await store["messages"].list_indexes()}
         assert "tenant_source_dedup_key" in names
         assert not set(message_log.INDEXES.retired) & names
@@ -72,10 +72,9 @@ def _from_source(tenant_id: str, dedup_key: str) -> Event:
 async def test_a_dedup_key_claimed_by_one_tenant_is_still_fresh_for_another(infra, mongo_db):
     store = await Store.connect(infra.mongo_uri, mongo_db)
     try:
-        await store.ensure_indexes(COLLECTIONS)
-        retention = timedelta(days=1)
-        assert await message_log.record(store, [_from_source("ten_a", "k-1")], retention) == [True]
-        fresh = await message_log.record(store, [_from_source("ten_b", "k-1"), _from_source("ten_a", "k-1")], retention)
+        await store.ensure_indexes(COLLECTIONS, Settings())
+        assert await message_log.record(store, [_from_source("ten_a", "k-1")]) == [True]
+        fresh = await message_log.record(store, [_from_source("ten_b", "k-1"), _from_source("ten_a", "k-1")])
         assert fresh == [True, False]  # another tenant's claim changes nothing; its own repeat is a duplicate
     finally:
         await store.close()

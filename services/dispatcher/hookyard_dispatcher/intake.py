@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from datetime import timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter
@@ -40,12 +39,12 @@ DUPLICATES = Counter(
 
 
 class Intake:
-    def __init__(self, store: Store, retention: timedelta, service_users: Collection[str]):
+    def __init__(self, store: Store, service_users: Collection[str]):
         self.service_users = service_users
         self.batcher: Batcher[Event, bool | message_log.Unstorable] = Batcher(
-            lambda events: message_log.record(store, events, retention), max_items=200, max_delay=0.005
+            lambda events: message_log.record(store, events), max_items=200, max_delay=0.005
         )
-        self.events = EventLog(store, retention)
+        self.events = EventLog(store)
 
     async def read(self, delivery: AbstractIncomingMessage) -> Event | None:
         """The event to fan out, or None when it is a duplicate already handled."""

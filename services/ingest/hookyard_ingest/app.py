@@ -5,7 +5,7 @@
   /v1/tenants              admin       POST, GET: tenants
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
   /v1/...                  tenant API  sources, events, endpoints, messages, metrics,
-                                       dead letters, monitors, `hookyard listen` (WebSocket)
+                                       dead letters, payload erasure, monitors, `hookyard listen` (WebSocket)
   /healthz /readyz /metrics            probes, on the root app (runner.build_app)
 
 Each wing carries its own middlewares, inside the root app's (responses
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -39,6 +39,7 @@ from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
 from hookyard_ingest.api.dead_letters import DeadLetterRoutes
 from hookyard_ingest.api.endpoints import EndpointRoutes
+from hookyard_ingest.api.erasure import PayloadRoutes
 from hookyard_ingest.api.events import EventRoutes
 from hookyard_ingest.api.messages import MessageRoutes
 from hookyard_ingest.api.parked import ParkedRoutes
@@ -77,6 +78,7 @@ class Parts:
     messages: MessageRoutes
     metrics: DeliveryMetrics
     dead_letters: DeadLetterRoutes
+    payloads: PayloadRoutes
     listen: ListenRoutes
     monitors: MonitorRoutes
 
@@ -108,7 +110,7 @@ class Ingest:
 
         monitor_changes = MonitorChanges(ctx.store, ctx.broker, self.clock)
         ping_cache = PingSettingsCache(ctx.store, settings.monitor_cache_seconds, settings.negative_cache_seconds)
-        checks = CheckLog(ctx.store, timedelta(days=settings.monitor_check_retention_days))
+        checks = CheckLog(ctx.store)
         pings = PingRoutes(settings, ctx.store, ping_cache, monitor_changes, checks, limiter, failures, self.clock)
         ctx.on_close(pings.drain)
         self.parts = Parts(
@@ -123,6 +125,7 @@ class Ingest:
             messages=MessageRoutes(ctx.store, ctx.broker),
             metrics=DeliveryMetrics(ctx.store),
             dead_letters=DeadLetterRoutes(ctx.store, ctx.broker),
+            payloads=PayloadRoutes(ctx.store),
             listen=ListenRoutes(ctx.store, ctx.broker, settings),
             monitors=MonitorRoutes(ctx.store, monitor_changes, ping_cache, base_url, self.clock),
         )
@@ -259,6 +262,9 @@ TENANT_API = Wing(
         web.get("/dead-letters/replays/{replay_id}", to(lambda p: p.dead_letters.progress)),
         web.get("/dead-letters/{message_id}", to(lambda p: p.dead_letters.get)),
         web.post("/dead-letters/{message_id}/retry", to(lambda p: p.dead_letters.retry)),
+        # Erasure (data protection): either route takes a provider message's or a tenant event's id.
+        web.delete("/messages/{message_id}/payload", to(lambda p: p.payloads.erase)),
+        web.delete("/events/{event_id}/payload", to(lambda p: p.payloads.erase)),
         web.get("/sources/{source_id}/listen", to(lambda p: p.listen.source), allow_head=False),
         web.get("/endpoints/{endpoint_id}/listen", to(lambda p: p.listen.endpoint), allow_head=False),
         web.post("/monitors", to(lambda p: p.monitors.create)),

@@ -3,8 +3,9 @@
 It consumes `hookyard.retry.due`, where delivery tasks land when their retry
 tier's wait is over. A task that is not yet due (its delay spans tiers) hops
 to the next fitting tier; a message another consumer held through a
-dependency outage (outages.py) goes back to its queue; a due one is attempted exactly as the dispatcher
-would, and then retried again, dead-lettered, or done. In the background it
+dependency outage (outages.py) goes back to its queue; one whose payload was erased meanwhile is dropped
+(erasure.py); a due one is attempted exactly as the dispatcher would, and then retried again,
+dead-lettered, or done. In the background it
 takes over dead-letter replays whose claim lapsed (their replica died
 before the broker confirmed the publish: dead_letters.py), and keeps the
 gauges of the invalid queue current (parked.py).
@@ -18,7 +19,7 @@ from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from hookyard_common.broker import outages, parked, topology
-from hookyard_common.delivery import dead_letters
+from hookyard_common.delivery import dead_letters, erasure
 from hookyard_common.delivery.worker import build_worker
 from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
@@ -53,7 +54,7 @@ async def setup(ctx: Context) -> None:
         if remaining > EARLY_TOLERANCE_SECONDS:
             await worker.hop(task, remaining)
             return
-        if await worker.outlived(task):
+        if await worker.outlived(task) or await erasure.dropped(ctx.store, task):
             return
         LATENESS.observe(max(0.0, -remaining))
         await worker.run_message([task.model_copy(update={"watch_since": None})])

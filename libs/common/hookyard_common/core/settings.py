@@ -202,7 +202,20 @@ class Settings(BaseSettings):
     message_retention_days: float = Field(
         30.0,
         gt=0,
-        description="How long received messages stay in the log (and duplicates are recognised).",
+        description=(
+            "How long received messages, tenants' events and delivery attempts are kept (and a provider's "
+            "duplicates recognised)."
+        ),
+    )
+    dead_letter_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="How long a dead letter (with its full payload) stays replayable after it died.",
+    )
+    dead_letter_replay_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="How long a bulk replay's progress record is kept.",
     )
 
     # `hookyard listen` connections to the ingest.
@@ -339,6 +352,14 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description="How long each ping's check record is kept.",
+    )
+    monitor_history_retention_days: float = Field(
+        90.0,
+        ge=31,
+        description=(
+            "How long a monitor's state changes and resolved incidents are kept; at least 31 days, since "
+            "uptime is computed over 30 from the state changes."
+        ),
     )
 
     # Start-up and shutdown.

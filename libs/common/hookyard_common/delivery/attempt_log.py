@@ -8,7 +8,7 @@ event's attempts are still found directly.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
@@ -16,6 +16,7 @@ from hookyard_common.delivery.attempt import AttemptResult
 from hookyard_common.schemas import DeliveryTask, new_id
 from hookyard_common.store.buckets import BucketLog, Record, unwound
 from hookyard_common.store.client import CollectionIndexes, Store
+from hookyard_common.store.retention import Retention
 
 COLLECTION = "attempts"
 FIELD = "attempts"
@@ -26,8 +27,9 @@ INDEXES = CollectionIndexes(
     (
         IndexModel([("tenant_id", ASCENDING), ("attempts.event_id", ASCENDING)], name="event"),
         IndexModel([("tenant_id", ASCENDING), ("last_at", DESCENDING)], name="tenant_recent"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ),
+    retired=("retention_ttl",),  # on a per-bucket `expires_at`: a changed retention would only reach new buckets
+    retention=Retention("last_at", "message_retention_days"),
 )
 
 
@@ -55,8 +57,8 @@ def attempt_record(task: DeliveryTask, url: str, result: AttemptResult, at: date
 
 
 class AttemptLog:
-    def __init__(self, store: Store, retention: timedelta):
-        self._log = BucketLog(store[COLLECTION], FIELD, retention)
+    def __init__(self, store: Store):
+        self._log = BucketLog(store[COLLECTION], FIELD)
 
     async def record(self, task: DeliveryTask, url: str, result: AttemptResult, at: datetime) -> None:
         await self._log.add(attempt_record(task, url, result, at))
@@ -83,6 +85,14 @@ async def made_since(store: Store, task: DeliveryTask, start: datetime) -> bool:
     wanted = {"message_id": task.message_id, "at": {"$gte": start}}
     pipeline = [*unwound(FIELD, {"tenant_id": task.event.tenant_id, "attempts.event_id": task.event.id}, wanted)]
     return bool(await (await store[COLLECTION].aggregate([*pipeline, {"$limit": 1}])).to_list())
+
+
+async def erase_responses(store: Store, tenant_id: str, event_id: str) -> None:
+    """Forget what the endpoints answered to an event whose payload is erased: an answer may echo it."""
+    answered = {"tenant_id": tenant_id, FIELD: {"$elemMatch": {"event_id": event_id, "response_body": {"$ne": None}}}}
+    # One attempt per bucket and update (the positional `$`), until none is left.
+    while (await store[COLLECTION].update_many(answered, {"$set": {f"{FIELD}.$.response_body": None}})).modified_count:
+        pass
 
 
 def since(tenant_id: str, start: datetime) -> list[dict]:

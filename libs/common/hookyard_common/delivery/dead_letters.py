@@ -24,6 +24,7 @@ from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.schemas import DeliveryTask
 from hookyard_common.store.client import CollectionIndexes, Store
+from hookyard_common.store.retention import Retention
 
 COLLECTION = "dead_letters"
 #: One record per bulk replay (the ingest's `POST /v1/dead-letters/replay`), so its progress can be counted later.
@@ -39,10 +40,14 @@ INDEXES = CollectionIndexes(
         # Replays whose claim lapsed before their publish was confirmed (a crash), to take over.
         IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="replay_lease"),
     ),
+    # A dead letter carries the full payload: it goes after its last failure (a replay that fails again renews it).
+    retention=Retention("dead_at", "dead_letter_retention_days"),
 )
 REPLAY_RECORD_INDEXES = CollectionIndexes(
     REPLAY_RECORDS,
-    (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),),
+    (),
+    retired=("retention_ttl",),  # on a per-record `expires_at`: a changed retention would only reach new records
+    retention=Retention("created_at", "dead_letter_replay_retention_days"),
 )
 
 
@@ -86,6 +91,7 @@ async def claim_for_replay(
         {
             "_id": message_id,
             "tenant_id": tenant_id,
+            "payload_erased_at": {"$exists": False},  # nothing left to send
             "$or": [{"state": "dead"}, {"state": "replaying", "lease_until": {"$lte": at}}],
         },
         {"$set": {"state": "replaying", "replayed_at": at, "replay_id": replay_id, "lease_until": at + lease}},
@@ -110,7 +116,10 @@ async def resume_stalled(store: Store, broker: Broker, now: datetime, limit: int
     """Take over replays whose claim lapsed before their publish was confirmed; how many were sent."""
     lapsed = (
         store[COLLECTION]
-        .find({"state": "replaying", "lease_until": {"$lte": now}}, {"tenant_id": 1, "replay_id": 1})
+        .find(
+            {"state": "replaying", "lease_until": {"$lte": now}, "payload_erased_at": {"$exists": False}},
+            {"tenant_id": 1, "replay_id": 1},
+        )
         .limit(limit)
     )
     resumed = 0
@@ -123,6 +132,18 @@ def replay_task(record: dict, at: datetime) -> DeliveryTask:
     """The task to send again: a fresh schedule, the same webhook-id."""
     task = DeliveryTask.model_validate(record["task"])
     return task.model_copy(update={"attempt": 1, "due_at": at, "last_failure": None, "replay": True})
+
+
+async def erase_payloads(store: Store, tenant_id: str, event_id: str, at: datetime) -> int:
+    """Drop the task (the whole event) of the event's dead letters, keeping ids, reason and times; how many.
+
+    One being replayed is dead again: its copy in flight is dropped by the retrier (delivery/erasure.py).
+    """
+    done = await store[COLLECTION].update_many(
+        {"tenant_id": tenant_id, "event_id": event_id, "payload_erased_at": {"$exists": False}},
+        {"$unset": {"task": ""}, "$set": {"payload_erased_at": at, "state": "dead", "lease_until": None}},
+    )
+    return done.modified_count
 
 
 async def resolved(store: Store, message_id: str) -> None:

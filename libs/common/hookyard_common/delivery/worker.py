@@ -130,7 +130,7 @@ class DeliveryWorker:
         self.broker = broker
         self.deliverer = deliverer
         self.endpoints = endpoints
-        self.attempts = AttemptLog(store, timedelta(days=settings.message_retention_days))
+        self.attempts = AttemptLog(store)
         self.clock = clock
         self.rules = RetryRules.from_settings(settings)
         self._in_flight: dict[str, int] = defaultdict(int)

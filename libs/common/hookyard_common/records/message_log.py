@@ -10,7 +10,7 @@ tenant in the key, no other tenant's message can claim it first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime
 
 from bson import Binary
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -18,6 +18,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from hookyard_common.schemas import Event, Inbound
 from hookyard_common.store.client import CollectionIndexes, Store
 from hookyard_common.store.isolated_writes import insert_isolated
+from hookyard_common.store.retention import Retention
 
 COLLECTION = "messages"
 
@@ -32,14 +33,15 @@ INDEXES = CollectionIndexes(
         ),
         IndexModel([("tenant_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)], name="tenant_recent"),
         IndexModel([("source_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)], name="source_recent"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ),
     # Unique per (source, dedup key) without the tenant: one tenant could pre-claim another's keys.
-    retired=("source_dedup_key",),
+    # The TTL on a per-record `expires_at`: a changed retention would only reach new records.
+    retired=("source_dedup_key", "retention_ttl"),
+    retention=Retention("received_at", "message_retention_days"),
 )
 
 
-def record_for(event: Event, retention: timedelta) -> dict:
+def record_for(event: Event) -> dict:
     inbound = event.inbound
     assert inbound is not None, "only events that came through a source are logged"
     record = {
@@ -48,7 +50,6 @@ def record_for(event: Event, retention: timedelta) -> dict:
         "source_id": event.source_id,
         "provider": inbound.provider,
         "received_at": event.occurred_at,
-        "expires_at": event.occurred_at + retention,
         "event_type": event.event_type,
         "method": inbound.method,
         "url": inbound.url,
@@ -68,24 +69,38 @@ class Unstorable(Exception):
     """This event cannot be logged (and so not delivered): the message says why."""
 
 
-async def record(store: Store, events: Sequence[Event], retention: timedelta) -> list[bool | Unstorable]:
+async def record(store: Store, events: Sequence[Event]) -> list[bool | Unstorable]:
     """Log a batch; per event, False when it duplicates an earlier message of its source,
     Unstorable when MongoDB cannot store it (written isolated: the others are stored).
 
     A redelivered event (crash before ack) finds its own record and counts as
-    fresh, so it is processed again rather than lost: at least once.
+    fresh, so it is processed again rather than lost: at least once; unless its
+    payload was erased meanwhile, when it is dropped like a duplicate.
     """
     collection = store[COLLECTION]
-    outcomes = await insert_isolated(collection, [record_for(e, retention) for e in events])
+    outcomes = await insert_isolated(collection, [record_for(e) for e in events])
     fresh: list[bool | Unstorable] = []
     for event, refused in zip(events, outcomes, strict=True):
         if refused is None:
             fresh.append(True)
         elif refused.duplicate:
-            fresh.append(await collection.find_one({"_id": event.id}, {"_id": 1}) is not None)
+            own = {"_id": event.id, "payload_erased_at": {"$exists": False}}
+            fresh.append(await collection.find_one(own, {"_id": 1}) is not None)
         else:
             fresh.append(Unstorable(refused.reason))
     return fresh
+
+
+async def erase_payload(store: Store, tenant_id: str, event_id: str, at: datetime) -> datetime | None:
+    """Erase a logged message's body and headers, keeping the rest; when it was first erased (None: unknown)."""
+    collection = store[COLLECTION]
+    mine = {"_id": event_id, "tenant_id": tenant_id}
+    await collection.update_one(
+        {**mine, "payload_erased_at": {"$exists": False}},
+        {"$set": {"body": Binary(b""), "headers": [], "payload_erased_at": at}},
+    )
+    found = await collection.find_one(mine, {"payload_erased_at": 1})
+    return None if found is None else found["payload_erased_at"]
 
 
 def event_from_record(record: dict) -> Event:

@@ -151,7 +151,7 @@ class Lifecycle:
     async def _start(self, app: web.Application) -> None:
         try:
             broker, store = await connect_with_retries(self.settings)
-            await store.ensure_indexes(COLLECTIONS)
+            await store.ensure_indexes(COLLECTIONS, self.settings)
             ctx = Context(self.name, self.settings, broker, store, app)
             self.ctx = ctx
             await self.setup(ctx)

@@ -5,7 +5,7 @@ would cost one insert each, with its `_id`, TTL and oplog entries. Instead a
 replica gathers records for a short window and writes, per tenant, one
 bucket document holding them all (MongoDB's bucket pattern); a multikey
 index on the records' ids still finds any one of them directly. Buckets
-expire as a whole, `retention` after their last record.
+expire as a whole, their owner's retention after their last record (`last_at`).
 
 Writing is off the caller's path (write-behind): records are history, not
 the messages themselves; the buffer is bounded and shutdown flushes it.
@@ -17,7 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import Counter
 from pymongo.asynchronous.collection import AsyncCollection
@@ -50,7 +50,7 @@ class Record:
     fields: dict
 
 
-def bucket_documents(records: Sequence[Record], field: str, retention: timedelta) -> list[dict]:
+def bucket_documents(records: Sequence[Record], field: str) -> list[dict]:
     """Records as bucket documents under `field`: one tenant each, size-capped."""
     groups: dict[str, list[list[Record]]] = defaultdict(lambda: [[]])
     sizes: dict[str, int] = defaultdict(int)
@@ -64,14 +64,12 @@ def bucket_documents(records: Sequence[Record], field: str, retention: timedelta
     documents = []
     for tenant_id, tenant_groups in groups.items():
         for group in tenant_groups:
-            last = max(r.at for r in group)
             documents.append(
                 {
                     "_id": new_id("bkt"),
                     "tenant_id": tenant_id,
                     "first_at": min(r.at for r in group),
-                    "last_at": last,
-                    "expires_at": last + retention,
+                    "last_at": max(r.at for r in group),
                     field: [r.fields for r in group],
                 }
             )
@@ -94,10 +92,9 @@ class BucketLog:
     is kept as a stub with its reason.
     """
 
-    def __init__(self, collection: AsyncCollection, field: str, retention: timedelta):
+    def __init__(self, collection: AsyncCollection, field: str):
         self._collection = collection
         self._field = field
-        self._retention = retention
 
         def lost(exc: BaseException, records: Sequence[Record]) -> None:
             log.error(
@@ -110,7 +107,7 @@ class BucketLog:
         )
 
     async def _write(self, records: Sequence[Record]) -> None:
-        documents = bucket_documents(records, self._field, self._retention)
+        documents = bucket_documents(records, self._field)
         outcomes = await insert_isolated(self._collection, documents)
         refused = [(doc, why) for doc, why in zip(documents, outcomes, strict=True) if why is not None]
         if not refused:

@@ -6,7 +6,9 @@ declaration. `ensure_indexes` creates what is missing and is a no-op for what
 exists, so every replica may run it on every start. An index that is replaced
 stays named in its declaration's `retired` and is dropped by name after its
 successor is built: an existing database migrates on start-up, and a replica
-still running the old code never finds the collection without either.
+still running the old code never finds the collection without either. A
+collection with a `retention` also gets its TTL index, its period taken from
+the settings (store/retention.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from hookyard_common.core.settings import Settings
+from hookyard_common.store.retention import Retention, ensure
+
 #: MongoDB's error code for dropping an index that does not exist (already migrated).
 INDEX_NOT_FOUND = 27
 
@@ -32,6 +37,8 @@ class CollectionIndexes:
     models: tuple[IndexModel, ...]
     #: Names of indexes one of `models` replaced, dropped once their successor exists.
     retired: tuple[str, ...] = ()
+    #: How long its documents are kept; None: until deleted (configuration, documented in docs/storage.md).
+    retention: Retention | None = None
 
 
 class Store:
@@ -61,9 +68,13 @@ class Store:
     async def ping(self, timeout_seconds: float | None = None) -> None:
         await asyncio.wait_for(self.client.admin.command("ping"), timeout_seconds)
 
-    async def ensure_indexes(self, declared: Iterable[CollectionIndexes]) -> None:
+    async def ensure_indexes(self, declared: Iterable[CollectionIndexes], settings: Settings) -> None:
         for indexes in declared:
-            await self.db[indexes.collection].create_indexes(list(indexes.models))
+            collection = self.db[indexes.collection]
+            if indexes.models:
+                await collection.create_indexes(list(indexes.models))
+            if indexes.retention is not None:
+                await ensure(collection, indexes.retention, settings)
             for name in indexes.retired:
                 await self._drop_index(indexes.collection, name)
 

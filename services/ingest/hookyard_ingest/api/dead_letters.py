@@ -13,8 +13,6 @@ disappears once it is delivered, or returns as dead with the new attempts.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
@@ -23,13 +21,12 @@ from hookyard_common.delivery import attempt_log, dead_letters
 from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
 from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_id, utcnow
 from hookyard_common.store.client import Store
+from hookyard_ingest.api.erasure import payload_erased
 from hookyard_ingest.api.messages import render_attempt
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.metrics import REPLAYS
 from hookyard_ingest.edge.request_io import list_page, parse_body
-
-REPLAY_RETENTION = timedelta(days=7)
 
 
 class BulkReplay(BaseModel):
@@ -49,9 +46,17 @@ def render(doc: dict, retryable: set[str]) -> dict:
         "reason": doc["reason"],
         "dead_at": doc["dead_at"].isoformat(),
         "state": doc["state"],
-        # Retrying makes sense while the endpoint exists and is active (enable it first).
-        "can_retry": doc["state"] == "dead" and doc["endpoint_id"] in retryable,
+        "payload_erased_at": doc["payload_erased_at"].isoformat() if "payload_erased_at" in doc else None,
+        # Retrying makes sense while the endpoint exists and is active (enable it first), with a payload to send.
+        "can_retry": doc["state"] == "dead" and doc["endpoint_id"] in retryable and "payload_erased_at" not in doc,
     }
+
+
+def shown_event(task: DeliveryTask) -> dict:
+    event = task.event.model_dump(mode="json", exclude={"inbound"})
+    if task.event.inbound is not None:
+        event["inbound"] = {"provider": task.event.inbound.provider, "message_url": f"/v1/messages/{task.event.id}"}
+    return event
 
 
 class DeadLetterRoutes:
@@ -83,11 +88,8 @@ class DeadLetterRoutes:
         )
         if doc is None:
             raise ApiError(404, "unknown_dead_letter", "no such dead letter")
-        task = DeliveryTask.model_validate(doc["task"])
-        tried = await attempt_log.of_event(self.store, tenant["_id"], task.event.id, message_id=task.message_id)
-        event = task.event.model_dump(mode="json", exclude={"inbound"})
-        if task.event.inbound is not None:
-            event["inbound"] = {"provider": task.event.inbound.provider, "message_url": f"/v1/messages/{task.event.id}"}
+        tried = await attempt_log.of_event(self.store, tenant["_id"], doc["event_id"], message_id=doc["_id"])
+        event = None if "payload_erased_at" in doc else shown_event(DeliveryTask.model_validate(doc["task"]))
         return web.json_response(
             {
                 **render(doc, await self._active_endpoints(tenant["_id"])),
@@ -107,16 +109,23 @@ class DeadLetterRoutes:
             REPLAYS.labels("dead_letter").inc()
             return web.json_response({"id": message_id, "state": "replaying"}, status=202)
         exists = await self.store[dead_letters.COLLECTION].find_one(
-            {"_id": message_id, "tenant_id": tenant["_id"]}, {"state": 1}
+            {"_id": message_id, "tenant_id": tenant["_id"]}, {"state": 1, "payload_erased_at": 1}
         )
         if exists is None:
             raise ApiError(404, "unknown_dead_letter", "no such dead letter")
+        if "payload_erased_at" in exists:
+            raise payload_erased(exists["payload_erased_at"])
         raise ApiError(409, "already_replaying", "this message is already being replayed")
 
     async def replay(self, request: web.Request) -> web.Response:
         tenant = request[TENANT]
         body: BulkReplay = await parse_body(request, BulkReplay)
-        query: dict = {"tenant_id": tenant["_id"], "state": "dead", "dead_at": {"$gte": body.since, "$lt": body.until}}
+        query: dict = {
+            "tenant_id": tenant["_id"],
+            "state": "dead",
+            "dead_at": {"$gte": body.since, "$lt": body.until},
+            "payload_erased_at": {"$exists": False},  # nothing left to send
+        }
         if body.endpoint_id:
             query["endpoint_id"] = body.endpoint_id
         now = utcnow()
@@ -131,7 +140,6 @@ class DeadLetterRoutes:
                 "tenant_id": tenant["_id"],
                 "requeued": requeued,
                 "created_at": now,
-                "expires_at": now + REPLAY_RETENTION,
             }
         )
         return web.json_response({"requeued": requeued, "replay_id": replay_id}, status=202)
@@ -142,7 +150,7 @@ class DeadLetterRoutes:
         replay_id = request.match_info["replay_id"]
         replay = await self.store[dead_letters.REPLAY_RECORDS].find_one({"_id": replay_id, "tenant_id": tenant["_id"]})
         if replay is None:
-            raise ApiError(404, "unknown_replay", "no such replay (they are kept 7 days)")
+            raise ApiError(404, "unknown_replay", "no such replay (or past its retention)")
         counts = {"replaying": 0, "dead": 0}
         pipeline = [
             {"$match": {"replay_id": replay_id, "tenant_id": tenant["_id"]}},

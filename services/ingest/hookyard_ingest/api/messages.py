@@ -22,6 +22,7 @@ from hookyard_common.records import event_log
 from hookyard_common.records.message_log import COLLECTION, event_from_record
 from hookyard_common.schemas import Event, Identifier, utcnow
 from hookyard_common.store.client import Store
+from hookyard_ingest.api.erasure import payload_erased
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.metrics import REPLAYS
@@ -50,8 +51,11 @@ def render(doc: dict, *, full: bool = False) -> dict:
         "media_type": doc["media_type"],
         "size": doc["size"],
         "verification": {"verified": doc["signature_scheme"] != "none", "scheme": doc["signature_scheme"]},
+        "payload_erased_at": doc["payload_erased_at"].isoformat() if "payload_erased_at" in doc else None,
     }
-    if full:
+    if full and "payload_erased_at" in doc:
+        shown.update(headers=[], body=None, body_base64=None)
+    elif full:
         body = bytes(doc["body"])
         shown["headers"] = doc["headers"]
         shown["body_base64"] = base64.b64encode(body).decode()
@@ -98,12 +102,14 @@ class MessageRoutes:
 
     async def _event(self, tenant_id: str, event_id: str) -> Event:
         record = await self.store[COLLECTION].find_one({"_id": event_id, "tenant_id": tenant_id})
+        logged = record if record is not None else await event_log.logged(self.store, tenant_id, event_id)
+        if logged is not None and "payload_erased_at" in logged:
+            raise payload_erased(logged["payload_erased_at"])
         if record is not None:
             return event_from_record(record)
-        event = await event_log.find(self.store, tenant_id, event_id)
-        if event is None:
+        if logged is None or logged["json"] is None:  # unknown, or a stub that could not be stored
             raise ApiError(404, "unknown_message", "no such message (or past its retention)")
-        return event
+        return Event.from_bytes(logged["json"])
 
     async def attempts(self, request: web.Request) -> web.Response:
         """`GET /v1/messages/{id}/attempts`: every attempt to deliver an event, oldest first."""

@@ -41,7 +41,8 @@ class TargetGone(Exception):
 
 
 async def _provider_messages(store: Store, query: dict) -> AsyncGenerator[tuple[datetime, Event], None]:
-    records = store[message_log.COLLECTION].find(query).sort([("received_at", 1), ("_id", 1)])
+    erased = {"payload_erased_at": {"$exists": False}}  # nothing left to show
+    records = store[message_log.COLLECTION].find({**query, **erased}).sort([("received_at", 1), ("_id", 1)])
     async for record in records:
         yield record["received_at"], message_log.event_from_record(record)
 

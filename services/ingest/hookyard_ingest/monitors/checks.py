@@ -2,15 +2,15 @@
 
 Written behind the ping's answer, many records per `insert_many`, like the
 delivery attempt records: a check is history, and the ping's effect on the
-monitor is already stored when it is answered. Records expire after
-HOOKYARD_MONITOR_CHECK_RETENTION_DAYS.
+monitor is already stored when it is answered. Records expire
+HOOKYARD_MONITOR_CHECK_RETENTION_DAYS after their `at` (monitors/history.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from hookyard_common.core.batching import WriteBehind
 from hookyard_common.monitors.history import CHECKS
@@ -21,8 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class CheckLog:
-    def __init__(self, store: Store, retention: timedelta):
-        self.retention = retention
+    def __init__(self, store: Store):
         collection = store[CHECKS]
 
         async def write(records: Sequence[dict]) -> None:
@@ -42,7 +41,6 @@ class CheckLog:
                 "monitor_id": monitor_id,
                 "tenant_id": tenant_id,
                 "at": at,
-                "expires_at": at + self.retention,
                 **fields,
             }
         )

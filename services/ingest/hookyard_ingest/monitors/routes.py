@@ -275,7 +275,7 @@ class MonitorRoutes:
         now = self.clock()
         oldest = now - max(uptime.WINDOWS.values())
         flips_collection = self.store[FLIPS]
-        projection = {"at": 1, "to": 1, "_id": 0}
+        projection = {"at": 1, "from": 1, "to": 1, "_id": 0}
         # The last flip before the longest window says which state it starts in.
         before = (
             await flips_collection.find({"monitor_id": doc["_id"], "at": {"$lte": oldest}}, projection)
@@ -289,6 +289,10 @@ class MonitorRoutes:
             .limit(MAX_FLIPS)
             .to_list()
         )
+        if not before:
+            # That flip may be past its retention: the state then is the next flip's `from`, or, with none since,
+            # the monitor's own (a monitor up for months keeps its uptime).
+            before = [{"at": oldest, "to": within[0]["from"] if within else doc["state"]}]
         flips = [uptime.Flip(f["at"], MonitorState(f["to"])) for f in before + within]
         incidents = await self.store[INCIDENTS].count_documents(
             {"monitor_id": doc["_id"], "opened_at": {"$gt": oldest}}
