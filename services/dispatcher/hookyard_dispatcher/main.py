@@ -32,7 +32,13 @@ async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
 
 
 async def setup(ctx: Context) -> None:
-    intake = Intake(ctx.store, timedelta(days=ctx.settings.message_retention_days), ctx.broker.service_users)
+    settings = ctx.settings
+    intake = Intake(
+        ctx.store,
+        timedelta(days=settings.message_retention_days),
+        ctx.broker.service_users,
+        timedelta(hours=settings.idempotency_window_hours),
+    )
     worker = await build_worker(ctx)
     ctx.on_close(intake.events.flush)
 

@@ -204,6 +204,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long received messages stay in the log (and duplicates are recognised).",
     )
+    idempotency_window_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long a tenant's idempotency key holds: a repeat within it gets the first answer, once.",
+    )
 
     # `hookyard listen` connections to the ingest.
     listen_buffer_bytes: int = Field(
