@@ -6,13 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import orjson
+import pytest
 from aiohttp import ClientSession, web
 from pymongo import AsyncMongoClient
 
 from helpers import drain_queue, endpoint
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
-from hookyard_common.records.idempotency_keys import INDEXES, IdempotencyKeys
+from hookyard_common.records.idempotency_keys import INDEXES, IdempotencyKeys, settle
 from hookyard_common.schemas import Event
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.events import EventRoutes
@@ -144,30 +145,54 @@ async def test_a_key_is_free_again_after_its_window(start_platform, receiver):
     assert len(await delivered(receiver, "/hooks", 2)) == 2
 
 
-async def test_a_failed_or_abandoned_claim_frees_the_key(infra, mongo_db):
+@pytest.fixture
+async def store(infra, mongo_db):
+    """This test's database with the idempotency_keys collection's indexes."""
     store = Store(AsyncMongoClient(infra.mongo_uri, tz_aware=True), mongo_db)
+    await store.ensure_indexes([INDEXES])
+    yield store
+    await store.close()
+
+
+async def test_a_failed_or_abandoned_claim_frees_the_key(store):
     keys = IdempotencyKeys(store, timedelta(hours=1), timedelta(seconds=0.3))
-    try:
-        await store.ensure_indexes([INDEXES])
-        assert await keys.claim("ten_a", "k", "fp", "evt_1", {"id": "evt_1"}) is None
-        held = await keys.claim("ten_a", "k", "fp", "evt_2", {"id": "evt_2"})
-        assert held is not None and (held.event_id, held.state) == ("evt_1", "pending")
-        # Its publish failed: released, so the retry publishes.
-        await keys.release("ten_a", "k", "evt_1")
-        assert await keys.claim("ten_a", "k", "fp", "evt_2", {"id": "evt_2"}) is None
-        # Its replica died mid-publish: past the lease the same request takes it over,
-        # and the late replica learns its claim is gone; another body never does.
-        await asyncio.sleep(0.4)
-        held = await keys.claim("ten_a", "k", "other", "evt_x", {"id": "evt_x"})
-        assert held is not None and held.event_id == "evt_2"
-        assert await keys.claim("ten_a", "k", "fp", "evt_3", {"id": "evt_3"}) is None
-        assert not await keys.accept("ten_a", "k", "evt_2")
-        assert await keys.accept("ten_a", "k", "evt_3")
-        await keys.release("ten_a", "k", "evt_3")  # accepted: a release no longer frees it
-        held = await keys.claim("ten_a", "k", "fp", "evt_4", {"id": "evt_4"})
-        assert held is not None and (held.event_id, held.state) == ("evt_3", "accepted")
-    finally:
-        await store.close()
+    assert await keys.claim("ten_a", "k", "fp", "evt_1", {"id": "evt_1"}) is None
+    held = await keys.claim("ten_a", "k", "fp", "evt_2", {"id": "evt_2"})
+    assert held is not None and (held.event_id, held.state) == ("evt_1", "pending")
+    # Its publish failed: released, so the retry publishes (with whatever body: nothing was accepted).
+    await keys.release("ten_a", "k", "evt_1")
+    assert await keys.claim("ten_a", "k", "changed", "evt_1b", {"id": "evt_1b"}) is None
+    await keys.release("ten_a", "k", "evt_1b")
+    assert await keys.claim("ten_a", "k", "fp", "evt_2", {"id": "evt_2"}) is None
+    # Its replica died mid-publish: past the lease the same request takes it over,
+    # and the late replica learns its claim is gone; another body never does.
+    await asyncio.sleep(0.4)
+    held = await keys.claim("ten_a", "k", "other", "evt_x", {"id": "evt_x"})
+    assert held is not None and held.event_id == "evt_2"
+    assert await keys.claim("ten_a", "k", "fp", "evt_3", {"id": "evt_3"}) is None
+    assert not await keys.accept("ten_a", "k", "evt_2")
+    assert await keys.accept("ten_a", "k", "evt_3")
+    await keys.release("ten_a", "k", "evt_3")  # accepted: a release no longer frees it
+    held = await keys.claim("ten_a", "k", "fp", "evt_4", {"id": "evt_4"})
+    assert held is not None and (held.event_id, held.state) == ("evt_3", "accepted")
+
+
+async def test_a_failed_publish_that_arrived_after_all_is_the_one_answered(store):
+    keys = IdempotencyKeys(store, timedelta(hours=1), timedelta(minutes=1))
+    window = timedelta(hours=1)
+    first = Event(tenant_id="ten_a", event_type="a.b", payload={}, idempotency_key="k")
+    assert await keys.claim("ten_a", "k", "fp", first.id, {"id": first.id}) is None
+    await keys.release("ten_a", "k", first.id)  # its confirm was lost: 503
+    # ... but the broker had it: the dispatcher takes it in, and the client's retry replays it.
+    assert await settle(store, [first], window) == [True]
+    held = await keys.claim("ten_a", "k", "fp", "evt_retry", {"id": "evt_retry"})
+    assert held is not None and (held.event_id, held.state, held.answer) == (first.id, "accepted", {"id": first.id})
+    # Had the retry claimed first, the late copy would be the repeat the dispatcher drops.
+    late = Event(tenant_id="ten_a", event_type="a.b", payload={}, idempotency_key="k2")
+    assert await keys.claim("ten_a", "k2", "fp", late.id, {"id": late.id}) is None
+    await keys.release("ten_a", "k2", late.id)
+    assert await keys.claim("ten_a", "k2", "fp", "evt_retry2", {"id": "evt_retry2"}) is None
+    assert await settle(store, [late], window) == [False]
 
 
 async def test_only_keyed_events_need_the_database(settings, amqp_url):

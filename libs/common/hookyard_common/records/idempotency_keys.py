@@ -11,9 +11,12 @@ the broker or by a claim taken over, is delivered once.
 
 A claim is `pending` until the broker confirmed the event (the ingest marks
 it `accepted`, and so does the dispatcher when the event reaches it, which
-proves the publish). A pending claim is released when the publish fails, so
-the retry can publish; one left behind by a replica that died mid-publish
-is taken over once older than the lease. Records expire with the window: the
+proves the publish). When the publish fails the claim is marked `failed`,
+not deleted: the retry takes it over and publishes, yet if the failed
+publish did reach the broker after all, the dispatcher finds that event
+named, accepts it, and the retry is answered with its answer instead. A
+claim left pending by a replica that died mid-publish is taken over by the
+same request once older than the lease. Records expire with the window: the
 TTL index deletes them (about once a minute), and until then an expired record
 counts as absent.
 """
@@ -48,6 +51,8 @@ INDEXES = CollectionIndexes(
 PENDING = "pending"
 #: The event is durable on the broker.
 ACCEPTED = "accepted"
+#: The publish failed (as far as the ingest knows): any request may take the key over.
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,13 @@ class IdempotencyKeys:
             except DuplicateKeyError:
                 pass
             now = utcnow()
-            # Past its window, or pending for the same request longer than any publish takes: ours now.
+            # Past its window, failed, or pending for the same request longer than any publish takes: ours now.
             takeover = {
                 "tenant_id": tenant_id,
                 "key": key,
                 "$or": [
                     {"expires_at": {"$lte": now}},
+                    {"state": FAILED},
                     {"state": PENDING, "fingerprint": fingerprint, "claimed_at": {"$lte": now - self.lease}},
                 ],
             }
@@ -127,7 +133,9 @@ class IdempotencyKeys:
 
     async def release(self, tenant_id: str, key: str, event_id: str) -> None:
         """The publish failed: free the key, unless the dispatcher already saw the event (it was published)."""
-        await self.collection.delete_one({"tenant_id": tenant_id, "key": key, "event_id": event_id, "state": PENDING})
+        await self.collection.update_one(
+            {"tenant_id": tenant_id, "key": key, "event_id": event_id, "state": PENDING}, {"$set": {"state": FAILED}}
+        )
 
 
 def _settled_record(event: Event, key: str, now: datetime, window: timedelta) -> dict:

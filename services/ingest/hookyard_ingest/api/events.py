@@ -142,7 +142,7 @@ class EventRoutes:
             raise _in_progress() from None
         try:
             await self.publish(event)
-        except ApiError:
+        except (ApiError, asyncio.CancelledError):  # not published, as far as we know: a retry may publish
             await self._release(tenant_id, key, event.id)
             raise
         try:
