@@ -193,6 +193,11 @@ async def test_a_failed_publish_that_arrived_after_all_is_the_one_answered(store
     await keys.release("ten_a", "k2", late.id)
     assert await keys.claim("ten_a", "k2", "fp", "evt_retry2", {"id": "evt_retry2"}) is None
     assert await settle(store, [late], window) == [False]
+    # A key whose HTTP publish failed is free for the tenant's broker event too: it is not lost.
+    assert await keys.claim("ten_a", "k3", "fp", "evt_failed", {"id": "evt_failed"}) is None
+    await keys.release("ten_a", "k3", "evt_failed")
+    on_broker = Event(tenant_id="ten_a", event_type="a.b", payload={}, idempotency_key="k3")
+    assert await settle(store, [on_broker, on_broker.model_copy(update={"id": "evt_repeat"})], window) == [True, False]
 
 
 async def test_only_keyed_events_need_the_database(settings, amqp_url):

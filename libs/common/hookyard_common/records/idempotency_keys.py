@@ -66,6 +66,11 @@ class Holder:
     answer: dict[str, Any] | None
 
 
+def _free(now: datetime) -> list[dict]:
+    """A record whose key anyone may take: past its window, or its publish failed."""
+    return [{"expires_at": {"$lte": now}}, {"state": FAILED}]
+
+
 def _holder(record: dict) -> Holder:
     return Holder(record["event_id"], record["state"], record.get("fingerprint"), record.get("answer"))
 
@@ -109,8 +114,7 @@ class IdempotencyKeys:
                 "tenant_id": tenant_id,
                 "key": key,
                 "$or": [
-                    {"expires_at": {"$lte": now}},
-                    {"state": FAILED},
+                    *_free(now),
                     {"state": PENDING, "fingerprint": fingerprint, "claimed_at": {"$lte": now - self.lease}},
                 ],
             }
@@ -132,7 +136,7 @@ class IdempotencyKeys:
         return result.matched_count == 1
 
     async def release(self, tenant_id: str, key: str, event_id: str) -> None:
-        """The publish failed: free the key, unless the dispatcher already saw the event (it was published)."""
+        """The publish failed: mark the claim failed, unless the dispatcher already saw the event (it was published)."""
         await self.collection.update_one(
             {"tenant_id": tenant_id, "key": key, "event_id": event_id, "state": PENDING}, {"$set": {"state": FAILED}}
         )
@@ -178,14 +182,12 @@ async def settle(store: Store, events: Sequence[Event], window: timedelta) -> li
 
 async def _holds(collection: AsyncCollection, event: Event, key: str, now: datetime, window: timedelta) -> bool:
     """Whether `event` holds its key that another record already names: its own claim (now
-    accepted: the ingest's publish is proven), or one past its window, which it takes."""
+    accepted: the ingest's publish is proven), or one it may take (past its window, failed)."""
     scope = {"tenant_id": event.tenant_id, "key": key}
     own = await collection.find_one_and_update(
         {**scope, "event_id": event.id}, {"$set": {"state": ACCEPTED}}, return_document=ReturnDocument.AFTER
     )
     if own is not None:
         return True
-    expired = await collection.replace_one(
-        {**scope, "expires_at": {"$lte": now}}, _settled_record(event, key, now, window)
-    )
-    return expired.matched_count == 1
+    taken = await collection.replace_one({**scope, "$or": _free(now)}, _settled_record(event, key, now, window))
+    return taken.matched_count == 1
