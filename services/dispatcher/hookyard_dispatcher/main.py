@@ -9,6 +9,8 @@ or, for a delivery still going on after the hold, covered by a watch copy
 there (worker.run_message).
 """
 
+from datetime import timedelta
+
 from aio_pika.abc import AbstractIncomingMessage
 
 from hookyard_common.broker import topology
@@ -30,7 +32,7 @@ async def fan_out(worker: DeliveryWorker, event: Event) -> list[str]:
 
 
 async def setup(ctx: Context) -> None:
-    intake = Intake(ctx.store, ctx.broker.service_users)
+    intake = Intake(ctx.store, ctx.broker.service_users, timedelta(hours=ctx.settings.idempotency_window_hours))
     worker = await build_worker(ctx)
     ctx.on_close(intake.events.flush)
 

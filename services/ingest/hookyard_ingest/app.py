@@ -120,7 +120,7 @@ class Ingest:
             tenants=TenantRoutes(ctx.store, ctx.broker),
             parked=ParkedRoutes(ctx.broker),
             sources=SourceRoutes(ctx.store, cache, settings, base_url),
-            events=EventRoutes(ctx.broker),
+            events=EventRoutes(ctx.broker, ctx.store, settings),
             endpoints=EndpointRoutes(ctx.store, ctx.broker),
             messages=MessageRoutes(ctx.store, ctx.broker),
             metrics=DeliveryMetrics(ctx.store),

@@ -217,6 +217,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a bulk replay's progress record is kept.",
     )
+    idempotency_window_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long a tenant's idempotency key holds: a repeat within it gets the first answer, once.",
+    )
 
     # `hookyard listen` connections to the ingest.
     listen_buffer_bytes: int = Field(

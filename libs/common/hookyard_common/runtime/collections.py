@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hookyard_common.delivery import attempt_log, dead_letters, endpoint_cache
 from hookyard_common.monitors import history, model
-from hookyard_common.records import event_log, message_log, rate_counters, sources, tenants
+from hookyard_common.records import event_log, idempotency_keys, message_log, rate_counters, sources, tenants
 from hookyard_common.store.client import CollectionIndexes
 
 COLLECTIONS: tuple[CollectionIndexes, ...] = (
@@ -23,6 +23,7 @@ COLLECTIONS: tuple[CollectionIndexes, ...] = (
     # What Hookyard records for them.
     message_log.INDEXES,
     event_log.INDEXES,
+    idempotency_keys.INDEXES,
     attempt_log.INDEXES,
     dead_letters.INDEXES,
     dead_letters.REPLAY_RECORD_INDEXES,
