@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 from helpers import drain_queue, endpoint
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core.settings import Settings
 from hookyard_common.records.idempotency_keys import INDEXES, IdempotencyKeys, settle
 from hookyard_common.schemas import Event
 from hookyard_common.store.client import Store
@@ -149,7 +150,7 @@ async def test_a_key_is_free_again_after_its_window(start_platform, receiver):
 async def store(infra, mongo_db):
     """This test's database with the idempotency_keys collection's indexes."""
     store = Store(AsyncMongoClient(infra.mongo_uri, tz_aware=True), mongo_db)
-    await store.ensure_indexes([INDEXES])
+    await store.ensure_indexes([INDEXES], Settings())
     yield store
     await store.close()
 
