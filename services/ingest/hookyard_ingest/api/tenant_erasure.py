@@ -12,11 +12,15 @@ tenant). Endpoints go before the dispatchers and retriers are told
 (`announce_change`): a task they take after that finds no endpoint and is
 dropped (`hookyard_tasks_dropped_total`), never delivered. The lane queue is
 deleted with the events still in it, which nobody may receive any more.
+Records already on their way when the delete began (logs are written behind,
+`store/buckets.py`; events a dispatcher had already taken from the lane) can
+land after the first pass, so a second pass follows once they have settled,
+before the answer.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
@@ -24,23 +28,34 @@ from hookyard_common.delivery.endpoint_cache import announce_change
 from hookyard_common.monitors.model import COLLECTION as MONITORS
 from hookyard_common.records.tenants import COLLECTION as TENANTS
 from hookyard_common.runtime.collections import COLLECTIONS
+from hookyard_common.store.buckets import BUCKET_SECONDS
 from hookyard_common.store.client import Store
 
-log = logging.getLogger(__name__)
+#: How long the second pass waits: well past the longest a write-behind buffer holds a record.
+SETTLE_SECONDS = 10 * BUCKET_SECONDS
 
 
 async def erase_tenant(store: Store, broker: Broker, tenant_id: str) -> dict[str, int]:
     """Delete everything of the tenant; returns how many documents each collection lost."""
     monitor_ids = [doc["_id"] async for doc in store[MONITORS].find({"tenant_id": tenant_id}, {"_id": 1})]
     owned = {"$or": [{"tenant_id": tenant_id}, {"monitor_id": {"$in": monitor_ids}}]}
-    removed: dict[str, int] = {}
-    for indexes in COLLECTIONS:
-        if indexes.collection != TENANTS:
-            removed[indexes.collection] = (await store[indexes.collection].delete_many(owned)).deleted_count
+    removed = await _delete_owned(store, owned)
     await announce_change(broker, tenant_id)  # caches forget its endpoints: queued tasks are dropped
     await _delete_lane(broker, tenant_id)
+    await asyncio.sleep(SETTLE_SECONDS)
+    for collection, count in (await _delete_owned(store, owned)).items():
+        removed[collection] += count
     removed[TENANTS] = (await store[TENANTS].delete_one({"_id": tenant_id})).deleted_count
     return removed
+
+
+async def _delete_owned(store: Store, owned: dict) -> dict[str, int]:
+    """How many documents matching `owned` each collection but the tenants' lost."""
+    return {
+        indexes.collection: (await store[indexes.collection].delete_many(owned)).deleted_count
+        for indexes in COLLECTIONS
+        if indexes.collection != TENANTS
+    }
 
 
 async def _delete_lane(broker: Broker, tenant_id: str) -> None:
