@@ -25,14 +25,6 @@ async def _webhook(ingest, source_id: str) -> int:
     return status
 
 
-async def _eventually(check, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_admin_lists_tenants_with_a_cursor_and_reads_one(ingest):
     keys = [await ingest.tenant(f"t{n}") for n in range(3)]
     status, first, _ = await _admin(ingest, "GET", "/v1/tenants", params={"limit": "2"})
