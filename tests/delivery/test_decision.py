@@ -51,6 +51,8 @@ def after(result: AttemptResult, policy: RetryPolicy = STEADY, disabled: bool = 
 def test_a_disabled_endpoint_dead_letters_the_task_as_it_is():
     waiting = task(attempt=2)
     assert decide(waiting, Inactive(), RULES, NOW) == DeadLetter(waiting, "endpoint_disabled")
+    # A disabled tenant's are dead-lettered under their own reason, to replay once it is enabled.
+    assert decide(waiting, Inactive("tenant_disabled"), RULES, NOW) == DeadLetter(waiting, "tenant_disabled")
 
 
 def test_a_paused_endpoint_defers_until_the_pause_is_over_without_counting():

@@ -2,7 +2,7 @@
 
   /in/{source_id}          receiving   POST: provider webhooks; GET: Meta's handshake (public)
   /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token)
-  /v1/tenants              admin       POST, GET: tenants
+  /v1/tenants[/{id}[/disable|/enable]]  admin: tenants (create, list, read, disable, enable, delete)
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
   /v1/...                  tenant API  sources, events, endpoints, messages, metrics,
                                        dead letters, payload erasure, monitors, `hookyard listen` (WebSocket)
@@ -37,6 +37,7 @@ from hookyard_common.records.rate_counters import COLLECTION as RATE_COUNTERS
 from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
+from hookyard_ingest.api.api_keys import ApiKeyRoutes
 from hookyard_ingest.api.dead_letters import DeadLetterRoutes
 from hookyard_ingest.api.endpoints import EndpointRoutes
 from hookyard_ingest.api.erasure import PayloadRoutes
@@ -81,6 +82,7 @@ class Parts:
     payloads: PayloadRoutes
     listen: ListenRoutes
     monitors: MonitorRoutes
+    api_keys: ApiKeyRoutes
 
 
 class Ingest:
@@ -96,7 +98,14 @@ class Ingest:
         trusted = parse_networks(settings.trusted_proxies)
         # One failure budget per client for every lookup it can make fail, one set of counters for every limit.
         failures = FailureThrottle(settings.failure_limit_per_ip, settings.rate_limit_window_seconds)
-        auth = Auth(ctx.store, settings.admin_token, failures, trusted, settings.negative_cache_seconds)
+        auth = Auth(
+            ctx.store,
+            settings.admin_token,
+            failures,
+            trusted,
+            settings.negative_cache_seconds,
+            settings.api_key_cache_seconds,
+        )
         cache = SourceCache(ctx.store, settings.source_cache_seconds, settings.negative_cache_seconds)
         limiter = LeasedLimiter(
             SlidingWindowLimiter(settings.rate_limit_window_seconds),
@@ -117,7 +126,7 @@ class Ingest:
             auth=auth,
             receiver=Receiver(settings, cache, ctx.broker, limiter, failures),
             pings=pings,
-            tenants=TenantRoutes(ctx.store, ctx.broker),
+            tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
             sources=SourceRoutes(ctx.store, cache, settings, base_url),
             events=EventRoutes(ctx.broker, ctx.store, settings),
@@ -128,6 +137,7 @@ class Ingest:
             payloads=PayloadRoutes(ctx.store),
             listen=ListenRoutes(ctx.store, ctx.broker, settings),
             monitors=MonitorRoutes(ctx.store, monitor_changes, ping_cache, base_url, self.clock),
+            api_keys=ApiKeyRoutes(ctx.store, auth),
         )
 
     async def close_listeners(self, _: web.Application) -> None:
@@ -222,6 +232,10 @@ TENANTS = Wing(
     [
         web.post("", to(lambda p: p.tenants.create)),
         web.get("", to(lambda p: p.tenants.list)),
+        web.get("/{tenant_id}", to(lambda p: p.tenants.get)),
+        web.delete("/{tenant_id}", to(lambda p: p.tenants.delete)),
+        web.post("/{tenant_id}/disable", to(lambda p: p.tenants.disable)),
+        web.post("/{tenant_id}/enable", to(lambda p: p.tenants.enable)),
     ],
 )
 PARKED = Wing(
@@ -279,6 +293,11 @@ TENANT_API = Wing(
         web.get("/monitors/{monitor_id}/flips", to(lambda p: p.monitors.flips)),
         web.get("/monitors/{monitor_id}/incidents", to(lambda p: p.monitors.incidents)),
         web.get("/monitors/{monitor_id}/stats", to(lambda p: p.monitors.stats)),
+        # §4: a tenant's own API keys.
+        web.post("/api-keys", to(lambda p: p.api_keys.create)),
+        web.get("/api-keys", to(lambda p: p.api_keys.list)),
+        web.delete("/api-keys/{key_id}", to(lambda p: p.api_keys.revoke)),
+        web.post("/api-keys/{key_id}/rotate", to(lambda p: p.api_keys.rotate)),
     ],
 )
 WINGS = (RECEIVING, PINGS, TENANTS, PARKED, TENANT_API)

@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a replica remembers that a source id or monitor token does not exist.",
     )
+    api_key_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a replica trusts what it read of an API key and its tenant: a key revoked or a"
+        " tenant disabled or deleted is refused by every other replica within this time.",
+    )
     source_cache_seconds: float = Field(
         5.0,
         ge=0,

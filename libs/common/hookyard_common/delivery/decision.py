@@ -37,6 +37,8 @@ from hookyard_common.schemas import DeliveryTask
 
 #: Dead-letter reason of a task whose endpoint is disabled (before or by its attempt).
 DISABLED_ENDPOINT_REASON = "endpoint_disabled"
+#: Dead-letter reason of a task whose tenant an operator disabled: replayable once it is enabled.
+TENANT_DISABLED_REASON = "tenant_disabled"
 #: Why an endpoint that answered 410 is disabled.
 GONE_REASON = "the endpoint answered 410 Gone"
 
@@ -71,7 +73,9 @@ class RetryRules:
 
 @dataclass(frozen=True)
 class Inactive:
-    """The endpoint was disabled before this task's turn."""
+    """The endpoint, or its whole tenant, was disabled before this task's turn."""
+
+    reason: str = DISABLED_ENDPOINT_REASON
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ def decide(
 ) -> Action:
     """The next action for `task` after `happened`, at `now`. `rng` draws the jitter (seed it to test)."""
     if isinstance(happened, Inactive):
-        return DeadLetter(task, DISABLED_ENDPOINT_REASON)
+        return DeadLetter(task, happened.reason)
     if isinstance(happened, Paused):
         wait = (happened.until - now).total_seconds()
         return Defer(task.model_copy(update={"due_at": happened.until}), rules.tier(wait), "paused")

@@ -19,6 +19,7 @@ from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.delivery.endpoints import Endpoint
+from hookyard_common.records.tenants import COLLECTION as TENANTS
 from hookyard_common.schemas import new_id
 from hookyard_common.store.client import CollectionIndexes, Store
 
@@ -34,9 +35,13 @@ INDEXES = CollectionIndexes(
 
 
 async def tenant_endpoints(store: Store, tenant_id: str) -> list[Endpoint]:
-    """Every endpoint of a tenant, read from the database."""
+    """Every endpoint of a tenant, read from the database, each knowing whether its tenant is disabled."""
     docs = await store[COLLECTION].find({"tenant_id": tenant_id}).to_list()
-    return [Endpoint.model_validate(doc) for doc in docs]
+    if not docs:
+        return []
+    tenant = await store[TENANTS].find_one({"_id": tenant_id}, {"disabled": 1})
+    disabled = bool(tenant and tenant.get("disabled"))
+    return [Endpoint.model_validate({**doc, "tenant_disabled": disabled}) for doc in docs]
 
 
 class EndpointCache(RefreshingCache[str, list[Endpoint]]):

@@ -228,6 +228,8 @@ class Endpoint(Strict):
     health: EndpointHealth = Field(default_factory=EndpointHealth)
     created_at: datetime
     updated_at: datetime
+    #: Its tenant's state, read beside it (endpoint_cache.py), never stored with it.
+    tenant_disabled: bool = Field(False, exclude=True)
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """Current secret first, then rotated ones still in their grace period."""

@@ -38,6 +38,7 @@ from hookyard_common.delivery import attempt_log, dead_letters
 from hookyard_common.delivery.attempt import AttemptResult, Deliverer
 from hookyard_common.delivery.attempt_log import AttemptLog
 from hookyard_common.delivery.decision import (
+    TENANT_DISABLED_REASON,
     Action,
     Attempted,
     Busy,
@@ -89,6 +90,8 @@ HANDED_ON = Counter(
 # endpoint can no longer be read.
 MAX_TIMEOUT_SECONDS = 120.0
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
+#: Tasks of an endpoint that no longer exists (deleted, or its tenant deleted): acknowledged, never sent.
+DROPPED = Counter("hookyard_tasks_dropped_total", "Delivery tasks dropped, by reason.", ["reason"])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -203,6 +206,7 @@ class DeliveryWorker:
             log.info(
                 "endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id}
             )
+            _child(DROPPED, "endpoint_deleted").inc()
             return "dropped"
         now = self.clock()
         happened = await self._obstacle(endpoint, now)
@@ -229,6 +233,8 @@ class DeliveryWorker:
 
     async def _obstacle(self, endpoint: Endpoint, now: datetime) -> Inactive | Paused | Busy | None:
         """What stands in the way of attempting now, or None once a slot is taken for the attempt."""
+        if endpoint.tenant_disabled:
+            return Inactive(TENANT_DISABLED_REASON)
         if not endpoint.active:
             return Inactive()
         paused_until = await self.health.hold(endpoint, now)

@@ -1,13 +1,13 @@
-"""The tenants collection: one document per tenant, found by the SHA-256 of its API key.
+"""The tenants collection: one document per tenant (its name, times, and `disabled` flag).
 
-The ingest creates tenants (admin API) and authenticates every tenant call
-by its key's hash; the key itself is never stored, so the unique index on
-the hash is both the lookup and the guarantee that no two tenants share one.
+Its API keys live in `records/api_keys.py`. Tenants made before that kept
+one `api_key_hash` here; the sparse unique index still finds those until
+their first use moves them (`api_keys.adopt_legacy_key`).
 """
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from hookyard_common.store.client import CollectionIndexes
 
@@ -15,5 +15,9 @@ COLLECTION = "tenants"
 
 INDEXES = CollectionIndexes(
     COLLECTION,
-    (IndexModel([("api_key_hash", ASCENDING)], unique=True, name="api_key_hash"),),
+    (
+        IndexModel([("api_key_hash", ASCENDING)], unique=True, sparse=True, name="legacy_api_key_hash"),
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="recent"),
+    ),
+    retired=("api_key_hash",),
 )

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from hookyard_common.delivery import attempt_log, dead_letters, endpoint_cache
 from hookyard_common.monitors import history, model
-from hookyard_common.records import event_log, idempotency_keys, message_log, rate_counters, sources, tenants
+from hookyard_common.records import api_keys, event_log, idempotency_keys, message_log, rate_counters, sources, tenants
 from hookyard_common.store.client import CollectionIndexes
 
 COLLECTIONS: tuple[CollectionIndexes, ...] = (
     # What tenants configure.
     tenants.INDEXES,
+    api_keys.INDEXES,
     sources.INDEXES,
     endpoint_cache.INDEXES,
     model.INDEXES,

@@ -1,11 +1,17 @@
 """Who is calling: the admin token, or a tenant's API key.
 
-API keys are shown once, at creation (`api/tenants.py`); only their SHA-256
-is stored. Lookups are cached briefly per replica so the database is not
-asked on every call, and a key found invalid is remembered apart (bounded),
-so it neither costs a query per retry nor evicts valid keys. A key not in
-memory is looked up only within the caller's failure budget
+API keys are shown once, at creation (`api/api_keys.py`); only their
+SHA-256 is stored (`records/api_keys.py`). Keys and tenants are cached
+per replica for HOOKYARD_API_KEY_CACHE_SECONDS so the database is not asked
+on every call, and never served past that: a key revoked, or a tenant
+disabled or deleted, is refused at once by the replica that was told and
+within that time by every other. A key found invalid is remembered apart
+(bounded), so it neither costs a query per retry nor evicts valid keys. A
+key not in memory is looked up only within the caller's failure budget
 (`limits.FailureThrottle`), so random keys cannot drive one query each.
+
+A key's `last_used_at` is written behind the answer, at most once a minute
+per key and replica, so a busy key costs no write per request.
 
 The wings' middlewares (`app.py`) call these checks before any route runs;
 a tenant route reads its caller from the request, `request[TENANT]`.
@@ -13,25 +19,30 @@ a tenant route reads its caller from the request, `request[TENANT]`.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import hmac
+import logging
+import time
 
 from aiohttp import web
 
 from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.records import api_keys
+from hookyard_common.records.api_keys import hash_key
 from hookyard_common.records.tenants import COLLECTION as TENANTS
+from hookyard_common.schemas import utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import FailureThrottle, Network, client_ip
 
+log = logging.getLogger(__name__)
+
 TENANT_CACHE_SECONDS = 30.0
+#: How often, at most, one replica writes a key's `last_used_at`.
+LAST_USED_EVERY_SECONDS = 60.0
 
 #: The calling tenant's document, put on the request by the tenant API's middleware.
 TENANT = web.RequestKey("hookyard_tenant", dict)
-
-
-def hash_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def _bearer(request: web.Request) -> str:
@@ -55,15 +66,24 @@ class Auth:
         failures: FailureThrottle,
         trusted: tuple[Network, ...] = (),
         absent_seconds: float = TENANT_CACHE_SECONDS,
+        cache_seconds: float = TENANT_CACHE_SECONDS,
     ):
+        self.store = store
         self.admin_token = admin_token
         self.failures = failures
         self.trusted = trusted
 
-        async def load(key_hash: str) -> dict | None:
-            return await store[TENANTS].find_one({"api_key_hash": key_hash})
+        async def load_key(key_hash: str) -> dict | None:
+            return await api_keys.find_key(store, key_hash)
 
-        self._tenants = RefreshingCache(load, TENANT_CACHE_SECONDS, absent_seconds=absent_seconds)
+        async def load_tenant(tenant_id: str) -> dict | None:
+            return await store[TENANTS].find_one({"_id": tenant_id})
+
+        # stale_seconds=0: an expired entry is read again before it is used, never served stale.
+        self._keys = RefreshingCache(load_key, cache_seconds, stale_seconds=0, absent_seconds=absent_seconds)
+        self._tenants = RefreshingCache(load_tenant, cache_seconds, stale_seconds=0)
+        self._used: dict[str, float] = {}  # key id -> when this replica last wrote its last_used_at
+        self._writes: set[asyncio.Task] = set()
 
     def require_admin(self, request: web.Request) -> None:
         token = _bearer(request)
@@ -76,9 +96,41 @@ class Auth:
             raise ApiError(401, "unauthorized", "invalid admin token")
 
     async def tenant(self, request: web.Request) -> dict:
-        """The calling tenant's document, or a 401."""
+        """The calling tenant's document; a 401 for an unknown, revoked or expired key, a 403
+        for a disabled tenant."""
         key_hash = hash_key(_bearer(request))
-        tenant = await self.failures.look_up(self._tenants, key_hash, client_ip(request, self.trusted))
-        if tenant is None:
+        key = await self.failures.look_up(self._keys, key_hash, client_ip(request, self.trusted))
+        now = utcnow()
+        if key is None or (key["expires_at"] is not None and key["expires_at"] <= now):
             raise ApiError(401, "unauthorized", "invalid API key")
+        tenant = await self._tenants.get(key["tenant_id"])
+        if tenant is None:  # deleted
+            raise ApiError(401, "unauthorized", "invalid API key")
+        if tenant.get("disabled"):
+            raise ApiError(403, "tenant_disabled", "this tenant is disabled; ask the operator to enable it")
+        self._note_use(key["_id"])
         return tenant
+
+    def forget_key(self, key_hash: str) -> None:
+        """A key revoked or changed here: this replica reads it again on its next use."""
+        self._keys.invalidate(key_hash)
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        self._tenants.invalidate(tenant_id)
+
+    def _note_use(self, key_id: str) -> None:
+        now = time.monotonic()
+        if now - self._used.get(key_id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+            return
+        if len(self._used) >= 100_000:
+            self._used.clear()  # bounded; at worst one early write per key
+        self._used[key_id] = now
+        task = asyncio.create_task(self._write_use(key_id))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_use(self, key_id: str) -> None:
+        try:
+            await api_keys.mark_used(self.store, key_id, utcnow())
+        except Exception as exc:  # a usage time is not worth failing or retrying a call for
+            log.warning("could not record a key's use", extra={"key_id": key_id, "error": repr(exc)})

@@ -103,6 +103,8 @@ class Receiver:
         if source is None:
             raise ApiError(404, "unknown_source", "no such source")
         doc, settings = source.doc, self.settings
+        if doc.get("tenant_disabled"):  # 403, not 410: a provider may drop a URL answered 410 for good
+            raise ApiError(403, "tenant_disabled", "this source's tenant is disabled")
         await enforce_edge(
             self.limiter,
             f"in:{source.id}",
