@@ -1,0 +1,35 @@
+"""Routes kept under an old name: they answer as before, and say where they went.
+
+Each answer, errors included, carries `Deprecation: true` and a `Link` to its
+successor (`rel="successor-version"`, RFC 8594), so a client's logs show the
+move long before the old name is removed. Error codes renamed with the route
+are given back under their old names, so a client matching on them keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from hookyard_ingest.edge.errors import ApiError
+
+
+def renamed(handler: Handler, old: str, new: str, old_codes: Mapping[str, str] | None = None) -> Handler:
+    """`handler` under the old path prefix `old`, pointing at the same path under `new`;
+    `old_codes` maps the error codes the handler raises now to those the old route answered."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        successor = request.rel_url.path.replace(old, new, 1)
+        notice = {"Deprecation": "true", "Link": f'<{successor}>; rel="successor-version"'}
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            exc.code = (old_codes or {}).get(exc.code, exc.code)
+            exc.headers = {**exc.headers, **notice}
+            raise
+        response.headers.update(notice)
+        return response
+
+    return answer
