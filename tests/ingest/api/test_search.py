@@ -3,9 +3,11 @@ the derived statuses, pages without gaps or repeats, bounds, bad values and tena
 
 import asyncio
 import re
+from datetime import UTC, datetime
 
 from helpers import endpoint, publish
 from hookyard_common.delivery.event_filter import as_query, matches
+from hookyard_common.store.pagination import encode_cursor
 
 
 def test_wildcard_queries_agree_with_endpoint_filters():
@@ -17,6 +19,12 @@ def test_wildcard_queries_agree_with_endpoint_filters():
                 query == kind if isinstance(query, str) else bool(re.search(query["$regex"], kind))
             )
             assert found == matches(pattern, kind), (pattern, kind)
+
+
+async def always_failing(platform, key, receiver, path, event_types, schedule) -> dict:
+    """An endpoint answering 500 to every attempt, retried on `schedule` (seconds)."""
+    url = receiver.behave(path, [(500, 0)])
+    return await endpoint(platform, key, url, event_types=event_types, retry_policy={"schedule_seconds": schedule})
 
 
 async def events(platform, key, path="/v1/events", **params) -> list[dict]:
@@ -45,20 +53,8 @@ async def settled(platform, key, count: int, **params) -> list[dict]:
 async def test_events_by_type_status_endpoint_and_time(platform, receiver):
     key = await platform.tenant("a")
     good = await endpoint(platform, key, receiver.behave("/ok", [(200, 0)]), event_types=["user.*"])
-    flaky = await endpoint(
-        platform,
-        key,
-        receiver.behave("/flaky", [(500, 0)]),
-        event_types=["order.*"],
-        retry_policy={"schedule_seconds": [30]},
-    )
-    dead = await endpoint(
-        platform,
-        key,
-        receiver.behave("/dead", [(500, 0)]),
-        event_types=["invoice.*"],
-        retry_policy={"schedule_seconds": [0.05]},
-    )
+    flaky = await always_failing(platform, key, receiver, "/flaky", ["order.*"], [30])
+    dead = await always_failing(platform, key, receiver, "/dead", ["invoice.*"], [0.05])
     delivered = await publish(platform, key, "user.created")
     failing = await publish(platform, key, "order.payment.failed")
     died = await publish(platform, key, "invoice.paid")
@@ -100,13 +96,7 @@ async def test_pages_have_no_gaps_or_repeats_and_attempts_page_too(platform, rec
         receiver.behave("/ok", [(200, 0)]),
         event_types=["tick.*"],
     )
-    await endpoint(
-        platform,
-        key,
-        receiver.behave("/down", [(500, 0)]),
-        event_types=["tock"],
-        retry_policy={"schedule_seconds": [0.05, 0.05]},
-    )
+    await always_failing(platform, key, receiver, "/down", ["tock"], [0.05, 0.05])
     tock = await publish(platform, key, "tock")
     published = [await publish(platform, key, f"tick.n{i}") for i in range(7)]
     await settled(platform, key, 7, status="delivered", event_type="tick.*")
@@ -218,20 +208,22 @@ async def test_bad_filter_values_are_400s_naming_the_parameter(ingest):
     assert status == 400 and body["error"]["code"] == "invalid_window"
     status, body, _ = await ingest.call("GET", "/v1/events?status=dead&status=failing", token=key)
     assert status == 400 and body["error"] == {**body["error"], "code": "repeated_parameter", "field": "status"}
-    # A received-events cursor is not a position in the event log.
+    status, body, _ = await ingest.call("GET", "/v1/received-events/evt_nope", token=key)
+    assert status == 404 and body["error"]["code"] == "unknown_event"
+    # The deprecated name keeps its old code, and says so.
+    status, body, headers = await ingest.call("GET", "/v1/messages/evt_nope", token=key)
+    assert status == 404 and body["error"]["code"] == "unknown_message" and headers["Deprecation"] == "true"
+    # A received-events cursor (a time and an event id) is not a position in the event log.
+    theirs = encode_cursor(datetime.now(UTC), "evt_x")
+    status, body, _ = await ingest.call("GET", "/v1/events", token=key, params={"cursor": theirs})
+    assert status == 400 and body["error"]["code"] == "invalid_cursor", body
     status, body, _ = await ingest.call("GET", "/v1/events/evt_x/attempts", token=key, params={"cursor": "%%"})
     assert status == 400 and body["error"]["field"] == "cursor"
 
 
 async def test_another_tenants_events_never_appear(platform, receiver):
     mine, theirs = await platform.tenant("a"), await platform.tenant("b")
-    their_endpoint = await endpoint(
-        platform,
-        theirs,
-        receiver.behave("/b", [(500, 0)]),
-        event_types=["*"],
-        retry_policy={"schedule_seconds": [0.05]},
-    )
+    their_endpoint = await always_failing(platform, theirs, receiver, "/b", ["*"], [0.05])
     their_source = await platform.source(theirs, "none")
     their_event = await publish(platform, theirs, "user.created")
     status, _, _ = await platform.call("POST", f"/in/{their_source['id']}", json={"type": "user.created"})
@@ -240,17 +232,19 @@ async def test_another_tenants_events_never_appear(platform, receiver):
     await settled(platform, theirs, 1, status="dead")
     mine_published = await publish(platform, mine, "user.created")
     await settled(platform, mine, 1)
+    # (filters, whether my one event, no endpoint subscribing to it, matches them)
     attacks = [
-        {},
-        {"event_type": "*"},
-        {"event_type": "user.created"},
-        {"status": "dead"},
-        {"status": "pending"},
-        {"endpoint_id": their_endpoint["id"]},
-        {"since": "2000-01-01T00:00:00Z"},
+        ({}, True),
+        ({"event_type": "*"}, True),
+        ({"event_type": "user.created"}, True),
+        ({"status": "dead"}, False),
+        ({"status": "pending"}, True),
+        ({"endpoint_id": their_endpoint["id"]}, False),
+        ({"since": "2000-01-01T00:00:00Z"}, True),
     ]
-    for params in attacks:
-        assert [e["id"] for e in await events(platform, mine, **params)] in ([mine_published], []), params
+    for params, mine_matches in attacks:
+        expected = [mine_published] if mine_matches else []
+        assert [e["id"] for e in await events(platform, mine, **params)] == expected, params
         assert await events(platform, mine, "/v1/received-events", **params) == [], params
     assert await events(platform, mine, "/v1/received-events", source_id=their_source["id"]) == []
     status, _, _ = await platform.call("GET", f"/v1/events/{their_event}", token=mine)
