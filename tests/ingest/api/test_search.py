@@ -253,3 +253,10 @@ async def test_another_tenants_events_never_appear(platform, receiver):
     assert status == 200 and body["data"] == []
     # Their own view is intact: the dead letter's event is theirs.
     assert [e["id"] for e in await events(platform, theirs, status="dead", event_type="user.*")] == [their_event]
+
+
+async def test_the_old_names_link_is_a_header_whatever_the_path(ingest):
+    key = await ingest.tenant("a")
+    status, body, headers = await ingest.call("GET", "/v1/messages/evt%0Aset-cookie:%20x", token=key)
+    assert status == 404 and body["error"]["code"] == "unknown_message"
+    assert headers["Link"] == '</v1/received-events/evt%0Aset-cookie:%20x>; rel="successor-version"'

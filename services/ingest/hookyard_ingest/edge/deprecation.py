@@ -9,6 +9,7 @@ are given back under their old names, so a client matching on them keeps working
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -21,7 +22,8 @@ def renamed(handler: Handler, old: str, new: str, old_codes: Mapping[str, str] |
     `old_codes` maps the error codes the handler raises now to those the old route answered."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
-        successor = request.rel_url.path.replace(old, new, 1)
+        # As sent, percent-encoded: a decoded path may hold a %0A, which no header may carry.
+        successor = quote(request.rel_url.raw_path.replace(old, new, 1), safe="/%-._~:@!$&'()*+,;=")
         notice = {"Deprecation": "true", "Link": f'<{successor}>; rel="successor-version"'}
         try:
             response = await handler(request)
