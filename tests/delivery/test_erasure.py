@@ -76,7 +76,7 @@ async def test_a_tenants_event_is_erased_everywhere_and_never_sent_again(platfor
 
     # Another tenant's key finds nothing to erase, and erases nothing.
     status, body, _ = await platform.call("DELETE", f"/v1/events/{event_id}/payload", token=other)
-    assert (status, body["error"]["code"]) == (404, "unknown_message")
+    assert (status, body["error"]["code"]) == (404, "unknown_event")
     assert sorted(await holding_secret(store)) == ["dead_letters", "events"]
 
     status, body = await erase(platform, key, f"/v1/events/{event_id}/payload")

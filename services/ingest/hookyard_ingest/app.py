@@ -41,6 +41,7 @@ from hookyard_ingest.api.api_keys import ApiKeyRoutes
 from hookyard_ingest.api.dead_letters import DeadLetterRoutes
 from hookyard_ingest.api.endpoints import EndpointRoutes
 from hookyard_ingest.api.erasure import PayloadRoutes
+from hookyard_ingest.api.event_log import EventLogRoutes
 from hookyard_ingest.api.events import EventRoutes
 from hookyard_ingest.api.messages import MessageRoutes
 from hookyard_ingest.api.parked import ParkedRoutes
@@ -48,6 +49,7 @@ from hookyard_ingest.api.stats import DeliveryMetrics
 from hookyard_ingest.api.tenants import TenantRoutes
 from hookyard_ingest.edge.auth import TENANT, Auth
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
+from hookyard_ingest.edge.deprecation import renamed
 from hookyard_ingest.edge.errors import ApiError, json_errors
 from hookyard_ingest.edge.header_text import require_text_headers
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
@@ -77,6 +79,7 @@ class Parts:
     events: EventRoutes
     endpoints: EndpointRoutes
     messages: MessageRoutes
+    event_log: EventLogRoutes
     metrics: DeliveryMetrics
     dead_letters: DeadLetterRoutes
     payloads: PayloadRoutes
@@ -131,7 +134,8 @@ class Ingest:
             sources=SourceRoutes(ctx.store, cache, settings, base_url),
             events=EventRoutes(ctx.broker, ctx.store, settings),
             endpoints=EndpointRoutes(ctx.store, ctx.broker),
-            messages=MessageRoutes(ctx.store, ctx.broker),
+            messages=MessageRoutes(ctx.store, ctx.broker, settings.search_scan_limit),
+            event_log=EventLogRoutes(ctx.store, settings.search_scan_limit),
             metrics=DeliveryMetrics(ctx.store),
             dead_letters=DeadLetterRoutes(ctx.store, ctx.broker),
             payloads=PayloadRoutes(ctx.store),
@@ -192,6 +196,11 @@ def to(pick: Callable[[Parts], Handler]) -> Handler:
         return await pick(request[PARTS])(request)
 
     return handler
+
+
+def old_name(pick: Callable[[Parts], Handler]) -> Handler:
+    """A route under `/v1/messages`, received events' deprecated name (docs/api.md#glossary)."""
+    return renamed(to(pick), "/messages", "/received-events", {"unknown_event": "unknown_message"})
 
 
 @dataclass(frozen=True)
@@ -266,19 +275,29 @@ TENANT_API = Wing(
         web.patch("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.update)),
         web.delete("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.delete)),
         web.post("/endpoints/{endpoint_id}/rotate-secret", to(lambda p: p.endpoints.rotate)),
-        web.get("/messages", to(lambda p: p.messages.list)),
-        web.get("/messages/{message_id}", to(lambda p: p.messages.get)),
-        web.get("/messages/{message_id}/attempts", to(lambda p: p.messages.attempts)),
-        web.post("/messages/{message_id}/resend", to(lambda p: p.messages.resend)),
+        # Search (docs/api.md): events by evt_ id, own and received; /messages is received-events' old name.
+        web.get("/events", to(lambda p: p.event_log.list)),
+        web.get("/events/{event_id}", to(lambda p: p.event_log.get)),
+        web.get("/events/{event_id}/attempts", to(lambda p: p.event_log.attempts)),
+        web.post("/events/{event_id}/resend", to(lambda p: p.messages.resend)),
+        web.get("/received-events", to(lambda p: p.messages.list)),
+        web.get("/received-events/{event_id}", to(lambda p: p.messages.get)),
+        web.get("/received-events/{event_id}/attempts", to(lambda p: p.messages.attempts)),
+        web.post("/received-events/{event_id}/resend", to(lambda p: p.messages.resend)),
+        web.get("/messages", old_name(lambda p: p.messages.list)),
+        web.get("/messages/{event_id}", old_name(lambda p: p.messages.get)),
+        web.get("/messages/{event_id}/attempts", old_name(lambda p: p.messages.attempts)),
+        web.post("/messages/{event_id}/resend", old_name(lambda p: p.messages.resend)),
         web.get("/metrics", to(lambda p: p.metrics.get)),
         web.get("/dead-letters", to(lambda p: p.dead_letters.list)),
         web.post("/dead-letters/replay", to(lambda p: p.dead_letters.replay)),
         web.get("/dead-letters/replays/{replay_id}", to(lambda p: p.dead_letters.progress)),
         web.get("/dead-letters/{message_id}", to(lambda p: p.dead_letters.get)),
         web.post("/dead-letters/{message_id}/retry", to(lambda p: p.dead_letters.retry)),
-        # Erasure (data protection): either route takes a provider message's or a tenant event's id.
-        web.delete("/messages/{message_id}/payload", to(lambda p: p.payloads.erase)),
+        # Erasure (data protection): each route takes a received event's or an own event's id.
         web.delete("/events/{event_id}/payload", to(lambda p: p.payloads.erase)),
+        web.delete("/received-events/{event_id}/payload", to(lambda p: p.payloads.erase)),
+        web.delete("/messages/{event_id}/payload", old_name(lambda p: p.payloads.erase)),
         web.get("/sources/{source_id}/listen", to(lambda p: p.listen.source), allow_head=False),
         web.get("/endpoints/{endpoint_id}/listen", to(lambda p: p.listen.endpoint), allow_head=False),
         web.post("/monitors", to(lambda p: p.monitors.create)),

@@ -228,6 +228,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a tenant's idempotency key holds: a repeat within it gets the first answer, once.",
     )
+    search_scan_limit: int = Field(
+        1_000,
+        ge=10,
+        le=100_000,
+        description="Most of a tenant's events one page of a search reads to apply its status and endpoint filters.",
+    )
 
     # `hookyard listen` connections to the ingest.
     listen_buffer_bytes: int = Field(

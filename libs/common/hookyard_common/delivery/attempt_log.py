@@ -80,6 +80,22 @@ async def of_event(
     return await (await store[COLLECTION].aggregate(pipeline)).to_list()
 
 
+async def page_of_event(
+    store: Store, tenant_id: str, event_id: str, limit: int, after: tuple[datetime, str] | None = None
+) -> list[dict]:
+    """Up to `limit` attempts of one event, oldest first by (at, id), after the attempt `after`."""
+    wanted: dict = {"event_id": event_id}
+    if after is not None:
+        at, attempt_id = after
+        wanted["$or"] = [{"at": {"$gt": at}}, {"at": at, "id": {"$gt": attempt_id}}]
+    pipeline = [
+        *unwound(FIELD, {"tenant_id": tenant_id, "attempts.event_id": event_id}, wanted),
+        {"$sort": {"at": 1, "id": 1}},
+        {"$limit": limit},
+    ]
+    return await (await store[COLLECTION].aggregate(pipeline)).to_list()
+
+
 async def made_since(store: Store, task: DeliveryTask, start: datetime) -> bool:
     """Whether an attempt of this message was recorded at or after `start`."""
     wanted = {"message_id": task.message_id, "at": {"$gte": start}}

@@ -35,6 +35,8 @@ INDEXES = CollectionIndexes(
     (
         IndexModel([("tenant_id", ASCENDING), ("dead_at", DESCENDING)], name="tenant_recent"),
         IndexModel([("endpoint_id", ASCENDING), ("dead_at", DESCENDING)], name="endpoint_recent"),
+        # A page of events' statuses (delivery/event_status.py): which of them have dead letters.
+        IndexModel([("tenant_id", ASCENDING), ("event_id", ASCENDING)], name="tenant_event"),
         # A bulk replay's progress: how many of its messages are still in flight, or dead again.
         IndexModel([("replay_id", ASCENDING), ("state", ASCENDING)], name="replay", sparse=True),
         # Replays whose claim lapsed before their publish was confirmed (a crash), to take over.

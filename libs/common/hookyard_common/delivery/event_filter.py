@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 
@@ -30,3 +31,17 @@ def _segments_match(wanted: list[str], actual: list[str]) -> bool:
 
 def any_matches(patterns: Iterable[str], event_type: str) -> bool:
     return any(matches(pattern, event_type) for pattern in patterns)
+
+
+def as_query(pattern: str) -> dict | str | None:
+    """What a MongoDB filter on an event-type field holds for `pattern`: the type itself, an
+    anchored regular expression, or None for `*` (every type). The regex starts with the
+    pattern's literal head (`^order\\.`), so an index on the field is read over that range only."""
+    if pattern == "*":
+        return None
+    if "*" not in pattern.split("."):
+        return pattern
+    wanted = pattern.split(".")
+    parts = ["[^.]+" if w == "*" else re.escape(w) for w in wanted[:-1]]
+    tail = ".+" if wanted[-1] == "*" else re.escape(wanted[-1])
+    return {"$regex": "^" + r"\.".join([*parts, tail]) + "$"}

@@ -33,6 +33,15 @@ INDEXES = CollectionIndexes(
         ),
         IndexModel([("tenant_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)], name="tenant_recent"),
         IndexModel([("source_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)], name="source_recent"),
+        # The search's filters (`GET /v1/received-events?source_id=&event_type=`), each within its tenant.
+        IndexModel(
+            [("tenant_id", ASCENDING), ("source_id", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_source_recent",
+        ),
+        IndexModel(
+            [("tenant_id", ASCENDING), ("event_type", ASCENDING), ("received_at", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_type_recent",
+        ),
     ),
     # Unique per (source, dedup key) without the tenant: one tenant could pre-claim another's keys.
     # The TTL on a per-record `expires_at`: a changed retention would only reach new records.

@@ -49,5 +49,9 @@ def after_cursor(field: str, cursor: str | None) -> dict:
     """The MongoDB filter for items that sort after `cursor` in (field desc, _id desc) order."""
     if not cursor:
         return {}
-    at, item_id = decode_cursor(cursor)
+    return after_position(field, *decode_cursor(cursor))
+
+
+def after_position(field: str, at: datetime, item_id: str) -> dict:
+    """The MongoDB filter for items that sort after (at, item_id) in (field desc, _id desc) order."""
     return {"$or": [{field: {"$lt": at}}, {field: at, "_id": {"$lt": item_id}}]}

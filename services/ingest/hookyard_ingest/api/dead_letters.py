@@ -22,7 +22,7 @@ from hookyard_common.delivery.endpoint_cache import COLLECTION as ENDPOINTS
 from hookyard_common.schemas import DeliveryTask, Identifier, UtcDatetime, new_id, utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.api.erasure import payload_erased
-from hookyard_ingest.api.messages import render_attempt
+from hookyard_ingest.api.event_log import render_attempt
 from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.metrics import REPLAYS

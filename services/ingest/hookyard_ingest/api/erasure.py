@@ -35,10 +35,10 @@ class PayloadRoutes:
 
     async def erase(self, request: web.Request) -> web.Response:
         tenant = request[TENANT]
-        event_id = request.match_info.get("message_id") or request.match_info["event_id"]
+        event_id = request.match_info["event_id"]
         done = await erasure.erase(self.store, tenant["_id"], event_id, utcnow())
         if done is None:
-            raise ApiError(404, "unknown_message", "no such message (or past its retention)")
+            raise ApiError(404, "unknown_event", "no such event (or past its retention)")
         return web.json_response(
             {
                 "id": event_id,
