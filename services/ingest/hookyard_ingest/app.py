@@ -2,6 +2,7 @@
 
   /in/{source_id}          receiving   POST: provider webhooks; GET: Meta's handshake (public)
   /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token)
+  /v1/openapi.json /v1/docs reference  GET: the OpenAPI document and its page (public)
   /v1/tenants              admin       POST, GET: tenants
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
   /v1/...                  tenant API  sources, events, endpoints, messages, metrics,
@@ -17,6 +18,10 @@ start-up connects in the background after the router is frozen, so routes
 are declared against `Parts`, the typed bundle `Ingest.setup` makes, and
 the gate hands it to each request (503 "starting" until it exists).
 
+The route table is a list of typed `Operation`s (`openapi/operation.py`): each
+wing makes its aiohttp routes from them, and `openapi/document.py` the OpenAPI
+document, so what is served and what is published are one list.
+
 With ROOT_PATH set, the same wings and the probes (not /metrics: it is not
 public) are mounted once more under it, as one sub-app, so a proxy may strip
 the prefix or keep it.
@@ -27,23 +32,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from hookyard_common.core.settings import Settings
+from hookyard_common.delivery.endpoints import EndpointCreate, EndpointFields
 from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.model import MonitorCreate, MonitorFields
 from hookyard_common.records.rate_counters import COLLECTION as RATE_COUNTERS
 from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
-from hookyard_ingest.api.dead_letters import DeadLetterRoutes
-from hookyard_ingest.api.endpoints import EndpointRoutes
-from hookyard_ingest.api.events import EventRoutes
-from hookyard_ingest.api.messages import MessageRoutes
+from hookyard_ingest.api.dead_letters import BulkReplay, DeadLetterRoutes
+from hookyard_ingest.api.endpoints import EndpointRoutes, Rotation
+from hookyard_ingest.api.events import EventCreate, EventRoutes
+from hookyard_ingest.api.messages import MessageRoutes, Resend
 from hookyard_ingest.api.parked import ParkedRoutes
 from hookyard_ingest.api.stats import DeliveryMetrics
-from hookyard_ingest.api.tenants import TenantRoutes
+from hookyard_ingest.api.tenants import TenantCreate, TenantRoutes
 from hookyard_ingest.edge.auth import TENANT, Auth
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.errors import ApiError, json_errors
@@ -56,8 +64,11 @@ from hookyard_ingest.listen.routes import ListenRoutes
 from hookyard_ingest.monitors.checks import CheckLog
 from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
 from hookyard_ingest.monitors.routes import MonitorRoutes
+from hookyard_ingest.openapi import document, parameters, resources
+from hookyard_ingest.openapi.operation import Access, Operation
+from hookyard_ingest.openapi.reference import REFERENCE, Reference
 from hookyard_ingest.receiving.routes import Receiver
-from hookyard_ingest.receiving.sources import SourceCache, SourceRoutes
+from hookyard_ingest.receiving.sources import SourceCache, SourceCreate, SourceFields, SourceRoutes
 
 API_BODY_LIMIT = 1_048_576
 
@@ -183,99 +194,518 @@ def to(pick: Callable[[Parts], Handler]) -> Handler:
 
 @dataclass(frozen=True)
 class Wing:
-    """A group of routes under one prefix, behind the same middlewares."""
+    """A group of operations under one prefix, behind the same middlewares and the same caller check."""
 
     prefix: str
+    access: Access
     middlewares: tuple[Middleware, ...]
-    routes: Sequence[web.RouteDef]
+    operations: Sequence[Operation]
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=self.middlewares)
-        app.add_routes(self.routes)
+        app.add_routes(op.route() for op in self.operations)
         return app
 
 
+def op(method: str, path: str, pick: Callable[[Parts], Handler], summary: str, **declared: Any) -> Operation:
+    """An operation of the route table; `answers` defaults to a 200 without a documented body."""
+    return Operation(method, path, to(pick), summary, **{"answers": {200: None}, **declared})
+
+
+async def serve_document(request: web.Request) -> web.StreamResponse:
+    return await request.config_dict[REFERENCE].serve_document(request)
+
+
+async def serve_page(request: web.Request) -> web.StreamResponse:
+    return await request.config_dict[REFERENCE].serve_page(request)
+
+
+TEXT: dict[str, dict] = {"text/plain": {"schema": {"type": "string"}}}
+#: A provider's body: whatever its format is (JSON, a form, XML, text).
+ANY_BODY: dict[str, dict] = {"*/*": {"schema": {}}}
+WEBSOCKET = {101: None}
+LISTEN = (
+    "A WebSocket (`GET` with `Upgrade: websocket`; 101 Switching Protocols): JSON frames of what arrives, "
+    "as `hookyard listen` reads them (docs/local-development.md)."
+)
+
+REFERENCE_DOCUMENT = Wing(
+    "/v1/openapi.json",
+    Access.public,
+    (),
+    [Operation("GET", "", serve_document, "This document (OpenAPI 3.1)", {200: {"application/json": {}}})],
+)
+REFERENCE_PAGE = Wing(
+    "/v1/docs", Access.public, (), [Operation("GET", "", serve_page, "The API reference, as a page", {200: TEXT})]
+)
 RECEIVING = Wing(
     "/in",
+    Access.public,
     (readiness_gate,),
     [
-        web.post("/{source_id}", to(lambda p: p.receiver.post)),
-        web.get("/{source_id}", to(lambda p: p.receiver.get), allow_head=False),
+        op(
+            "POST",
+            "/{source_id}",
+            lambda p: p.receiver.post,
+            "A provider's webhook, verified by the source's provider",
+            answers={200: {"application/json": {"schema": resources.Received}, **TEXT}},
+            description="Answered `{id, status}` once the message is durable, or the provider's own reply "
+            "(TwiML, Slack's challenge) as text.",
+            errors=(400, 401, 403, 404, 413, 429),
+            body_media=ANY_BODY,
+            tag="receiving",
+        ),
+        op(
+            "GET",
+            "/{source_id}",
+            lambda p: p.receiver.get,
+            "A provider's subscription handshake (Meta's `hub.challenge`)",
+            answers={200: TEXT},
+            errors=(403, 404, 405, 429),
+            query=parameters.HandshakeQuery,
+            allow_head=False,
+            tag="receiving",
+        ),
     ],
 )
+_PING = {
+    "answers": {200: resources.PingAccepted},
+    "errors": (400, 401, 404, 413, 429),
+    "query": parameters.PingQuery,
+    "body_media": ANY_BODY,
+    "tag": "pings",
+}
 PINGS = Wing(
     "/ping",
+    Access.token,
     (readiness_gate,),
     [
-        web.get("/{token}", to(lambda p: p.pings.ping)),
-        web.post("/{token}", to(lambda p: p.pings.ping)),
-        web.get("/{token}/{status}", to(lambda p: p.pings.ping)),
-        web.post("/{token}/{status}", to(lambda p: p.pings.ping)),
+        op("GET", "/{token}", lambda p: p.pings.ping, "A heartbeat (or a status by query)", **_PING),
+        op("POST", "/{token}", lambda p: p.pings.ping, "A heartbeat, or a status by query or body", **_PING),
+        op("GET", "/{token}/{status}", lambda p: p.pings.ping, "A status push: up, down or degraded", **_PING),
+        op("POST", "/{token}/{status}", lambda p: p.pings.ping, "A status push with a message body", **_PING),
     ],
 )
 TENANTS = Wing(
     "/v1/tenants",
+    Access.admin,
     (readiness_gate, admin_auth),
     [
-        web.post("", to(lambda p: p.tenants.create)),
-        web.get("", to(lambda p: p.tenants.list)),
+        op(
+            "POST",
+            "",
+            lambda p: p.tenants.create,
+            "Make a tenant and its API key",
+            body=TenantCreate,
+            answers={201: resources.TenantCreated},
+        ),
+        op(
+            "GET",
+            "",
+            lambda p: p.tenants.list,
+            "The tenants, newest first",
+            answers={200: resources.Listing[resources.Tenant]},
+        ),
     ],
 )
 PARKED = Wing(
     "/v1/admin",
+    Access.admin,
     (readiness_gate, admin_auth),
     [
-        web.get("/parked", to(lambda p: p.parked.list)),
-        web.post("/parked/redrive", to(lambda p: p.parked.redrive_all)),
-        web.get("/parked/{key}", to(lambda p: p.parked.get)),
-        web.post("/parked/{key}/redrive", to(lambda p: p.parked.redrive)),
+        op(
+            "GET",
+            "/parked",
+            lambda p: p.parked.list,
+            "Messages parked in hookyard.invalid",
+            query=parameters.ParkedQuery,
+            answers={200: resources.ParkedList},
+        ),
+        op(
+            "POST",
+            "/parked/redrive",
+            lambda p: p.parked.redrive_all,
+            "Send every parked message back",
+            answers={202: resources.Redriven},
+        ),
+        op(
+            "GET",
+            "/parked/{key}",
+            lambda p: p.parked.get,
+            "A parked message",
+            errors=(404,),
+            answers={200: resources.ParkedDetail},
+        ),
+        op(
+            "POST",
+            "/parked/{key}/redrive",
+            lambda p: p.parked.redrive,
+            "Send a parked message back",
+            errors=(404,),
+            answers={202: resources.Redriven},
+        ),
     ],
 )
 # Under the admin wings' prefixes, which aiohttp tries first (the longest prefix wins).
 TENANT_API = Wing(
     "/v1",
+    Access.tenant,
     (readiness_gate, tenant_auth),
     [
-        web.post("/sources", to(lambda p: p.sources.create)),
-        web.get("/sources", to(lambda p: p.sources.list)),
-        web.get("/sources/{source_id}", to(lambda p: p.sources.get)),
-        web.patch("/sources/{source_id}", to(lambda p: p.sources.update)),
-        web.delete("/sources/{source_id}", to(lambda p: p.sources.delete)),
-        web.post("/events", to(lambda p: p.events.create)),
-        web.post("/endpoints", to(lambda p: p.endpoints.create)),
-        web.get("/endpoints", to(lambda p: p.endpoints.list)),
-        web.get("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.get)),
-        web.get("/endpoints/{endpoint_id}/secret", to(lambda p: p.endpoints.secret)),
-        web.patch("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.update)),
-        web.delete("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.delete)),
-        web.post("/endpoints/{endpoint_id}/rotate-secret", to(lambda p: p.endpoints.rotate)),
-        web.get("/messages", to(lambda p: p.messages.list)),
-        web.get("/messages/{message_id}", to(lambda p: p.messages.get)),
-        web.get("/messages/{message_id}/attempts", to(lambda p: p.messages.attempts)),
-        web.post("/messages/{message_id}/resend", to(lambda p: p.messages.resend)),
-        web.get("/metrics", to(lambda p: p.metrics.get)),
-        web.get("/dead-letters", to(lambda p: p.dead_letters.list)),
-        web.post("/dead-letters/replay", to(lambda p: p.dead_letters.replay)),
-        web.get("/dead-letters/replays/{replay_id}", to(lambda p: p.dead_letters.progress)),
-        web.get("/dead-letters/{message_id}", to(lambda p: p.dead_letters.get)),
-        web.post("/dead-letters/{message_id}/retry", to(lambda p: p.dead_letters.retry)),
-        web.get("/sources/{source_id}/listen", to(lambda p: p.listen.source), allow_head=False),
-        web.get("/endpoints/{endpoint_id}/listen", to(lambda p: p.listen.endpoint), allow_head=False),
-        web.post("/monitors", to(lambda p: p.monitors.create)),
-        web.get("/monitors", to(lambda p: p.monitors.list)),
-        web.get("/monitors/{monitor_id}", to(lambda p: p.monitors.get)),
-        web.patch("/monitors/{monitor_id}", to(lambda p: p.monitors.update)),
-        web.delete("/monitors/{monitor_id}", to(lambda p: p.monitors.delete)),
-        web.post("/monitors/{monitor_id}/pause", to(lambda p: p.monitors.pause)),
-        web.post("/monitors/{monitor_id}/resume", to(lambda p: p.monitors.resume)),
-        web.post("/monitors/{monitor_id}/regenerate-token", to(lambda p: p.monitors.regenerate_token)),
-        web.get("/monitors/{monitor_id}/checks", to(lambda p: p.monitors.checks)),
-        web.get("/monitors/{monitor_id}/flips", to(lambda p: p.monitors.flips)),
-        web.get("/monitors/{monitor_id}/incidents", to(lambda p: p.monitors.incidents)),
-        web.get("/monitors/{monitor_id}/stats", to(lambda p: p.monitors.stats)),
+        op(
+            "POST",
+            "/sources",
+            lambda p: p.sources.create,
+            "Make a source",
+            body=SourceCreate,
+            answers={201: resources.SourceCreated},
+            tag="sources",
+        ),
+        op(
+            "GET",
+            "/sources",
+            lambda p: p.sources.list,
+            "The sources",
+            query=parameters.PageQuery,
+            answers={200: resources.Page[resources.Source]},
+            tag="sources",
+        ),
+        op(
+            "GET",
+            "/sources/{source_id}",
+            lambda p: p.sources.get,
+            "A source",
+            errors=(404,),
+            answers={200: resources.Source},
+            tag="sources",
+        ),
+        op(
+            "PATCH",
+            "/sources/{source_id}",
+            lambda p: p.sources.update,
+            "Change a source",
+            body=SourceFields,
+            errors=(404,),
+            answers={200: resources.Source},
+            tag="sources",
+        ),
+        op(
+            "DELETE",
+            "/sources/{source_id}",
+            lambda p: p.sources.delete,
+            "Delete a source",
+            errors=(404,),
+            answers={204: None},
+            tag="sources",
+        ),
+        op(
+            "POST",
+            "/events",
+            lambda p: p.events.create,
+            "Publish an event",
+            body=EventCreate,
+            answers={202: resources.EventAccepted},
+            tag="events",
+        ),
+        op(
+            "POST",
+            "/endpoints",
+            lambda p: p.endpoints.create,
+            "Make an endpoint",
+            body=EndpointCreate,
+            answers={201: resources.EndpointCreated},
+            tag="endpoints",
+        ),
+        op(
+            "GET",
+            "/endpoints",
+            lambda p: p.endpoints.list,
+            "The endpoints",
+            query=parameters.PageQuery,
+            answers={200: resources.Page[resources.Endpoint]},
+            tag="endpoints",
+        ),
+        op(
+            "GET",
+            "/endpoints/{endpoint_id}",
+            lambda p: p.endpoints.get,
+            "An endpoint",
+            errors=(404,),
+            answers={200: resources.Endpoint},
+            tag="endpoints",
+        ),
+        op(
+            "GET",
+            "/endpoints/{endpoint_id}/secret",
+            lambda p: p.endpoints.secret,
+            "An endpoint's signing secret",
+            errors=(404,),
+            answers={200: resources.EndpointSigningSecret},
+            tag="endpoints",
+        ),
+        op(
+            "PATCH",
+            "/endpoints/{endpoint_id}",
+            lambda p: p.endpoints.update,
+            "Change an endpoint",
+            body=EndpointFields,
+            errors=(404,),
+            answers={200: resources.Endpoint},
+            tag="endpoints",
+        ),
+        op(
+            "DELETE",
+            "/endpoints/{endpoint_id}",
+            lambda p: p.endpoints.delete,
+            "Delete an endpoint",
+            errors=(404,),
+            answers={204: None},
+            tag="endpoints",
+        ),
+        op(
+            "POST",
+            "/endpoints/{endpoint_id}/rotate-secret",
+            lambda p: p.endpoints.rotate,
+            "Rotate an endpoint's secret, the old one signing beside it for a grace period",
+            body=Rotation,
+            errors=(404,),
+            answers={200: resources.EndpointRotated},
+            tag="endpoints",
+        ),
+        op(
+            "GET",
+            "/messages",
+            lambda p: p.messages.list,
+            "The received-message log",
+            query=parameters.MessageQuery,
+            answers={200: resources.Page[resources.Message]},
+            tag="messages",
+        ),
+        op(
+            "GET",
+            "/messages/{message_id}",
+            lambda p: p.messages.get,
+            "A received message, with its headers and body",
+            errors=(404,),
+            answers={200: resources.MessageDetail},
+            tag="messages",
+        ),
+        op(
+            "GET",
+            "/messages/{message_id}/attempts",
+            lambda p: p.messages.attempts,
+            "Every attempt to deliver a message or event, oldest first",
+            answers={200: resources.Listing[resources.Attempt]},
+            tag="messages",
+        ),
+        op(
+            "POST",
+            "/messages/{message_id}/resend",
+            lambda p: p.messages.resend,
+            "Deliver a message or event again",
+            body=Resend,
+            errors=(404, 409),
+            answers={202: resources.Requeued},
+            tag="messages",
+        ),
+        op(
+            "GET",
+            "/metrics",
+            lambda p: p.metrics.get,
+            "Delivery figures, overall and per endpoint",
+            query=parameters.MetricsQuery,
+            answers={200: resources.DeliveryMetrics},
+            tag="metrics",
+        ),
+        op(
+            "GET",
+            "/dead-letters",
+            lambda p: p.dead_letters.list,
+            "What could not be delivered",
+            query=parameters.DeadLetterQuery,
+            answers={200: resources.Page[resources.DeadLetter]},
+            tag="dead letters",
+        ),
+        op(
+            "POST",
+            "/dead-letters/replay",
+            lambda p: p.dead_letters.replay,
+            "Replay the dead letters of a time window",
+            body=BulkReplay,
+            answers={202: resources.ReplayStarted},
+            tag="dead letters",
+        ),
+        op(
+            "GET",
+            "/dead-letters/replays/{replay_id}",
+            lambda p: p.dead_letters.progress,
+            "A bulk replay's progress",
+            errors=(404,),
+            answers={200: resources.ReplayProgress},
+            tag="dead letters",
+        ),
+        op(
+            "GET",
+            "/dead-letters/{message_id}",
+            lambda p: p.dead_letters.get,
+            "A dead letter, with its event and attempts",
+            errors=(404,),
+            answers={200: resources.DeadLetterDetail},
+            tag="dead letters",
+        ),
+        op(
+            "POST",
+            "/dead-letters/{message_id}/retry",
+            lambda p: p.dead_letters.retry,
+            "Replay one dead letter",
+            errors=(404, 409),
+            answers={202: resources.Replaying},
+            tag="dead letters",
+        ),
+        op(
+            "GET",
+            "/sources/{source_id}/listen",
+            lambda p: p.listen.source,
+            "Stream a source's messages (`hookyard listen`)",
+            description=LISTEN,
+            query=parameters.ListenQuery,
+            errors=(404, 429),
+            answers=WEBSOCKET,
+            websocket=True,
+            tag="listen",
+        ),
+        op(
+            "GET",
+            "/endpoints/{endpoint_id}/listen",
+            lambda p: p.listen.endpoint,
+            "Stream an endpoint's deliveries (`hookyard listen`)",
+            description=LISTEN,
+            query=parameters.ListenQuery,
+            errors=(404, 429),
+            answers=WEBSOCKET,
+            websocket=True,
+            tag="listen",
+        ),
+        op(
+            "POST",
+            "/monitors",
+            lambda p: p.monitors.create,
+            "Make a monitor and its ping URL",
+            body=MonitorCreate,
+            answers={201: resources.Monitor},
+            tag="monitors",
+        ),
+        op(
+            "GET",
+            "/monitors",
+            lambda p: p.monitors.list,
+            "The monitors",
+            query=parameters.MonitorQuery,
+            answers={200: resources.Page[resources.Monitor]},
+            tag="monitors",
+        ),
+        op(
+            "GET",
+            "/monitors/{monitor_id}",
+            lambda p: p.monitors.get,
+            "A monitor",
+            errors=(404,),
+            answers={200: resources.Monitor},
+            tag="monitors",
+        ),
+        op(
+            "PATCH",
+            "/monitors/{monitor_id}",
+            lambda p: p.monitors.update,
+            "Change a monitor",
+            body=MonitorFields,
+            errors=(404, 409),
+            answers={200: resources.Monitor},
+            tag="monitors",
+        ),
+        op(
+            "DELETE",
+            "/monitors/{monitor_id}",
+            lambda p: p.monitors.delete,
+            "Delete a monitor",
+            errors=(404,),
+            answers={204: None},
+            tag="monitors",
+        ),
+        op(
+            "POST",
+            "/monitors/{monitor_id}/pause",
+            lambda p: p.monitors.pause,
+            "Pause a monitor",
+            errors=(404, 409),
+            answers={200: resources.Monitor},
+            tag="monitors",
+        ),
+        op(
+            "POST",
+            "/monitors/{monitor_id}/resume",
+            lambda p: p.monitors.resume,
+            "Resume a paused monitor",
+            errors=(404, 409),
+            answers={200: resources.Monitor},
+            tag="monitors",
+        ),
+        op(
+            "POST",
+            "/monitors/{monitor_id}/regenerate-token",
+            lambda p: p.monitors.regenerate_token,
+            "Give a monitor a new ping token (the old URL stops working)",
+            errors=(404,),
+            answers={200: resources.Monitor},
+            tag="monitors",
+        ),
+        op(
+            "GET",
+            "/monitors/{monitor_id}/checks",
+            lambda p: p.monitors.checks,
+            "A monitor's pings, as recorded",
+            query=parameters.WindowQuery,
+            errors=(404,),
+            answers={200: resources.Page[resources.Check]},
+            tag="monitors",
+        ),
+        op(
+            "GET",
+            "/monitors/{monitor_id}/flips",
+            lambda p: p.monitors.flips,
+            "A monitor's state changes",
+            query=parameters.WindowQuery,
+            errors=(404,),
+            answers={200: resources.Page[resources.Flip]},
+            tag="monitors",
+        ),
+        op(
+            "GET",
+            "/monitors/{monitor_id}/incidents",
+            lambda p: p.monitors.incidents,
+            "A monitor's incidents",
+            query=parameters.IncidentQuery,
+            errors=(404,),
+            answers={200: resources.Page[resources.Incident]},
+            tag="monitors",
+        ),
+        op(
+            "GET",
+            "/monitors/{monitor_id}/stats",
+            lambda p: p.monitors.stats,
+            "A monitor's uptime and incident count",
+            errors=(404,),
+            answers={200: resources.MonitorStats},
+            tag="monitors",
+        ),
     ],
 )
-WINGS = (RECEIVING, PINGS, TENANTS, PARKED, TENANT_API)
+WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, TENANTS, PARKED, TENANT_API)
+
+
+def openapi_document(root_path: str = "") -> dict[str, Any]:
+    """The contract of every wing, its paths below `root_path` (`python -m hookyard_ingest.spec` prints it)."""
+    return document.build(WINGS, root_path or "/")
 
 
 def mount_wings(app: web.Application) -> None:
@@ -294,6 +724,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
     )
     app[INTAKE] = intake
     app[INGEST] = ingest
+    app[REFERENCE] = Reference.of(openapi_document(settings.root_path))
     app = runner.build_app("ingest", ingest.setup, settings, app)
     app.on_shutdown.append(ingest.close_listeners)
     mount_wings(app)
