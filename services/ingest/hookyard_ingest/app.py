@@ -221,6 +221,7 @@ async def serve_page(request: web.Request) -> web.StreamResponse:
 
 
 TEXT: dict[str, dict] = {"text/plain": {"schema": {"type": "string"}}}
+HTML: dict[str, dict] = {"text/html": {"schema": {"type": "string"}}}
 #: A provider's body: whatever its format is (JSON, a form, XML, text).
 ANY_BODY: dict[str, dict] = {"*/*": {"schema": {}}}
 WEBSOCKET = {101: None}
@@ -236,7 +237,7 @@ REFERENCE_DOCUMENT = Wing(
     [Operation("GET", "", serve_document, "This document (OpenAPI 3.1)", {200: {"application/json": {}}})],
 )
 REFERENCE_PAGE = Wing(
-    "/v1/docs", Access.public, (), [Operation("GET", "", serve_page, "The API reference, as a page", {200: TEXT})]
+    "/v1/docs", Access.public, (), [Operation("GET", "", serve_page, "The API reference, as a page", {200: HTML})]
 )
 RECEIVING = Wing(
     "/in",

@@ -219,7 +219,7 @@ class Monitor(Shape):
     state: str
     token: str
     ping_url: str
-    heartbeat_interval_seconds: int
+    heartbeat_interval_seconds: int | None = Field(description="Null for a monitor that is only pushed statuses.")
     grace_seconds: int
     alerts_enabled: bool
     has_secret: bool
