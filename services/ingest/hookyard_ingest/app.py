@@ -222,8 +222,12 @@ async def serve_page(request: web.Request) -> web.StreamResponse:
 
 TEXT: dict[str, dict] = {"text/plain": {"schema": {"type": "string"}}}
 HTML: dict[str, dict] = {"text/html": {"schema": {"type": "string"}}}
-#: A provider's body: whatever its format is (JSON, a form, XML, text).
-ANY_BODY: dict[str, dict] = {"*/*": {"schema": {}}}
+#: A provider's body, in whatever format it sends (XML or text as raw bytes).
+ANY_BODY: dict[str, dict] = {
+    "application/json": {"schema": {"type": "object"}},
+    "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
 WEBSOCKET = {101: None}
 LISTEN = (
     "A WebSocket (`GET` with `Upgrade: websocket`; 101 Switching Protocols): JSON frames of what arrives, "
@@ -273,18 +277,19 @@ _PING = {
     "answers": {200: resources.PingAccepted},
     "errors": (400, 401, 404, 413, 429),
     "query": parameters.PingQuery,
-    "body_media": ANY_BODY,
     "tag": "pings",
 }
+#: A POSTed ping may carry its status and message in a JSON body, or a body a payload mapping reads.
+_PING_POST = {**_PING, "body_media": ANY_BODY}
 PINGS = Wing(
     "/ping",
     Access.token,
     (readiness_gate,),
     [
         op("GET", "/{token}", lambda p: p.pings.ping, "A heartbeat (or a status by query)", **_PING),
-        op("POST", "/{token}", lambda p: p.pings.ping, "A heartbeat, or a status by query or body", **_PING),
+        op("POST", "/{token}", lambda p: p.pings.ping, "A heartbeat, or a status by query or body", **_PING_POST),
         op("GET", "/{token}/{status}", lambda p: p.pings.ping, "A status push: up, down or degraded", **_PING),
-        op("POST", "/{token}/{status}", lambda p: p.pings.ping, "A status push with a message body", **_PING),
+        op("POST", "/{token}/{status}", lambda p: p.pings.ping, "A status push with a message body", **_PING_POST),
     ],
 )
 TENANTS = Wing(
