@@ -222,11 +222,11 @@ async def serve_page(request: web.Request) -> web.StreamResponse:
 
 TEXT: dict[str, dict] = {"text/plain": {"schema": {"type": "string"}}}
 HTML: dict[str, dict] = {"text/html": {"schema": {"type": "string"}}}
-#: A provider's body, in whatever format it sends (XML or text as raw bytes).
+#: A provider's body: JSON (also `application/*+json`), a form (also multipart), or text.
 ANY_BODY: dict[str, dict] = {
     "application/json": {"schema": {"type": "object"}},
     "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    "text/plain": {"schema": {"type": "string"}},
 }
 WEBSOCKET = {101: None}
 LISTEN = (
@@ -256,7 +256,7 @@ RECEIVING = Wing(
             answers={200: {"application/json": {"schema": resources.Received}, **TEXT}},
             description="Answered `{id, status}` once the message is durable, or the provider's own reply "
             "(TwiML, Slack's challenge) as text.",
-            errors=(400, 401, 403, 404, 413, 429),
+            errors=(400, 401, 403, 404, 413, 415, 429),
             body_media=ANY_BODY,
             tag="receiving",
         ),
@@ -275,7 +275,7 @@ RECEIVING = Wing(
 )
 _PING = {
     "answers": {200: resources.PingAccepted},
-    "errors": (400, 401, 404, 413, 429),
+    "errors": (400, 401, 404, 413, 415, 429),
     "query": parameters.PingQuery,
     "tag": "pings",
 }
@@ -303,6 +303,7 @@ TENANTS = Wing(
             lambda p: p.tenants.create,
             "Make a tenant and its API key",
             body=TenantCreate,
+            example={"name": "acme"},
             answers={201: resources.TenantCreated},
         ),
         op(
@@ -364,6 +365,7 @@ TENANT_API = Wing(
             lambda p: p.sources.create,
             "Make a source",
             body=SourceCreate,
+            example={"name": "payments", "provider": "stripe", "secrets": ["whsec_..."]},
             answers={201: resources.SourceCreated},
             tag="sources",
         ),
@@ -410,6 +412,7 @@ TENANT_API = Wing(
             lambda p: p.events.create,
             "Publish an event",
             body=EventCreate,
+            example={"event_type": "order.created", "payload": {"order_id": "o_1"}, "severity": "low"},
             answers={202: resources.EventAccepted},
             tag="events",
         ),
@@ -419,6 +422,7 @@ TENANT_API = Wing(
             lambda p: p.endpoints.create,
             "Make an endpoint",
             body=EndpointCreate,
+            example={"url": "https://example.com/hooks", "event_types": ["order.*"]},
             answers={201: resources.EndpointCreated},
             tag="endpoints",
         ),
@@ -538,6 +542,7 @@ TENANT_API = Wing(
             lambda p: p.dead_letters.replay,
             "Replay the dead letters of a time window",
             body=BulkReplay,
+            example={"since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00Z"},
             answers={202: resources.ReplayStarted},
             tag="dead letters",
         ),
@@ -598,6 +603,7 @@ TENANT_API = Wing(
             lambda p: p.monitors.create,
             "Make a monitor and its ping URL",
             body=MonitorCreate,
+            example={"name": "nightly backup", "heartbeat_interval_seconds": 86400, "grace_seconds": 600},
             answers={201: resources.Monitor},
             tag="monitors",
         ),

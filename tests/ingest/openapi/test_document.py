@@ -139,3 +139,10 @@ async def test_the_longest_event_type_is_accepted_and_a_longer_one_named(ingest)
     assert status == 202, body
     status, body, _ = await ingest.call("POST", "/v1/events", token=key, json={"event_type": "a" * 201, "payload": {}})
     assert (status, body["error"]["field"]) == (400, "event_type")
+
+
+def test_every_example_is_a_body_its_model_accepts():
+    examples = [(op, op.example) for wing in wiring.WINGS for op in wing.operations if op.example is not None]
+    assert len(examples) >= 5
+    for op, example in examples:
+        assert op.body is not None and op.body.model_validate(example), op.path

@@ -52,6 +52,7 @@ _ERROR_MEANING = {
     404: "No such resource (or not the caller's).",
     409: "A conflict with the resource's state: `error.code` says which.",
     413: "The body is over its limit.",
+    415: "A body of a media type this route does not read: `error.accepted` lists those it does.",
     429: "Too many requests: wait `Retry-After` seconds.",
     503: "Starting, or a dependency is unavailable: retry after `Retry-After` seconds.",
 }
@@ -117,10 +118,10 @@ def _operation(wing: Routed, op: Operation, refs: Mapping) -> dict[str, Any]:
     if op.description:
         item["description"] = op.description
     if op.body is not None:
-        item["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
-        }
+        media: dict[str, Any] = {"schema": refs[(op.body, "validation")]}
+        if op.example is not None:
+            media["example"] = dict(op.example)
+        item["requestBody"] = {"required": False, "content": {"application/json": media}}
     elif op.body_media:
         item["requestBody"] = {"required": False, "content": dict(op.body_media)}
     return item

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -40,6 +41,7 @@ class Operation:
     answers: Mapping[int, Answer]  # the statuses a success may have, and what each carries
     errors: tuple[int, ...] = ()  # the 4xx/5xx a handler raises itself, besides its wing's (auth, gate)
     body: type[BaseModel] | None = None
+    example: Mapping[str, Any] | None = None  # a body that works, shown in the reference and tried first
     query: type[BaseModel] | None = None
     description: str = ""
     tag: str = ""
