@@ -37,6 +37,7 @@ async def test_schemathesis_finds_no_failure(start_ingest, tmp_path):
         str(report),
         "--no-color",
         env=env,
+        cwd=tmp_path,  # where schemathesis keeps its cache, out of the repository
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
