@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install up down status test lint bench lock clean
+.PHONY: install up down status test lint bench lock clean openapi
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,6 +41,10 @@ lint: install
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
+
+# The committed copy of the API's OpenAPI document, rebuilt from the route table.
+openapi: install
+	$(VENV)/bin/python -m hookyard_ingest.spec > docs/openapi.json
 
 lock: $(UV)
 	$(UV) lock

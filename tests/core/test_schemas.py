@@ -21,7 +21,7 @@ def test_event_round_trips_through_bytes():
     assert again.id.startswith("evt_")
 
 
-@pytest.mark.parametrize("event_type", ["", "user..created", ".user", "user created", "a" * 257])
+@pytest.mark.parametrize("event_type", ["", "user..created", ".user", "user created", "a" * 201])
 def test_event_type_must_be_dotted_segments(event_type):
     with pytest.raises(ValidationError):
         Event(tenant_id="t", event_type=event_type, payload={})

@@ -23,9 +23,12 @@ from hookyard_common.header_rules import check_headers
 SCHEMA_VERSION: Final = 1
 
 # Dot-separated segments, as in `user.created` or `whatsapp.message.received`.
+#: An event type's longest: its routing key, `<tenant_id>.<event_type>`, must fit AMQP's 255 bytes
+#: (a tenant id is 28), or the broker refuses the publish and the sender would be told 503 for ever.
+EVENT_TYPE_MAX_LENGTH = 200
 EventType = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"),
+    StringConstraints(min_length=1, max_length=EVENT_TYPE_MAX_LENGTH, pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"),
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 

@@ -2,6 +2,7 @@
 
   /in/{source_id}          receiving   POST: provider webhooks; GET: Meta's handshake (public)
   /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token)
+  /v1/openapi.json /v1/docs reference  GET: the OpenAPI document and its page (public)
   /v1/tenants[/{id}[/disable|/enable]]  admin: tenants (create, list, read, disable, enable, delete)
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
   /v1/...                  tenant API  sources, events, endpoints, messages, metrics,
@@ -17,6 +18,10 @@ start-up connects in the background after the router is frozen, so routes
 are declared against `Parts`, the typed bundle `Ingest.setup` makes, and
 the gate hands it to each request (503 "starting" until it exists).
 
+The route table is a list of typed `Operation`s (`openapi/operation.py`): each
+wing makes its aiohttp routes from them, and `openapi/document.py` the OpenAPI
+document, so what is served and what is published are one list.
+
 With ROOT_PATH set, the same wings and the probes (not /metrics: it is not
 public) are mounted once more under it, as one sub-app, so a proxy may strip
 the prefix or keep it.
@@ -24,29 +29,32 @@ the prefix or keep it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from hookyard_common.core.settings import Settings
+from hookyard_common.delivery.endpoints import EndpointCreate, EndpointFields
 from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.model import MonitorCreate, MonitorFields
 from hookyard_common.records.rate_counters import COLLECTION as RATE_COUNTERS
 from hookyard_common.runtime import runner
 from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
-from hookyard_ingest.api.api_keys import ApiKeyRoutes
-from hookyard_ingest.api.dead_letters import DeadLetterRoutes
-from hookyard_ingest.api.endpoints import EndpointRoutes
+from hookyard_ingest.api.api_keys import ApiKeyRoutes, KeyCreate, KeyRotate
+from hookyard_ingest.api.dead_letters import BulkReplay, DeadLetterRoutes
+from hookyard_ingest.api.endpoints import EndpointRoutes, Rotation
 from hookyard_ingest.api.erasure import PayloadRoutes
 from hookyard_ingest.api.event_log import EventLogRoutes
-from hookyard_ingest.api.events import EventRoutes
-from hookyard_ingest.api.messages import MessageRoutes
+from hookyard_ingest.api.events import EventCreate, EventRoutes
+from hookyard_ingest.api.messages import MessageRoutes, Resend
 from hookyard_ingest.api.parked import ParkedRoutes
 from hookyard_ingest.api.stats import DeliveryMetrics
-from hookyard_ingest.api.tenants import TenantRoutes
+from hookyard_ingest.api.tenants import TenantCreate, TenantRoutes
 from hookyard_ingest.edge.auth import TENANT, Auth
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.deprecation import renamed
@@ -60,8 +68,11 @@ from hookyard_ingest.listen.routes import ListenRoutes
 from hookyard_ingest.monitors.checks import CheckLog
 from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
 from hookyard_ingest.monitors.routes import MonitorRoutes
+from hookyard_ingest.openapi import document, parameters, resources
+from hookyard_ingest.openapi.operation import Access, Operation
+from hookyard_ingest.openapi.reference import REFERENCE, Reference
 from hookyard_ingest.receiving.routes import Receiver
-from hookyard_ingest.receiving.sources import SourceCache, SourceRoutes
+from hookyard_ingest.receiving.sources import SourceCache, SourceCreate, SourceFields, SourceRoutes
 
 API_BODY_LIMIT = 1_048_576
 
@@ -198,128 +209,655 @@ def to(pick: Callable[[Parts], Handler]) -> Handler:
     return handler
 
 
-def old_name(pick: Callable[[Parts], Handler]) -> Handler:
-    """A route under `/v1/messages`, received events' deprecated name (docs/api.md#glossary)."""
-    return renamed(to(pick), "/messages", "/received-events", {"unknown_event": "unknown_message"})
-
-
 @dataclass(frozen=True)
 class Wing:
-    """A group of routes under one prefix, behind the same middlewares."""
+    """A group of operations under one prefix, behind the same middlewares and the same caller check."""
 
     prefix: str
+    access: Access
     middlewares: tuple[Middleware, ...]
-    routes: Sequence[web.RouteDef]
+    operations: Sequence[Operation]
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=self.middlewares)
-        app.add_routes(self.routes)
+        app.add_routes(op.route() for op in self.operations)
         return app
 
 
+def op(
+    method: str, path: str, pick: Callable[[Parts], Handler], summary: str, answers: Mapping, **declared: Any
+) -> Operation:
+    """A line of the route table: the handler `pick` names, documented by `answers` and `declared`."""
+    return Operation(method, path, to(pick), summary, answers, **declared)
+
+
+def old_name(operation: Operation) -> Operation:
+    """The same operation under `/v1/messages`, received events' deprecated name (docs/api.md#glossary):
+    answered alike, with `Deprecation` and a link to the new path, and its old error code."""
+    handler = renamed(operation.handler, "/messages", "/received-events", {"unknown_event": "unknown_message"})
+    path = operation.path.replace("/received-events", "/messages", 1)
+    return replace(operation, path=path, handler=handler, deprecated=True, summary=operation.summary + " (old name)")
+
+
+def tagged(tag: str, *operations: Operation) -> tuple[Operation, ...]:
+    """Operations on one resource, grouped under its name in the document and the reference page."""
+    return tuple(replace(operation, tag=tag) for operation in operations)
+
+
+async def serve_document(request: web.Request) -> web.StreamResponse:
+    return await request.config_dict[REFERENCE].serve_document(request)
+
+
+async def serve_page(request: web.Request) -> web.StreamResponse:
+    return await request.config_dict[REFERENCE].serve_page(request)
+
+
+TEXT: dict[str, dict] = {"text/plain": {"schema": {"type": "string"}}}
+HTML: dict[str, dict] = {"text/html": {"schema": {"type": "string"}}}
+#: A provider's body: JSON (also `application/*+json`), a form (also multipart), or text.
+ANY_BODY: dict[str, dict] = {
+    "application/json": {"schema": {"type": "object"}},
+    "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+    "text/plain": {"schema": {"type": "string"}},
+}
+WEBSOCKET = {101: None}
+LISTEN = (
+    "A WebSocket (`GET` with `Upgrade: websocket`; 101 Switching Protocols): JSON frames of what arrives, "
+    "as `hookyard listen` reads them (docs/local-development.md)."
+)
+
+REFERENCE_DOCUMENT = Wing(
+    "/v1/openapi.json",
+    Access.public,
+    (),
+    [Operation("GET", "", serve_document, "This document (OpenAPI 3.1)", {200: {"application/json": {}}})],
+)
+REFERENCE_PAGE = Wing(
+    "/v1/docs", Access.public, (), [Operation("GET", "", serve_page, "The API reference, as a page", {200: HTML})]
+)
 RECEIVING = Wing(
     "/in",
+    Access.public,
     (readiness_gate,),
     [
-        web.post("/{source_id}", to(lambda p: p.receiver.post)),
-        web.get("/{source_id}", to(lambda p: p.receiver.get), allow_head=False),
+        *tagged(
+            "receiving",
+            op(
+                "POST",
+                "/{source_id}",
+                lambda p: p.receiver.post,
+                "A provider's webhook, verified by the source's provider",
+                {200: {"application/json": {"schema": resources.Received}, **TEXT}},
+                description="Answered `{id, status}` once the message is durable, or the provider's own reply "
+                "(TwiML, Slack's challenge) as text.",
+                errors=(400, 401, 403, 404, 413, 415, 429),
+                body_media=ANY_BODY,
+            ),
+            op(
+                "GET",
+                "/{source_id}",
+                lambda p: p.receiver.get,
+                "A provider's subscription handshake (Meta's `hub.challenge`)",
+                {200: TEXT},
+                errors=(403, 404, 405, 429),
+                query=parameters.HandshakeQuery,
+                allow_head=False,
+            ),
+        ),
     ],
 )
+_PING: dict[str, Any] = {
+    "answers": {200: resources.PingAccepted},
+    "errors": (400, 401, 404, 413, 415, 429),
+    "query": parameters.PingQuery,
+    "tag": "pings",
+}
+#: A POSTed ping may carry its status and message in a JSON body, or a body a payload mapping reads.
+_PING_POST = {**_PING, "body_media": ANY_BODY}
 PINGS = Wing(
     "/ping",
+    Access.token,
     (readiness_gate,),
     [
-        web.get("/{token}", to(lambda p: p.pings.ping)),
-        web.post("/{token}", to(lambda p: p.pings.ping)),
-        web.get("/{token}/{status}", to(lambda p: p.pings.ping)),
-        web.post("/{token}/{status}", to(lambda p: p.pings.ping)),
+        op("GET", "/{token}", lambda p: p.pings.ping, "A heartbeat (or a status by query)", **_PING),
+        op("POST", "/{token}", lambda p: p.pings.ping, "A heartbeat, or a status by query or body", **_PING_POST),
+        op("GET", "/{token}/{status}", lambda p: p.pings.ping, "A status push: up, down or degraded", **_PING),
+        op("POST", "/{token}/{status}", lambda p: p.pings.ping, "A status push with a message body", **_PING_POST),
     ],
 )
 TENANTS = Wing(
     "/v1/tenants",
+    Access.admin,
     (readiness_gate, admin_auth),
     [
-        web.post("", to(lambda p: p.tenants.create)),
-        web.get("", to(lambda p: p.tenants.list)),
-        web.get("/{tenant_id}", to(lambda p: p.tenants.get)),
-        web.delete("/{tenant_id}", to(lambda p: p.tenants.delete)),
-        web.post("/{tenant_id}/disable", to(lambda p: p.tenants.disable)),
-        web.post("/{tenant_id}/enable", to(lambda p: p.tenants.enable)),
+        op(
+            "POST",
+            "",
+            lambda p: p.tenants.create,
+            "Make a tenant and its API key",
+            {201: resources.TenantCreated},
+            body=TenantCreate,
+            example={"name": "acme"},
+        ),
+        op(
+            "GET",
+            "",
+            lambda p: p.tenants.list,
+            "The tenants, newest first",
+            {200: resources.Page[resources.Tenant]},
+            query=parameters.PageQuery,
+        ),
+        op("GET", "/{tenant_id}", lambda p: p.tenants.get, "A tenant", {200: resources.Tenant}, errors=(404,)),
+        op(
+            "DELETE",
+            "/{tenant_id}",
+            lambda p: p.tenants.delete,
+            "Delete a tenant and everything it owns",
+            {200: resources.TenantDeleted},
+            errors=(404,),
+        ),
+        op(
+            "POST",
+            "/{tenant_id}/disable",
+            lambda p: p.tenants.disable,
+            "Disable a tenant: its API calls, webhooks and deliveries stop",
+            {200: resources.Tenant},
+            errors=(404,),
+        ),
+        op(
+            "POST",
+            "/{tenant_id}/enable",
+            lambda p: p.tenants.enable,
+            "Enable a disabled tenant",
+            {200: resources.Tenant},
+            errors=(404,),
+        ),
     ],
 )
 PARKED = Wing(
     "/v1/admin",
+    Access.admin,
     (readiness_gate, admin_auth),
     [
-        web.get("/parked", to(lambda p: p.parked.list)),
-        web.post("/parked/redrive", to(lambda p: p.parked.redrive_all)),
-        web.get("/parked/{key}", to(lambda p: p.parked.get)),
-        web.post("/parked/{key}/redrive", to(lambda p: p.parked.redrive)),
+        op(
+            "GET",
+            "/parked",
+            lambda p: p.parked.list,
+            "Messages parked in hookyard.invalid",
+            {200: resources.ParkedList},
+            query=parameters.ParkedQuery,
+        ),
+        op(
+            "POST",
+            "/parked/redrive",
+            lambda p: p.parked.redrive_all,
+            "Send every parked message back",
+            {202: resources.Redriven},
+        ),
+        op(
+            "GET",
+            "/parked/{key}",
+            lambda p: p.parked.get,
+            "A parked message",
+            {200: resources.ParkedDetail},
+            errors=(404,),
+        ),
+        op(
+            "POST",
+            "/parked/{key}/redrive",
+            lambda p: p.parked.redrive,
+            "Send a parked message back",
+            {202: resources.Redriven},
+            errors=(404,),
+        ),
     ],
 )
+
+RECEIVED_EVENTS = (
+    op(
+        "GET",
+        "/received-events",
+        lambda p: p.messages.list,
+        "Search the events providers sent through sources",
+        {200: resources.Page[resources.Message]},
+        query=parameters.ReceivedEventQuery,
+    ),
+    op(
+        "GET",
+        "/received-events/{event_id}",
+        lambda p: p.messages.get,
+        "A received event, with its headers and body",
+        {200: resources.MessageDetail},
+        errors=(404,),
+    ),
+    op(
+        "GET",
+        "/received-events/{event_id}/attempts",
+        lambda p: p.messages.attempts,
+        "A received event's attempts, oldest first",
+        {200: resources.Page[resources.Attempt]},
+        query=parameters.PageQuery,
+    ),
+    op(
+        "POST",
+        "/received-events/{event_id}/resend",
+        lambda p: p.messages.resend,
+        "Deliver a received event again",
+        {202: resources.Requeued},
+        body=Resend,
+        errors=(404, 409),
+    ),
+    op(
+        "DELETE",
+        "/received-events/{event_id}/payload",
+        lambda p: p.payloads.erase,
+        "Erase a received event's payload everywhere it is stored, keeping its metadata",
+        {200: resources.Erased},
+        errors=(404,),
+    ),
+)
+
 # Under the admin wings' prefixes, which aiohttp tries first (the longest prefix wins).
 TENANT_API = Wing(
     "/v1",
+    Access.tenant,
     (readiness_gate, tenant_auth),
     [
-        web.post("/sources", to(lambda p: p.sources.create)),
-        web.get("/sources", to(lambda p: p.sources.list)),
-        web.get("/sources/{source_id}", to(lambda p: p.sources.get)),
-        web.patch("/sources/{source_id}", to(lambda p: p.sources.update)),
-        web.delete("/sources/{source_id}", to(lambda p: p.sources.delete)),
-        web.post("/events", to(lambda p: p.events.create)),
-        web.post("/endpoints", to(lambda p: p.endpoints.create)),
-        web.get("/endpoints", to(lambda p: p.endpoints.list)),
-        web.get("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.get)),
-        web.get("/endpoints/{endpoint_id}/secret", to(lambda p: p.endpoints.secret)),
-        web.patch("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.update)),
-        web.delete("/endpoints/{endpoint_id}", to(lambda p: p.endpoints.delete)),
-        web.post("/endpoints/{endpoint_id}/rotate-secret", to(lambda p: p.endpoints.rotate)),
-        # Search (docs/api.md): events by evt_ id, own and received; /messages is received-events' old name.
-        web.get("/events", to(lambda p: p.event_log.list)),
-        web.get("/events/{event_id}", to(lambda p: p.event_log.get)),
-        web.get("/events/{event_id}/attempts", to(lambda p: p.event_log.attempts)),
-        web.post("/events/{event_id}/resend", to(lambda p: p.messages.resend)),
-        web.get("/received-events", to(lambda p: p.messages.list)),
-        web.get("/received-events/{event_id}", to(lambda p: p.messages.get)),
-        web.get("/received-events/{event_id}/attempts", to(lambda p: p.messages.attempts)),
-        web.post("/received-events/{event_id}/resend", to(lambda p: p.messages.resend)),
-        web.get("/messages", old_name(lambda p: p.messages.list)),
-        web.get("/messages/{event_id}", old_name(lambda p: p.messages.get)),
-        web.get("/messages/{event_id}/attempts", old_name(lambda p: p.messages.attempts)),
-        web.post("/messages/{event_id}/resend", old_name(lambda p: p.messages.resend)),
-        web.get("/metrics", to(lambda p: p.metrics.get)),
-        web.get("/dead-letters", to(lambda p: p.dead_letters.list)),
-        web.post("/dead-letters/replay", to(lambda p: p.dead_letters.replay)),
-        web.get("/dead-letters/replays/{replay_id}", to(lambda p: p.dead_letters.progress)),
-        web.get("/dead-letters/{message_id}", to(lambda p: p.dead_letters.get)),
-        web.post("/dead-letters/{message_id}/retry", to(lambda p: p.dead_letters.retry)),
-        # Erasure (data protection): each route takes a received event's or an own event's id.
-        web.delete("/events/{event_id}/payload", to(lambda p: p.payloads.erase)),
-        web.delete("/received-events/{event_id}/payload", to(lambda p: p.payloads.erase)),
-        web.delete("/messages/{event_id}/payload", old_name(lambda p: p.payloads.erase)),
-        web.get("/sources/{source_id}/listen", to(lambda p: p.listen.source), allow_head=False),
-        web.get("/endpoints/{endpoint_id}/listen", to(lambda p: p.listen.endpoint), allow_head=False),
-        web.post("/monitors", to(lambda p: p.monitors.create)),
-        web.get("/monitors", to(lambda p: p.monitors.list)),
-        web.get("/monitors/{monitor_id}", to(lambda p: p.monitors.get)),
-        web.patch("/monitors/{monitor_id}", to(lambda p: p.monitors.update)),
-        web.delete("/monitors/{monitor_id}", to(lambda p: p.monitors.delete)),
-        web.post("/monitors/{monitor_id}/pause", to(lambda p: p.monitors.pause)),
-        web.post("/monitors/{monitor_id}/resume", to(lambda p: p.monitors.resume)),
-        web.post("/monitors/{monitor_id}/regenerate-token", to(lambda p: p.monitors.regenerate_token)),
-        web.get("/monitors/{monitor_id}/checks", to(lambda p: p.monitors.checks)),
-        web.get("/monitors/{monitor_id}/flips", to(lambda p: p.monitors.flips)),
-        web.get("/monitors/{monitor_id}/incidents", to(lambda p: p.monitors.incidents)),
-        web.get("/monitors/{monitor_id}/stats", to(lambda p: p.monitors.stats)),
-        # §4: a tenant's own API keys.
-        web.post("/api-keys", to(lambda p: p.api_keys.create)),
-        web.get("/api-keys", to(lambda p: p.api_keys.list)),
-        web.delete("/api-keys/{key_id}", to(lambda p: p.api_keys.revoke)),
-        web.post("/api-keys/{key_id}/rotate", to(lambda p: p.api_keys.rotate)),
+        *tagged(
+            "sources",
+            op(
+                "POST",
+                "/sources",
+                lambda p: p.sources.create,
+                "Make a source",
+                {201: resources.SourceCreated},
+                body=SourceCreate,
+                example={"name": "payments", "provider": "stripe", "secrets": ["whsec_..."]},
+            ),
+            op(
+                "GET",
+                "/sources",
+                lambda p: p.sources.list,
+                "The sources",
+                {200: resources.Page[resources.Source]},
+                query=parameters.PageQuery,
+            ),
+            op(
+                "GET",
+                "/sources/{source_id}",
+                lambda p: p.sources.get,
+                "A source",
+                {200: resources.Source},
+                errors=(404,),
+            ),
+            op(
+                "PATCH",
+                "/sources/{source_id}",
+                lambda p: p.sources.update,
+                "Change a source",
+                {200: resources.Source},
+                body=SourceFields,
+                errors=(404,),
+            ),
+            op(
+                "DELETE",
+                "/sources/{source_id}",
+                lambda p: p.sources.delete,
+                "Delete a source",
+                {204: None},
+                errors=(404,),
+            ),
+        ),
+        *tagged(
+            "events",
+            op(
+                "POST",
+                "/events",
+                lambda p: p.events.create,
+                "Publish an event",
+                {202: resources.EventAccepted},
+                body=EventCreate,
+                example={"event_type": "order.created", "payload": {"order_id": "o_1"}, "severity": "low"},
+            ),
+        ),
+        *tagged(
+            "endpoints",
+            op(
+                "POST",
+                "/endpoints",
+                lambda p: p.endpoints.create,
+                "Make an endpoint",
+                {201: resources.EndpointCreated},
+                body=EndpointCreate,
+                example={"url": "https://example.com/hooks", "event_types": ["order.*"]},
+            ),
+            op(
+                "GET",
+                "/endpoints",
+                lambda p: p.endpoints.list,
+                "The endpoints",
+                {200: resources.Page[resources.Endpoint]},
+                query=parameters.PageQuery,
+            ),
+            op(
+                "GET",
+                "/endpoints/{endpoint_id}",
+                lambda p: p.endpoints.get,
+                "An endpoint",
+                {200: resources.Endpoint},
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/endpoints/{endpoint_id}/secret",
+                lambda p: p.endpoints.secret,
+                "An endpoint's signing secret",
+                {200: resources.EndpointSigningSecret},
+                errors=(404,),
+            ),
+            op(
+                "PATCH",
+                "/endpoints/{endpoint_id}",
+                lambda p: p.endpoints.update,
+                "Change an endpoint",
+                {200: resources.Endpoint},
+                body=EndpointFields,
+                errors=(404,),
+            ),
+            op(
+                "DELETE",
+                "/endpoints/{endpoint_id}",
+                lambda p: p.endpoints.delete,
+                "Delete an endpoint",
+                {204: None},
+                errors=(404,),
+            ),
+            op(
+                "POST",
+                "/endpoints/{endpoint_id}/rotate-secret",
+                lambda p: p.endpoints.rotate,
+                "Rotate an endpoint's secret, the old one signing beside it for a grace period",
+                {200: resources.EndpointRotated},
+                body=Rotation,
+                errors=(404,),
+            ),
+        ),
+        *tagged(
+            "events",
+            op(
+                "GET",
+                "/events",
+                lambda p: p.event_log.list,
+                "Search the tenant's own events",
+                {200: resources.Page[resources.OwnEventSummary]},
+                query=parameters.EventQuery,
+            ),
+            op(
+                "GET",
+                "/events/{event_id}",
+                lambda p: p.event_log.get,
+                "An own event, with its delivery status",
+                {200: resources.OwnEvent},
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/events/{event_id}/attempts",
+                lambda p: p.event_log.attempts,
+                "An event's attempts (own or received), oldest first",
+                {200: resources.Page[resources.Attempt]},
+                query=parameters.PageQuery,
+            ),
+            op(
+                "POST",
+                "/events/{event_id}/resend",
+                lambda p: p.messages.resend,
+                "Deliver an event (own or received) again",
+                {202: resources.Requeued},
+                body=Resend,
+                errors=(404, 409),
+            ),
+            op(
+                "DELETE",
+                "/events/{event_id}/payload",
+                lambda p: p.payloads.erase,
+                "Erase an event's payload (own or received) everywhere it is stored, keeping its metadata",
+                {200: resources.Erased},
+                errors=(404,),
+            ),
+        ),
+        *tagged("received events", *RECEIVED_EVENTS),
+        *tagged("received events", *(old_name(operation) for operation in RECEIVED_EVENTS)),
+        *tagged(
+            "metrics",
+            op(
+                "GET",
+                "/metrics",
+                lambda p: p.metrics.get,
+                "Delivery figures, overall and per endpoint",
+                {200: resources.DeliveryMetrics},
+                query=parameters.MetricsQuery,
+            ),
+        ),
+        *tagged(
+            "dead letters",
+            op(
+                "GET",
+                "/dead-letters",
+                lambda p: p.dead_letters.list,
+                "What could not be delivered",
+                {200: resources.Page[resources.DeadLetter]},
+                query=parameters.DeadLetterQuery,
+            ),
+            op(
+                "POST",
+                "/dead-letters/replay",
+                lambda p: p.dead_letters.replay,
+                "Replay the dead letters of a time window",
+                {202: resources.ReplayStarted},
+                body=BulkReplay,
+                example={"since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00Z"},
+            ),
+            op(
+                "GET",
+                "/dead-letters/replays/{replay_id}",
+                lambda p: p.dead_letters.progress,
+                "A bulk replay's progress",
+                {200: resources.ReplayProgress},
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/dead-letters/{message_id}",
+                lambda p: p.dead_letters.get,
+                "A dead letter, with its event and attempts",
+                {200: resources.DeadLetterDetail},
+                errors=(404,),
+            ),
+            op(
+                "POST",
+                "/dead-letters/{message_id}/retry",
+                lambda p: p.dead_letters.retry,
+                "Replay one dead letter",
+                {202: resources.Replaying},
+                errors=(404, 409),
+            ),
+        ),
+        *tagged(
+            "listen",
+            op(
+                "GET",
+                "/sources/{source_id}/listen",
+                lambda p: p.listen.source,
+                "Stream a source's messages (`hookyard listen`)",
+                WEBSOCKET,
+                description=LISTEN,
+                query=parameters.ListenQuery,
+                errors=(404, 429),
+                websocket=True,
+            ),
+            op(
+                "GET",
+                "/endpoints/{endpoint_id}/listen",
+                lambda p: p.listen.endpoint,
+                "Stream an endpoint's deliveries (`hookyard listen`)",
+                WEBSOCKET,
+                description=LISTEN,
+                query=parameters.ListenQuery,
+                errors=(404, 429),
+                websocket=True,
+            ),
+        ),
+        *tagged(
+            "monitors",
+            op(
+                "POST",
+                "/monitors",
+                lambda p: p.monitors.create,
+                "Make a monitor and its ping URL",
+                {201: resources.Monitor},
+                body=MonitorCreate,
+                example={"name": "nightly backup", "heartbeat_interval_seconds": 86400, "grace_seconds": 600},
+            ),
+            op(
+                "GET",
+                "/monitors",
+                lambda p: p.monitors.list,
+                "The monitors",
+                {200: resources.Page[resources.Monitor]},
+                query=parameters.MonitorQuery,
+            ),
+            op(
+                "GET",
+                "/monitors/{monitor_id}",
+                lambda p: p.monitors.get,
+                "A monitor",
+                {200: resources.Monitor},
+                errors=(404,),
+            ),
+            op(
+                "PATCH",
+                "/monitors/{monitor_id}",
+                lambda p: p.monitors.update,
+                "Change a monitor",
+                {200: resources.Monitor},
+                body=MonitorFields,
+                errors=(404, 409),
+            ),
+            op(
+                "DELETE",
+                "/monitors/{monitor_id}",
+                lambda p: p.monitors.delete,
+                "Delete a monitor",
+                {204: None},
+                errors=(404,),
+            ),
+            op(
+                "POST",
+                "/monitors/{monitor_id}/pause",
+                lambda p: p.monitors.pause,
+                "Pause a monitor",
+                {200: resources.Monitor},
+                errors=(404, 409),
+            ),
+            op(
+                "POST",
+                "/monitors/{monitor_id}/resume",
+                lambda p: p.monitors.resume,
+                "Resume a paused monitor",
+                {200: resources.Monitor},
+                errors=(404, 409),
+            ),
+            op(
+                "POST",
+                "/monitors/{monitor_id}/regenerate-token",
+                lambda p: p.monitors.regenerate_token,
+                "Give a monitor a new ping token (the old URL stops working)",
+                {200: resources.Monitor},
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/monitors/{monitor_id}/checks",
+                lambda p: p.monitors.checks,
+                "A monitor's pings, as recorded",
+                {200: resources.Page[resources.Check]},
+                query=parameters.WindowQuery,
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/monitors/{monitor_id}/flips",
+                lambda p: p.monitors.flips,
+                "A monitor's state changes",
+                {200: resources.Page[resources.Flip]},
+                query=parameters.WindowQuery,
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/monitors/{monitor_id}/incidents",
+                lambda p: p.monitors.incidents,
+                "A monitor's incidents",
+                {200: resources.Page[resources.Incident]},
+                query=parameters.IncidentQuery,
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/monitors/{monitor_id}/stats",
+                lambda p: p.monitors.stats,
+                "A monitor's uptime and incident count",
+                {200: resources.MonitorStats},
+                errors=(404,),
+            ),
+        ),
+        *tagged(
+            "api keys",
+            op(
+                "POST",
+                "/api-keys",
+                lambda p: p.api_keys.create,
+                "Make a named API key (shown once)",
+                {201: resources.ApiKeyCreated},
+                body=KeyCreate,
+                example={"name": "ci"},
+                errors=(409,),
+            ),
+            op(
+                "GET",
+                "/api-keys",
+                lambda p: p.api_keys.list,
+                "The tenant's API keys that still work (prefix and times only)",
+                {200: resources.Page[resources.ApiKey]},
+                query=parameters.PageQuery,
+            ),
+            op(
+                "DELETE",
+                "/api-keys/{key_id}",
+                lambda p: p.api_keys.revoke,
+                "Revoke an API key",
+                {204: None},
+                errors=(404, 409),
+            ),
+            op(
+                "POST",
+                "/api-keys/{key_id}/rotate",
+                lambda p: p.api_keys.rotate,
+                "A new key for this one, the old one working until `expire_in_seconds` from now",
+                {201: resources.ApiKeyCreated},
+                body=KeyRotate,
+                errors=(404, 409),
+            ),
+        ),
     ],
 )
-WINGS = (RECEIVING, PINGS, TENANTS, PARKED, TENANT_API)
+WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, TENANTS, PARKED, TENANT_API)
+
+
+def openapi_document(root_path: str = "") -> dict[str, Any]:
+    """The contract of every wing, its paths below `root_path` (`python -m hookyard_ingest.spec` prints it)."""
+    return document.build(WINGS, root_path or "/")
 
 
 def mount_wings(app: web.Application) -> None:
@@ -338,6 +876,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
     )
     app[INTAKE] = intake
     app[INGEST] = ingest
+    app[REFERENCE] = Reference.of(openapi_document(settings.root_path))
     app = runner.build_app("ingest", ingest.setup, settings, app)
     app.on_shutdown.append(ingest.close_listeners)
     mount_wings(app)

@@ -8,6 +8,7 @@ are given back under their old names, so a client matching on them keeps working
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ def renamed(handler: Handler, old: str, new: str, old_codes: Mapping[str, str] |
     """`handler` under the old path prefix `old`, pointing at the same path under `new`;
     `old_codes` maps the error codes the handler raises now to those the old route answered."""
 
+    @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
         # As sent, percent-encoded: a decoded path may hold a %0A, which no header may carry.
         successor = quote(request.rel_url.raw_path.replace(old, new, 1), safe="/%-._~:@!$&'()*+,;=")

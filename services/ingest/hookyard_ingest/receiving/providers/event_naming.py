@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-EVENT_TYPE_MAX = 256
+from hookyard_common.schemas import EVENT_TYPE_MAX_LENGTH
+
 DEDUP_KEY_MAX = 256
 _SEPARATORS = re.compile(r"[\s/:\\.]+")
 _INVALID_RUN = re.compile(r"[^A-Za-z0-9_\-]+")
@@ -22,8 +23,8 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
 
     '/', ':', '\\', '.' and whitespace separate segments ('orders/create' -> 'orders.create');
     any other run of characters outside [A-Za-z0-9_-] becomes '_' inside its segment. Empty
-    segments and segments without a letter or digit are dropped; the result is cut to 256
-    characters.
+    segments and segments without a letter or digit are dropped; the result is cut to
+    `EVENT_TYPE_MAX_LENGTH` (200) characters.
     """
     if not isinstance(raw, str):
         return fallback
@@ -32,7 +33,7 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
         segment = _INVALID_RUN.sub("_", part)
         if _ALNUM.search(segment):
             segments.append(segment)
-    result = ".".join(segments)[:EVENT_TYPE_MAX].rstrip(".")
+    result = ".".join(segments)[:EVENT_TYPE_MAX_LENGTH].rstrip(".")
     return result or fallback
 
 

@@ -1,0 +1,348 @@
+"""The shapes the API answers with, as pydantic models: documentation, not a runtime step.
+
+Handlers build their answers as plain dicts (`/in` and `/ping` are hot, and
+a second validation of what was just read from the store buys nothing); the
+document shows these models, and the tests check live answers against it
+(schemathesis, the generated client). Resources that carry a tenant's own
+nested settings (an endpoint's, a source's) name their fixed fields and
+allow the rest, so a new setting does not break a client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Shape(BaseModel):
+    """An answer's fixed fields; more may be added, so clients must ignore what they do not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Shape):
+    code: str = Field(description="A stable, machine-readable name of the problem, e.g. `invalid_request`.")
+    message: str = Field(description="What went wrong, for a person.")
+    field: str | None = Field(None, description="The input at fault: a dotted path into the body, or a parameter.")
+    problems: list[dict[str, str]] | None = Field(None, description="Every problem found, each `{field, problem}`.")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx the ingest answers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"error": {"code": "unknown_endpoint", "message": "no such endpoint"}}]}
+    )
+    error: ErrorDetail
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first; pass `next_cursor` back as `cursor` for the next one."""
+
+    data: list[T]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last one.")
+
+
+class Tenant(Shape):
+    id: str
+    name: str
+    created_at: datetime
+    disabled: bool = Field(False, description="A disabled tenant's calls, webhooks and deliveries stop.")
+
+
+class TenantDeleted(Shape):
+    id: str
+    deleted: dict[str, int] = Field(description="How many documents went, per collection.")
+
+
+class ApiKey(Shape):
+    """A tenant's API key as listed: never the key itself, nor its hash."""
+
+    id: str
+    name: str
+    prefix: str = Field(description="The key's first 8 characters after `hy_`, to tell keys apart.")
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None = Field(description="When a rotated key stops working; null: until revoked.")
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="The key: shown in this answer only.")
+
+
+class TenantCreated(Tenant):
+    api_key: str = Field(description="The tenant's API key: shown only in this answer, stored hashed.")
+
+
+class Source(Shape):
+    id: str
+    name: str
+    provider: str
+    url: str = Field(description="Where the provider sends its webhooks: `<public base>/in/<id>`.")
+    options: dict[str, Any]
+    secrets_count: int
+    allowed_cidrs: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SourceCreated(Source):
+    secrets: list[str] = Field(description="The source's secrets: shown only in this answer.")
+    secrets_generated: bool
+
+
+class Received(Shape):
+    id: str = Field(description="The event id the message is delivered and logged under.")
+    status: Literal["accepted"]
+
+
+class EventAccepted(Shape):
+    id: str
+    event_type: str
+    occurred_at: datetime
+
+
+class Endpoint(Shape):
+    id: str
+    url: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointCreated(Endpoint):
+    secret: str = Field(description="The signing secret: shown when made, then on `GET .../secret`.")
+
+
+class EndpointRotated(EndpointCreated):
+    previous_secret_expires_at: datetime
+
+
+class EndpointSigningSecret(Shape):
+    secret: str
+    previous_secrets_valid: int = Field(description="Older secrets still signing beside it, within their grace.")
+
+
+class Verification(Shape):
+    verified: bool
+    scheme: str
+
+
+class Message(Shape):
+    """A provider's webhook as it arrived."""
+
+    id: str
+    source_id: str
+    provider: str
+    received_at: datetime
+    event_type: str
+    dedup_key: str | None
+    method: str
+    url: str
+    client_ip: str
+    media_type: str
+    size: int
+    verification: Verification
+
+
+class MessageDetail(Message):
+    headers: Any = Field(description="The headers as received; empty once the payload was erased.")
+    body_base64: str | None = Field(description="The body; null once the payload was erased.")
+    body: str | None = Field(description="The body as UTF-8 text; null when it is not text.")
+
+
+class Attempt(Shape):
+    id: str
+    message_id: str
+    event_id: str
+    endpoint_id: str
+    attempt: int
+    at: datetime
+    url: str
+    outcome: str
+    reason: str | None
+    status: int | None
+    latency_ms: float | None
+
+
+EventStatus = Literal["pending", "delivered", "failing", "dead"]
+
+
+class OwnEventSummary(Shape):
+    """A tenant's own event as a search lists it."""
+
+    id: str
+    event_type: str
+    status: EventStatus
+
+
+class OwnEvent(Shape):
+    """A tenant's own event, as published, with its delivery status."""
+
+    id: str
+    event_type: str
+    status: EventStatus
+
+
+class Erased(Shape):
+    id: str
+    kind: Literal["message", "event"]
+    payload_erased_at: datetime
+    dead_letters_erased: int
+
+
+class Requeued(Shape):
+    id: str
+    requeued: int
+    endpoint_ids: list[str]
+
+
+class Figures(Shape):
+    messages: int
+    successful: int
+    failed: int
+    pending_retries: int
+    dead_letters: int
+    attempts: int
+    avg_response_ms: float | None
+
+
+class DeliveryMetrics(Shape):
+    since: datetime
+    total: Figures
+    endpoints: dict[str, Figures]
+
+
+class DeadLetter(Shape):
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt_count: int
+    reason: str | None
+    dead_at: datetime
+    state: Literal["dead", "replaying"]
+    can_retry: bool
+
+
+class DeadLetterDetail(DeadLetter):
+    event: dict[str, Any]
+    attempts: list[Attempt]
+
+
+class Replaying(Shape):
+    id: str
+    state: Literal["replaying"]
+
+
+class ReplayStarted(Shape):
+    requeued: int
+    replay_id: str
+
+
+class ReplayProgress(Shape):
+    replay_id: str
+    requeued: int
+    replaying: int
+    failed_again: int
+    delivered: int
+    done: bool
+    created_at: datetime
+
+
+class Monitor(Shape):
+    id: str
+    name: str
+    state: str
+    token: str
+    ping_url: str
+    heartbeat_interval_seconds: int | None = Field(description="Null for a monitor that is only pushed statuses.")
+    grace_seconds: int
+    alerts_enabled: bool
+    has_secret: bool
+    pings_received: int
+    open_incident_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Check(Shape):
+    id: str
+    at: datetime
+    outcome: str
+    method: str
+    client_ip: str
+    body_size: int
+
+
+class Flip(Shape):
+    id: str
+    at: datetime
+    from_: str = Field(alias="from")
+    to: str
+    reason: str
+
+
+class Incident(Shape):
+    id: str
+    state: Literal["open", "resolved"]
+    status: str
+    worst_status: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    duration_seconds: float | None
+    reason: str
+
+
+class MonitorStats(Shape):
+    monitor_id: str
+    state: str
+    pings_received: int
+    last_ping_at: datetime | None
+    uptime: dict[str, Any]
+    incidents_30d: int
+    open_incident_id: str | None
+
+
+class PingMonitor(Shape):
+    id: str
+    name: str
+    state: str
+
+
+class PingAccepted(Shape):
+    ok: bool
+    monitor: PingMonitor
+    status: str | None
+    changed: bool
+    check_id: str | None
+    at: datetime
+
+
+class ParkedMessage(Shape):
+    key: str
+    message_id: str | None
+    routing_key: str | None
+    origin_queue: str | None
+    reason: str | None
+    body_bytes: int
+
+
+class ParkedList(Shape):
+    count: int
+    data: list[ParkedMessage]
+
+
+class ParkedDetail(ParkedMessage):
+    headers: dict[str, Any]
+    body: str
+    body_encoding: Literal["utf-8", "base64"]
+
+
+class Redriven(Shape):
+    redriven: int
+    to: str | None = None
