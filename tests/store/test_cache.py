@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from hookyard_common.core.cache import RefreshingCache
 
 
@@ -91,3 +93,44 @@ async def test_a_flood_of_absent_keys_stays_bounded_and_keeps_the_present_entrie
     assert cache.holds("hot") and await cache.get("hot") == 1 and source.reads == 1_001
     assert sum(cache.holds(f"random-{n}") for n in range(1_000)) == 100  # the newest hundred
     assert cache.holds("random-999") and not cache.holds("random-0")
+
+
+class Flaky(Source):
+    """A source whose database can go away."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = False
+
+    async def load(self, key: str) -> int:
+        self.reads += 1
+        if self.down:
+            raise ConnectionError("the database is away")
+        return self.value
+
+
+async def test_keep_on_failure_serves_what_was_known_while_the_database_is_away_and_never_past_a_fresh_read():
+    source = Flaky()
+    cache = RefreshingCache(source.load, ttl_seconds=0.05, stale_seconds=0, keep_on_failure=True)
+    assert await cache.get("k") == 1
+    source.down = True
+    await asyncio.sleep(0.07)
+    assert await cache.get("k") == 1, "the read failed: the known value holds"
+    reads = source.reads
+    assert await cache.get("k") == 1, "within the hold, the known value is served at once"
+    await asyncio.sleep(0)
+    assert source.reads == reads + 1, "and a read is tried behind it"
+    source.down, source.value = False, 2
+    cache._failing_until = 0.0  # the hold has run out (FAILURE_HOLD_SECONDS), without sleeping through it
+    await asyncio.sleep(0.01)
+    assert await cache.get("k") == 2, "once the database answers, its value is waited for and served"
+
+
+async def test_without_keep_on_failure_an_expired_entry_is_never_served_when_its_read_fails():
+    source = Flaky()
+    cache = RefreshingCache(source.load, ttl_seconds=0.05, stale_seconds=0)
+    assert await cache.get("k") == 1
+    source.down = True
+    await asyncio.sleep(0.07)
+    with pytest.raises(ConnectionError):
+        await cache.get("k")  # an expired entry is not served when its read fails

@@ -19,9 +19,18 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+#: After a failed read, how long a cache that keeps what it knew serves it without trying to wait again.
+FAILURE_HOLD_SECONDS = 5.0
+
+
 class RefreshingCache(Generic[K, V]):
     """`stale_seconds`: how long past its expiry an entry may still be served while it is
-    refreshed; None for as long as it takes. Past that, a get waits for the fresh value."""
+    refreshed; None for as long as it takes. Past that, a get waits for the fresh value.
+
+    `keep_on_failure`: when that read fails (the database is away), the value known before
+    is served instead of the error, and for FAILURE_HOLD_SECONDS no get waits on a read
+    again (one is tried behind): a bounded staleness while the database answers, and the
+    service keeps working while it does not."""
 
     def __init__(
         self,
@@ -31,6 +40,7 @@ class RefreshingCache(Generic[K, V]):
         stale_seconds: float | None = None,
         absent_seconds: float | None = None,
         max_absent: int = 10_000,
+        keep_on_failure: bool = False,
     ):
         self._load = load
         self.ttl = ttl_seconds
@@ -41,6 +51,8 @@ class RefreshingCache(Generic[K, V]):
         self._entries: dict[K, tuple[float, V]] = {}
         self._absent: dict[K, float] = {}  # key -> expiry; insertion order is age order
         self._reads: dict[K, asyncio.Task] = {}
+        self.keep_on_failure = keep_on_failure
+        self._failing_until = 0.0  # monotonic time until which reads are not waited for
 
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
@@ -53,7 +65,15 @@ class RefreshingCache(Generic[K, V]):
         if expires <= now:
             refresh = self._read(key)
             if self.stale_seconds is not None and expires + self.stale_seconds <= now:
-                return await refresh  # too old to serve
+                if not self.keep_on_failure:
+                    return await refresh  # too old to serve
+                if self._failing_until > now:
+                    return value  # the database failed a moment ago: what was known holds
+                try:
+                    return await refresh
+                except Exception:
+                    self._failing_until = time.monotonic() + FAILURE_HOLD_SECONDS
+                    return value
         return value
 
     def holds(self, key: K) -> bool:
@@ -66,6 +86,8 @@ class RefreshingCache(Generic[K, V]):
             task = asyncio.create_task(self._fill(key))
             self._reads[key] = task
             task.add_done_callback(lambda done: self._reads.pop(key) if self._reads.get(key) is done else None)
+            # A read nobody waits for (served stale behind it) may fail: its error is seen, not left unretrieved.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
 
     async def _fill(self, key: K) -> V:

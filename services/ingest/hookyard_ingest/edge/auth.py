@@ -5,7 +5,9 @@ SHA-256 is stored (`records/api_keys.py`). Keys and tenants are cached
 per replica for HOOKYARD_API_KEY_CACHE_SECONDS so the database is not asked
 on every call, and never served past that: a key revoked, or a tenant
 disabled or deleted, is refused at once by the replica that was told and
-within that time by every other. A key found invalid is remembered apart
+within that time by every other (while MongoDB is unreachable, a replica
+keeps honouring the keys it knew, so a key revoked during an outage is
+refused once the database answers again). A key found invalid is remembered apart
 (bounded), so it neither costs a query per retry nor evicts valid keys. A
 key not in memory is looked up only within the caller's failure budget
 (`limits.FailureThrottle`), so random keys cannot drive one query each.
@@ -79,9 +81,13 @@ class Auth:
         async def load_tenant(tenant_id: str) -> dict | None:
             return await store[TENANTS].find_one({"_id": tenant_id})
 
-        # stale_seconds=0: an expired entry is read again before it is used, never served stale.
-        self._keys = RefreshingCache(load_key, cache_seconds, stale_seconds=0, absent_seconds=absent_seconds)
-        self._tenants = RefreshingCache(load_tenant, cache_seconds, stale_seconds=0)
+        # stale_seconds=0: an expired entry is read again before it is used, never served stale, so
+        # a revocation holds within cache_seconds; while MongoDB does not answer, what was known holds
+        # (keep_on_failure): the tenant API keeps publishing events through a database outage.
+        self._keys = RefreshingCache(
+            load_key, cache_seconds, stale_seconds=0, absent_seconds=absent_seconds, keep_on_failure=True
+        )
+        self._tenants = RefreshingCache(load_tenant, cache_seconds, stale_seconds=0, keep_on_failure=True)
         self._used: dict[str, float] = {}  # key id -> when this replica last wrote its last_used_at
         self._writes: set[asyncio.Task] = set()
 
