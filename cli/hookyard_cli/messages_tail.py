@@ -2,7 +2,7 @@
 
     hookyard messages tail [--source SRC] [-n 10 | --since 1h] [--no-follow] [--json] [--interval 2]
 
-Shows the latest messages, oldest first, then asks `GET /v1/messages` every
+Shows the latest messages, oldest first, then asks `GET /v1/received-events` every
 `--interval` seconds for newer ones. Each poll starts from the newest
 message already shown less an overlap, because the dispatcher logs a
 message a moment after it was accepted (by any replica): late ones are
@@ -41,7 +41,7 @@ async def fetch(api: Api, params: dict, limit: int) -> list[dict]:
     cursor = None
     while len(found) < limit:
         page = await api.call(
-            "GET", "/v1/messages", params={**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})}
+            "GET", "/v1/received-events", params={**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})}
         )
         found.extend(page["data"])
         cursor = page["next_cursor"]
