@@ -89,8 +89,9 @@ def is_dependency_failure(exc: BaseException) -> bool:
     return False
 
 
-def _carried(message: AbstractIncomingMessage) -> dict:
-    return {k: v for k, v in (message.headers or {}).items() if not k.startswith(BROKER_HEADERS)}
+def carried(headers: dict | None) -> dict:
+    """A message's headers as a copy of it carries them: without the broker's own bookkeeping."""
+    return {k: v for k, v in (headers or {}).items() if not k.startswith(BROKER_HEADERS)}
 
 
 def _routing_key(message: AbstractIncomingMessage, queue: str) -> str:
@@ -132,7 +133,7 @@ class Triage:
 
     async def park(self, message: AbstractIncomingMessage, reason: str) -> None:
         headers = {
-            **_carried(message),
+            **carried(message.headers),
             REASON_HEADER: reason[:1000],
             ORIGIN_HEADER: self.queue,
             ROUTING_KEY_HEADER: _routing_key(message, self.queue),
@@ -149,7 +150,7 @@ class Triage:
         holds = held_before if isinstance(held_before, int) else 0
         delay = deferral_delay(holds, min(self.tiers_ms) / 1000, self.max_seconds)
         headers = {
-            **_carried(message),
+            **carried(message.headers),
             HOLDS_HEADER: holds + 1,
             ORIGIN_HEADER: self.queue,
             ROUTING_KEY_HEADER: _routing_key(message, self.queue),
@@ -170,13 +171,11 @@ def returning(message: AbstractIncomingMessage) -> tuple[str, str] | None:
     origin = (message.headers or {}).get(ORIGIN_HEADER)
     if message.headers is None or HOLDS_HEADER not in message.headers or origin in (None, topology.RETRY_DUE_QUEUE):
         return None
-    if topology.carries_events(str(origin)):
-        return topology.EVENTS_EXCHANGE, _routing_key(message, topology.RETRY_DUE_QUEUE)
-    return "", str(origin)
+    return topology.way_back(str(origin), _routing_key(message, topology.RETRY_DUE_QUEUE))
 
 
 async def send_back(broker: Broker, message: AbstractIncomingMessage, target: tuple[str, str]) -> None:
-    await _copy(broker, message, target, _carried(message))
+    await _copy(broker, message, target, carried(message.headers))
 
 
 async def _copy(broker: Broker, message: AbstractIncomingMessage, target: tuple[str, str], headers: dict) -> None:

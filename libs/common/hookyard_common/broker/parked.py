@@ -63,8 +63,6 @@ def redrivable(origin: str | None) -> bool:
 
 #: Pause before a re-drive that found nothing looks again.
 RELOOK_SECONDS = 0.5
-# Headers the broker adds on dead-lettering and delivery, dropped from a re-driven copy.
-BROKER_HEADERS = outages.BROKER_HEADERS
 
 
 @dataclass(frozen=True)
@@ -185,14 +183,9 @@ async def _redrive_once(broker: Broker, key: str | None) -> list[Parked]:
 
 
 async def _send_back(broker: Broker, parked: Parked) -> None:
-    headers = {k: v for k, v in parked.headers.items() if not k.startswith(BROKER_HEADERS)}
-    if topology.carries_events(parked.origin or ""):
-        # The dispatcher checks the routing key (`<tenant>.<type>`): back through the events exchange.
-        exchange, routing_key = topology.EVENTS_EXCHANGE, parked.routing_key or ""
-    elif parked.origin is not None:
-        exchange, routing_key = "", parked.origin
-    else:  # _redrive_once sends back only what came from a REDRIVABLE queue
+    if parked.origin is None:  # _redrive_once sends back only what came from a REDRIVABLE queue
         raise ValueError(f"parked message {parked.key} names no queue to go back to")
+    exchange, routing_key = topology.way_back(parked.origin, parked.routing_key or "")
     # A tenant's message goes back as nobody's, never under the re-driving service's name.
     await broker.publish_copy(
         parked.body,
@@ -200,7 +193,7 @@ async def _send_back(broker: Broker, parked: Parked) -> None:
         exchange=exchange,
         routing_key=routing_key,
         message_id=parked.message_id,
-        headers=headers,
+        headers=outages.carried(parked.headers),
     )
 
 

@@ -69,6 +69,15 @@ def carries_events(queue: str) -> bool:
     return queue == DISPATCH_QUEUE or queue.startswith(LANE_PREFIX)
 
 
+def way_back(origin: str, routing_key: str) -> tuple[str, str]:
+    """Where a message taken off `origin` is published again (exchange, routing key): a queue
+    the dispatcher reads through the events exchange, with the message's own routing key;
+    any other straight back to its queue."""
+    if carries_events(origin):
+        return EVENTS_EXCHANGE, routing_key
+    return "", origin
+
+
 def tier_queue(delay_ms: int) -> str:
     return f"{RETRY_TIER_PREFIX}{delay_ms}ms"
 
