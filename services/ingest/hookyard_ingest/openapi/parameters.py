@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from hookyard_common.broker.parked import MAX_SCAN
+from hookyard_common.delivery.event_status import Status
 
 
 class PageQuery(BaseModel):
@@ -28,9 +29,7 @@ class WindowQuery(PageQuery):
 class EventQuery(WindowQuery):
     # Spelt out: an enum would be a `$ref`, and a query parameter's schema is inline.
     event_type: str | None = Field(None, description="Only this type, or a pattern such as `order.*`.")
-    status: Literal["dead", "failing", "delivered", "pending"] | None = Field(
-        None, description="Only events in this delivery state (docs/api.md#search)."
-    )
+    status: Status | None = Field(None, description="Only events in this delivery state (docs/api.md#search).")
     endpoint_id: str | None = Field(None, description="Only events with a message to this endpoint.")
 
 

@@ -15,6 +15,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hookyard_common.delivery.event_status import Status
+
 T = TypeVar("T")
 
 
@@ -169,15 +171,12 @@ class Attempt(Shape):
     latency_ms: float | None
 
 
-EventStatus = Literal["pending", "delivered", "failing", "dead"]
-
-
 class OwnEventSummary(Shape):
     """A tenant's own event as a search lists it."""
 
     id: str
     event_type: str
-    status: EventStatus
+    status: Status = Field(description="Derived from its messages' attempts and dead letters (docs/api.md#statuses).")
 
 
 class OwnEvent(Shape):
@@ -185,7 +184,7 @@ class OwnEvent(Shape):
 
     id: str
     event_type: str
-    status: EventStatus
+    status: Status = Field(description="Derived from its messages' attempts and dead letters (docs/api.md#statuses).")
 
 
 class Erased(Shape):
