@@ -113,6 +113,40 @@ async def test_the_window_slides_across_processes(counters):
     assert 50 * (1 - TOLERANCE) <= admitted <= 50
 
 
+class TurnsTheWindow(monitoring.CommandListener):
+    """Moves a test's clock into the next window while a lease is being written, as a slow
+    MongoDB does when a request arrives in the last moments of a window."""
+
+    def __init__(self, now: list[float], to: float):
+        self.now, self.to = now, to
+
+    def started(self, event) -> None:
+        pass
+
+    def succeeded(self, event) -> None:
+        if event.command_name == "findAndModify":
+            self.now[0] = self.to
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def test_a_lease_taken_as_the_window_turns_is_spent_not_counted_twice(settings):
+    now = [3609.9]  # 0.1 s before window 361 of 10 s begins
+    client = AsyncMongoClient(settings.mongo_uri, event_listeners=[TurnsTheWindow(now, 3610.1)])
+    try:
+        collection = client[settings.mongo_db][COLLECTION]
+        limiter = leased(collection, 10, lambda: now[0])
+        key = f"turn-{secrets.token_hex(4)}"
+        assert await limiter.hit(key, 2) is None
+        # Counted once, in the window it was leased in; the new window has not been charged for it.
+        assert [doc["taken"] async for doc in collection.find({"_id": {"$regex": f"^{key}@"}})] == [1]
+        # 0.1 s into window 361 the sliding window holds 0.99 of one request: one more fits, then none.
+        assert [await limiter.hit(key, 2) is None for _ in range(2)] == [True, False]
+    finally:
+        await client.close()
+
+
 async def test_without_mongodb_the_local_limiter_answers_at_once_and_nothing_raises():
     # The client's own server selection would wait 30 s: the limiter's timeout must cut it short.
     nowhere = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}/?retryWrites=false")

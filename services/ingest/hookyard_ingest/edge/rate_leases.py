@@ -92,15 +92,20 @@ class LeasedLimiter:
         """Count one request; None when allowed, else seconds to wait before retrying."""
         local_wait = self.local.hit(key, limit)  # always counted: the fallback stays warm
         counters = self.counters
+        filled: _Lease | None = None
         while counters is not None and self.clock() >= self._alone_until:
             now = self.clock()
             lease = self._lease(key, now)
+            if not lease.tokens and filled is not None and filled.tokens:
+                # Leased as the window turned: spend it where it was counted, rather than
+                # count this request twice (which would weigh on the next window as well).
+                lease = filled
             if lease.tokens > 0:
                 lease.tokens -= 1
                 return None
             if lease.refused_until > now:
                 return lease.refused_until - now
-            await self._take(counters, key, limit)
+            filled = await self._take(counters, key, limit)
         return local_wait
 
     def _lease(self, key: str, now: float) -> _Lease:
@@ -113,16 +118,16 @@ class LeasedLimiter:
             self._leases[key] = lease
         return lease
 
-    async def _take(self, counters: AsyncCollection, key: str, limit: int) -> None:
-        """One lease at a time per key: concurrent requests wait for the same one."""
+    async def _take(self, counters: AsyncCollection, key: str, limit: int) -> _Lease:
+        """One lease at a time per key: concurrent requests wait for the same one, the lease it filled."""
         task = self._taking.get(key)
         if task is None:
             task = asyncio.create_task(self._lease_more(counters, key, limit))
             self._taking[key] = task
             task.add_done_callback(lambda _: self._taking.pop(key, None))
-        await asyncio.shield(task)  # a caller giving up does not cancel the others' lease
+        return await asyncio.shield(task)  # a caller giving up does not cancel the others' lease
 
-    async def _lease_more(self, counters: AsyncCollection, key: str, limit: int) -> None:
+    async def _lease_more(self, counters: AsyncCollection, key: str, limit: int) -> _Lease:
         now = self.clock()
         lease = self._lease(key, now)
         offset = now - lease.window * self.window
@@ -138,7 +143,7 @@ class LeasedLimiter:
             log.warning("rate counters unreachable; counting in this process alone", extra={"error": repr(exc)})
             self._alone_until = self.clock() + self.fallback
             LEASES.labels("unreachable").inc()
-            return
+            return lease
         before = taken - batch
         lease.taken = taken
         granted = max(0, min(batch, room - before))
@@ -146,6 +151,7 @@ class LeasedLimiter:
         LEASES.labels("leased" if granted else "full").inc()
         if not granted:
             lease.refused_until = now + max(0.05, retry_after(self.window, limit, lease.previous, before, offset))
+        return lease
 
     async def _increment(self, counters: AsyncCollection, counter_id: str, batch: int, window: int) -> int:
         """The counter's `taken` after adding `batch`; created on first use."""
