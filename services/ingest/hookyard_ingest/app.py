@@ -581,6 +581,15 @@ TENANT_API = Wing(
                 body=Rotation,
                 errors=(404,),
             ),
+            op(
+                "GET",
+                "/endpoints/{endpoint_id}/stats",
+                lambda p: p.metrics.endpoint_series,
+                "An endpoint's attempts, success rate and latency over time, in equal slices",
+                {200: resources.EndpointStats},
+                query=parameters.EndpointStatsQuery,
+                errors=(404,),
+            ),
         ),
         *tagged(
             "events",

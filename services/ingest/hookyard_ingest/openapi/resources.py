@@ -216,6 +216,21 @@ class DeliveryMetrics(Shape):
     endpoints: dict[str, Figures]
 
 
+class EndpointSlice(Shape):
+    start: datetime
+    attempts: int
+    successful: int
+    success_rate: float | None = Field(description="Successful attempts over attempts; null when none were made.")
+    avg_latency_ms: float | None
+
+
+class EndpointStats(Shape):
+    endpoint_id: str
+    since: datetime
+    bucket_seconds: float
+    buckets: list[EndpointSlice] = Field(description="Equal slices of the window, oldest first, empty ones included.")
+
+
 class DeadLetter(Shape):
     id: str
     endpoint_id: str
