@@ -138,7 +138,7 @@ class Ingest:
         ctx.on_close(pings.drain)
         self.parts = Parts(
             auth=auth,
-            receiver=Receiver(settings, cache, ctx.broker, limiter, failures),
+            receiver=Receiver(settings, ctx.store, cache, ctx.broker, limiter, failures),
             pings=pings,
             tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
@@ -488,6 +488,14 @@ TENANT_API = Wing(
                 lambda p: p.sources.get,
                 "A source",
                 {200: resources.Source},
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/sources/{source_id}/stats",
+                lambda p: p.sources.stats,
+                "A source's last message and refused signatures",
+                {200: resources.SourceStats},
                 errors=(404,),
             ),
             op(

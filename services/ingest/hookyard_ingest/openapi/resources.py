@@ -216,6 +216,13 @@ class DeliveryMetrics(Shape):
     endpoints: dict[str, Figures]
 
 
+class SourceStats(Shape):
+    source_id: str
+    last_received_at: datetime | None = Field(description="When the latest message in the log arrived; null if none.")
+    signature_failures: int = Field(description="Requests refused for their signature since the source was made.")
+    last_signature_failure_at: datetime | None
+
+
 class EndpointSlice(Shape):
     start: datetime
     attempts: int
