@@ -10,7 +10,7 @@ import { attemptCard, deliveryChart, endpointHealth, poll, showFailure } from ".
 
 const TEST_EVENT_TYPE = "console.test";
 
-function testEvent(root, endpoint) {
+function testEvent(endpoint, onSettled) {
   const out = h("div", { class: "test-result", "aria-live": "polite" });
   const send = button("Send a test event", async () => {
     send.disabled = true;
@@ -23,11 +23,19 @@ function testEvent(root, endpoint) {
       });
       const waiting = h("p", {}, "Event ", h("a", { href: `#/messages/${encodeURIComponent(sent.id)}` }, sent.id), " published; waiting for its attempt…");
       out.replaceChildren(waiting);
+      // Watched until it is settled: delivered, or dead once its retries are spent.
       poll(out, async () => {
-        const attempts = await api("GET", `/v1/events/${encodeURIComponent(sent.id)}/attempts`);
-        if (!attempts.data.length) return false;
-        out.replaceChildren(waiting, ...attempts.data.map(attemptCard));
-        return true;
+        const [attempts, event] = await Promise.all([
+          api("GET", `/v1/events/${encodeURIComponent(sent.id)}/attempts`),
+          api("GET", `/v1/events/${encodeURIComponent(sent.id)}`),
+        ]);
+        if (attempts.data.length) {
+          waiting.replaceChildren("Event ", h("a", { href: `#/messages/${encodeURIComponent(sent.id)}` }, sent.id), " ", statusBadge(event.status));
+          out.replaceChildren(waiting, ...attempts.data.map(attemptCard));
+        }
+        const settled = attempts.data.length > 0 && ["delivered", "dead"].includes(event.status);
+        if (settled) onSettled();
+        return settled;
       }, 500);
     } catch (error) {
       out.replaceChildren(failure(error));
@@ -100,7 +108,7 @@ export async function render(root, params) {
     h("p", {}, h("code", { class: "url" }, endpoint.url), " · ", h("code", {}, endpoint.id)),
     health,
     deliveryChart(stats, { width: 480, height: 80 }),
-    testEvent(root, endpoint),
+    testEvent(endpoint, async () => health.replaceChildren("Health: ", endpointHealth(await api("GET", path)))),
     secret(endpoint),
     await deadLetters(endpoint),
     h("section", { class: "card", "aria-labelledby": "edit-head" }, h("h2", { id: "edit-head" }, "Settings"), form, saved),
