@@ -367,3 +367,15 @@ class ParkedDetail(ParkedMessage):
 class Redriven(Shape):
     redriven: int
     to: str | None = None
+
+
+class ConsoleSession(Shape):
+    """A console sign-in, as the page reads it (the session token itself is only in the HttpOnly cookie)."""
+
+    role: Literal["tenant", "admin"]
+    tenant_id: str | None = Field(
+        description="The tenant whose data the tenant routes answer with: a tenant's own, the one an admin acts "
+        "as, or null for an admin acting as nobody."
+    )
+    csrf: str = Field(description="Send it as `X-CSRF-Token` on every call that is not GET or HEAD.")
+    expires_at: datetime = Field(description="When the session ends unless it is used again (sliding).")
