@@ -16,6 +16,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 WIDTHS = (360, 1920)
 
 
+# The document's width and its window's, and (to say what to fix) the elements sticking out.
+WIDEST = """
+const d = document.documentElement;
+const out = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > d.clientWidth + 1);
+return [d.scrollWidth, d.clientWidth, out.slice(-3).map(e => e.tagName + '.' + e.className)];
+"""
+
+
 def go(driver: WebDriver, base: str, hash_path: str, ready_css: str) -> None:
     """Open `#<hash_path>` and wait until `ready_css` is shown."""
     driver.get(console_url(base) + "#" + hash_path)
@@ -53,9 +61,7 @@ def fits(driver: WebDriver) -> None:
         for width in WIDTHS:
             driver.set_window_size(width, 900)
             until(driver, f"window.innerWidth <= {width}")
-            overflow = driver.execute_script(
-                "const d = document.documentElement; return [d.scrollWidth, d.clientWidth];"
-            )
-            assert overflow[0] <= overflow[1], f"{driver.current_url} at {width} px: {overflow[0]} > {overflow[1]}"
+            overflow = driver.execute_script(WIDEST)
+            assert overflow[0] <= overflow[1], f"{driver.current_url} at {width} px: {overflow}"
     finally:
         driver.set_window_size(size["width"], size["height"])

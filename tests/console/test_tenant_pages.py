@@ -5,13 +5,14 @@ down onto the board, a hostile payload shown as text, and every page accessible 
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import pytest
 from aiohttp import web
 from console_browser import drive, sign_in, wait_for
-from monitor_helpers import MovableClock, create_monitor, ping
 from selenium.webdriver.common.by import By
-from tenant_pages import fits, go, press_enter, tab_to, type_into, until
+from tenant_pages import fits, go, press_enter, tab_to, until
 
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
@@ -21,6 +22,15 @@ from hookyard_common.monitors.model import COLLECTION as MONITORS
 from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.store.client import Store
 from hookyard_heartbeat.scanner import Scanner
+from monitor_helpers import MovableClock, create_monitor, ping
+
+
+@pytest.fixture(autouse=True)
+def leave_the_page(browser, start_ingest, start_consumer):
+    """After each test, before its services stop: a page still polling would hold their shutdown up."""
+    yield
+    browser.get("about:blank")
+
 
 # A hostile payload: run as HTML, it would set a flag, retitle the page and leave an <img>/<script>.
 XSS_SCRIPT = "<script>window.__pwned = 1; document.title = 'pwned'</script>"
@@ -29,7 +39,8 @@ XSS_IMG = '"><img src=x onerror="window.__pwned = 2; document.title = \'pwned\'"
 
 def attempt_outcomes(driver) -> list[str]:
     return driver.execute_script(
-        "return [...document.querySelectorAll('.test-result .attempt')].map(a => a.className.replace('attempt attempt-', ''))"
+        "return [...document.querySelectorAll('.test-result .attempt')]"
+        ".map(a => a.className.replace('attempt attempt-', ''))"
     )
 
 
@@ -102,13 +113,16 @@ async def test_a_range_replay_shows_its_progress(start_platform, receiver, brows
     )
     assert status == 201
     for n in range(3):
-        status, _, _ = await platform.call("POST", "/v1/events", token=key, json={"event_type": "a.b", "payload": {"n": n}})
+        status, _, _ = await platform.call(
+            "POST", "/v1/events", token=key, json={"event_type": "a.b", "payload": {"n": n}}
+        )
         assert status == 202
     await receiver.wait_for("/down", 3)
     for _ in range(100):
         status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
         if len(dead["data"]) == 3:
             break
+        await asyncio.sleep(0.05)
     receiver.behave("/down", [(200, 0)])
 
     def replay_window() -> str:
@@ -121,7 +135,19 @@ async def test_a_range_replay_shows_its_progress(start_platform, receiver, brows
         return f"{label}|{bar.get_attribute('value')}|{bar.get_attribute('max')}"
 
     assert await drive(replay_window) == "Replay progress|3|3"
-    assert len(await receiver.wait_for("/down", 6)) == 6
+    status, left, _ = await platform.call("GET", "/v1/dead-letters", token=key)
+    assert status == 200 and left["data"] == []
+    status, events, _ = await platform.call("GET", "/v1/events", token=key, params={"event_type": "a.b"})
+    assert sorted(e["status"] for e in events["data"]) == ["delivered"] * 3
+
+
+async def settled(store: Store) -> None:
+    """The pings' own changes are settled (moving the clock past one in progress would make it look abandoned)."""
+    for _ in range(200):
+        if not await store[MONITORS].count_documents({"outbox_at": {"$exists": True}}):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("monitor changes still pending")
 
 
 async def test_a_silent_monitor_goes_down_and_its_incident_shows_on_the_board(
@@ -132,20 +158,21 @@ async def test_a_silent_monitor_goes_down_and_its_incident_shows_on_the_board(
     key = await ingest.tenant("board")
     quiet = await create_monitor(ingest, key, name="nightly backup", heartbeat_interval_seconds=300, grace_seconds=60)
     fine = await create_monitor(ingest, key, name="api heartbeat", heartbeat_interval_seconds=300, grace_seconds=60)
-    for made in (quiet, fine):
-        assert (await ping(ingest, made["token"]))[0] == 200
     store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     await store.ensure_indexes(COLLECTIONS, Settings())
     broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
     try:
         scanner = Scanner(store, MonitorChanges(store, broker, clock), batch=100, clock=clock)
-        for _ in range(200):  # the pings' own changes settled first (see test_monitors_heartbeat)
-            if not await store[MONITORS].count_documents({"outbox_at": {"$exists": True}}):
-                break
+        # Both pinged 400 s ago, the fine one again 200 s ago: the browser's clock and the monitors' agree.
+        clock.advance(-400)
+        for made in (quiet, fine):
+            assert (await ping(ingest, made["token"]))[0] == 200
+        await settled(store)
         clock.advance(200)
         assert (await ping(ingest, fine["token"]))[0] == 200
-        clock.advance(200)  # the quiet one: past interval + grace
-        assert (await scanner.scan_once()).flipped == 1  # (late and down in one scan)
+        await settled(store)
+        clock.advance(200)  # now: the quiet one is past interval + grace
+        assert (await scanner.scan_once()).flipped == 1
         assert (await scanner.scan_once()).flipped == 0
     finally:
         await broker.close()
@@ -168,7 +195,8 @@ async def test_a_silent_monitor_goes_down_and_its_incident_shows_on_the_board(
 
     order, text, incidents = await drive(read_board)
     assert order == f"{quiet['id']},{fine['id']}"  # down first
-    assert "nightly backup" in text and "down" in text and "Open incident" in text
+    assert "nightly backup" in text and "down" in text and "Open incident" in text and "overdue" in text
+    assert "Last ping\n6 min ago" in text
     assert "Uptime 24 h" in text
     assert "open" in incidents and "no_ping" in incidents
 
@@ -188,7 +216,9 @@ async def hostile_receiver() -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/"
 
 
-async def test_a_hostile_payload_header_and_answer_are_shown_as_text_and_never_run(start_platform, browser, axe_check, screenshot):
+async def test_a_hostile_payload_header_and_answer_are_shown_as_text_and_never_run(
+    start_platform, browser, axe_check, screenshot
+):
     platform = await start_platform()
     key = await platform.tenant("hostile")
     runner, url = await hostile_receiver()
@@ -240,12 +270,19 @@ async def test_every_page_is_accessible_and_fits_a_phone_and_a_large_screen(
         "POST", "/v1/endpoints", token=key, json={"url": receiver.url("/ok"), "description": "orders service"}
     )
     assert status == 201
+    broken = {
+        "url": receiver.behave("/broken", [(500, 0)]),
+        "description": "billing",
+        "retry_policy": {"schedule_seconds": []},
+    }
+    assert (await platform.call("POST", "/v1/endpoints", token=key, json=broken))[0] == 201
     await platform.source(key, "hmac", name="tourism agent")
     status, sent, _ = await platform.call(
         "POST", "/v1/events", token=key, json={"event_type": "order.created", "payload": {"order_id": "o_1"}}
     )
     assert status == 202
     await receiver.wait_for("/ok", 1)
+    await receiver.wait_for("/broken", 1)
     monitor = await create_monitor(platform, key, heartbeat_interval_seconds=300, grace_seconds=60)
     pages = [
         ("/endpoints", ".page-endpoints table", "endpoints"),
@@ -272,5 +309,12 @@ async def test_every_page_is_accessible_and_fits_a_phone_and_a_large_screen(
 
     headings = await drive(visit_each)
     assert headings == [
-        "Endpoints", "orders service", "Messages", "Event", "Dead letters", "Sources", "Monitors", "backup job new",
+        "Endpoints",
+        "orders service",
+        "Messages",
+        "Event",
+        "Dead letters",
+        "Sources",
+        "Monitors",
+        "backup job new",
     ]

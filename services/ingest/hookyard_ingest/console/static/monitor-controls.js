@@ -2,7 +2,7 @@
 // the actions on it (pause, resume, a new ping token), each redrawing the page once the API agreed.
 
 import { api } from "./api.js";
-import { button, failure, h } from "./dom.js";
+import { button, failure, h, moment } from "./dom.js";
 
 const WINDOWS = [["24h", "24 h"], ["7d", "7 d"], ["30d", "30 d"]];
 
@@ -16,6 +16,14 @@ export function uptimeList(stats) {
       return [h("dt", {}, `Uptime ${label}`), h("dd", {}, percent === null || percent === undefined ? "–" : `${percent}%`)];
     }),
   );
+}
+
+/** When the next heartbeat is due: a time, "overdue" once late or down, or why none is expected. */
+export function nextExpected(monitor) {
+  if (!monitor.heartbeat_interval_seconds) return "pushes only";
+  if (monitor.state === "paused") return "paused";
+  if (monitor.late_at) return moment(monitor.late_at);
+  return ["late", "down"].includes(monitor.state) ? h("strong", {}, "overdue") : "after the first ping";
 }
 
 /** Pause or resume, and regenerate the token; `redraw()` after each; `out` shows the answer. */

@@ -90,6 +90,7 @@ export async function render(root, params) {
   const endpoint = await api("GET", path);
   const stats = await api("GET", `${path}/stats?hours=24&buckets=24`);
   const health = h("p", { class: "health" }, "Health: ", endpointHealth(endpoint));
+  let chart = deliveryChart(stats, { width: 480, height: 80 });
   const saved = h("div", { "aria-live": "polite" });
   const form = endpointForm(endpoint, async (body, formElement) => {
     try {
@@ -107,8 +108,12 @@ export async function render(root, params) {
     h("h1", {}, endpoint.description || endpoint.url),
     h("p", {}, h("code", { class: "url" }, endpoint.url), " · ", h("code", {}, endpoint.id)),
     health,
-    deliveryChart(stats, { width: 480, height: 80 }),
-    testEvent(endpoint, async () => health.replaceChildren("Health: ", endpointHealth(await api("GET", path)))),
+    chart,
+    testEvent(endpoint, async () => {
+      const [now, series] = await Promise.all([api("GET", path), api("GET", `${path}/stats?hours=24&buckets=24`)]);
+      health.replaceChildren("Health: ", endpointHealth(now));
+      chart.replaceWith((chart = deliveryChart(series, { width: 480, height: 80 })));
+    }),
     secret(endpoint),
     await deadLetters(endpoint),
     h("section", { class: "card", "aria-labelledby": "edit-head" }, h("h2", { id: "edit-head" }, "Settings"), form, saved),

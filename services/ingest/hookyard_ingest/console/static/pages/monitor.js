@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { copyButton, h, moment, s, statusBadge, table } from "../dom.js";
-import { monitorActions, uptimeList } from "../monitor-controls.js";
+import { monitorActions, nextExpected, uptimeList } from "../monitor-controls.js";
 
 /** The flips as a strip over the window: each span the colour of the state it held. */
 function timelineStrip(flips, since, now) {
@@ -39,7 +39,7 @@ export async function render(root, params) {
       h("p", {}, "Ping URL: ", h("code", { class: "url" }, monitor.ping_url), " ", copyButton(monitor.ping_url, "Copy ping URL")),
       h("dl", { class: "facts" },
         h("dt", {}, "Last ping"), h("dd", {}, moment(monitor.last_ping_at)),
-        h("dt", {}, "Next expected"), h("dd", {}, monitor.heartbeat_interval_seconds ? moment(monitor.late_at) : "pushes only"),
+        h("dt", {}, "Next expected"), h("dd", {}, nextExpected(monitor)),
         h("dt", {}, "Down after"), h("dd", {}, monitor.deadline ? moment(monitor.deadline) : "–"),
         h("dt", {}, "Pings received"), h("dd", {}, String(monitor.pings_received))),
       uptimeList(stats),

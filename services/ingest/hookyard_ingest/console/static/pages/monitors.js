@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { h, moment, statusBadge } from "../dom.js";
-import { monitorActions, uptimeList } from "../monitor-controls.js";
+import { monitorActions, nextExpected, uptimeList } from "../monitor-controls.js";
 import { everything, poll } from "../widgets.js";
 
 const URGENCY = { down: 0, late: 1, degraded: 2, new: 3, up: 4, paused: 5 };
@@ -21,7 +21,7 @@ async function tile(monitor, redraw) {
     h("h2", {}, h("a", { href: `#/monitors/${encodeURIComponent(monitor.id)}` }, monitor.name), " ", statusBadge(monitor.state)),
     h("dl", { class: "facts" },
       h("dt", {}, "Last ping"), h("dd", {}, moment(monitor.last_ping_at)),
-      h("dt", {}, "Next expected"), h("dd", {}, monitor.heartbeat_interval_seconds ? moment(monitor.late_at) : "pushes only")),
+      h("dt", {}, "Next expected"), h("dd", {}, nextExpected(monitor))),
     uptimeList(stats),
     incident,
     monitorActions(monitor, redraw, out),
