@@ -242,15 +242,17 @@ async def test_a_hostile_payload_header_and_answer_are_shown_as_text_and_never_r
             go(browser, platform.base, f"/messages/{sent['id']}", ".page-message .attempt")
             for details in browser.find_elements(By.CSS_SELECTOR, ".attempt details"):
                 details.find_element(By.TAG_NAME, "summary").click()
-            axe_check(browser)
-            screenshot(browser, "message")
-            return browser.execute_script(
+            seen = browser.execute_script(
                 """const main = document.getElementById('main');
                 return {pwned: window.__pwned ?? null, title: document.title,
                         imgs: main.querySelectorAll('img').length, scripts: main.querySelectorAll('script').length,
                         payload: main.querySelector('pre.json').textContent,
                         attempt: main.querySelector('.attempt').textContent};"""
             )
+            if seen["imgs"] == 0:  # (axe would only say an injected <img> lacks its alt text)
+                axe_check(browser)
+                screenshot(browser, "message")
+            return seen
 
         seen = await drive(message_page)
     finally:
