@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from console_browser import drive, sign_in, wait_for
 from selenium.webdriver.common.by import By
-from tenant_pages import fits, go, press_enter, tab_to, until
+from tenant_pages import fits, go, press_enter, tab_to, type_into, until
 
 from hookyard_cli.devstack import free_port
 from hookyard_common.broker.connection import Broker
@@ -55,9 +55,15 @@ async def test_a_newcomers_first_evening(start_platform, receiver, browser, axe_
         tab_to(browser, ".page-head button")
         press_enter(browser)  # opens the form, focus on its URL
         until(browser, "document.activeElement.name === 'url'")
-        browser.switch_to.active_element.send_keys(url)
+        browser.switch_to.active_element.send_keys("ftp://not-for-webhooks")
         tab_to(browser, "[name='retry_policy.schedule_seconds']")
         browser.switch_to.active_element.send_keys("0.05, 0.05")  # two quick retries, then a dead letter
+        tab_to(browser, ".endpoint-form button[type=submit]")
+        press_enter(browser)
+        # The API's refusal, beside the field it names.
+        problem = wait_for(browser, ".endpoint-form .field-error")
+        assert problem.find_element(By.XPATH, "..").find_element(By.TAG_NAME, "input").get_attribute("name") == "url"
+        type_into(browser, ".endpoint-form [name=url]", url)
         tab_to(browser, ".endpoint-form button[type=submit]")
         press_enter(browser)
         wait_for(browser, ".made", "Endpoint created")
@@ -156,15 +162,17 @@ async def test_a_silent_monitor_goes_down_and_its_incident_shows_on_the_board(
     clock = MovableClock()
     ingest = await start_ingest(clock=clock)
     key = await ingest.tenant("board")
-    quiet = await create_monitor(ingest, key, name="nightly backup", heartbeat_interval_seconds=300, grace_seconds=60)
-    fine = await create_monitor(ingest, key, name="api heartbeat", heartbeat_interval_seconds=300, grace_seconds=60)
     store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     await store.ensure_indexes(COLLECTIONS, Settings())
     broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
     try:
         scanner = Scanner(store, MonitorChanges(store, broker, clock), batch=100, clock=clock)
-        # Both pinged 400 s ago, the fine one again 200 s ago: the browser's clock and the monitors' agree.
+        # Both made and pinged 400 s ago, the fine one again 200 s ago: the browser's clock and the monitors' agree.
         clock.advance(-400)
+        quiet = await create_monitor(
+            ingest, key, name="nightly backup", heartbeat_interval_seconds=300, grace_seconds=60
+        )
+        fine = await create_monitor(ingest, key, name="api heartbeat", heartbeat_interval_seconds=300, grace_seconds=60)
         for made in (quiet, fine):
             assert (await ping(ingest, made["token"]))[0] == 200
         await settled(store)
@@ -307,6 +315,10 @@ async def test_every_page_is_accessible_and_fits_a_phone_and_a_large_screen(
             if shot:
                 screenshot(browser, shot)
             seen.append(browser.find_element(By.TAG_NAME, "h1").text)
+        # The log's filters are the API's: a wildcard type finds the event, another type nothing.
+        go(browser, platform.base, "/messages?event_type=order.*", ".page-messages table")
+        assert sent["id"] in browser.find_element(By.CSS_SELECTOR, ".page-messages tbody").text
+        go(browser, platform.base, "/messages?event_type=invoice.*", ".page-messages .results .empty")
         return seen
 
     headings = await drive(visit_each)

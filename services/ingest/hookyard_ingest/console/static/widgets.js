@@ -16,6 +16,21 @@ export function query(params) {
   return kept.length ? `?${new URLSearchParams(kept)}` : "";
 }
 
+/** A `datetime-local` control's value as ISO 8601 in UTC (the API wants a zone); other text as typed. */
+export function isoInstant(text) {
+  if (!text) return "";
+  const parsed = new Date(text);
+  return Number.isNaN(parsed.getTime()) ? text : parsed.toISOString();
+}
+
+/** A moment (ISO text or Date) as a `datetime-local` value in the browser's zone; "" when there is none. */
+export function localInput(when) {
+  if (!when) return "";
+  const parsed = new Date(when);
+  if (Number.isNaN(parsed.getTime())) return "";
+  return new Date(parsed.getTime() - parsed.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
 /** Every page of a list (`/v1/...` answering `{data, next_cursor}`), up to `most` items. */
 export async function everything(path, params = {}, most = 500) {
   const found = [];

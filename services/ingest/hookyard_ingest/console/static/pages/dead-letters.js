@@ -4,18 +4,9 @@
 
 import { api } from "../api.js";
 import { button, failure, field, h, moment, statusBadge, table } from "../dom.js";
-import { poll, progressBar, query, showFailure } from "../widgets.js";
+import { isoInstant, localInput, poll, progressBar, query, showFailure } from "../widgets.js";
 
 const HOUR = 3600 * 1000;
-
-function localValue(date) {
-  return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-}
-
-function instant(text) {
-  const parsed = new Date(text);
-  return Number.isNaN(parsed.getTime()) ? text : parsed.toISOString();
-}
 
 function filterForm(params) {
   const endpoint = h("input", { name: "endpoint_id", "data-field": "endpoint_id", value: params.endpoint_id || "", placeholder: "ep_…", autocomplete: "off" });
@@ -30,8 +21,8 @@ function filterForm(params) {
 
 function replayRange(params, onDone) {
   const now = new Date();
-  const since = h("input", { type: "datetime-local", name: "since", "data-field": "since", value: localValue(new Date(now - 24 * HOUR)) });
-  const until = h("input", { type: "datetime-local", name: "until", "data-field": "until", value: localValue(new Date(now.getTime() + 60000)) });
+  const since = h("input", { type: "datetime-local", name: "since", "data-field": "since", value: localInput(new Date(now - 24 * HOUR)) });
+  const until = h("input", { type: "datetime-local", name: "until", "data-field": "until", value: localInput(new Date(now.getTime() + 60000)) });
   const endpoint = h("input", { name: "endpoint_id", "data-field": "endpoint_id", value: params.endpoint_id || "", placeholder: "every endpoint", autocomplete: "off" });
   const progress = progressBar("Replay progress");
   progress.element.hidden = true;
@@ -42,7 +33,7 @@ function replayRange(params, onDone) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     errors.replaceChildren();
-    const body = { since: instant(since.value), until: instant(until.value) };
+    const body = { since: isoInstant(since.value), until: isoInstant(until.value) };
     if (endpoint.value.trim()) body.endpoint_id = endpoint.value.trim();
     try {
       const started = await api("POST", "/v1/dead-letters/replay", body);

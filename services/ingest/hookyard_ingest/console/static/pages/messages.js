@@ -5,32 +5,18 @@
 
 import { api } from "../api.js";
 import { field, h, moment, statusBadge, table } from "../dom.js";
-import { query, showFailure } from "../widgets.js";
+import { isoInstant, localInput, query, showFailure } from "../widgets.js";
 
 const STATUSES = ["", "pending", "delivered", "failing", "dead"];
 const FILTERS = ["event_type", "status", "endpoint_id", "source_id", "since", "until"];
-
-/** A datetime-local value as ISO 8601 in UTC (the API wants a zone), or the text as typed. */
-function instant(text) {
-  if (!text) return "";
-  const parsed = new Date(text);
-  return Number.isNaN(parsed.getTime()) ? text : parsed.toISOString();
-}
-
-function localValue(iso) {
-  if (!iso) return "";
-  const parsed = new Date(iso);
-  if (Number.isNaN(parsed.getTime())) return "";
-  return new Date(parsed.getTime() - parsed.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-}
 
 function filterForm(params) {
   const received = params.kind === "received";
   const control = (name, attrs = {}) => h("input", { name, "data-field": name, value: params[name] || "", autocomplete: "off", ...attrs });
   const kind = h("select", { name: "kind" }, h("option", { value: "own", selected: !received }, "Your events"), h("option", { value: "received", selected: received }, "Received from sources"));
   const status = h("select", { name: "status", "data-field": "status" }, STATUSES.map((s) => h("option", { value: s, selected: s === (params.status || "") }, s || "any")));
-  const since = control("since", { type: "datetime-local", value: localValue(params.since) });
-  const until = control("until", { type: "datetime-local", value: localValue(params.until) });
+  const since = control("since", { type: "datetime-local", value: localInput(params.since) });
+  const until = control("until", { type: "datetime-local", value: localInput(params.until) });
   const source = control("source_id", { placeholder: "src_…" });
   const form = h(
     "form",
@@ -54,7 +40,7 @@ function filterForm(params) {
     const chosen = { kind: kind.value === "received" ? "received" : "" };
     for (const name of FILTERS) {
       const value = form.elements[name].value.trim();
-      chosen[name] = name === "since" || name === "until" ? instant(value) : value;
+      chosen[name] = name === "since" || name === "until" ? isoInstant(value) : value;
     }
     if (chosen.kind !== "received") chosen.source_id = "";
     location.hash = `#/messages${query(chosen)}`;

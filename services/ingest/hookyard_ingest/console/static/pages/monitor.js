@@ -16,7 +16,7 @@ function timelineStrip(flips, since, now) {
     return s("rect", { x: ((from - since) / span) * width, y: 0, width: Math.max(1, ((to - from) / span) * width), height: 16, class: `strip-${flip.to}` },
       s("title", {}, `${flip.to} from ${flip.at}`));
   });
-  const label = `State changes over the last 24 h: ${ordered.length} flips`;
+  const label = `State changes since ${new Date(since).toISOString()}: ${ordered.length} flips`;
   return s("svg", { viewBox: `0 0 ${width} 16`, class: "timeline", role: "img", "aria-label": label, preserveAspectRatio: "none" }, s("title", {}, label), parts);
 }
 
@@ -46,7 +46,8 @@ export async function render(root, params) {
       monitorActions(monitor, draw, out),
       out,
       h("section", { class: "card", "aria-labelledby": "flips-head" }, h("h2", { id: "flips-head" }, "Timeline"),
-        timelineStrip(flips.data, now - 24 * 3600 * 1000, now),
+        // The last 24 h, or since the monitor was made when that is later.
+        timelineStrip(flips.data, Math.max(now - 24 * 3600 * 1000, Date.parse(monitor.created_at)), now),
         table(flips.data, [
           { label: "When", value: (f) => moment(f.at) },
           { label: "From", value: (f) => statusBadge(f.from) },
