@@ -5,6 +5,7 @@
   /v1/openapi.json /v1/docs reference  GET: the OpenAPI document and its page (public)
   /v1/tenants[/{id}[/disable|/enable]]  admin: tenants (create, list, read, disable, enable, delete)
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
+  /v1/admin/overview       admin       queues, parked, dead letters per tenant, services' readiness
   /v1/...                  tenant API  sources, events, endpoints, messages, metrics,
                                        dead letters, payload erasure, monitors, `hookyard listen` (WebSocket)
   /console/ /console/static/*        console     GET: the console's page and files (public; docs/console.md)
@@ -55,6 +56,7 @@ from hookyard_ingest.api.erasure import PayloadRoutes
 from hookyard_ingest.api.event_log import EventLogRoutes
 from hookyard_ingest.api.events import EventCreate, EventRoutes
 from hookyard_ingest.api.messages import MessageRoutes, Resend
+from hookyard_ingest.api.overview import OverviewRoutes
 from hookyard_ingest.api.parked import ParkedRoutes
 from hookyard_ingest.api.stats import DeliveryMetrics
 from hookyard_ingest.api.tenants import TenantCreate, TenantRoutes
@@ -91,6 +93,7 @@ class Parts:
     pings: PingRoutes
     tenants: TenantRoutes
     parked: ParkedRoutes
+    overview: OverviewRoutes
     sources: SourceRoutes
     events: EventRoutes
     endpoints: EndpointRoutes
@@ -148,6 +151,7 @@ class Ingest:
             pings=pings,
             tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
+            overview=OverviewRoutes(ctx.store, ctx.broker, settings),
             sources=SourceRoutes(ctx.store, cache, settings, base_url),
             events=EventRoutes(ctx.broker, ctx.store, settings),
             endpoints=EndpointRoutes(ctx.store, ctx.broker),
@@ -391,11 +395,19 @@ TENANTS = Wing(
         ),
     ],
 )
-PARKED = Wing(
+ADMIN = Wing(
     "/v1/admin",
     Access.admin,
     (readiness_gate, admin_auth),
     [
+        op(
+            "GET",
+            "/overview",
+            lambda p: p.overview.get,
+            "The platform at a glance: queues, parked messages, dead letters per tenant, services' readiness",
+            {200: resources.Overview},
+            tag="operator",
+        ),
         op(
             "GET",
             "/parked",
@@ -933,7 +945,7 @@ CONSOLE_SESSION = Wing(
     ),
     on_response=(shell.secure,),
 )
-WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, TENANTS, PARKED, TENANT_API, CONSOLE_SESSION)
+WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, TENANTS, ADMIN, TENANT_API, CONSOLE_SESSION)
 
 
 def openapi_document(root_path: str = "") -> dict[str, Any]:

@@ -379,3 +379,56 @@ class ConsoleSession(Shape):
     )
     csrf: str = Field(description="Send it as `X-CSRF-Token` on every call that is not GET or HEAD.")
     expires_at: datetime = Field(description="When the session ends unless it is used again (sliding).")
+
+
+class QueueFigures(Shape):
+    name: str
+    messages: int = Field(description="Messages in the queue, ready and unacknowledged.")
+    consumers: int
+    ready: int | None = Field(None, description="Messages waiting for a consumer (management API only).")
+    unacknowledged: int | None = Field(None, description="Messages delivered, not yet acknowledged.")
+    oldest_age_seconds: float | None = Field(
+        None,
+        description="How long the queue has not been empty, from the broker's depth history: the oldest "
+        "message's age while nothing consumes it, at most that while something does. Null when the queue is "
+        "empty or the age is not known (`age_known`).",
+    )
+
+
+class QueuesOverview(Shape):
+    source: Literal["management", "amqp"] = Field(
+        description="`management`: RabbitMQ's management API; `amqp`: passive declares (no age)."
+    )
+    age_known: bool
+    note: str | None = Field(None, description="Why the figures came by AMQP although a management API is set.")
+    data: list[QueueFigures]
+
+
+class ParkedOverview(Shape):
+    count: int
+    data: list[ParkedMessage] = Field(description="The first few; the rest at `GET /v1/admin/parked`.")
+
+
+class TenantDeadLetters(Shape):
+    tenant_id: str
+    count: int
+
+
+class DeadLettersOverview(Shape):
+    total: int = Field(description="Dead letters of every tenant (the collection's estimate).")
+    by_tenant: list[TenantDeadLetters] = Field(description="The tenants with the most, the most first (100 at most).")
+
+
+class ServiceReadiness(Shape):
+    name: str
+    status: Literal["ready", "not ready", "unreachable", "not configured"]
+    reason: str | None = None
+    url: str | None = Field(None, description="The `/readyz` asked (HOOKYARD_SERVICE_READY_URLS).")
+
+
+class Overview(Shape):
+    generated_at: datetime
+    queues: QueuesOverview
+    parked: ParkedOverview
+    dead_letters: DeadLettersOverview
+    services: list[ServiceReadiness]
