@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from console_browser import drive, sign_in, wait_for
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 from tenant_pages import fits, go, press_enter, tab_to, type_into, until
 
 from hookyard_cli.devstack import free_port
@@ -34,6 +35,7 @@ def leave_the_page(browser, start_ingest, start_consumer):
 
 # A hostile payload: run as HTML, it would set a flag, retitle the page and leave an <img>/<script>.
 XSS_SCRIPT = "<script>window.__pwned = 1; document.title = 'pwned'</script>"
+CREDENTIAL = "tok-never-shown-5f1c2a"
 XSS_IMG = '"><img src=x onerror="window.__pwned = 2; document.title = \'pwned\'">'
 
 
@@ -232,7 +234,10 @@ async def test_a_hostile_payload_header_and_answer_are_shown_as_text_and_never_r
     runner, url = await hostile_receiver()
     try:
         status, _, _ = await platform.call(
-            "POST", "/v1/endpoints", token=key, json={"url": url, "headers": {"X-Note": XSS_IMG}}
+            "POST",
+            "/v1/endpoints",
+            token=key,
+            json={"url": url, "headers": {"X-Note": XSS_IMG}, "auth": {"type": "bearer", "token": CREDENTIAL}},
         )
         assert status == 201
         payload = {"note": XSS_SCRIPT, XSS_IMG: [XSS_IMG]}
@@ -260,6 +265,12 @@ async def test_a_hostile_payload_header_and_answer_are_shown_as_text_and_never_r
             if seen["imgs"] == 0:  # (axe would only say an injected <img> lacks its alt text)
                 axe_check(browser)
                 screenshot(browser, "message")
+            # Resent to its one endpoint, chosen by name: a second attempt arrives on the page.
+            Select(browser.find_element(By.CSS_SELECTOR, ".resend select")).select_by_index(1)
+            browser.find_element(By.CSS_SELECTOR, ".resend button[type=submit]").click()
+            wait_for(browser, ".resend [role=status]", "Requeued to 1 endpoint")
+            until(browser, "document.querySelectorAll('.page-message .attempt').length === 2")
+            seen["page"] = browser.execute_script("return document.getElementById('main').textContent")
             return seen
 
         seen = await drive(message_page)
@@ -269,6 +280,7 @@ async def test_a_hostile_payload_header_and_answer_are_shown_as_text_and_never_r
     assert seen["imgs"] == 0 and seen["scripts"] == 0
     assert json.loads(seen["payload"]) == payload  # the payload itself, as text
     assert XSS_SCRIPT + XSS_IMG in seen["attempt"] and XSS_IMG in seen["attempt"]  # response body, header
+    assert CREDENTIAL not in seen["page"]  # the endpoint's credential is never shown
 
 
 async def test_every_page_is_accessible_and_fits_a_phone_and_a_large_screen(
@@ -332,3 +344,45 @@ async def test_every_page_is_accessible_and_fits_a_phone_and_a_large_screen(
         "Monitors",
         "backup job new",
     ]
+
+
+async def test_the_pages_actions_change_what_the_api_holds(platform, receiver, browser):
+    key = await platform.tenant("actions")
+    status, made, _ = await platform.call(
+        "POST", "/v1/endpoints", token=key, json={"url": receiver.url("/ok"), "description": "orders"}
+    )
+    assert status == 201
+    source = await platform.source(key, "hmac", name="agent")
+    status, _, _ = await platform.call(
+        "POST",
+        f"/in/{source['id']}",
+        data=b"{}",
+        headers={"X-Webhook-Signature": "00", "Content-Type": "application/json"},
+    )
+    assert status == 401
+    monitor = await create_monitor(platform, key, name="cron")
+
+    def act() -> dict:
+        sign_in(browser, platform.base, key)
+        go(browser, platform.base, f"/endpoints/{made['id']}", ".endpoint-form")
+        type_into(browser, ".endpoint-form [name=description]", "orders v2")
+        browser.find_element(By.CSS_SELECTOR, ".endpoint-form button[type=submit]").click()
+        wait_for(browser, ".saved", "Saved")
+        browser.find_element(By.XPATH, "//button[text()='Rotate secret']").click()
+        browser.switch_to.alert.accept()
+        rotated = wait_for(browser, ".secret").text
+        go(browser, platform.base, f"/monitors/{monitor['id']}", ".page-monitor .actions")
+        browser.find_element(By.XPATH, "//button[text()='Pause']").click()
+        paused = wait_for(browser, ".page-monitor h1 .badge", "paused").text
+        go(browser, platform.base, "/sources", ".page-sources tbody tr")
+        failures = browser.find_element(By.CSS_SELECTOR, ".page-sources tbody tr td:nth-child(5)").text
+        return {"rotated": rotated, "paused": paused, "failures": failures}
+
+    shown = await drive(act)
+    endpoint = (await platform.call("GET", f"/v1/endpoints/{made['id']}", token=key))[1]
+    secret = (await platform.call("GET", f"/v1/endpoints/{made['id']}/secret", token=key))[1]
+    state = (await platform.call("GET", f"/v1/monitors/{monitor['id']}", token=key))[1]["state"]
+    assert endpoint["description"] == "orders v2"
+    assert shown["rotated"] == secret["secret"] and secret["previous_secrets_valid"] == 1
+    assert shown["paused"] == state == "paused"
+    assert shown["failures"].startswith("1, last")
