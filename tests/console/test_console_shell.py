@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from console_browser import drive, sign_in, wait_for
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def overflow_at(driver, width: int) -> int:
+    """How many pixels the page runs past a window `width` wide (the window is put back after)."""
+    size = driver.get_window_size()
+    driver.set_window_size(width, 900)
+    overflow = "return document.documentElement.scrollWidth - window.innerWidth"
+    with contextlib.suppress(TimeoutException):  # the layout follows the resize a moment later
+        WebDriverWait(driver, 3).until(lambda d: d.execute_script(overflow) <= 0 or None)
+    try:
+        return driver.execute_script(overflow)
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
 
 async def test_a_tenant_signs_in_with_its_key_and_sees_the_nav(start_ingest, browser, axe_check, screenshot):
@@ -11,7 +28,7 @@ async def test_a_tenant_signs_in_with_its_key_and_sees_the_nav(start_ingest, bro
     key = await ingest.tenant("acme")
     tenant_id = ingest.tenant_ids[-1]
 
-    def journey() -> tuple[list[str], int]:
+    def journey() -> tuple[list[str], int, int, int]:
         browser.get(ingest.base + "/console/#/sign-in")
         wait_for(browser, "form.sign-in")
         axe_check(browser)
@@ -22,8 +39,10 @@ async def test_a_tenant_signs_in_with_its_key_and_sees_the_nav(start_ingest, bro
         status = browser.execute_async_script(
             "const done = arguments[0]; fetch('/v1/endpoints', {credentials: 'same-origin'}).then(r => done(r.status));"
         )
-        return [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#nav a")], status
+        nav = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#nav a")]
+        return nav, status, overflow_at(browser, 360), overflow_at(browser, 1920)
 
-    nav, status = await drive(journey)
+    nav, status, narrow, wide = await drive(journey)
+    assert narrow == wide == 0  # readable at 360 px and at 1920 px: nothing runs off the side
     assert nav == ["Endpoints", "Messages", "Dead letters", "Sources", "Monitors"]
     assert status == 200
