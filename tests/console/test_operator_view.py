@@ -16,6 +16,8 @@ QUEUE_ROWS = (
     ".map(tr => [...tr.cells].map(td => td.textContent))"
 )
 BACKLOG = 5
+#: The operator view once its figures are drawn (it is `aria-busy` while a refresh is under way).
+DRAWN = ".operator:not([aria-busy]) section[aria-labelledby=queues-title]"
 #: An age of 3 s or more, as the page writes it: the broker's depth history dates the backlog.
 AGED = re.compile(r"([3-9]|\d\d+) s|\d+ min \d+ s")
 
@@ -32,7 +34,7 @@ def lane_row(driver, lane: str, until, timeout: float = 40.0) -> list[str]:
         assert time.monotonic() < deadline, f"{lane}: {row}"
         time.sleep(1.0)
         driver.find_element(By.CSS_SELECTOR, "button.refresh").click()
-        wait_for(driver, "section[aria-labelledby=queues-title]")
+        wait_for(driver, DRAWN)
 
 
 async def test_the_operator_sees_a_backlog_while_the_dispatcher_is_stopped_and_then_drain(
@@ -47,7 +49,7 @@ async def test_the_operator_sees_a_backlog_while_the_dispatcher_is_stopped_and_t
 
     def backlog() -> list[str]:
         sign_in(browser, ingest.base, ingest.settings.admin_token)
-        wait_for(browser, "section[aria-labelledby=queues-title]")
+        wait_for(browser, DRAWN)
         row = lane_row(browser, lane, lambda row: row[1] == str(BACKLOG) and AGED.fullmatch(row[3]) is not None)
         axe_check(browser)
         screenshot(browser, "operator")
@@ -62,6 +64,7 @@ async def test_the_operator_sees_a_backlog_while_the_dispatcher_is_stopped_and_t
     assert drained[2] != "0" and drained[3] == "empty", drained  # the dispatcher consumes it now
 
     def act_as() -> tuple[str, list[str]]:
+        wait_for(browser, DRAWN)
         tenants = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=tenants-title]")
         tenants.find_element(By.CSS_SELECTOR, "button[aria-label='Act as tenant acme']").click()
         banner = wait_for(browser, "#banner .acting", tenant_id)

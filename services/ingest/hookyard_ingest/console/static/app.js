@@ -116,6 +116,8 @@ async function show() {
   try {
     const page = await ROUTES[target.name]();
     if (turn === shown) await page.render(root, target.params);
+    // A new page is announced like a page load: focus moves to it (unless the page focused a field).
+    if (turn === shown && !root.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (error) {
     if (turn === shown) root.replaceChildren(failure(error));
   }

@@ -108,6 +108,14 @@ function tenantsSection(tenants, redraw) {
 export async function render(root) {
   const body = h("div", { class: "operator" });
   const draw = async () => {
+    body.setAttribute("aria-busy", "true"); // until the new figures are in (tests wait for it too)
+    try {
+      await fill();
+    } finally {
+      body.removeAttribute("aria-busy");
+    }
+  };
+  const fill = async () => {
     const [overview, tenants] = await Promise.all([api("GET", "/v1/admin/overview"), api("GET", "/v1/tenants?limit=100")]);
     body.replaceChildren(
       h("p", { class: "hint" }, "As of ", moment(overview.generated_at), "."),
