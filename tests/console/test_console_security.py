@@ -109,6 +109,17 @@ async def test_an_idle_session_ends_and_a_used_one_slides_on(start_ingest):
     assert status == 401, body
 
 
+async def test_made_up_cookies_spend_the_callers_failure_budget(start_ingest):
+    ingest = await start_ingest(failure_limit_per_ip=3)
+    key = await ingest.tenant()
+    real = await sign_in(ingest, key)
+    assert (await real.call("GET", "/v1/endpoints"))[0] == 200
+    forged = [Session(ingest, f"made-up-{n}", real.body, "") for n in range(4)]
+    answers = [await session.call("GET", "/v1/endpoints") for session in forged]
+    assert [status for status, _, _ in answers] == [401, 401, 401, 429], answers
+    assert answers[-1][1]["error"]["code"] == "too_many_failures"
+
+
 async def test_revoking_the_key_or_disabling_the_tenant_ends_its_sessions(start_ingest):
     ingest = await start_ingest()
     first = await ingest.tenant()

@@ -32,6 +32,7 @@ from hookyard_common.schemas import utcnow
 from hookyard_common.store.client import Store
 from hookyard_ingest.edge.auth import Auth
 from hookyard_ingest.edge.errors import ApiError
+from hookyard_ingest.edge.limits import client_ip
 from hookyard_ingest.edge.request_io import parse_body
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,12 @@ class ConsoleSessions:
         token = request.cookies.get(COOKIE)
         if not token or "Authorization" in request.headers:
             return None
+        # Within the caller's failure budget, as keys are: made-up cookies cannot drive one query each.
+        ip = client_ip(request, self.auth.trusted)
+        self.auth.failures.check(ip)
         session = await console_sessions.find_live(self.store, token, self.clock(), self.idle)
         if session is None:
+            self.auth.failures.failed(ip)
             raise _ended()
         if request.method not in SAFE_METHODS and not hmac.compare_digest(
             request.headers.get(CSRF_HEADER, "").encode(), session["csrf"].encode()
