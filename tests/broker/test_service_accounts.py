@@ -20,7 +20,7 @@ from yarl import URL
 from helpers import REPO, endpoint, publish
 from hookyard_common.broker import topology
 
-sys.path.insert(0, str(REPO / "tests" / "deploy"))
+sys.path.insert(0, str(REPO / "tests" / "deploy"))  # the overlays' renderer, shared with tests/deploy/
 from k8s_render import find, render  # noqa: E402
 
 SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")

@@ -469,6 +469,20 @@ def test_rabbitmq_is_sized_as_its_operator_recommends_for_production():
     assert "cluster_partition_handling = pause_minority" in config
     assert re.search(r"^disk_free_limit\.relative = 1\.0$", config, re.MULTILINE)
     assert int(rabbit["image"].split(":")[1].split(".")[0]) >= 4  # RabbitMQ 4.x
+    guide = (K8S / "README.md").read_text()
+    assert "### RabbitMQ 3.13 and 4.x" in guide and "quorum" in guide
+
+
+def test_mongodb_runs_on_mongodb_controllers_for_kubernetes_not_the_deprecated_operator():
+    guide = (K8S / "README.md").read_text()
+    needs = guide[guide.index("## What the cluster needs") : guide.index("### RabbitMQ 3.13 and 4.x")]
+    table = [line for line in needs.splitlines() if line.startswith("| [")]
+    assert any("github.com/mongodb/mongodb-kubernetes)" in line and "MongoDBCommunity" in line for line in table)
+    assert not any("mongodb-kubernetes-operator" in line for line in table)  # deprecated: named only as replaced
+    manifest = " ".join(line.lstrip("# ") for line in (K8S / "base" / "mongodb.yaml").read_text().splitlines())
+    assert "through MongoDB Controllers for Kubernetes" in manifest
+    vendored = (REPO / "tests" / "deploy" / "crds" / "README.md").read_text()
+    assert "mongodb/mongodb-kubernetes" in vendored  # the CRD test_k8s_schemas validates against
 
 
 def test_the_tls_certificate_comes_from_cert_manager_by_default():
