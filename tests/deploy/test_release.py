@@ -91,7 +91,18 @@ def test_the_image_runs_as_the_non_root_user_the_pods_ask_for():
 
 
 def make_image(*overrides: str) -> list[str]:
-    result = subprocess.run(["make", "-n", "image", *overrides], cwd=REPO, capture_output=True, text=True, timeout=30)
+    import os
+
+    # Run by `make test`, a child make inherits the parent's flags and prints "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "image", *overrides],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
