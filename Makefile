@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install up down status test lint bench lock clean openapi
+.PHONY: install up down status test lint bench lock clean openapi image
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,14 @@ lint: install
 # The committed copy of the API's OpenAPI document, rebuilt from the route table.
 openapi: install
 	$(VENV)/bin/python -m hookyard_ingest.spec > docs/openapi.json
+
+# The container image of every service (Dockerfile), with Docker or else Podman. The dev
+# overlay runs `hookyard:dev`; for a cluster, tag it for your registry and push it
+# (deploy/k8s/README.md): make image IMAGE=registry.example.com/hookyard:0.1.0
+IMAGE ?= hookyard:dev
+CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman || echo docker)
+image:
+	$(CONTAINER_ENGINE) build --tag $(IMAGE) .
 
 lock: $(UV)
 	$(UV) lock

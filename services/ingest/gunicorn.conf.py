@@ -4,7 +4,8 @@
 
 Each worker is a whole ingest (its own broker and database connections, its
 own recorder consumer); the broker spreads work among them. Settings:
-GUNICORN_WORKERS (default 2 x cores + 1), GUNICORN_BIND (default
+GUNICORN_WORKERS (default 2 x cores + 1, where cores is the container's CPU
+quota when it has one: see `available_cores`), GUNICORN_BIND (default
 HOOKYARD_HTTP_HOST:HOOKYARD_INGEST_PORT), GUNICORN_TIMEOUT, and every
 HOOKYARD_* variable. /metrics aggregates all workers.
 
@@ -15,18 +16,51 @@ HOOKYARD_HTTP_KEEPALIVE_SECONDS); gunicorn's own `keepalive` is not used.
 """
 
 import math
-import multiprocessing
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 from hookyard_common.core.settings import get_settings
 
 _settings = get_settings()
 
+#: Where the kernel shows this container's own cgroup (a cgroup namespace puts it at the root).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """The CPUs the cgroup may use per period (cgroup v2 `cpu.max`, else v1
+    `cfs_quota_us / cfs_period_us`); None when unlimited or not readable."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()
+    except (OSError, ValueError):
+        for v1 in (root / "cpu", root / "cpu,cpuacct"):
+            try:
+                quota = (v1 / "cpu.cfs_quota_us").read_text().strip()
+                period = (v1 / "cpu.cfs_period_us").read_text().strip()
+                break
+            except OSError:
+                continue
+        else:
+            return None
+    if quota in ("max", "-1") or int(period) <= 0:
+        return None
+    return int(quota) / int(period)
+
+
+def available_cores(root: Path = CGROUP_ROOT) -> int:
+    """The cores this process may really use: the CPUs it may run on, capped by the cgroup's
+    quota (rounded up). A container limited to 1 CPU on a 64-core node counts 1, not 64, or
+    2 x 64 + 1 workers would share one CPU's time and the memory limit."""
+    cores = len(os.sched_getaffinity(0))
+    quota = cpu_quota(root)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
 wsgi_app = "hookyard_ingest.main:gunicorn_app"
 worker_class = "aiohttp.GunicornWebWorker"
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+workers = int(os.environ.get("GUNICORN_WORKERS", available_cores() * 2 + 1))
 bind = os.environ.get("GUNICORN_BIND", f"{_settings.http_host}:{_settings.ingest_port}")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # Workers get the shutdown deadline to finish in-flight requests and messages.

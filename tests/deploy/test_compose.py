@@ -99,3 +99,37 @@ def test_prometheus_and_grafana_run_under_the_monitoring_profile():
     assert (grafana["/var/lib/grafana/dashboards"] / "hookyard.json").exists()
     datasource = yaml.safe_load((grafana["/etc/grafana/provisioning"] / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_the_ingest_gets_an_admin_token_from_the_documented_env_file():
+    """`docker compose up` reads .env by itself; without the token it refuses to start, saying where to put it."""
+    compose = load()["services"]
+    value = compose["ingest"]["environment"]["HOOKYARD_ADMIN_TOKEN"]
+    match = re.fullmatch(r"\$\{HOOKYARD_ADMIN_TOKEN:\?([^}]+)\}", value)
+    assert match and ".env" in match.group(1), value  # required, never a committed default
+    guide = (REPO / "docs" / "operations.md").read_text()
+    assert 'echo "HOOKYARD_ADMIN_TOKEN=$(openssl rand -hex 32)" >> .env' in guide
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+    assert compose["ingest"]["environment"]["AMQP_URL"] == compose["dispatcher"]["environment"]["AMQP_URL"]
+
+
+def test_the_broker_bounds_hookyard_dead_as_on_kubernetes_and_reports_per_queue_figures():
+    import json
+    import shlex
+
+    compose = load()["services"]["rabbitmq"]
+    command = compose["healthcheck"]["test"][1].replace("$$", "$")
+    words = shlex.split(command.split("&&")[1])
+    assert words[:2] == ["rabbitmqctl", "-q"] and words[2] == "set_policy"
+    policy = next(
+        doc
+        for doc in yaml.safe_load_all((REPO / "deploy" / "k8s" / "base" / "rabbitmq-access.yaml").read_text())
+        if doc["kind"] == "Policy"
+    )["spec"]
+    name, pattern, definition = words[-3:]
+    assert (name, pattern, json.loads(definition)) == (policy["name"], policy["pattern"], policy["definition"])
+    assert words[words.index("--apply-to") + 1] == policy["applyTo"]
+    assert int(words[words.index("--priority") + 1]) == policy["priority"]
+    mounts = {m.split(":")[1]: REPO / m.split(":")[0] for m in compose["volumes"] if m.startswith("./")}
+    conf = next(path for target, path in mounts.items() if target.startswith("/etc/rabbitmq/conf.d/"))
+    assert "prometheus.return_per_object_metrics = true" in conf.read_text()

@@ -7,19 +7,25 @@
   TriggerAuthentication (KEDA): the cloudcoil models generated from those
   projects' CRDs; an object must load (types, enums, required fields) and
   dump back unchanged (so a misspelt field, which the models would drop, fails).
-- RabbitmqCluster and MongoDBCommunity: no package ships their CRDs, so a
-  hand-written subset of each CRD's schema below: apiVersion, kind, the
-  required fields and every field these manifests use, closed to others.
+- RabbitmqCluster (RabbitMQ Cluster Operator), User, Permission, Policy
+  (Messaging Topology Operator) and MongoDBCommunity (MongoDB Controllers for
+  Kubernetes): no package ships their CRDs, so the CRDs themselves are vendored
+  in tests/deploy/crds/ (README there: source, version) and each object is
+  validated against its version's openAPIV3Schema, closed to unknown fields as
+  the API server's strict field validation is; the core types the MongoDB
+  operator leaves open (its StatefulSet overrides) are validated as Kubernetes'.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
 import pydantic
 import pytest
+import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
 from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 from k8s_render import K8S, OVERLAYS, find, kustomize, one, render
@@ -35,138 +41,48 @@ CRD_MODELS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): keda.TriggerAuthentication,
 }
 
-_QUANTITY = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$"}
-_RESOURCES = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "requests": {"type": "object", "additionalProperties": _QUANTITY},
-        "limits": {"type": "object", "additionalProperties": _QUANTITY},
-    },
-}
+CRDS = Path(__file__).parent / "crds"
+
+
+def _closed(schema: dict) -> dict:
+    """The schema as the API server's strict field validation applies it (kubectl's default since
+    1.27): an object with declared properties takes no others, unless it preserves unknown fields."""
+    if isinstance(schema, dict):
+        schema = {key: _closed(value) for key, value in schema.items()}
+        open_ = "additionalProperties" in schema or schema.get("x-kubernetes-preserve-unknown-fields")
+        if "properties" in schema and not open_:
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [_closed(item) for item in schema]
+    return schema
+
+
+def _crd_schemas() -> dict[tuple[str, str], jsonschema.Draft7Validator]:
+    """(apiVersion, kind) -> a validator of the closed openAPIV3Schema of every served version of the vendored CRDs."""
+    found = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            if version.get("served"):
+                api_version = f"{crd['spec']['group']}/{version['name']}"
+                schema = _closed(version["schema"]["openAPIV3Schema"])
+                schema["properties"]["apiVersion"] = {"const": api_version}
+                schema["properties"]["kind"] = {"const": crd["spec"]["names"]["kind"]}
+                schema["properties"]["metadata"] = _METADATA
+                schema.setdefault("required", [])
+                schema["required"] = sorted({*schema["required"], "apiVersion", "kind", "metadata", "spec"})
+                found[(api_version, crd["spec"]["names"]["kind"])] = jsonschema.Draft7Validator(schema)
+    return found
+
+
 _METADATA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},
-}
-_ANY_OBJECT = {"type": "object"}  # a core Kubernetes type (affinity, pod template): validated below
-
-
-def _resource(api_version: str, kind: str, spec: dict) -> dict:
-    """The schema of a custom resource: its apiVersion and kind, metadata, and `spec`, closed."""
-    return {
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "additionalProperties": False,
-        "properties": {
-            "apiVersion": {"const": api_version},
-            "kind": {"const": kind},
-            "metadata": _METADATA,
-            "spec": {"type": "object", "additionalProperties": False, **spec},
-        },
-    }
-
-
-# rabbitmq.com/v1beta1 RabbitmqCluster (RabbitMQ cluster operator), the fields used here.
-RABBITMQ_CLUSTER = _resource(
-    "rabbitmq.com/v1beta1",
-    "RabbitmqCluster",
-    {
-        "properties": {
-            "replicas": {"type": "integer", "minimum": 0},
-            "image": {"type": "string", "pattern": r"^[^:]+:[^:]+$"},
-            "resources": _RESOURCES,
-            "persistence": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"storage": _QUANTITY, "storageClassName": {"type": "string"}},
-            },
-            "rabbitmq": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "additionalConfig": {"type": "string", "maxLength": 2000},
-                    "additionalPlugins": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-            "affinity": _ANY_OBJECT,
-        }
-    },
-)
-
-_USER = {
-    "type": "object",
-    "required": ["name", "db", "passwordSecretRef", "roles", "scramCredentialsSecretName"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string"},
-        "db": {"type": "string"},
-        "passwordSecretRef": {
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": False,
-            "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
-        },
-        "roles": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["name", "db"],
-                "additionalProperties": False,
-                "properties": {"name": {"type": "string"}, "db": {"type": "string"}},
-            },
-        },
-        "scramCredentialsSecretName": {"type": "string", "pattern": "^[a-z0-9-]+$"},
-        "connectionStringSecretName": {"type": "string"},
-    },
+    "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}},
 }
 
-# mongodbcommunity.mongodb.com/v1 MongoDBCommunity (MongoDB community operator):
-# its CRD requires spec.security, spec.type and spec.version, and of each user
-# name, db, passwordSecretRef, roles and scramCredentialsSecretName.
-MONGODB_COMMUNITY = _resource(
-    "mongodbcommunity.mongodb.com/v1",
-    "MongoDBCommunity",
-    {
-        "required": ["security", "type", "version"],
-        "properties": {
-            "members": {"type": "integer", "minimum": 1},
-            "type": {"enum": ["ReplicaSet"]},
-            "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$"},
-            "security": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "authentication": {
-                        "type": "object",
-                        "required": ["modes"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "modes": {
-                                "type": "array",
-                                "items": {"enum": ["SCRAM", "SCRAM-SHA-1", "SCRAM-SHA-256", "X509"]},
-                            }
-                        },
-                    }
-                },
-            },
-            "users": {"type": "array", "items": _USER},
-            "additionalMongodConfig": {"type": "object"},
-            "statefulSet": {
-                "type": "object",
-                "required": ["spec"],
-                "additionalProperties": False,
-                "properties": {"spec": _ANY_OBJECT},
-            },
-        },
-    },
-)
-
-HAND_WRITTEN = {
-    ("rabbitmq.com/v1beta1", "RabbitmqCluster"): RABBITMQ_CLUSTER,
-    ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"): MONGODB_COMMUNITY,
-}
+#: The operators' CRDs, vendored unchanged in tests/deploy/crds/ (see its README for sources and versions).
+VENDORED = _crd_schemas()
 
 
 #: How `validate` refuses: a schema's error, a CRD model's, or fields the model dropped.
@@ -183,8 +99,8 @@ def validate(obj: dict) -> None:
         loaded = CRD_MODELS[key].model_validate(obj)
         dumped = loaded.model_dump(by_alias=True, exclude_none=True, mode="json")
         assert dumped == obj, f"{key[1]} {obj['metadata']['name']}: fields the CRD does not know were dropped"
-    elif key in HAND_WRITTEN:
-        jsonschema.validate(obj, HAND_WRITTEN[key])
+    elif key in VENDORED:
+        VENDORED[key].validate(obj)
         _validate_embedded_core_types(obj)
     else:
         raise AssertionError(f"no schema for {key}: add one before adding the object")
@@ -244,7 +160,17 @@ def test_the_base_renders_and_validates_on_its_own():
         ("PrometheusRule", "hookyard", lambda o: o["spec"]["groups"][0]["rules"][0].pop("expr")),
         ("ScaledObject", "hookyard-dispatcher", lambda o: o["spec"].update(minReplicaCount="two")),
         ("RabbitmqCluster", "hookyard-rabbitmq", lambda o: o["spec"].update(replica=3)),
-        ("MongoDBCommunity", "hookyard-mongodb", lambda o: o["spec"]["users"][0].pop("scramCredentialsSecretName")),
+        ("RabbitmqCluster", "hookyard-rabbitmq", lambda o: o["spec"]["persistence"].update(storageClass="ssd")),
+        (
+            "RabbitmqCluster",
+            "hookyard-rabbitmq",
+            lambda o: o["spec"]["override"]["statefulSet"]["spec"]["template"]["spec"].update(topologySpread=[]),
+        ),
+        ("User", "hookyard-keda", lambda o: o["spec"].update(tags=["read-only"])),
+        ("Permission", "hookyard-ingest", lambda o: o["spec"].pop("vhost")),
+        ("Policy", "hookyard-dead-bounded", lambda o: o["spec"].update(applyTo="queue")),
+        ("MongoDBCommunity", "hookyard-mongodb", lambda o: o["spec"]["users"][0].pop("roles")),
+        ("MongoDBCommunity", "hookyard-mongodb", lambda o: o["spec"]["users"][0].update(password="x")),
         (
             "MongoDBCommunity",
             "hookyard-mongodb",

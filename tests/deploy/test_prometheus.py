@@ -30,8 +30,22 @@ PACKAGES = ("hookyard_common", "hookyard_ingest", "hookyard_dispatcher", "hookya
 # Metrics the rules or the dashboard may use before a service registers them
 # (name -> (type, labels)); once the code registers one, its entry goes.
 PENDING: dict[str, tuple[str, str]] = {}
-# Not Hookyard's: Prometheus' own `up`, and the process collector of prometheus_client.
-EXTERNAL = {"up"}
+# RabbitMQ's, from its rabbitmq_prometheus plugin (per-queue figures on): the pipeline alerts
+# and the dashboard's RabbitMQ row. test_the_brokers_metrics_are_the_ones_named_here scrapes a real broker.
+RABBITMQ = {
+    "rabbitmq_queue_messages_ready",
+    "rabbitmq_queue_messages",
+    "rabbitmq_queue_consumers",
+    "rabbitmq_alarms_memory_used_watermark",
+    "rabbitmq_alarms_free_disk_space_watermark",
+    "rabbitmq_disk_space_available_bytes",
+    "rabbitmq_disk_space_available_limit_bytes",
+    "rabbitmq_process_resident_memory_bytes",
+    "rabbitmq_resident_memory_limit_bytes",
+    "rabbitmq_global_messages_dead_lettered_delivery_limit_total",
+}
+# Not Hookyard's: Prometheus' own `up`, RabbitMQ's, and the process collector of prometheus_client.
+EXTERNAL = {"up"} | RABBITMQ
 
 
 def hookyard_metrics() -> dict[str, MetricWrapperBase]:
@@ -211,3 +225,75 @@ def test_every_metric_is_documented_once_with_its_type_and_labels():
     expected |= {name: (metric._type, tuple(metric._labelnames)) for name, metric in code.items()}
     for name, (kind, labels) in expected.items():
         assert docs[name] == (kind, ", ".join(f"`{label}`" for label in labels)), name
+
+
+# The pipeline on the broker (issue 19).
+
+PIPELINE = ("hookyard.dispatch", "hookyard.dispatch.tenant.ten_1", "hookyard.retry.due")
+
+
+def test_the_pipeline_alerts_watch_every_pipeline_queue():
+    from hookyard_common.broker import topology
+
+    assert (topology.DISPATCH_QUEUE, topology.lane_queue("ten_1"), topology.RETRY_DUE_QUEUE) == PIPELINE
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    for name in ("HookyardQueueBacklogGrowing", "HookyardQueueOldestMessageOld", "HookyardQueueWithoutConsumer"):
+        queues = re.findall(r'queue=~"([^"]+)"', rules[name]["expr"])
+        assert queues, name
+        for queue in PIPELINE:  # each pipeline queue is matched by some selector of the rule
+            assert any(re.fullmatch(pattern.replace("\\\\", "\\"), queue) for pattern in queues), (name, queue)
+        assert not any(re.fullmatch(p.replace("\\\\", "\\"), "hookyard.dead") for p in queues), name
+    for name in ("HookyardBrokerAlarm", "HookyardBrokerDiskLow", "HookyardBrokerMemoryHigh"):
+        assert rules[name]["labels"]["severity"] in ("warning", "critical")
+    # Warned before the alarm: the disk and memory warnings fire at a margin the alarm has not reached.
+    assert "< 2" in rules["HookyardBrokerDiskLow"]["expr"] and "> 0.8" in rules["HookyardBrokerMemoryHigh"]["expr"]
+    assert "delivery_limit" in rules["HookyardMessagesParkedByBroker"]["expr"]
+
+
+def test_the_dead_letter_alert_matches_the_policys_bound():
+    import yaml as _yaml
+
+    policy = next(
+        doc
+        for doc in _yaml.safe_load_all((REPO / "deploy" / "k8s" / "base" / "rabbitmq-access.yaml").read_text())
+        if doc["kind"] == "Policy"
+    )
+    rule = next(rule for rule in alert_rules() if rule["alert"] == "HookyardDeadLetterQueueUnbounded")
+    bound = int(re.search(r"> (\d+)", rule["expr"]).group(1))
+    assert bound == policy["spec"]["definition"]["max-length"]
+
+
+def test_the_dashboard_has_a_rabbitmq_row():
+    dashboard = json.loads(DASHBOARD.read_text())
+    rows = [p for p in dashboard["panels"] if p["type"] == "row"]
+    rabbit = next(r for r in rows if r["title"] == "RabbitMQ")
+    below = [p for p in dashboard["panels"] if p["gridPos"]["y"] > rabbit["gridPos"]["y"] and p["type"] != "row"]
+    used = set()
+    for panel in below:
+        for target in panel.get("targets", []):
+            used |= selected_metrics(grafana_to_promql(target["expr"]))
+    assert {
+        "rabbitmq_queue_messages_ready",
+        "rabbitmq_queue_consumers",
+        "rabbitmq_alarms_memory_used_watermark",
+    } <= used
+
+
+def test_the_brokers_metrics_are_the_ones_named_here(infra):
+    """Scrape the test broker's rabbitmq_prometheus: every RabbitMQ metric the rules and dashboard use exists."""
+    import urllib.request
+
+    if infra.local_rabbit is None:
+        pytest.skip("the test broker is not a local node of ours (its Prometheus port is unknown)")
+    names: set[str] = set()
+    for path in ("/metrics", "/metrics/per-object"):
+        url = f"http://127.0.0.1:{infra.local_rabbit.ports.prometheus}{path}"
+        text = urllib.request.urlopen(url, timeout=30).read().decode()
+        names |= {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("rabbitmq_")}
+    assert names >= RABBITMQ, RABBITMQ - names
+    used = set()
+    for rule in alert_rules():
+        used |= selected_metrics(rule["expr"])
+    for _, expression in dashboard_expressions():
+        used |= selected_metrics(grafana_to_promql(expression))
+    assert {name for name in used if name.startswith("rabbitmq_")} <= names
