@@ -164,9 +164,9 @@ async def test_endpoints_choose_a_payload_format(ingest):
     assert body["payload_format"] == "standard"
 
 
-async def test_hmac_is_required_when_the_monitor_has_a_secret(ingest):
+async def test_a_legacy_monitor_takes_body_only_signatures(ingest):
     key = await ingest.tenant()
-    created = await create_monitor(ingest, key, secret="shared-secret-0001")
+    created = await create_monitor(ingest, key, secret="shared-secret-0001", legacy_signature=True)
     token = created["token"]
     body = b'{"status": "down", "message": "queue stuck"}'
     headers = {"Content-Type": "application/json"}
@@ -213,7 +213,7 @@ async def test_token_regeneration_and_edits_reach_every_replica_at_once(start_in
     second_port = settings.heartbeat_port  # a free port the heartbeat does not use in this test
     second = await start_ingest(ingest_port=second_port, monitor_cache_seconds=3600)
     key = await first.tenant()
-    created = await create_monitor(first, key, secret="first-secret-00001")
+    created = await create_monitor(first, key, secret="first-secret-00001", legacy_signature=True)
     old = created["token"]
     signed = {"X-Webhook-Signature": sign("first-secret-00001", b"")}
     for replica in (first, second):  # both replicas now hold the monitor's settings

@@ -7,7 +7,9 @@ the version and deadline it read, so any number of replicas scanning at
 once flip (and alert) each monitor once, and a ping that lands meanwhile
 wins (its new deadline no longer matches). Then it sweeps the outbox: changes
 whose consequences (flip record, incident, event) a crashed process left
-undone.
+undone, and runs the alert sweeps (reminders while down, `monitor.stable`:
+monitors/alert_sweeps.py). A missed deadline short of the monitor's
+`down_after` keeps it late one more period (monitors/thresholds.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from datetime import datetime
 
 from prometheus_client import Gauge, Histogram
 
+from hookyard_common.monitors import thresholds
+from hookyard_common.monitors.alert_sweeps import AlertSweeps
 from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.monitors.states import DEADLINE_FIELDS, Snapshot, expiry, next_due
@@ -52,6 +56,8 @@ class ScanResult:
     flipped: int = 0
     rescheduled: int = 0
     settled: int = 0
+    reminded: int = 0
+    stabilized: int = 0
 
 
 class Scanner:
@@ -65,6 +71,7 @@ class Scanner:
     ):
         self.monitors = store[COLLECTION]
         self.changes = changes
+        self.sweeps = AlertSweeps(store, changes, clock)
         self.batch = batch
         self.clock = clock
 
@@ -78,7 +85,7 @@ class Scanner:
                 log.warning("heartbeat scan failed", exc_info=True)
             else:
                 LAST_SCAN.set(time.time())
-                if result.flipped or result.settled:
+                if result.flipped or result.settled or result.reminded or result.stabilized:
                     log.info("heartbeat scan", extra=vars(result))
             elapsed = time.monotonic() - started
             SCAN_SECONDS.observe(elapsed)
@@ -106,6 +113,8 @@ class Scanner:
             if len(due) < self.batch or result.flipped + result.rescheduled == progress:
                 break
         result.settled = await self.changes.settle_due(self.batch)
+        result.reminded = await self.sweeps.remind(self.batch)
+        result.stabilized = await self.sweeps.stabilize(self.batch)
         await self._count_states()
         return result
 
@@ -119,10 +128,20 @@ class Scanner:
             if deadline is None:  # a ping writes late_at and deadline together (states.deadlines)
                 raise ValueError(f"monitor {snapshot.id} is due to flip but has no deadline")
             last = snapshot.last_ping_at.isoformat() if snapshot.last_ping_at else "never"
+            misses = snapshot.alerting.failure_streak + 1
+            waiting = thresholds.further_period(snapshot.alerting, deadline) if to == MonitorState.down else None
             details: dict[str, object]
-            if to == MonitorState.down:
+            if waiting is not None:
+                of = f"missed {misses} of {snapshot.alerting.down_after} periods"
+                if snapshot.state != MonitorState.up:  # already late: one more period, silently
+                    match = {"_id": snapshot.id, "version": snapshot.version, **unchanged}
+                    result.rescheduled += (await self.monitors.update_one(match, {"$set": waiting})).modified_count
+                    return
+                to, message = MonitorState.late, f"no ping since {last}; {of}"
+                details = {"also_set": waiting}
+            elif to == MonitorState.down:
                 message = f"no ping since {last}; the deadline was {deadline.isoformat()}"
-                details = {"also_unset": DEADLINE_FIELDS}
+                details = {"also_unset": DEADLINE_FIELDS, "also_set": {"failure_streak": misses}}
             else:
                 message = f"no ping since {last}; down at {deadline.isoformat()} unless one arrives"
                 details = {"also_set": {"due_at": deadline}}

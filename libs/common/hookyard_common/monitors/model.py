@@ -15,6 +15,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from hookyard_common.monitors import alerting, thresholds
+from hookyard_common.monitors.maintenance import MAX_WINDOWS, MaintenanceWindow
 from hookyard_common.monitors.payload_mapping import PayloadMapping
 from hookyard_common.schemas import MonitorState, new_id
 from hookyard_common.store.client import CollectionIndexes
@@ -31,6 +33,9 @@ INDEXES = CollectionIndexes(
         IndexModel([("due_at", ASCENDING)], sparse=True, name="due"),
         IndexModel([("outbox_at", ASCENDING)], sparse=True, name="outbox"),
         IndexModel([("state", ASCENDING)], name="state"),
+        # The heartbeat's alert sweeps (monitors/alert_sweeps.py): reminders due, flapping monitors to settle.
+        IndexModel([("renotify_at", ASCENDING)], sparse=True, name="renotify"),
+        IndexModel([("stable_at", ASCENDING)], sparse=True, name="stable"),
     ),
 )
 
@@ -39,6 +44,15 @@ DEFAULT_GRACE_SECONDS = 60
 MAX_INTERVAL_SECONDS = 31 * 86_400
 MAX_GRACE_SECONDS = 7 * 86_400
 TOKEN_HEX_LENGTH = 64
+
+DOWN_AFTER = "Down after this many consecutive failure pings or missed periods."
+UP_AFTER = "Back up (from down or degraded) after this many consecutive successful pings."
+RENOTIFY = "While down, a monitor.down reminder every this many seconds; null for none."
+FLAP_THRESHOLD = "More state changes than this within flap_window_seconds raise one monitor.flapping; null: off."
+FLAP_WINDOW = "The window flap_threshold counts in, and how long a flapping monitor must keep still to be stable."
+MAINTENANCE = "Windows (one-off start/end, or cron + tz + duration_seconds) in which changes are not alerted."
+LEGACY_SIGNATURE = "Also accept the body-only signature (no X-Hookyard-Timestamp), which can be replayed."
+UNSIGNED_HEARTBEATS = "Accept bare heartbeats (no status, message or body) unsigned; status pushes stay signed."
 
 
 def new_token() -> str:
@@ -58,6 +72,15 @@ class MonitorFields(BaseModel):
     secret: str | None = Field(None, min_length=16, max_length=1024)
     alerts_enabled: bool | None = None
     payload_mapping: PayloadMapping | None = None
+    # Alerting that does not cry wolf (monitors/alerting.py) and signed timestamps (the ingest's ping_auth.py).
+    down_after: int | None = Field(None, ge=1, le=thresholds.MAX_THRESHOLD, description=DOWN_AFTER)
+    up_after: int | None = Field(None, ge=1, le=thresholds.MAX_THRESHOLD, description=UP_AFTER)
+    renotify_seconds: int | None = Field(None, ge=60, le=MAX_INTERVAL_SECONDS, description=RENOTIFY)
+    flap_threshold: int | None = Field(None, ge=2, le=thresholds.MAX_THRESHOLD, description=FLAP_THRESHOLD)
+    flap_window_seconds: int | None = Field(None, ge=60, le=MAX_GRACE_SECONDS, description=FLAP_WINDOW)
+    maintenance: list[MaintenanceWindow] | None = Field(None, max_length=MAX_WINDOWS, description=MAINTENANCE)
+    legacy_signature: bool | None = Field(None, description=LEGACY_SIGNATURE)
+    unsigned_heartbeats: bool | None = Field(None, description=UNSIGNED_HEARTBEATS)
 
 
 class MonitorCreate(MonitorFields):
@@ -65,10 +88,40 @@ class MonitorCreate(MonitorFields):
     heartbeat_interval_seconds: int | None = Field(DEFAULT_INTERVAL_SECONDS, ge=1, le=MAX_INTERVAL_SECONDS)
     grace_seconds: int = Field(DEFAULT_GRACE_SECONDS, ge=0, le=MAX_GRACE_SECONDS)
     alerts_enabled: bool = True
+    down_after: int = Field(alerting.DEFAULT_DOWN_AFTER, ge=1, le=thresholds.MAX_THRESHOLD, description=DOWN_AFTER)
+    up_after: int = Field(alerting.DEFAULT_UP_AFTER, ge=1, le=thresholds.MAX_THRESHOLD, description=UP_AFTER)
+    flap_window_seconds: int = Field(
+        alerting.DEFAULT_FLAP_WINDOW_SECONDS, ge=60, le=MAX_GRACE_SECONDS, description=FLAP_WINDOW
+    )
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list, max_length=MAX_WINDOWS, description=MAINTENANCE)
+    legacy_signature: bool = Field(False, description=LEGACY_SIGNATURE)
+    unsigned_heartbeats: bool = Field(False, description=UNSIGNED_HEARTBEATS)
+
+
+# The alert and signing fields, stored as given; null for one that may not be null is refused by PATCH.
+ALERT_FIELDS = (
+    "down_after",
+    "up_after",
+    "renotify_seconds",
+    "flap_threshold",
+    "flap_window_seconds",
+    "maintenance",
+    "legacy_signature",
+    "unsigned_heartbeats",
+)
+NOT_NULL = ("down_after", "up_after", "flap_window_seconds", "maintenance", "legacy_signature", "unsigned_heartbeats")
 
 
 # Fields whose change the ingest's cached ping settings must notice (see `config_rev`).
-PING_SETTINGS = {"secret", "payload_mapping", "heartbeat_interval_seconds", "grace_seconds", "name"}
+PING_SETTINGS = {
+    "secret",
+    "payload_mapping",
+    "heartbeat_interval_seconds",
+    "grace_seconds",
+    "name",
+    "legacy_signature",
+    "unsigned_heartbeats",
+}
 
 
 def new_monitor(tenant_id: str, fields: MonitorCreate, now: datetime) -> dict:
@@ -82,6 +135,7 @@ def new_monitor(tenant_id: str, fields: MonitorCreate, now: datetime) -> dict:
         "grace_seconds": fields.grace_seconds,
         "alerts_enabled": fields.alerts_enabled,
         "payload_mapping": fields.payload_mapping.model_dump() if fields.payload_mapping else None,
+        **fields.model_dump(include=set(ALERT_FIELDS)),
         "state": MonitorState.new.value,
         "state_changed_at": now,
         "status_message": None,

@@ -22,10 +22,11 @@ for up/late/degraded/down an event `monitor.<state>`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hookyard_common.monitors.alerting import AlertState
 from hookyard_common.operational_events import (
     MONITOR_DEGRADED,
     MONITOR_DOWN,
@@ -63,6 +64,8 @@ class Snapshot:
     last_ping_at: datetime | None = None
     late_at: datetime | None = None
     deadline: datetime | None = None
+    # What the alert rules decide on (thresholds, maintenance, flapping: monitors/alerting.py).
+    alerting: AlertState = field(default_factory=AlertState)
 
     FIELDS = {
         "tenant_id": 1,
@@ -72,6 +75,7 @@ class Snapshot:
         "last_ping_at": 1,
         "late_at": 1,
         "deadline": 1,
+        **AlertState.FIELDS,
     }
 
     @classmethod
@@ -85,6 +89,7 @@ class Snapshot:
             last_ping_at=doc.get("last_ping_at"),
             late_at=doc.get("late_at"),
             deadline=doc.get("deadline"),
+            alerting=AlertState.of(doc),
         )
 
 

@@ -18,8 +18,6 @@ matches nothing, the settings are read again and the ping re-checked).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from pymongo import ReturnDocument
 
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.core.settings import Settings
+from hookyard_common.monitors import thresholds
 from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.model import COLLECTION, TOKEN_HEX_LENGTH
 from hookyard_common.monitors.payload_mapping import PayloadMapping
@@ -42,16 +41,13 @@ from hookyard_ingest.edge import bodies
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import FailureThrottle, client_ip, client_key, parse_networks
 from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
-from hookyard_ingest.monitors import ping_signal
+from hookyard_ingest.monitors import ping_auth, ping_signal
 from hookyard_ingest.monitors.checks import CheckLog
 
 log = logging.getLogger(__name__)
 
 PING_BODY_LIMIT = 10_240
 TOKEN_SHAPE = re.compile(f"^[0-9a-f]{{{TOKEN_HEX_LENGTH}}}$")
-SIGNATURE_HEADER = "X-Webhook-Signature"
-# The same scheme under GitHub's name (`sha256=<hex>`), so a GitHub webhook can sign its pings.
-GITHUB_SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Attempts at a ping whose monitor keeps changing under it (settings edited, state raced).
 ATTEMPTS = 5
 
@@ -75,6 +71,8 @@ class PingSettings:
     interval_seconds: int | None
     grace_seconds: int
     config_rev: int
+    legacy_signature: bool = False
+    unsigned_heartbeats: bool = False
 
     FIELDS = {
         "tenant_id": 1,
@@ -85,6 +83,8 @@ class PingSettings:
         "heartbeat_interval_seconds": 1,
         "grace_seconds": 1,
         "config_rev": 1,
+        "legacy_signature": 1,
+        "unsigned_heartbeats": 1,
     }
 
     @classmethod
@@ -100,6 +100,9 @@ class PingSettings:
             interval_seconds=doc.get("heartbeat_interval_seconds"),
             grace_seconds=doc.get("grace_seconds", 0),
             config_rev=doc.get("config_rev", 0),
+            # A monitor stored before signed timestamps existed keeps taking its senders' body-only signatures.
+            legacy_signature=doc.get("legacy_signature", True),
+            unsigned_heartbeats=doc.get("unsigned_heartbeats", False),
         )
 
 
@@ -116,15 +119,6 @@ class PingSettingsCache(RefreshingCache[str, "PingSettings | None"]):
     async def fresh(self, token: str) -> PingSettings | None:
         self.invalidate(token)
         return await self.get(token)
-
-
-def signature_ok(secret: bytes, body: bytes, presented: str | None) -> bool:
-    """Seed 004's `X-Webhook-Signature`: hex HMAC-SHA256 of the raw body (a `sha256=` prefix is allowed)."""
-    digest = (presented or "").strip().removeprefix("sha256=")
-    if len(digest) != 2 * hashlib.sha256().digest_size:  # wrongly sized: refused unhashed
-        return False
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(digest.lower().encode("utf-8", "replace"), expected.encode())
 
 
 @dataclass(frozen=True)
@@ -224,24 +218,38 @@ class PingRoutes:
         )
 
     async def _verified(self, request: web.Request, monitor: PingSettings, body: bytes, ip: str) -> PingSettings:
-        """The monitor's settings once the ping's signature verifies with them; else a 401."""
-        if monitor.secret is None:
-            return monitor
-        presented = request.headers.get(SIGNATURE_HEADER) or request.headers.get(GITHUB_SIGNATURE_HEADER)
-        if signature_ok(monitor.secret, body, presented):
+        """The monitor's settings once the ping is signed as they ask (ping_auth.py); else a 401."""
+        refused = self._refusal(request, monitor, body)
+        if refused is None:
             return monitor
         # The secret may have changed since it was cached: judge with the current one.
         current = await self.cache.fresh(monitor.token)
         if current is None:
             raise _unknown()
-        if current.config_rev != monitor.config_rev and (
-            current.secret is None or signature_ok(current.secret, body, presented)
+        if current.config_rev != monitor.config_rev:
+            refused = self._refusal(request, current, body)
+            if refused is None:
+                return current
+        await self._check(request, current, self.clock(), body, ip, outcome=refused.code)
+        raise ApiError(401, refused.code, refused.message)
+
+    def _refusal(self, request: web.Request, monitor: PingSettings, body: bytes) -> ping_auth.Refusal | None:
+        if monitor.secret is None:
+            return None
+        presented = ping_auth.Presented.of(request.headers)
+        if (
+            monitor.unsigned_heartbeats
+            and presented == ping_auth.Presented(None, None)
+            and ping_auth.bare_heartbeat(request.match_info.get("status"), request.query, body)
         ):
-            return current
-        await self._check(request, current, self.clock(), body, ip, outcome="invalid_signature")
-        reason = "missing" if not presented else "does not match"
-        raise ApiError(
-            401, "invalid_signature", f"{SIGNATURE_HEADER} {reason}: send the hex HMAC-SHA256 of the raw body"
+            return None
+        return ping_auth.refusal(
+            monitor.secret,
+            body,
+            presented,
+            self.clock().timestamp(),
+            self.settings.signature_tolerance_seconds,
+            legacy=monitor.legacy_signature,
         )
 
     async def _record(self, monitor: PingSettings, signal: ping_signal.Signal, now: datetime) -> Recorded | None:
@@ -249,9 +257,13 @@ class PingRoutes:
         fields: dict = {"last_ping_at": now, **deadlines(now, monitor.interval_seconds, monitor.grace_seconds)}
         if signal.status is not None:
             fields["status_message"] = signal.message
+        streaks = thresholds.streak_update(signal.status)  # counted in this same write: exact under races
         before = await self.monitors.find_one_and_update(
             {"token": monitor.token, "config_rev": monitor.config_rev, "state": {"$ne": MonitorState.paused.value}},
-            {"$set": fields, "$inc": {"pings_received": 1}},
+            {
+                "$set": {**fields, **streaks.get("$set", {})},
+                "$inc": {"pings_received": 1, **streaks.get("$inc", {})},
+            },
             projection=Snapshot.FIELDS,
             return_document=ReturnDocument.BEFORE,
         )
@@ -262,10 +274,11 @@ class PingRoutes:
                 {"$set": {"last_ping_at": now}, "$inc": {"pings_received": 1}},
             )
             return Recorded(MonitorState.paused, False) if paused.modified_count else None
-        snapshot = replace(Snapshot.of(before), last_ping_at=now)
+        found = Snapshot.of(before)
+        snapshot = replace(found, last_ping_at=now, alerting=thresholds.counted(found.alerting, signal.status))
         for _ in range(ATTEMPTS):
             target = ping_target(snapshot.state, signal.status)
-            if target is None:
+            if target is None or not thresholds.confirmed(snapshot.state, target, snapshot.alerting):
                 return Recorded(snapshot.state, False)
             entry = await self.changes.apply(
                 snapshot, target, now, reason="ping", message=signal.message, metadata=signal.metadata

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from pymongo import ReturnDocument
 
-from hookyard_common.monitors import uptime
+from hookyard_common.monitors import maintenance, uptime
+from hookyard_common.monitors.alerting import AlertState
 from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.history import CHECKS, FLIPS, INCIDENTS
 from hookyard_common.monitors.model import (
     COLLECTION,
+    NOT_NULL,
     PING_SETTINGS,
     MonitorCreate,
     MonitorFields,
@@ -50,7 +52,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def render(doc: dict, base_url: str) -> dict:
+def render(doc: dict, base_url: str, now: datetime) -> dict:
     return {
         "id": doc["_id"],
         "name": doc["name"],
@@ -69,9 +71,36 @@ def render(doc: dict, base_url: str) -> dict:
         "deadline": _iso(doc.get("deadline")),
         "state_changed_at": _iso(doc.get("state_changed_at")),
         "open_incident_id": doc.get("open_incident_id"),
+        **render_alerting(doc, now),
         "created_at": doc["created_at"].isoformat(),
         "updated_at": doc["updated_at"].isoformat(),
     }
+
+
+def render_alerting(doc: dict, now: datetime) -> dict:
+    """The alert rules' settings and where the monitor stands with them (monitors/alerting.py)."""
+    alert = AlertState.of(doc)
+    window = maintenance.active(list(alert.maintenance), now)
+    return {
+        "down_after": alert.down_after,
+        "up_after": alert.up_after,
+        "renotify_seconds": alert.renotify_seconds,
+        "flap_threshold": alert.flap_threshold,
+        "flap_window_seconds": alert.flap_window_seconds,
+        "maintenance": [_window(w) for w in alert.maintenance],
+        "in_maintenance": window is not None,
+        "maintenance_ends_at": _iso(maintenance.ends(window, now)) if window is not None else None,
+        "flapping": alert.flapping_since is not None,
+        "flapping_since": _iso(alert.flapping_since),
+        "consecutive_failures": alert.failure_streak,
+        "consecutive_successes": alert.success_streak,
+        "legacy_signature": doc.get("legacy_signature", True),
+        "unsigned_heartbeats": doc.get("unsigned_heartbeats", False),
+    }
+
+
+def _window(window: dict) -> dict:
+    return {name: _iso(value) if isinstance(value, datetime) else value for name, value in window.items()}
 
 
 def render_flip(doc: dict) -> dict:
@@ -82,6 +111,7 @@ def render_flip(doc: dict) -> dict:
         "to": doc["to"],
         "reason": doc["reason"],
         "message": doc.get("message"),
+        "maintenance": doc.get("maintenance", False),
     }
 
 
@@ -125,7 +155,7 @@ class MonitorRoutes:
         return doc
 
     def _shown(self, request: web.Request, doc: dict, status: int = 200) -> web.Response:
-        return web.json_response(render(doc, self.base_url(request)), status=status)
+        return web.json_response(render(doc, self.base_url(request), self.clock()), status=status)
 
     async def create(self, request: web.Request) -> web.Response:
         tenant = request[TENANT]
@@ -145,9 +175,9 @@ class MonitorRoutes:
                     400, "invalid_state", f"state must be one of {', '.join(MonitorState.__members__)}", field="state"
                 )
             query["state"] = state
-        base = self.base_url(request)
+        base, now = self.base_url(request), self.clock()
         return await list_page(
-            request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER
+            request, self.monitors, query, "created_at", lambda d: render(d, base, now), filters=STATE_FILTER
         )
 
     async def get(self, request: web.Request) -> web.Response:
@@ -157,7 +187,7 @@ class MonitorRoutes:
         doc = await self._own(request)
         body: MonitorFields = await parse_body(request, MonitorFields)
         fields = body.model_dump(exclude_unset=True)
-        for required in ("name", "grace_seconds", "alerts_enabled"):
+        for required in ("name", "grace_seconds", "alerts_enabled", *NOT_NULL):
             if required in fields and fields[required] is None:
                 raise ApiError(400, "invalid_request", f"{required} cannot be null", field=required)
         for _ in range(ATTEMPTS):
@@ -180,6 +210,13 @@ class MonitorRoutes:
             due = deadlines(doc["last_ping_at"], merged["heartbeat_interval_seconds"], merged["grace_seconds"])
             updates.update(due)
             unset = {name: "" for name in DEADLINE_FIELDS if name not in due}
+        if "renotify_seconds" in fields and doc["state"] == MonitorState.down.value:
+            # A down monitor's reminders follow the new interval from now (alert_sweeps.py).
+            every = fields["renotify_seconds"]
+            if every:
+                updates["renotify_at"] = self.clock() + timedelta(seconds=every)
+            else:
+                unset["renotify_at"] = ""
         update: dict = {"$set": {**updates, "updated_at": self.clock()}}
         if unset:
             update["$unset"] = unset
@@ -275,7 +312,7 @@ class MonitorRoutes:
         now = self.clock()
         oldest = now - max(uptime.WINDOWS.values())
         flips_collection = self.store[FLIPS]
-        projection = {"at": 1, "from": 1, "to": 1, "_id": 0}
+        projection = {"at": 1, "from": 1, "to": 1, "maintenance": 1, "_id": 0}
         # The last flip before the longest window says which state it starts in.
         before = (
             await flips_collection.find({"monitor_id": doc["_id"], "at": {"$lte": oldest}}, projection)
@@ -306,5 +343,8 @@ class MonitorRoutes:
                 "uptime": uptime.uptime(flips, doc["created_at"], now),
                 "incidents_30d": incidents,
                 "open_incident_id": doc.get("open_incident_id"),
+                # Changes recorded in a maintenance window, and so not alerted (their flips say `maintenance`).
+                "maintenance_flips_30d": sum(1 for f in within if f.get("maintenance")),
+                "in_maintenance": maintenance.active(doc.get("maintenance") or [], now) is not None,
             }
         )

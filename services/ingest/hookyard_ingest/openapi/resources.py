@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookyard_common.delivery.event_status import Status
+from hookyard_common.monitors.maintenance import MaintenanceWindow
 
 T = TypeVar("T")
 
@@ -265,6 +266,20 @@ class Monitor(Shape):
     has_secret: bool
     pings_received: int
     open_incident_id: str | None
+    down_after: int
+    up_after: int
+    renotify_seconds: int | None
+    flap_threshold: int | None
+    flap_window_seconds: int
+    maintenance: list[MaintenanceWindow]
+    in_maintenance: bool = Field(description="Whether a maintenance window holds now: changes are not alerted.")
+    maintenance_ends_at: datetime | None
+    flapping: bool = Field(description="Changing state too often: changes are recorded, not alerted, until stable.")
+    flapping_since: datetime | None
+    consecutive_failures: int
+    consecutive_successes: int
+    legacy_signature: bool
+    unsigned_heartbeats: bool
     created_at: datetime
     updated_at: datetime
 
@@ -284,6 +299,7 @@ class Flip(Shape):
     from_: str = Field(alias="from")
     to: str
     reason: str
+    maintenance: bool = Field(description="Recorded in a maintenance window, so not alerted.")
 
 
 class Incident(Shape):
@@ -305,6 +321,8 @@ class MonitorStats(Shape):
     uptime: dict[str, Any]
     incidents_30d: int
     open_incident_id: str | None
+    maintenance_flips_30d: int = Field(description="State changes of the last 30 days recorded in maintenance.")
+    in_maintenance: bool
 
 
 class PingMonitor(Shape):
