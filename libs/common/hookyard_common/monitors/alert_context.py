@@ -40,11 +40,11 @@ def why(monitor: dict, entry: dict, missed_since: datetime | None) -> str:
         return f"{name} is still down, since {_when(monitor.get('state_changed_at'))}"
     if reason == "no_ping":
         missed = f"no ping since {_when(entry.get('last_ping_at'))}, expected by {_when(missed_since)}"
-        periods = monitor.get("failure_streak") or 0
+        periods = entry.get("streak") or 0
         counted = f" ({periods} periods missed)" if periods > 1 else ""
         return f"{name} is {to}: {missed}{counted}"
     if reason == "ping":
-        streak = monitor.get("failure_streak" if to == "down" else "success_streak") or 0
+        streak = entry.get("streak") or 0
         counted = f" ({streak} in a row)" if streak > 1 else ""
         return f"{name} is {to}: its ping said {to}{counted}{said}"
     return f"{name} is {to}"

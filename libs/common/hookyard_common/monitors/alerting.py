@@ -84,12 +84,23 @@ def shape(
     alerting: AlertState, state: MonitorState, late_at: datetime | None, update: dict, entry: dict
 ) -> tuple[dict, dict]:
     """The write and outbox entry of a change from `state`, with the alert rules applied."""
-    entry, update = dict(entry), {op: dict(fields) for op, fields in update.items()}
+    update = {op: dict(fields) for op, fields in update.items()}
+    marked = _marked(alerting, state, late_at, update, dict(entry))
+    update["$push"]["pending"] = marked  # the outbox holds the entry as the rules marked it
+    return update, marked
+
+
+def _marked(alerting: AlertState, state: MonitorState, late_at: datetime | None, update: dict, entry: dict) -> dict:
     to, at = MonitorState(entry["to"]), entry["at"]
     if to in (MonitorState.paused, MonitorState.new):
         _add(update, "$set", RESET_ON_PAUSE)
         _add(update, "$unset", dict.fromkeys(CLEARED_ON_PAUSE, ""))
-        return update, entry
+        return entry
+    # The consecutive signals behind the change, as counted when it was decided (for the alert's sentence).
+    if entry["reason"] == "no_ping":
+        entry["streak"] = alerting.failure_streak + 1
+    else:
+        entry["streak"] = alerting.failure_streak if to == MonitorState.down else alerting.success_streak
     if to == MonitorState.down:
         if alerting.renotify_seconds:
             _add(update, "$set", {"renotify_at": at + timedelta(seconds=alerting.renotify_seconds)})
@@ -99,11 +110,11 @@ def shape(
         _add(update, "$unset", {"renotify_at": "", "missed_since": ""})
     if maintenance.active(list(alerting.maintenance), at) is not None:
         # Recorded (the flip is marked) but not alerted, and not counted towards flapping.
-        return update, {**entry, "event_type": None, "maintenance": True}
+        return {**entry, "event_type": None, "maintenance": True}
     damped = flapping.damp(alerting, at, entry["event_type"])
     for op, fields in damped.update.items():
         _add(update, op, fields)
-    return update, {**entry, "event_type": damped.event_type, "damped": damped.damped}
+    return {**entry, "event_type": damped.event_type, "damped": damped.damped}
 
 
 def _add(update: dict, op: str, fields: dict) -> None:
