@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from cronsim import CronSim, CronSimError
@@ -23,6 +23,8 @@ MAX_WINDOWS = 10
 #: The longest one-off window, and the longest occurrence of a recurring one.
 MAX_ONE_OFF = timedelta(days=366)
 MAX_DURATION_SECONDS = 7 * 86_400
+#: The years a one-off window may be in.
+YEARS = (2000, 2999)
 
 
 @functools.cache
@@ -36,6 +38,14 @@ class OneOffWindow(BaseModel):
 
     start: AwareDatetime = Field(description="When the window opens (with its UTC offset).")
     end: AwareDatetime = Field(description="When it closes; at most 366 days after `start`.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _storable(cls, value: datetime) -> datetime:
+        # Stored as UTC: an offset that carries it past year 1 or 9999 could not be.
+        if not YEARS[0] <= value.replace(tzinfo=None).year <= YEARS[1]:
+            raise ValueError(f"must be between the years {YEARS[0]} and {YEARS[1]}")
+        return value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _ordered(self) -> OneOffWindow:
@@ -71,8 +81,9 @@ class RecurringWindow(BaseModel):
 
 
 def _kind(value: Any) -> str:
-    fields = value if isinstance(value, dict) else vars(value)
-    return "recurring" if "cron" in fields else "one_off"
+    """Which window `value` means; anything else is judged (and refused) as a one-off."""
+    recurring = isinstance(value, RecurringWindow) or (isinstance(value, dict) and "cron" in value)
+    return "recurring" if recurring else "one_off"
 
 
 MaintenanceWindow = Annotated[
@@ -97,7 +108,9 @@ def _opened(window: dict, at: datetime) -> datetime | None:
     zone = zoneinfo.ZoneInfo(window["tz"])
     # The first firing after `at - duration` is the only one whose occurrence can still hold `at`.
     opened = next(CronSim(window["cron"], (at - duration).astimezone(zone)), None)
-    return opened if opened is not None and opened <= at else None
+    if opened is None or opened > at:
+        return None
+    return opened.astimezone(UTC)  # in UTC, so adding the duration counts real seconds across a DST change
 
 
 def ends(window: dict, at: datetime) -> datetime | None:
