@@ -251,14 +251,21 @@ async def test_changes_in_a_maintenance_window_are_recorded_and_not_alerted(worl
         clock.advance(61)
         assert sum(r.flipped for r in await race([first, second, third])) == len(jobs) + 1
         assert {(await monitor(ingest, key, j["id"]))["state"] for j in jobs} == {"down"}
-        clock.advance(30 * 60)  # the window is over: alerts resume
-        await ping(ingest, jobs[0]["token"])
+        clock.advance(29 * 60 + 45 - 61)
+        await ping(ingest, jobs[1]["token"])  # back up before the window ends: nothing to announce
         await first.settled()
-        await tap.take(4)
+        clock.advance(45)  # the window is over: a monitor it left down is announced, once
+        assert sum(r.after_maintenance for r in await race([first, second, third])) == len(jobs) - 1
+        await ping(ingest, jobs[0]["token"])  # and alerts resume
+        await first.settled()
+        await tap.take(2 + len(jobs))
     assert tap.of(outside["id"]) == ["monitor.up", "monitor.down"]
-    assert tap.of(jobs[0]["id"]) == ["monitor.up"]
-    assert len(tap.events) == 3
-    assert await first.store[FLIPS].count_documents({"maintenance": True}) == 2 * len(jobs)
+    assert tap.of(jobs[0]["id"]) == ["monitor.down", "monitor.up"]
+    assert tap.of(jobs[1]["id"]) == []
+    assert len(tap.events) == 2 + len(jobs)
+    held = [e for e in tap.events if e["payload"]["monitor_id"] == jobs[0]["id"]][0]
+    assert held["payload"]["reason"] == "maintenance_over" and "during maintenance" in held["payload"]["why"]
+    assert await first.store[FLIPS].count_documents({"maintenance": True}) == 2 * len(jobs) + 1
     flips = await listed(ingest, key, f"/v1/monitors/{jobs[0]['id']}/flips", 3)
     assert [f["maintenance"] for f in flips] == [False, True, True]
     status, stats, _ = await ingest.call("GET", f"/v1/monitors/{jobs[0]['id']}/stats", token=key)

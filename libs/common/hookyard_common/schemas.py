@@ -191,8 +191,9 @@ class MonitorStatus(WireModel):
     status: MonitorState
     previous_status: MonitorState | None = None
     # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline;
-    # `reminder`: still down (renotify_seconds); `stable`: a flapping monitor settled.
-    reason: Literal["ping", "no_ping", "reminder", "stable"] | None = None
+    # `reminder`: still down (renotify_seconds); `stable`: a flapping monitor settled;
+    # `maintenance_over`: it changed during a maintenance window that has ended.
+    reason: Literal["ping", "no_ping", "reminder", "stable", "maintenance_over"] | None = None
     message: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     incident_id: Identifier | None = None

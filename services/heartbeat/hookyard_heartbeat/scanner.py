@@ -58,6 +58,7 @@ class ScanResult:
     settled: int = 0
     reminded: int = 0
     stabilized: int = 0
+    after_maintenance: int = 0
 
 
 class Scanner:
@@ -85,7 +86,7 @@ class Scanner:
                 log.warning("heartbeat scan failed", exc_info=True)
             else:
                 LAST_SCAN.set(time.time())
-                if result.flipped or result.settled or result.reminded or result.stabilized:
+                if any(count for name, count in vars(result).items() if name != "rescheduled"):
                     log.info("heartbeat scan", extra=vars(result))
             elapsed = time.monotonic() - started
             SCAN_SECONDS.observe(elapsed)
@@ -115,6 +116,7 @@ class Scanner:
         result.settled = await self.changes.settle_due(self.batch)
         result.reminded = await self.sweeps.remind(self.batch)
         result.stabilized = await self.sweeps.stabilize(self.batch)
+        result.after_maintenance = await self.sweeps.after_maintenance(self.batch)
         await self._count_states()
         return result
 

@@ -36,6 +36,8 @@ def why(monitor: dict, entry: dict, missed_since: datetime | None) -> str:
         )
     if entry.get("event_type") == MONITOR_STABLE:
         return f"{name} is stable again: no change for {monitor.get('flap_window_seconds')} s; it is {to}"
+    if reason == "maintenance_over":
+        return f"{name} is {to}, since {_when(monitor.get('state_changed_at'))}, during maintenance that has ended"
     if reason == "reminder":
         return f"{name} is still down, since {_when(monitor.get('state_changed_at'))}"
     if reason == "no_ping":

@@ -24,9 +24,18 @@ from hookyard_common.schemas import MonitorState, sortable_id
 DEFAULT_DOWN_AFTER = 1
 DEFAULT_UP_AFTER = 1
 DEFAULT_FLAP_WINDOW_SECONDS = 3_600
+# What a maintenance window's held-back changes leave for the heartbeat (alert_sweeps.py).
+HELD_BACK = ("maintenance_until", "unannounced_from")
 # Alert bookkeeping that no longer holds once the monitor is paused or resumed.
 RESET_ON_PAUSE = {"failure_streak": 0, "success_streak": 0}
-CLEARED_ON_PAUSE = ("renotify_at", "missed_since", "flapping_since", "stable_at", "recent_flips")
+CLEARED_ON_PAUSE = (
+    "renotify_at",
+    "missed_since",
+    "flapping_since",
+    "stable_at",
+    "recent_flips",
+    *HELD_BACK,
+)
 #: The outbox entry of an alert that changes no state (a reminder, `monitor.stable`): no flip, no incident.
 NOTICE = "notice"
 #: Severity of the alerts that are not a state's own (those follow states.SEVERITY).
@@ -48,6 +57,8 @@ class AlertState:
     recent_flips: tuple[datetime, ...] = ()
     flapping_since: datetime | None = None
     maintenance: tuple[dict, ...] = ()
+    # The state last announced before changes went unannounced in maintenance (None: nothing held back).
+    unannounced_from: str | None = None
 
     FIELDS = {
         "down_after": 1,
@@ -61,6 +72,7 @@ class AlertState:
         "recent_flips": 1,
         "flapping_since": 1,
         "maintenance": 1,
+        "unannounced_from": 1,
     }
 
     @classmethod
@@ -77,6 +89,7 @@ class AlertState:
             recent_flips=tuple(doc.get("recent_flips") or ()),
             flapping_since=doc.get("flapping_since"),
             maintenance=tuple(doc.get("maintenance") or ()),
+            unannounced_from=doc.get("unannounced_from"),
         )
 
 
@@ -108,12 +121,18 @@ def _marked(alerting: AlertState, state: MonitorState, late_at: datetime | None,
             _add(update, "$set", {"missed_since": late_at})
     elif state == MonitorState.down:
         _add(update, "$unset", {"renotify_at": "", "missed_since": ""})
-    if maintenance.active(list(alerting.maintenance), at) is not None:
-        # Recorded (the flip is marked) but not alerted, and not counted towards flapping.
+    window = maintenance.active(list(alerting.maintenance), at)
+    if window is not None:
+        # Recorded (the flip is marked) but not alerted, and not counted towards flapping; when the
+        # window ends, the heartbeat announces the state if it is not the one last announced.
+        held = {"maintenance_until": maintenance.ends(window, at)}
+        _add(update, "$set", held if alerting.unannounced_from else {**held, "unannounced_from": state.value})
         return {**entry, "event_type": None, "maintenance": True}
     damped = flapping.damp(alerting, at, entry["event_type"])
     for op, fields in damped.update.items():
         _add(update, op, fields)
+    if damped.event_type is not None and alerting.unannounced_from is not None:
+        _add(update, "$unset", dict.fromkeys(HELD_BACK, ""))  # announced now: nothing is held back any more
     return {**entry, "event_type": damped.event_type, "damped": damped.damped}
 
 

@@ -36,6 +36,7 @@ INDEXES = CollectionIndexes(
         # The heartbeat's alert sweeps (monitors/alert_sweeps.py): reminders due, flapping monitors to settle.
         IndexModel([("renotify_at", ASCENDING)], sparse=True, name="renotify"),
         IndexModel([("stable_at", ASCENDING)], sparse=True, name="stable"),
+        IndexModel([("maintenance_until", ASCENDING)], sparse=True, name="after_maintenance"),
     ),
 )
 
