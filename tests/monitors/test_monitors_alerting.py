@@ -175,12 +175,21 @@ async def test_a_monitor_still_down_is_reminded_once_per_interval_by_racing_work
             clock.advance(step)
             reminded.append(sum(r.reminded for r in await race([first, second, third])))
         assert reminded == [0, 1, 1, 1]
+        # A new interval counts from now.
+        status, _, _ = await ingest.call(
+            "PATCH", f"/v1/monitors/{created['id']}", token=key, json={"renotify_seconds": 600}
+        )
+        assert status == 200
+        clock.advance(599)
+        assert sum(r.reminded for r in await race([first, second, third], rounds=1)) == 0
+        clock.advance(2)
+        assert sum(r.reminded for r in await race([first, second, third], rounds=1)) == 1
         await ping(ingest, created["token"])  # up: reminders stop
         await first.settled()
-        clock.advance(120)
+        clock.advance(700)
         assert sum(r.reminded for r in await race([first, second, third])) == 0
-        await tap.take(6)
-    assert tap.of(created["id"]) == ["monitor.down"] * 4 + ["monitor.up"]
+        await tap.take(7)
+    assert tap.of(created["id"]) == ["monitor.down"] * 5 + ["monitor.up"]
     assert tap.of(quiet["id"]) == ["monitor.down"]
     reminder = [e for e in tap.events if e["payload"]["monitor_id"] == created["id"]][1]
     assert reminder["payload"]["reason"] == "reminder" and reminder["severity"] == "high"

@@ -96,7 +96,7 @@ class AlertSweeps:
         """The state a finished maintenance window kept quiet, when it is not the one last announced."""
         now, sent = self.clock(), 0
         for doc in await self._due("maintenance_until", now, limit):
-            unchanged = {"maintenance_until": doc["maintenance_until"]}
+            unchanged = {"maintenance_until": doc["maintenance_until"], "state": doc["state"]}
             window = maintenance.active(doc.get("maintenance") or [], now)
             if window is not None:  # another window holds on: wait for its end
                 await self._announce(
