@@ -9,7 +9,10 @@ monitor's `Snapshot`, so deciding costs no extra read) and `shape`, which
 `MonitorChanges.apply` runs on every planned change: it marks the outbox
 entry (no alert in maintenance, damped while flapping) and adds the rules'
 bookkeeping to the same conditional write, so it is exactly once like the
-change itself. Reminders while down are scheduled here too (`renotify_at`).
+change itself. It also leaves the heartbeat its later work: the next
+reminder while down (`renotify_at`), the end of flapping (`stable_at`) and
+the end of a maintenance window that held a change back (`maintenance_until`),
+each carried out by monitors/alert_sweeps.py.
 """
 
 from __future__ import annotations

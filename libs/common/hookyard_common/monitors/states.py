@@ -17,7 +17,8 @@
 
 Each change is one flip record, an incident opened on `down`/`degraded`
 (one incident spans degraded ⇄ down) and resolved on `up` (or on pause), and
-for up/late/degraded/down an event `monitor.<state>`.
+for up/late/degraded/down an event `monitor.<state>`, unless the alert rules
+(monitors/alerting.py: thresholds, maintenance, flap damping) hold it back.
 """
 
 from __future__ import annotations
