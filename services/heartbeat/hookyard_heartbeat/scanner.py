@@ -2,7 +2,8 @@
 
 Every HOOKYARD_MONITOR_SCAN_SECONDS it reads the monitors whose `due_at`
 has passed — an indexed range read, never a walk over every monitor — and
-decides each (`monitor_states.expiry`). The flip is a conditional update on
+decides each (`monitor_states.expiry`; first `runs.overdue`: a job that
+started and did not finish in time is down whatever its other deadlines). The flip is a conditional update on
 the version and deadline it read, so any number of replicas scanning at
 once flip (and alert) each monitor once, and a ping that lands meanwhile
 wins (its new deadline no longer matches). Then it sweeps the outbox: changes
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from prometheus_client import Gauge, Histogram
 
+from hookyard_common.monitors import runs
 from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.monitors.states import DEADLINE_FIELDS, Snapshot, expiry, next_due
@@ -111,9 +113,21 @@ class Scanner:
 
     async def _expire(self, doc: dict, now: datetime, result: ScanResult) -> None:
         snapshot = Snapshot.of(doc)
+        # The deadlines read are part of every write's condition: a ping since then moved them.
+        unchanged = {"deadline": snapshot.deadline, "run_deadline": snapshot.run_deadline}
+        if runs.overdue(snapshot, now):
+            await self._flip(
+                snapshot,
+                MonitorState.down,
+                now,
+                result,
+                reason="run_overdue",
+                message=runs.overrun_message(snapshot),
+                also_unset=(*DEADLINE_FIELDS, "run_deadline"),
+                also_match=unchanged,
+            )
+            return
         to = expiry(snapshot, now)
-        # The deadline read is part of every write's condition: a ping since then moved it.
-        unchanged = {"deadline": snapshot.deadline}
         if to is not None:
             deadline = snapshot.deadline
             if deadline is None:  # a ping writes late_at and deadline together (states.deadlines)
@@ -125,16 +139,11 @@ class Scanner:
                 details = {"also_unset": DEADLINE_FIELDS}
             else:
                 message = f"no ping since {last}; down at {deadline.isoformat()} unless one arrives"
-                details = {"also_set": {"due_at": deadline}}
-            entry = await self.changes.apply(
-                snapshot, to, now, reason="no_ping", message=message, also_match=unchanged, **details
+                # Looked at again when down is due, or the open run's deadline if that comes first.
+                details = {"also_set": {"due_at": min(filter(None, (deadline, snapshot.run_deadline)))}}
+            await self._flip(
+                snapshot, to, now, result, reason="no_ping", message=message, also_match=unchanged, **details
             )
-            if entry is not None:
-                result.flipped += 1
-                try:
-                    await self.changes.settle(snapshot.id)
-                except Exception:  # the flip stands; the outbox sweep publishes its alert later
-                    log.warning("could not settle a flip yet", extra={"monitor_id": snapshot.id}, exc_info=True)
             return
         due = next_due(snapshot, now)
         update = {"$set": {"due_at": due}} if due is not None else {"$unset": {name: "" for name in DEADLINE_FIELDS}}
@@ -142,6 +151,16 @@ class Scanner:
             {"_id": snapshot.id, "version": snapshot.version, "due_at": doc["due_at"], **unchanged}, update
         )
         result.rescheduled += moved.modified_count
+
+    async def _flip(self, snapshot: Snapshot, to: MonitorState, now: datetime, result: ScanResult, **details) -> None:
+        """Make the change (`MonitorChanges.apply`'s details) and settle it, if still undecided."""
+        entry = await self.changes.apply(snapshot, to, now, **details)
+        if entry is not None:
+            result.flipped += 1
+            try:
+                await self.changes.settle(snapshot.id)
+            except Exception:  # the flip stands; the outbox sweep publishes its alert later
+                log.warning("could not settle a flip yet", extra={"monitor_id": snapshot.id}, exc_info=True)
 
     async def _count_states(self) -> None:
         """The per-state gauge: one count per state, each read from the state index alone."""
