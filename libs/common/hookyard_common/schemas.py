@@ -189,8 +189,9 @@ class MonitorStatus(WireModel):
     monitor_name: str | None = None
     status: MonitorState
     previous_status: MonitorState | None = None
-    # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline.
-    reason: Literal["ping", "no_ping"] | None = None
+    # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline;
+    # `run_overdue`: a run it started did not finish in time.
+    reason: Literal["ping", "no_ping", "run_overdue"] | None = None
     message: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     incident_id: Identifier | None = None
