@@ -456,3 +456,20 @@ async def test_three_racing_heartbeat_workers_mark_each_unfinished_run_down_once
         assert tap.of(job["id"]) == ["monitor.down"], job["name"]
     assert len(tap.events) == len(jobs)
     assert await first.store[FLIPS].count_documents({"reason": "run_overdue"}) == len(jobs)
+
+
+async def test_a_concurrent_run_still_open_keeps_its_deadline_when_another_finishes(world):
+    clock, ingest, key, heartbeat = world
+    created = await create_monitor(ingest, key, heartbeat_interval_seconds=3600, grace_seconds=60)
+    assert (await ping(ingest, created["token"], "/start", params={"rid": "a"}))[0] == 200
+    clock.advance(10)
+    assert (await ping(ingest, created["token"], "/start", params={"rid": "b"}))[0] == 200
+    clock.advance(10)
+    # a's success refreshes the hour-long deadline; b must still finish within its grace.
+    assert (await ping(ingest, created["token"], "/0", params={"rid": "a"}))[1]["monitor"]["state"] == "up"
+    await heartbeat.settled()
+    clock.advance(45)
+    assert (await heartbeat.scan()).flipped == 0
+    clock.advance(10)  # 70 s since b's start
+    assert (await heartbeat.scan()).flipped == 1
+    assert (await monitor(ingest, key, created["id"]))["status_message"].startswith("started but did not finish")
