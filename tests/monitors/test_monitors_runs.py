@@ -139,3 +139,12 @@ async def test_runs_paired_by_rid_record_their_durations_and_the_stats_show_them
 
     status, body = await ping(ingest, token, "/start", params={"rid": "not a uuid!"})
     assert status == 400 and body["error"]["code"] == "invalid_rid" and body["error"]["field"] == "rid"
+
+
+async def test_a_list_of_monitors_leaves_their_last_bodies_out(ingest):
+    key = await ingest.tenant()
+    created = await create_monitor(ingest, key)
+    assert (await ping(ingest, created["token"], "/log", method="POST", data=b"y" * 50_000))[0] == 200
+    status, page, _ = await ingest.call("GET", "/v1/monitors", token=key)
+    assert status == 200 and "last_body" not in page["data"][0] and page["data"][0]["last_ping_kind"] == "log"
+    assert (await monitor(ingest, key, created["id"]))["last_body"] == "y" * 50_000

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 5
 # The most flips read for a monitor's 30-day uptime (a monitor flapping every minute has 43,200).
 MAX_FLIPS = 50_000
+# What a list of monitors leaves out of each.
+LISTED = {"last_body": 0}
 # The query parameter the monitor and incident lists filter by.
 STATE_FILTER = frozenset({"state"})
 
@@ -54,9 +56,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def render(doc: dict, base_url: str) -> dict:
+def render(doc: dict, base_url: str, with_body: bool = True) -> dict:
+    """A monitor as the API shows it; a list leaves out `last_body`."""
     badge = doc.get("badge_key")
-    return {
+    shown = {
         "id": doc["_id"],
         "name": doc["name"],
         "state": doc["state"],
@@ -77,7 +80,6 @@ def render(doc: dict, base_url: str) -> dict:
         "pings_received": doc.get("pings_received", 0),
         "last_ping_at": _iso(doc.get("last_ping_at")),
         "last_ping_kind": doc.get("last_ping_kind"),
-        "last_body": doc.get("last_body"),
         "run_started_at": _iso(doc.get("run_started_at")),
         "run_deadline": _iso(doc.get("run_deadline")),
         "last_run_seconds": doc.get("last_run_seconds"),
@@ -88,6 +90,9 @@ def render(doc: dict, base_url: str) -> dict:
         "created_at": doc["created_at"].isoformat(),
         "updated_at": doc["updated_at"].isoformat(),
     }
+    if with_body:
+        shown["last_body"] = doc.get("last_body")
+    return shown
 
 
 def render_flip(doc: dict) -> dict:
@@ -165,8 +170,15 @@ class MonitorRoutes:
                 )
             query["state"] = state
         base = self.base_url(request)
+        # Without the last bodies (up to 100 KB each): a page of monitors stays small.
         return await list_page(
-            request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER
+            request,
+            self.monitors,
+            query,
+            "created_at",
+            lambda d: render(d, base, with_body=False),
+            filters=STATE_FILTER,
+            projection=LISTED,
         )
 
     async def get(self, request: web.Request) -> web.Response:

@@ -274,7 +274,7 @@ class Monitor(Shape):
     pings_received: int
     last_ping_at: datetime | None
     last_ping_kind: Literal["start", "success", "fail", "log", "up", "down", "degraded"] | None
-    last_body: str | None = Field(description="The last ping's body, its first 100 KB.")
+    last_body: str | None = Field(None, description="The last ping's body, its first 100 KB (not in lists).")
     run_started_at: datetime | None = Field(description="When the open run started; null with none open.")
     last_run_seconds: float | None
     open_incident_id: str | None
