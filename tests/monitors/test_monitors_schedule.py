@@ -26,47 +26,28 @@ def fires(expression: str, tz: str, after: str, count: int = 3) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("tz", "day_before", "expected"),
+    ("tz", "day", "first", "offset_after"),
     [
         # New York springs forward at 02:00 EST: 02:30 does not exist and fires at 03:00 EDT, once.
-        (
-            "America/New_York",
-            "2026-03-07T12:00",
-            ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"],
-        ),
+        ("America/New_York", "2026-03-08", "03:00:00-04:00", "-04:00"),
         # It falls back at 02:00 EDT to 01:00 EST: 02:30 then happens once, in EST.
-        (
-            "America/New_York",
-            "2026-10-31T12:00",
-            ["2026-11-01T02:30:00-05:00", "2026-11-02T02:30:00-05:00", "2026-11-03T02:30:00-05:00"],
-        ),
+        ("America/New_York", "2026-11-01", "02:30:00-05:00", "-05:00"),
         # Lisbon moves at 01:00 local, so 02:30 exists on both days: only the offset changes.
-        (
-            "Europe/Lisbon",
-            "2026-03-28T12:00",
-            ["2026-03-29T02:30:00+01:00", "2026-03-30T02:30:00+01:00", "2026-03-31T02:30:00+01:00"],
-        ),
-        (
-            "Europe/Lisbon",
-            "2026-10-24T12:00",
-            ["2026-10-25T02:30:00+00:00", "2026-10-26T02:30:00+00:00", "2026-10-27T02:30:00+00:00"],
-        ),
+        ("Europe/Lisbon", "2026-03-29", "02:30:00+01:00", "+01:00"),
+        ("Europe/Lisbon", "2026-10-25", "02:30:00+00:00", "+00:00"),
         # Berlin springs forward 02:00 -> 03:00: 02:30 fires at 03:00, once.
-        (
-            "Europe/Berlin",
-            "2026-03-28T12:00",
-            ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"],
-        ),
+        ("Europe/Berlin", "2026-03-29", "03:00:00+02:00", "+02:00"),
         # Berlin falls back 03:00 -> 02:00: 02:30 happens twice and fires once, the first time (CEST).
-        (
-            "Europe/Berlin",
-            "2026-10-24T12:00",
-            ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00", "2026-10-27T02:30:00+01:00"],
-        ),
+        ("Europe/Berlin", "2026-10-25", "02:30:00+02:00", "+01:00"),
     ],
 )
-def test_a_0230_job_across_daylight_saving_changes(tz, day_before, expected):
-    assert fires("30 2 * * *", tz, day_before) == expected
+def test_a_0230_job_across_daylight_saving_changes(tz, day, first, offset_after):
+    on = datetime.fromisoformat(day)
+    following = [(on + timedelta(days=n)).date().isoformat() for n in (1, 2)]
+    assert fires("30 2 * * *", tz, (on - timedelta(hours=12)).isoformat()) == [
+        f"{day}T{first}",
+        *(f"{date}T02:30:00{offset_after}" for date in following),
+    ]
 
 
 def test_lisbons_own_gap_and_overlap_at_0130():

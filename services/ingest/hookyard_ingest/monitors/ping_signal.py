@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from hookyard_common.monitors import payload_mapping
@@ -118,7 +118,8 @@ def _json(body: bytes, media: str) -> Any:
         return None
 
 
-def _rid(query: Mapping[str, str]) -> str | None:
+def run_id(query: Mapping[str, str]) -> str | None:
+    """The `rid` parameter: which of a job's concurrent runs a ping belongs to."""
     rid = query.get("rid")
     if rid is not None and not RUN_ID.match(rid):
         raise SignalError("invalid_rid", "rid must be 1 to 64 letters, digits, '.', '_' or '-' (a UUID fits)", "rid")
@@ -126,17 +127,6 @@ def _rid(query: Mapping[str, str]) -> str | None:
 
 
 def read(
-    path_kind: str | None,
-    query: Mapping[str, str],
-    body: bytes,
-    media: str,
-    mapping: PayloadMapping | None,
-) -> Signal:
-    """What the ping says, with the run it belongs to (`?rid=`)."""
-    return replace(_said(path_kind, query, body, media, mapping), rid=_rid(query))
-
-
-def _said(
     path_kind: str | None,
     query: Mapping[str, str],
     body: bytes,

@@ -192,7 +192,8 @@ class PingRoutes:
             monitor = await self._verified(request, monitor, body, ip)
             now = self.clock()
             try:
-                signal = ping_signal.read(kind, request.query, body, bodies.media_type(request), monitor.mapping)
+                said = ping_signal.read(kind, request.query, body, bodies.media_type(request), monitor.mapping)
+                signal = replace(said, rid=ping_signal.run_id(request.query))
             except ping_signal.SignalError as exc:
                 await self._check(request, monitor, now, body, ip, outcome=exc.code, error=exc.message)
                 raise ApiError(400, exc.code, exc.message, field=exc.field) from None
