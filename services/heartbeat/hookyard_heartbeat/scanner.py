@@ -2,13 +2,13 @@
 
 Every HOOKYARD_MONITOR_SCAN_SECONDS it reads the monitors whose `due_at`
 has passed — an indexed range read, never a walk over every monitor — and
-decides each (`monitor_states.expiry`; first `runs.overdue`: a job that
-started and did not finish in time is down whatever its other deadlines). The flip is a conditional update on
-the version and deadline it read, so any number of replicas scanning at
-once flip (and alert) each monitor once, and a ping that lands meanwhile
-wins (its new deadline no longer matches). Then it sweeps the outbox: changes
-whose consequences (flip record, incident, event) a crashed process left
-undone.
+decides each: first `runs.overdue` (a job that started and did not finish
+in time is down whatever its other deadlines), then `monitor_states.expiry`.
+The flip is a conditional update on the version and deadlines it read, so
+any number of replicas scanning at once flip (and alert) each monitor once,
+and a ping that lands meanwhile wins (its new deadline no longer matches).
+Then it sweeps the outbox: changes whose consequences (flip record,
+incident, event) a crashed process left undone.
 """
 
 from __future__ import annotations

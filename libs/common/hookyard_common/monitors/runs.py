@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from hookyard_common.monitors.model import COLLECTION as MONITORS
-from hookyard_common.monitors.states import Snapshot
-from hookyard_common.schemas import MonitorState, sortable_id
+from hookyard_common.monitors.states import RUN_IGNORED, Snapshot
+from hookyard_common.schemas import sortable_id
 from hookyard_common.store.client import CollectionIndexes, Store
 from hookyard_common.store.retention import Retention
 
@@ -48,8 +48,6 @@ OVERRUN = "started but did not finish"
 FINISHING = {"success": True, "up": True, "fail": False, "down": False}
 #: What the ping's write must return for `RunLog.finish`.
 FIELDS = {"tenant_id": 1, "open_runs": 1, "run_started_at": 1, "run_rid": 1, "run_deadline": 1}
-# States an overrun does not change: a paused monitor ignores its jobs, a down one is already down.
-UNWATCHED = {MonitorState.paused, MonitorState.down}
 
 
 def deadline(started_at: datetime, grace_seconds: int, max_run_seconds: int | None) -> datetime:
@@ -59,7 +57,7 @@ def deadline(started_at: datetime, grace_seconds: int, max_run_seconds: int | No
 
 def overdue(snapshot: Snapshot, now: datetime) -> bool:
     """Whether the monitor's open run is past its deadline and should make it down."""
-    return snapshot.run_deadline is not None and snapshot.run_deadline <= now and snapshot.state not in UNWATCHED
+    return snapshot.run_deadline is not None and snapshot.run_deadline <= now and snapshot.state not in RUN_IGNORED
 
 
 def overrun_message(snapshot: Snapshot) -> str:

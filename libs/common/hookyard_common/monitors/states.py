@@ -49,6 +49,8 @@ ALERT_EVENT_TYPES = {
 TROUBLE = {MonitorState.degraded, MonitorState.down}
 # States a passed deadline turns into `down`.
 WATCHED = {MonitorState.up, MonitorState.late, MonitorState.degraded}
+# States an open run's deadline does not change: paused ignores its jobs, down is down already.
+RUN_IGNORED = {MonitorState.paused, MonitorState.down}
 SEVERITY = {
     MonitorState.down: "high",
     MonitorState.degraded: "medium",
@@ -137,7 +139,7 @@ def expiry(snapshot: Snapshot, now: datetime) -> MonitorState | None:
 def next_due(snapshot: Snapshot, now: datetime) -> datetime | None:
     """When a due monitor that does not flip needs looking at again (None: not until a ping)."""
     due = [snapshot.deadline] if snapshot.state in WATCHED and snapshot.deadline is not None else []
-    if snapshot.run_deadline is not None and snapshot.state not in (MonitorState.paused, MonitorState.down):
+    if snapshot.run_deadline is not None and snapshot.state not in RUN_IGNORED:
         due.append(snapshot.run_deadline)  # an open run's
     later = [moment for moment in due if moment > now]
     return min(later) if later else None
