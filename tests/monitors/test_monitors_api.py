@@ -10,6 +10,7 @@ import orjson
 from hookyard_common.monitors.history import FLIPS
 from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.store.client import Store
+from hookyard_ingest.monitors.pings import PING_BODY_LIMIT
 from monitor_helpers import EventTap, create_monitor, listed, monitor, ping
 
 STATUSPAGE_MAPPING = {
@@ -139,9 +140,13 @@ async def test_bad_pings_get_clear_errors(ingest):
     )
     status, body = await ping(ingest, token, method="POST", data=b"{oops", headers={"Content-Type": "application/json"})
     assert status == 400 and body["error"]["code"] == "malformed_json"
-    status, body = await ping(ingest, token, method="POST", data=b"x" * 10_241, headers={"Content-Type": "text/plain"})
+    status, body = await ping(
+        ingest, token, method="POST", data=b"x" * (PING_BODY_LIMIT + 1), headers={"Content-Type": "text/plain"}
+    )
     assert status == 413 and body["error"]["code"] == "body_too_large"
-    status, body = await ping(ingest, token, method="POST", data=b"x" * 10_240, headers={"Content-Type": "text/plain"})
+    status, body = await ping(
+        ingest, token, method="POST", data=b"x" * PING_BODY_LIMIT, headers={"Content-Type": "text/plain"}
+    )
     assert status == 200 and body["monitor"]["state"] == "up"
     status, body, _ = await ingest.call("PUT", f"/ping/{token}")
     assert status == 405 and body["error"]["code"] == "method_not_allowed"

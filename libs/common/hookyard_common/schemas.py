@@ -191,9 +191,10 @@ class MonitorStatus(WireModel):
     status: MonitorState
     previous_status: MonitorState | None = None
     # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline;
+    # `run_overdue`: a run it started did not finish in time;
     # `reminder`: still down (renotify_seconds); `stable`: a flapping monitor settled;
     # `maintenance_over`: it changed during a maintenance window that has ended.
-    reason: Literal["ping", "no_ping", "reminder", "stable", "maintenance_over"] | None = None
+    reason: Literal["ping", "no_ping", "run_overdue", "reminder", "stable", "maintenance_over"] | None = None
     message: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     incident_id: Identifier | None = None

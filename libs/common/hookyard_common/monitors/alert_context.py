@@ -45,6 +45,8 @@ def why(monitor: dict, entry: dict, missed_since: datetime | None) -> str:
         periods = entry.get("streak") or 0
         counted = f" ({periods} periods missed)" if periods > 1 else ""
         return f"{name} is {to}: {missed}{counted}"
+    if reason == "run_overdue":  # the message says when the run started and was due to finish
+        return f"{name} is {to}: a run {message}"
     if reason == "ping":
         streak = entry.get("streak") or 0
         counted = f" ({streak} in a row)" if streak > 1 else ""

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hookyard_common.monitors import flapping, maintenance
+from hookyard_common.monitors import flapping, maintenance, schedule
+from hookyard_common.monitors.schedule import Cron
 from hookyard_common.operational_events import MONITOR_FLAPPING, MONITOR_STABLE
 from hookyard_common.schemas import MonitorState, sortable_id
 
@@ -39,6 +40,8 @@ CLEARED_ON_PAUSE = (
     "recent_flips",
     *HELD_BACK,
 )
+#: Reasons of a heartbeat's change that is itself one more failure (a missed period, an overrun run).
+COUNTED_ON_EXPIRY = ("no_ping", "run_overdue")
 #: The outbox entry of an alert that changes no state (a reminder, `monitor.stable`): no flip, no incident.
 NOTICE = "notice"
 #: Severity of the alerts that are not a state's own (those follow states.SEVERITY).
@@ -54,6 +57,9 @@ class AlertState:
     failure_streak: int = 0
     success_streak: int = 0
     interval_seconds: int | None = None
+    # How the periods thresholds count are spaced: the interval, or the cron schedule (and the grace after each).
+    cron: Cron | None = None
+    grace_seconds: int = 0
     renotify_seconds: int | None = None
     flap_threshold: int | None = None
     flap_window_seconds: int = DEFAULT_FLAP_WINDOW_SECONDS
@@ -69,6 +75,9 @@ class AlertState:
         "failure_streak": 1,
         "success_streak": 1,
         "heartbeat_interval_seconds": 1,
+        "schedule": 1,
+        "tz": 1,
+        "grace_seconds": 1,
         "renotify_seconds": 1,
         "flap_threshold": 1,
         "flap_window_seconds": 1,
@@ -86,6 +95,8 @@ class AlertState:
             failure_streak=doc.get("failure_streak") or 0,
             success_streak=doc.get("success_streak") or 0,
             interval_seconds=doc.get("heartbeat_interval_seconds"),
+            cron=schedule.of(doc),
+            grace_seconds=doc.get("grace_seconds") or 0,
             renotify_seconds=doc.get("renotify_seconds"),
             flap_threshold=doc.get("flap_threshold"),
             flap_window_seconds=doc.get("flap_window_seconds") or DEFAULT_FLAP_WINDOW_SECONDS,
@@ -113,7 +124,7 @@ def _marked(alerting: AlertState, state: MonitorState, late_at: datetime | None,
         _add(update, "$unset", dict.fromkeys(CLEARED_ON_PAUSE, ""))
         return entry
     # The consecutive signals behind the change, as counted when it was decided (for the alert's sentence).
-    if entry["reason"] == "no_ping":
+    if entry["reason"] in COUNTED_ON_EXPIRY:  # counted in this write, not yet in what was read
         entry["streak"] = alerting.failure_streak + 1
     else:
         entry["streak"] = alerting.failure_streak if to == MonitorState.down else alerting.success_streak

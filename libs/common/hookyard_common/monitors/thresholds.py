@@ -5,7 +5,8 @@ A monitor counts its consecutive signals: `failure_streak` (pings saying
 saying `up`). A ping's own write updates the counter atomically (`$inc`), so
 of two racing failure pings exactly one sees the Nth and makes the change.
 A missed period short of `down_after` leaves the monitor `late` and moves its
-deadline one period on; `late_at` stays where the first ping was expected,
+deadline one period on (the next interval, or the cron schedule's next time
+after the one missed, plus the grace); `late_at` stays where the first ping was expected,
 which is when the alert says it was missed since. With the defaults (1 and
 1) every change is immediate, as before. Pure, no I/O.
 """
@@ -16,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from hookyard_common.monitors.alerting import AlertState
+from hookyard_common.monitors.schedule import next_expected
 from hookyard_common.schemas import MonitorState
 
 #: The most consecutive signals a threshold may ask for.
@@ -57,7 +59,11 @@ def confirmed(current: MonitorState, target: MonitorState, alerting: AlertState)
 def further_period(alerting: AlertState, deadline: datetime) -> dict | None:
     """A missed deadline short of `down_after`: the fields that wait one more period; None: down now."""
     misses = alerting.failure_streak + 1
-    if misses >= alerting.down_after or alerting.interval_seconds is None:
+    if misses >= alerting.down_after:
         return None
-    moved = deadline + timedelta(seconds=alerting.interval_seconds)
+    grace = timedelta(seconds=alerting.grace_seconds)
+    expected = next_expected(deadline - grace, alerting.interval_seconds, alerting.cron)  # the ping after the missed
+    if expected is None:
+        return None
+    moved = expected + grace
     return {"deadline": moved, "due_at": moved, "failure_streak": misses}

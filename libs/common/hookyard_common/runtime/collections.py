@@ -10,7 +10,7 @@ module's declaration plus one line here.
 from __future__ import annotations
 
 from hookyard_common.delivery import attempt_log, dead_letters, endpoint_cache
-from hookyard_common.monitors import history, model
+from hookyard_common.monitors import history, model, ping_keys, runs
 from hookyard_common.records import api_keys, event_log, idempotency_keys, message_log, rate_counters, sources, tenants
 from hookyard_common.store.client import CollectionIndexes
 
@@ -21,6 +21,7 @@ COLLECTIONS: tuple[CollectionIndexes, ...] = (
     sources.INDEXES,
     endpoint_cache.INDEXES,
     model.INDEXES,
+    ping_keys.INDEXES,
     # What Hookyard records for them.
     message_log.INDEXES,
     event_log.INDEXES,
@@ -31,6 +32,7 @@ COLLECTIONS: tuple[CollectionIndexes, ...] = (
     history.CHECK_INDEXES,
     history.FLIP_INDEXES,
     history.INCIDENT_INDEXES,
+    runs.INDEXES,
     # The ingest's shared rate limits.
     rate_counters.INDEXES,
 )

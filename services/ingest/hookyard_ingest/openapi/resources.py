@@ -260,11 +260,24 @@ class Monitor(Shape):
     state: str
     token: str
     ping_url: str
-    heartbeat_interval_seconds: int | None = Field(description="Null for a monitor that is only pushed statuses.")
+    slug: str | None = Field(description="Its name in pings by the tenant's ping key.")
+    badge_key: str | None = Field(description="The secret of its badge URLs (not a ping token).")
+    badge_url: str | None = Field(description="Its SVG badge; `.json` in place of `.svg` gives `{status}`.")
+    heartbeat_interval_seconds: int | None = Field(
+        description="Null for a monitor on a cron schedule, or that is only pushed statuses."
+    )
+    schedule: str | None = Field(description="A cron expression, read in `tz`; null on an interval.")
+    tz: str
     grace_seconds: int
+    max_run_seconds: int | None = Field(description="The longest a run may take; null: its grace.")
     alerts_enabled: bool
     has_secret: bool
     pings_received: int
+    last_ping_at: datetime | None
+    last_ping_kind: Literal["start", "success", "fail", "log", "up", "down", "degraded"] | None
+    last_body: str | None = Field(None, description="The last ping's body, its first 100 KB (not in lists).")
+    run_started_at: datetime | None = Field(description="When the open run started; null with none open.")
+    last_run_seconds: float | None
     open_incident_id: str | None
     down_after: int
     up_after: int
@@ -290,7 +303,13 @@ class Check(Shape):
     outcome: str
     method: str
     client_ip: str
+    kind: str | None = Field(None, description="start, success, fail, log, up, down or degraded.")
+    exit_status: int | None = None
+    rid: str | None = None
+    run_seconds: float | None = Field(None, description="The run this ping finished, in seconds.")
+    body: str | None = Field(None, description="The body, its first 100 KB.")
     body_size: int
+    body_truncated: bool = Field(False, description="Whether `body` is cut short of the body's `body_size` bytes.")
 
 
 class Flip(Shape):
@@ -323,6 +342,27 @@ class MonitorStats(Shape):
     open_incident_id: str | None
     maintenance_flips_30d: int = Field(description="State changes of the last 30 days recorded in maintenance.")
     in_maintenance: bool
+    runs_7d: RunDurations
+
+
+class RunDurations(Shape):
+    """The durations of the runs that succeeded over the last 7 days."""
+
+    runs: int
+    last_seconds: float | None
+    median_seconds: float | None
+    p95_seconds: float | None
+
+
+class PingKey(Shape):
+    ping_key: str
+    ping_url_template: str
+    created_at: datetime
+
+
+class Badge(Shape):
+    status: str
+    label: str
 
 
 class PingMonitor(Shape):
@@ -335,7 +375,9 @@ class PingAccepted(Shape):
     ok: bool
     monitor: PingMonitor
     status: str | None
+    kind: str
     changed: bool
+    run_seconds: float | None
     check_id: str | None
     at: datetime
 
