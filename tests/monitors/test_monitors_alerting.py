@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 import test_monitors_heartbeat as racing
 
 from hookyard_common.monitors.history import FLIPS
-from hookyard_common.monitors.model import COLLECTION
 from monitor_helpers import EventTap, create_monitor, listed, monitor, ping
 
 # The heartbeat tests' fixtures (one ingest and movable clock, in-process heartbeat workers): pytest
@@ -324,17 +323,16 @@ async def test_a_recurring_window_is_shown_and_bad_windows_are_named(ingest):
 async def test_an_alert_carries_the_last_body_and_run_duration(world, settings):
     clock, ingest, key, heartbeat = world
     created = await create_monitor(ingest, key, heartbeat_interval_seconds=60, grace_seconds=0)
-    await ping(ingest, created["token"])
+    # A job run (start, then its success with the job's output): the alert reads what the pings stored.
+    await ping(ingest, created["token"], "/start")
+    clock.advance(12.5)
+    await ping(ingest, created["token"], "/0", method="POST", data="é".encode() * 1500)
     await heartbeat.settled()
-    # The job-runner pings (another part of the monitors) store these on the monitor: the alert reads them.
-    await heartbeat.store[COLLECTION].update_one(
-        {"_id": created["id"]}, {"$set": {"last_body": "é" * 1500, "last_run_seconds": 12.5, "last_ping_kind": "fail"}}
-    )
     async with EventTap(settings.amqp_url) as tap:
         clock.advance(61)
         await heartbeat.scan()
         [event] = await tap.take(1)
     data = event["payload"]
     assert data["last_body"] == "é" * 1000 and data["last_body_truncated"] is True
-    assert data["last_run_seconds"] == 12.5 and data["last_ping_kind"] == "fail"
+    assert 12.5 <= data["last_run_seconds"] < 14 and data["last_ping_kind"] == "success"
     assert data["why"].startswith("backup job is down: no ping since ") and data["missed_since"]
