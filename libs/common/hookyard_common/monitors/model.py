@@ -69,7 +69,7 @@ FLAP_THRESHOLD = "More state changes than this within flap_window_seconds raise 
 FLAP_WINDOW = "The window flap_threshold counts in, and how long a flapping monitor must keep still to be stable."
 MAINTENANCE = "Windows (one-off start/end, or cron + tz + duration_seconds) in which changes are not alerted."
 LEGACY_SIGNATURE = "Also accept the body-only signature (no X-Hookyard-Timestamp), which can be replayed."
-UNSIGNED_HEARTBEATS = "Accept bare heartbeats (no status, message or body) unsigned; status pushes stay signed."
+UNSIGNED_HEARTBEATS = "Accept bare heartbeats (no kind, status, message or body) unsigned; all else stays signed."
 
 
 def new_token() -> str:

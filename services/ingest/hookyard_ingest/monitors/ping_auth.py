@@ -10,10 +10,15 @@ The exceptions, each a setting of the monitor:
 - `legacy_signature`: the body-only signature of seed 004 (and GitHub's
   `X-Hub-Signature-256`) is accepted too; it holds no time, so such pings can
   be replayed, which is why it is off for new monitors;
-- `unsigned_heartbeats`: a bare heartbeat (no status in the path or the
-  query, no message, no body) may come unsigned, for senders that cannot sign
-  (seed 004's heartbeat GET). It can only say "alive"; every status push stays
-  signed, and a signature that is sent is always checked.
+- `unsigned_heartbeats`: a bare heartbeat (no kind in the path, no status
+  in the query, no message, no body) may come unsigned, for senders that
+  cannot sign (seed 004's heartbeat GET). It can only say "alive"; every
+  other form stays signed, `/start` included: it says no status, but it opens
+  a run whose deadline can make the monitor down. A signature that is sent is
+  always checked.
+
+Every form is judged alike whether it came by token or by ping key and slug:
+the key only finds the monitor, the monitor's secret signs the ping.
 """
 
 from __future__ import annotations
