@@ -176,6 +176,8 @@ async def mongo_db(infra: Infra) -> str:
 def settings(infra: Infra, amqp_url: str, mongo_db: str) -> Settings:
     """Settings pointing at this test's vhost and database, with free ports."""
     ingest, dispatcher, retrier, heartbeat = free_ports(4)
+    ports = {"dispatcher": dispatcher, "retrier": retrier, "heartbeat": heartbeat}
+    management = infra.management_url.replace("://", "://guest:guest@", 1) if infra.management_url else ""
     return Settings(
         amqp_url=amqp_url,
         mongo_uri=infra.mongo_uri,
@@ -187,6 +189,8 @@ def settings(infra: Infra, amqp_url: str, mongo_db: str) -> Settings:
         connect_attempts=5,
         shutdown_deadline_seconds=10,
         retry_tiers_ms=(200, 1_000),
+        rabbitmq_management_url=management,
+        service_ready_urls={name: f"http://127.0.0.1:{port}/readyz" for name, port in ports.items()},
     )
 
 

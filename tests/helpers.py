@@ -25,7 +25,11 @@ def service_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name, variable in environment_variables().items():
         value = getattr(settings, name)
-        env[variable] = json.dumps(list(value)) if isinstance(value, tuple) else str(value)
+        env[variable] = (
+            json.dumps(list(value) if isinstance(value, tuple) else value)
+            if isinstance(value, tuple | dict)
+            else str(value)
+        )
     return env
 
 

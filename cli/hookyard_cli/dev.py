@@ -12,6 +12,7 @@ URLs, the admin token, and an API key saved by `hookyard tenants create --save`)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -36,6 +37,8 @@ COMPOSE_URLS = {
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
     "mongo": "mongodb://127.0.0.1:27017/?directConnection=true",
 }
+#: docker-compose.yml's RabbitMQ management API, where the console's operator view reads queue figures.
+COMPOSE_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672/"
 
 
 def state_dir() -> Path:
@@ -92,11 +95,14 @@ def up() -> int:
         (state / "compose-services").write_text("\n".join(missing))
         for dep in missing:
             env["AMQP_URL" if dep == "rabbitmq" else "MONGO_URI"] = COMPOSE_URLS[dep]
+        if "rabbitmq" in missing:
+            env.setdefault("HOOKYARD_RABBITMQ_MANAGEMENT_URL", COMPOSE_MANAGEMENT_URL)
     else:
         if "rabbitmq" in missing:
             print("Starting RabbitMQ (local node) ...")
             rabbit.start()
             env["AMQP_URL"] = rabbit.url
+            env.setdefault("HOOKYARD_RABBITMQ_MANAGEMENT_URL", rabbit.management_url.replace("://", "://guest:guest@"))
             printed.append(("RabbitMQ management", rabbit.management_url + "  (guest / guest)"))
         if "mongo" in missing:
             print("Starting MongoDB (SecantusDB, local process) ...")
@@ -114,6 +120,9 @@ def up() -> int:
     ]
 
     env["HOOKYARD_URL"] = f"http://127.0.0.1:{_service_port('ingest')}"
+    # The console's operator view shows the other services' readiness from here.
+    ready_urls = {name: f"http://127.0.0.1:{_service_port(name)}/readyz" for name in SERVICES if name != "ingest"}
+    env.setdefault("HOOKYARD_SERVICE_READY_URLS", json.dumps(ready_urls))
     recorded = {key: env[key] for key in ("AMQP_URL", "MONGO_URI", "HOOKYARD_ADMIN_TOKEN", "HOOKYARD_URL")}
     # The ports too, so `hookyard status` checks the services where they really are.
     recorded.update({f"HOOKYARD_{name.upper()}_PORT": str(_service_port(name)) for name in SERVICES})
@@ -133,6 +142,7 @@ def up() -> int:
             log=state / "logs" / f"{name}.log",
         )
         printed.append((f"hookyard-{name}", f"http://127.0.0.1:{port}/  (ready)"))
+    printed.append(("console", f"{env['HOOKYARD_URL']}/console/  (sign in with HOOKYARD_ADMIN_TOKEN or an API key)"))
 
     print("\nHookyard is up:")
     width = max(len(label) for label, _ in printed)

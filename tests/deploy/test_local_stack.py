@@ -36,6 +36,7 @@ def test_up_status_down_with_given_dependencies(settings, tmp_path):
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{settings.ingest_port}/  (ready)" in up.stdout
+        assert f"http://127.0.0.1:{settings.ingest_port}/console/" in up.stdout
         pids = {path.stem: int(path.read_text().split()[0]) for path in (tmp_path / "state" / "run").glob("*.pid")}
         assert sorted(pids) == ["dispatcher", "heartbeat", "ingest", "retrier"]
 

@@ -6,15 +6,19 @@
   /v1/openapi.json /v1/docs reference  GET: the OpenAPI document and its page (public)
   /v1/tenants[/{id}[/disable|/enable]]  admin: tenants (create, list, read, disable, enable, delete)
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
+  /v1/admin/overview       admin       queues, parked, dead letters per tenant, services' readiness
   /v1/...                  tenant API  sources, events, endpoints, messages, metrics,
                                        dead letters, payload erasure, monitors, `hookyard listen` (WebSocket)
+  /console/ /console/static/*        console     GET: the console's page and files (public; docs/console.md)
+  /console/session         console     sign in (POST), read (GET), act as a tenant (PUT), sign out (DELETE)
   /healthz /readyz /metrics            probes, on the root app (runner.build_app)
 
 Each wing carries its own middlewares, inside the root app's (responses
 counted, errors as JSON, header text, body intake): `readiness_gate` first,
 then the wing's caller check, `admin_auth` or `tenant_auth` (which puts the
 calling tenant on the request as `TENANT`, so tenant routes never look it up
-themselves). The routes' objects need the broker and the database, which
+themselves); both take a console session's cookie as well as a bearer
+header (`console/sessions.py`). The routes' objects need the broker and the database, which
 start-up connects in the background after the router is frozen, so routes
 are declared against `Parts`, the typed bundle `Ingest.setup` makes, and
 the gate hands it to each request (503 "starting" until it exists).
@@ -30,7 +34,7 @@ the prefix or keep it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -53,9 +57,12 @@ from hookyard_ingest.api.erasure import PayloadRoutes
 from hookyard_ingest.api.event_log import EventLogRoutes
 from hookyard_ingest.api.events import EventCreate, EventRoutes
 from hookyard_ingest.api.messages import MessageRoutes, Resend
+from hookyard_ingest.api.overview import OverviewRoutes
 from hookyard_ingest.api.parked import ParkedRoutes
 from hookyard_ingest.api.stats import DeliveryMetrics
 from hookyard_ingest.api.tenants import TenantCreate, TenantRoutes
+from hookyard_ingest.console import shell
+from hookyard_ingest.console.sessions import ActAs, ConsoleSessions, SignIn
 from hookyard_ingest.edge.auth import TENANT, Auth
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.deprecation import renamed
@@ -91,6 +98,7 @@ class Parts:
     ping_keys: PingKeyRoutes
     tenants: TenantRoutes
     parked: ParkedRoutes
+    overview: OverviewRoutes
     sources: SourceRoutes
     events: EventRoutes
     endpoints: EndpointRoutes
@@ -102,6 +110,7 @@ class Parts:
     listen: ListenRoutes
     monitors: MonitorRoutes
     api_keys: ApiKeyRoutes
+    console: ConsoleSessions
 
 
 class Ingest:
@@ -143,12 +152,13 @@ class Ingest:
         ctx.on_close(pings.drain)
         self.parts = Parts(
             auth=auth,
-            receiver=Receiver(settings, cache, ctx.broker, limiter, failures),
+            receiver=Receiver(settings, ctx.store, cache, ctx.broker, limiter, failures),
             pings=pings,
             badges=BadgeRoutes(settings, ctx.store, failures),
             ping_keys=PingKeyRoutes(ctx.store, base_url, self.clock),
             tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
+            overview=OverviewRoutes(ctx.store, ctx.broker, settings),
             sources=SourceRoutes(ctx.store, cache, settings, base_url),
             events=EventRoutes(ctx.broker, ctx.store, settings),
             endpoints=EndpointRoutes(ctx.store, ctx.broker),
@@ -160,6 +170,12 @@ class Ingest:
             listen=ListenRoutes(ctx.store, ctx.broker, settings),
             monitors=MonitorRoutes(ctx.store, monitor_changes, ping_cache, base_url, self.clock),
             api_keys=ApiKeyRoutes(ctx.store, auth),
+            console=ConsoleSessions(
+                ctx.store,
+                auth,
+                settings.console_session_idle_seconds,
+                lambda request: base_url(request).startswith("https://"),
+            ),
         )
 
     async def close_listeners(self, _: web.Application) -> None:
@@ -193,17 +209,19 @@ async def readiness_gate(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The admin wing's: the admin token, or a 401 (403 while the admin API is off)."""
-    if _routed(request):
+    """The admin wing's: an admin console session or the admin token, or a 401 (403 while the admin API is off)."""
+    if _routed(request) and not await request[PARTS].console.admin(request):
         request[PARTS].auth.require_admin(request)
     return await handler(request)
 
 
 @web.middleware
 async def tenant_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The tenant API's: the calling tenant, found by its API key, on the request as `TENANT`; or a 401."""
+    """The tenant API's: the calling tenant, found by its console session or API key, on the request as
+    `TENANT`; or a 401."""
     if _routed(request):
-        request[TENANT] = await request[PARTS].auth.tenant(request)
+        parts = request[PARTS]
+        request[TENANT] = await parts.console.tenant(request) or await parts.auth.tenant(request)
     return await handler(request)
 
 
@@ -224,10 +242,13 @@ class Wing:
     access: Access
     middlewares: tuple[Middleware, ...]
     operations: Sequence[Operation]
+    #: Called on each of the wing's answers as it is sent (aiohttp's `on_response_prepare`).
+    on_response: tuple[Callable[[web.Request, web.StreamResponse], Awaitable[None]], ...] = ()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=self.middlewares)
         app.add_routes(op.route() for op in self.operations)
+        app.on_response_prepare.extend(self.on_response)
         return app
 
 
@@ -406,11 +427,19 @@ TENANTS = Wing(
         ),
     ],
 )
-PARKED = Wing(
+ADMIN = Wing(
     "/v1/admin",
     Access.admin,
     (readiness_gate, admin_auth),
     [
+        op(
+            "GET",
+            "/overview",
+            lambda p: p.overview.get,
+            "The platform at a glance: queues, parked messages, dead letters per tenant, services' readiness",
+            {200: resources.Overview},
+            tag="operator",
+        ),
         op(
             "GET",
             "/parked",
@@ -523,6 +552,14 @@ TENANT_API = Wing(
                 errors=(404,),
             ),
             op(
+                "GET",
+                "/sources/{source_id}/stats",
+                lambda p: p.sources.stats,
+                "A source's last message and refused signatures",
+                {200: resources.SourceStats},
+                errors=(404,),
+            ),
+            op(
                 "PATCH",
                 "/sources/{source_id}",
                 lambda p: p.sources.update,
@@ -611,6 +648,15 @@ TENANT_API = Wing(
                 "Rotate an endpoint's secret, the old one signing beside it for a grace period",
                 {200: resources.EndpointRotated},
                 body=Rotation,
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/endpoints/{endpoint_id}/stats",
+                lambda p: p.metrics.endpoint_series,
+                "An endpoint's attempts, success rate and latency over time, in equal slices",
+                {200: resources.EndpointStats},
+                query=parameters.EndpointStatsQuery,
                 errors=(404,),
             ),
         ),
@@ -912,7 +958,54 @@ TENANT_API = Wing(
         ),
     ],
 )
-WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, BADGES, TENANTS, PARKED, TENANT_API)
+CONSOLE_SESSION = Wing(
+    "/console/session",
+    Access.public,
+    (readiness_gate,),
+    tagged(
+        "console",
+        op(
+            "POST",
+            "",
+            lambda p: p.console.open,
+            "Sign in to the console: a session cookie for a tenant's API key or the admin token",
+            {200: resources.ConsoleSession},
+            description="Answers the session and sets the `hookyard_console` cookie (HttpOnly, SameSite=Strict; "
+            "its token is not the key). Cookie calls to the API that are not GET or HEAD must send the session's "
+            "`csrf` as `X-CSRF-Token` (docs/console.md).",
+            body=SignIn,
+            errors=(400, 401, 403, 415),
+        ),
+        op(
+            "GET",
+            "",
+            lambda p: p.console.read,
+            "The console session the cookie holds",
+            {200: resources.ConsoleSession},
+            errors=(401,),
+        ),
+        op(
+            "PUT",
+            "",
+            lambda p: p.console.act,
+            "An admin session acts as a tenant (or, with null, stops)",
+            {200: resources.ConsoleSession},
+            body=ActAs,
+            example={"tenant_id": None},
+            errors=(400, 401, 403, 404),
+        ),
+        op(
+            "DELETE",
+            "",
+            lambda p: p.console.close,
+            "Sign out of the console (answered alike without a session)",
+            {204: None},
+            errors=(403,),
+        ),
+    ),
+    on_response=(shell.secure,),
+)
+WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, BADGES, TENANTS, ADMIN, TENANT_API, CONSOLE_SESSION)
 
 
 def openapi_document(root_path: str = "") -> dict[str, Any]:
@@ -923,6 +1016,7 @@ def openapi_document(root_path: str = "") -> dict[str, Any]:
 def mount_wings(app: web.Application) -> None:
     for wing in WINGS:
         app.add_subapp(wing.prefix, wing.app())
+    app.add_subapp("/console", shell.app())  # the page and its files: not the API, so not in its document
 
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> web.Application:

@@ -48,6 +48,8 @@ EXAMPLES = 200  # x BATCH requests per run
 #: Collections that record requests rather than hold state: the checks log, and the rate
 #: limiter's counters (refusals are counted too).
 LOGS = {"monitor_checks", "rate_counters"}
+#: Fields of a stored document that count refusals (a source's refused signatures, records/sources.py).
+COUNTERS = {"sources": ("signature_failures", "last_signature_failure_at")}
 
 SPECIAL_TEXT = [
     "",
@@ -405,7 +407,9 @@ def send(port: int, method: str, path: str, body: bytes, headers: dict) -> tuple
 
 def snapshot(db) -> dict:
     return {
-        name: sorted(db[name].find(), key=lambda doc: str(doc["_id"]))
+        name: sorted(
+            db[name].find({}, {field: 0 for field in COUNTERS.get(name, ())} or None), key=lambda d: str(d["_id"])
+        )
         for name in sorted(db.list_collection_names())
         if name not in LOGS
     }

@@ -27,6 +27,9 @@ COMMITTED = Path(__file__).parents[3] / "docs/openapi.json"
 REGENERATE = "make openapi  (.venv/bin/python -m hookyard_ingest.spec > docs/openapi.json)"
 #: The runner's probes and scrape: operators' routes, documented in docs/operations.md, not the API.
 PROBES = {"/healthz", "/readyz", "/metrics"}
+#: The console's page and files (`console/shell.py`): HTML and assets for a browser, not the API; the
+#: console's session routes are the API's, and in the document.
+CONSOLE_PAGES = {"/console", "/console/", "/console/static/{path}"}
 #: Errors the wings answer before any handler (credentials, readiness): `document.py` adds them.
 RAISED = re.compile(r"ApiError\(\s*(\d{3})|too_many\(|_too_large\(")
 
@@ -68,7 +71,7 @@ def test_every_route_is_documented_and_every_documented_path_served(root_path):
     document = wiring.openapi_document(root_path)
     roots = {""} | {root_path}
     expected = {(m, r + p) for r in roots for m, p in documented(document)}
-    probes = {(m, p) for m, p in served if p.removeprefix(root_path) in PROBES}
+    probes = {(m, p) for m, p in served if p.removeprefix(root_path) in PROBES | CONSOLE_PAGES}
     assert served - probes == expected
     assert document["servers"] == [{"url": root_path or "/"}]
 

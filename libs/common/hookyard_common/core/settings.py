@@ -86,6 +86,22 @@ class Settings(BaseSettings):
         "",
         description="Bearer token for the admin API (creating tenants). Empty disables it.",
     )
+    # The console (docs/console.md) and its operator view.
+    console_session_idle_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="A console session ends after this many seconds without a call; each call moves it on.",
+    )
+    rabbitmq_management_url: str = Field(
+        "",
+        description="RabbitMQ's management HTTP API (`http://user:password@host:15672/`), where the operator "
+        "view reads queue depths, consumers and the oldest message's age; empty: depths only, by AMQP.",
+    )
+    service_ready_urls: dict[str, str] = Field(
+        {},
+        description="The other services' readiness probes the operator view shows, as a JSON object of name "
+        'to URL (`{"dispatcher": "http://dispatcher:8001/readyz"}`); `make up` sets its own.',
+    )
     root_path: str = Field(
         "",
         pattern=r"^(/[^/?#]+)*$",

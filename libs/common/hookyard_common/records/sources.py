@@ -3,13 +3,19 @@
 The ingest's receiving wing owns what a source is (its provider, secrets,
 limits) and reads a source by id on every webhook (cached); the tenant API
 lists a tenant's sources newest first, which is the one index.
+
+A refused signature is counted on the source document itself (`$inc`, no
+new collection): the sender has already spent its rate limits, so the count
+costs at most one write per request those limits let through.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from hookyard_common.store.client import CollectionIndexes
+from hookyard_common.store.client import CollectionIndexes, Store
 
 COLLECTION = "sources"
 
@@ -17,3 +23,10 @@ INDEXES = CollectionIndexes(
     COLLECTION,
     (IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),),
 )
+
+
+async def count_signature_failure(store: Store, source_id: str, at: datetime) -> None:
+    """One more request to this source whose signature was refused, the latest at `at`."""
+    await store[COLLECTION].update_one(
+        {"_id": source_id}, {"$inc": {"signature_failures": 1}, "$max": {"last_signature_failure_at": at}}
+    )

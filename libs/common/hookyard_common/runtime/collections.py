@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from hookyard_common.delivery import attempt_log, dead_letters, endpoint_cache
 from hookyard_common.monitors import history, model, ping_keys, runs
-from hookyard_common.records import api_keys, event_log, idempotency_keys, message_log, rate_counters, sources, tenants
+from hookyard_common.records import (
+    api_keys,
+    console_sessions,
+    event_log,
+    idempotency_keys,
+    message_log,
+    rate_counters,
+    sources,
+    tenants,
+)
 from hookyard_common.store.client import CollectionIndexes
 
 COLLECTIONS: tuple[CollectionIndexes, ...] = (
@@ -33,6 +42,7 @@ COLLECTIONS: tuple[CollectionIndexes, ...] = (
     history.FLIP_INDEXES,
     history.INCIDENT_INDEXES,
     runs.INDEXES,
-    # The ingest's shared rate limits.
+    # The ingest's shared rate limits and the console's sign-ins.
     rate_counters.INDEXES,
+    console_sessions.INDEXES,
 )

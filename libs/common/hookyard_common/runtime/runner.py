@@ -181,6 +181,11 @@ class Lifecycle:
             await closer()
 
     async def readyz(self, _: web.Request) -> web.Response:
+        body = await self.readiness()
+        return web.json_response(body, status=200 if body["status"] == "ready" else 503)
+
+    async def readiness(self) -> dict:
+        """What /readyz answers: `status` ("ready" or "not ready"), the dependencies' `checks`, a `reason`."""
         ctx = self.ctx
         checks = {"broker": False, "database": False}
         if ctx is not None:
@@ -201,7 +206,7 @@ class Lifecycle:
             body["reason"] = "start-up failed"
         elif not self.ready.is_set():
             body["reason"] = "starting"
-        return web.json_response(body, status=200 if ready else 503)
+        return body
 
 
 LIFECYCLE = web.AppKey("hookyard_lifecycle", Lifecycle)

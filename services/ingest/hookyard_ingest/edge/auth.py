@@ -92,7 +92,10 @@ class Auth:
         self._writes: set[asyncio.Task] = set()
 
     def require_admin(self, request: web.Request) -> None:
-        token = _bearer(request)
+        self.check_admin(_bearer(request), request)
+
+    def check_admin(self, token: str, request: web.Request) -> None:
+        """The admin token, or a 401 (403 while the admin API is off), within the caller's failure budget."""
         if not self.admin_token:
             raise ApiError(403, "admin_disabled", "the admin API is off: set HOOKYARD_ADMIN_TOKEN")
         ip = client_ip(request, self.trusted)
@@ -104,17 +107,25 @@ class Auth:
     async def tenant(self, request: web.Request) -> dict:
         """The calling tenant's document; a 401 for an unknown, revoked or expired key, a 403
         for a disabled tenant."""
-        key_hash = hash_key(_bearer(request))
+        return await self.tenant_of_key(hash_key(_bearer(request)), request)
+
+    async def tenant_of_key(self, key_hash: str, request: web.Request) -> dict:
+        """`tenant`, for a key known by its SHA-256 (a console session's)."""
         key = await self.failures.look_up(self._keys, key_hash, client_ip(request, self.trusted))
         now = utcnow()
         if key is None or (key["expires_at"] is not None and key["expires_at"] <= now):
             raise ApiError(401, "unauthorized", "invalid API key")
-        tenant = await self._tenants.get(key["tenant_id"])
+        tenant = await self.tenant_by_id(key["tenant_id"])
+        self._note_use(key["_id"])
+        return tenant
+
+    async def tenant_by_id(self, tenant_id: str) -> dict:
+        """A tenant whose routes may answer: a 401 once deleted, a 403 while disabled."""
+        tenant = await self._tenants.get(tenant_id)
         if tenant is None:  # deleted
             raise ApiError(401, "unauthorized", "invalid API key")
         if tenant.get("disabled"):
             raise ApiError(403, "tenant_disabled", "this tenant is disabled; ask the operator to enable it")
-        self._note_use(key["_id"])
         return tenant
 
     def forget_key(self, key_hash: str) -> None:

@@ -30,9 +30,16 @@ SECURITY_SCHEMES = {
     "tenantKey": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A tenant's API key (`hy_...`), shown once when the tenant is made.",
+        "description": "A tenant's API key (`hy_...`), shown once when the tenant is made. The console's "
+        "session cookie (`POST /console/session`) is accepted instead, with `X-CSRF-Token` on every call "
+        "that is not GET or HEAD.",
     },
-    "adminToken": {"type": "http", "scheme": "bearer", "description": "The operator's `HOOKYARD_ADMIN_TOKEN`."},
+    "adminToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The operator's `HOOKYARD_ADMIN_TOKEN`, or an admin's console session cookie (as for "
+        "`tenantKey`).",
+    },
 }
 _SECURITY: dict[Access, list[dict[str, list]]] = {
     Access.tenant: [{"tenantKey": []}],
@@ -40,7 +47,7 @@ _SECURITY: dict[Access, list[dict[str, list]]] = {
 }
 #: The errors the wing's middlewares answer before a handler runs.
 _WING_ERRORS = {
-    Access.tenant: (401, 503),
+    Access.tenant: (401, 403, 503),
     Access.admin: (401, 403, 503),
     Access.token: (503,),
     Access.public: (),
@@ -48,7 +55,8 @@ _WING_ERRORS = {
 _ERROR_MEANING = {
     400: "The input is wrong: `error.field` names it.",
     401: "No credentials, or wrong ones.",
-    403: "Not allowed: the admin API is off, or the sender is not on the allow-list.",
+    403: "Not allowed: the admin API is off, the tenant is disabled, the sender is not on the allow-list, or a "
+    "console call came without its `X-CSRF-Token` (`csrf_failed`).",
     404: "No such resource (or not the caller's).",
     409: "A conflict with the resource's state: `error.code` says which.",
     413: "The body is over its limit.",

@@ -56,6 +56,10 @@ class MetricsQuery(BaseModel):
     hours: float = Field(24, gt=0, le=2160, description="The window the figures cover, in hours back from now.")
 
 
+class EndpointStatsQuery(MetricsQuery):
+    buckets: int = Field(24, ge=1, le=200, description="How many equal slices the window is cut into.")
+
+
 class ParkedQuery(BaseModel):
     limit: int = Field(50, ge=1, le=MAX_SCAN, description="How many parked messages to show.")
 

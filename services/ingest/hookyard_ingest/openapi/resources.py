@@ -217,6 +217,28 @@ class DeliveryMetrics(Shape):
     endpoints: dict[str, Figures]
 
 
+class SourceStats(Shape):
+    source_id: str
+    last_received_at: datetime | None = Field(description="When the latest message in the log arrived; null if none.")
+    signature_failures: int = Field(description="Requests refused for their signature since the source was made.")
+    last_signature_failure_at: datetime | None
+
+
+class EndpointSlice(Shape):
+    start: datetime
+    attempts: int
+    successful: int
+    success_rate: float | None = Field(description="Successful attempts over attempts; null when none were made.")
+    avg_latency_ms: float | None
+
+
+class EndpointStats(Shape):
+    endpoint_id: str
+    since: datetime
+    bucket_seconds: float
+    buckets: list[EndpointSlice] = Field(description="Equal slices of the window, oldest first, empty ones included.")
+
+
 class DeadLetter(Shape):
     id: str
     endpoint_id: str
@@ -405,3 +427,68 @@ class ParkedDetail(ParkedMessage):
 class Redriven(Shape):
     redriven: int
     to: str | None = None
+
+
+class ConsoleSession(Shape):
+    """A console sign-in, as the page reads it (the session token itself is only in the HttpOnly cookie)."""
+
+    role: Literal["tenant", "admin"]
+    tenant_id: str | None = Field(
+        description="The tenant whose data the tenant routes answer with: a tenant's own, the one an admin acts "
+        "as, or null for an admin acting as nobody."
+    )
+    csrf: str = Field(description="Send it as `X-CSRF-Token` on every call that is not GET or HEAD.")
+    expires_at: datetime = Field(description="When the session ends unless it is used again (sliding).")
+
+
+class QueueFigures(Shape):
+    name: str
+    messages: int = Field(description="Messages in the queue, ready and unacknowledged.")
+    consumers: int
+    ready: int | None = Field(None, description="Messages waiting for a consumer (management API only).")
+    unacknowledged: int | None = Field(None, description="Messages delivered, not yet acknowledged.")
+    oldest_age_seconds: float | None = Field(
+        None,
+        description="How long the queue has not been empty, from the broker's depth history: the oldest "
+        "message's age while nothing consumes it, at most that while something does. Null when the queue is "
+        "empty or the age is not known (`age_known`).",
+    )
+
+
+class QueuesOverview(Shape):
+    source: Literal["management", "amqp"] = Field(
+        description="`management`: RabbitMQ's management API; `amqp`: passive declares (no age)."
+    )
+    age_known: bool
+    note: str | None = Field(None, description="Why the figures came by AMQP although a management API is set.")
+    data: list[QueueFigures]
+
+
+class ParkedOverview(Shape):
+    count: int
+    data: list[ParkedMessage] = Field(description="The first few; the rest at `GET /v1/admin/parked`.")
+
+
+class TenantDeadLetters(Shape):
+    tenant_id: str
+    count: int
+
+
+class DeadLettersOverview(Shape):
+    total: int = Field(description="Dead letters of every tenant (the collection's estimate).")
+    by_tenant: list[TenantDeadLetters] = Field(description="The tenants with the most, the most first (100 at most).")
+
+
+class ServiceReadiness(Shape):
+    name: str
+    status: Literal["ready", "not ready", "unreachable", "not configured"]
+    reason: str | None = None
+    url: str | None = Field(None, description="The `/readyz` asked (HOOKYARD_SERVICE_READY_URLS).")
+
+
+class Overview(Shape):
+    generated_at: datetime
+    queues: QueuesOverview
+    parked: ParkedOverview
+    dead_letters: DeadLettersOverview
+    services: list[ServiceReadiness]

@@ -8,20 +8,27 @@ means durable. The hot path does not wait on the database per request:
 sources are cached, rate limits spend tokens leased in batches (and count
 alone when MongoDB is down, see `rate_leases`), and the dispatcher writes
 the message log (and drops provider retries) as it takes the events from
-the broker.
+the broker. Only a refused signature is written down at once (counted on
+its source for the tenant to see), and never waited on for more than
+COUNT_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import orjson
 from aiohttp import web
+from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
+from hookyard_common.records import sources
+from hookyard_common.schemas import utcnow
+from hookyard_common.store.client import Store
 from hookyard_ingest.edge import bodies, metrics
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import (
@@ -41,13 +48,22 @@ log = logging.getLogger(__name__)
 
 # Headers that carry the sender's credentials, not the message: never stored or relayed.
 REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+#: The longest a sender's 401 waits on counting it (a database outage must not hold it up).
+COUNT_TIMEOUT_SECONDS = 1.0
 
 
 class Receiver:
     def __init__(
-        self, settings: Settings, cache: SourceCache, broker: Broker, limiter: LeasedLimiter, failures: FailureThrottle
+        self,
+        settings: Settings,
+        store: Store,
+        cache: SourceCache,
+        broker: Broker,
+        limiter: LeasedLimiter,
+        failures: FailureThrottle,
     ):
         self.settings = settings
+        self.store = store
         self.cache = cache
         self.broker = broker
         self.limiter = limiter
@@ -77,13 +93,22 @@ class Receiver:
         except ApiError as exc:
             provider = source.doc["provider"] if source else ""
             metrics.REQUESTS.labels(source.id if source else "", provider, exc.code).inc()
-            if exc.code == "invalid_signature":
+            if exc.code == "invalid_signature" and source is not None:
                 metrics.SIGNATURE_FAILURES.labels(provider).inc()
+                await self._count_signature_failure(source.id)
             raise
         requests, latency, _ = self._accepted(source.id, source.doc["provider"])
         requests.inc()
         latency.observe(time.perf_counter() - started)
         return response
+
+    async def _count_signature_failure(self, source_id: str) -> None:
+        try:
+            await asyncio.wait_for(
+                sources.count_signature_failure(self.store, source_id, utcnow()), COUNT_TIMEOUT_SECONDS
+            )
+        except (PyMongoError, TimeoutError):
+            log.warning("signature failure not counted", extra={"source_id": source_id}, exc_info=True)
 
     async def get(self, request: web.Request) -> web.Response:
         """A provider's subscription handshake (Meta's); most providers only POST."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.core.settings import Settings
+from hookyard_common.records.message_log import COLLECTION as MESSAGE_LOG
 from hookyard_common.records.sources import COLLECTION as SOURCES
 from hookyard_common.schemas import new_id, utcnow
 from hookyard_common.store.client import Store
@@ -231,6 +232,24 @@ class SourceRoutes:
     async def get(self, request: web.Request) -> web.Response:
         _, doc = await self._own(request)
         return web.json_response(public_source(doc, self.base_url(request)))
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """When the source last received a message (from the message log) and how many signatures it refused."""
+        tenant, doc = await self._own(request)
+        last = await self.store[MESSAGE_LOG].find_one(
+            {"tenant_id": tenant["_id"], "source_id": doc["_id"]},
+            {"received_at": 1},
+            sort=[("received_at", -1), ("_id", -1)],
+        )
+        failed_at = doc.get("last_signature_failure_at")
+        return web.json_response(
+            {
+                "source_id": doc["_id"],
+                "last_received_at": last["received_at"].isoformat() if last else None,
+                "signature_failures": doc.get("signature_failures", 0),
+                "last_signature_failure_at": failed_at.isoformat() if failed_at else None,
+            }
+        )
 
     async def update(self, request: web.Request) -> web.Response:
         _, doc = await self._own(request)
