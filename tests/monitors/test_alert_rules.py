@@ -9,6 +9,7 @@ import pytest
 
 from hookyard_common.monitors import alert_context, flapping, maintenance, thresholds
 from hookyard_common.monitors.alerting import AlertState
+from hookyard_common.monitors.schedule import Cron
 from hookyard_common.operational_events import MONITOR_DOWN, MONITOR_FLAPPING, MONITOR_UP
 from hookyard_common.schemas import MonitorState
 from hookyard_ingest.monitors import ping_auth
@@ -101,6 +102,15 @@ def test_thresholds_count_consecutive_signals():
         "failure_streak": 1,
     }
     assert thresholds.further_period(AlertState(down_after=3, failure_streak=2, interval_seconds=60), deadline) is None
+
+
+def test_a_cron_monitors_missed_run_waits_for_the_schedules_next_time_in_its_zone():
+    # 02:30 in New York, with 10 minutes of grace: the run of 7 March (07:30 UTC) is missed at 07:40 UTC;
+    # the next is 8 March, when 02:30 does not exist (spring forward) and it fires at 03:00 EDT (07:00 UTC).
+    nightly = AlertState(down_after=2, cron=Cron("30 2 * * *", "America/New_York"), grace_seconds=600)
+    waiting = thresholds.further_period(nightly, utc(2026, 3, 7, 7, 40))
+    assert waiting == {"deadline": utc(2026, 3, 8, 7, 10), "due_at": utc(2026, 3, 8, 7, 10), "failure_streak": 1}
+    assert thresholds.further_period(AlertState(down_after=2), utc(2026, 3, 7)) is None  # push-only: no period
 
 
 # ------------------------------------------------------------------ what an alert says
