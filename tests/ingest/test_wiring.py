@@ -27,7 +27,7 @@ UNROUTED = [
     ("GET", "/v1/tenants/", 404, None),
     ("GET", "/v1/admin/nope", 404, None),
     ("GET", "/in/src_x/more", 404, None),
-    ("GET", "/ping/t/fail/more", 404, None),
+    ("GET", "/ping/k/slug/fail/more", 404, None),
     ("PUT", "/v1/tenants", 405, "GET,HEAD,POST"),
     ("PUT", "/v1/admin/parked", 405, "GET,HEAD"),
     ("PUT", "/v1/sources", 405, "GET,HEAD,POST"),
@@ -43,6 +43,8 @@ ROUTED = [
     ("GET", "/v1/sources/x/listen", 401, "unauthorized"),
     ("GET", "/in/src_x", 404, "unknown_source"),
     ("GET", "/ping/t", 404, "unknown_monitor"),
+    ("GET", "/ping/pk_x/slug/fail", 404, "unknown_monitor"),
+    ("GET", "/badge/x.svg", 404, "unknown_badge"),
 ]
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 

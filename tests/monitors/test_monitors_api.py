@@ -10,6 +10,7 @@ import orjson
 from hookyard_common.monitors.history import FLIPS
 from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.store.client import Store
+from hookyard_ingest.monitors.pings import PING_BODY_LIMIT
 from monitor_helpers import EventTap, create_monitor, listed, monitor, ping
 
 STATUSPAGE_MAPPING = {
@@ -139,9 +140,13 @@ async def test_bad_pings_get_clear_errors(ingest):
     )
     status, body = await ping(ingest, token, method="POST", data=b"{oops", headers={"Content-Type": "application/json"})
     assert status == 400 and body["error"]["code"] == "malformed_json"
-    status, body = await ping(ingest, token, method="POST", data=b"x" * 10_241, headers={"Content-Type": "text/plain"})
+    status, body = await ping(
+        ingest, token, method="POST", data=b"x" * (PING_BODY_LIMIT + 1), headers={"Content-Type": "text/plain"}
+    )
     assert status == 413 and body["error"]["code"] == "body_too_large"
-    status, body = await ping(ingest, token, method="POST", data=b"x" * 10_240, headers={"Content-Type": "text/plain"})
+    status, body = await ping(
+        ingest, token, method="POST", data=b"x" * PING_BODY_LIMIT, headers={"Content-Type": "text/plain"}
+    )
     assert status == 200 and body["monitor"]["state"] == "up"
     status, body, _ = await ingest.call("PUT", f"/ping/{token}")
     assert status == 405 and body["error"]["code"] == "method_not_allowed"
@@ -164,9 +169,9 @@ async def test_endpoints_choose_a_payload_format(ingest):
     assert body["payload_format"] == "standard"
 
 
-async def test_hmac_is_required_when_the_monitor_has_a_secret(ingest):
+async def test_a_legacy_monitor_takes_body_only_signatures(ingest):
     key = await ingest.tenant()
-    created = await create_monitor(ingest, key, secret="shared-secret-0001")
+    created = await create_monitor(ingest, key, secret="shared-secret-0001", legacy_signature=True)
     token = created["token"]
     body = b'{"status": "down", "message": "queue stuck"}'
     headers = {"Content-Type": "application/json"}
@@ -213,7 +218,7 @@ async def test_token_regeneration_and_edits_reach_every_replica_at_once(start_in
     second_port = settings.heartbeat_port  # a free port the heartbeat does not use in this test
     second = await start_ingest(ingest_port=second_port, monitor_cache_seconds=3600)
     key = await first.tenant()
-    created = await create_monitor(first, key, secret="first-secret-00001")
+    created = await create_monitor(first, key, secret="first-secret-00001", legacy_signature=True)
     old = created["token"]
     signed = {"X-Webhook-Signature": sign("first-secret-00001", b"")}
     for replica in (first, second):  # both replicas now hold the monitor's settings

@@ -5,6 +5,7 @@ import asyncio
 import json
 import signal
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -362,3 +363,113 @@ async def test_a_monitor_that_stops_pinging_is_delivered_as_monitor_down(platfor
         and 'hookyard_monitor_flips_total{state="down"}' in text
     )
     assert "hookyard_heartbeat_scan_seconds_count" in text
+
+
+# Schedules and runs (issue 17): cron deadlines, and a started run that does not finish.
+
+
+async def test_a_scheduled_monitor_is_late_after_its_time_and_down_after_grace(world):
+    clock, ingest, key, heartbeat = world
+    created = await create_monitor(ingest, key, schedule="*/10 * * * *", tz="America/New_York", grace_seconds=120)
+    await ping(ingest, created["token"])
+    await heartbeat.settled()
+    shown = await monitor(ingest, key, created["id"])
+    late_at = datetime.fromisoformat(shown["late_at"])
+    pinged = datetime.fromisoformat(shown["last_ping_at"])
+    # The next multiple of ten minutes after the ping, whatever the zone (its offset is whole hours).
+    assert late_at.minute % 10 == 0 and late_at.second == 0 and timedelta(0) < late_at - pinged <= timedelta(minutes=10)
+    assert datetime.fromisoformat(shown["deadline"]) == late_at + timedelta(seconds=120)
+
+    clock.offset = late_at - pinged - timedelta(seconds=5)  # just before the scheduled time
+    assert (await heartbeat.scan()).flipped == 0
+    clock.advance(6)
+    assert (await heartbeat.scan()).flipped == 1
+    assert (await monitor(ingest, key, created["id"]))["state"] == "late"
+    clock.advance(120)
+    assert (await heartbeat.scan()).flipped == 1
+    assert (await monitor(ingest, key, created["id"]))["state"] == "down"
+
+
+async def test_a_start_without_a_finish_within_grace_is_down_and_a_late_finish_brings_it_back(world, settings):
+    clock, ingest, key, heartbeat = world
+    created = await create_monitor(ingest, key, heartbeat_interval_seconds=3600, grace_seconds=60)
+    finished = await create_monitor(ingest, key, name="finishes", heartbeat_interval_seconds=3600, grace_seconds=60)
+    async with EventTap(settings.amqp_url) as tap:
+        for each in (created, finished):
+            assert (await ping(ingest, each["token"]))[0] == 200
+            assert (await ping(ingest, each["token"], "/start"))[0] == 200
+        assert (await ping(ingest, finished["token"], "/0"))[0] == 200
+        await heartbeat.settled()
+        shown = await monitor(ingest, key, created["id"])
+        assert shown["state"] == "up" and shown["run_started_at"] and shown["last_ping_kind"] == "start"
+        clock.advance(59)
+        assert (await heartbeat.scan()).flipped == 0
+        clock.advance(2)  # the start's grace has passed, its interval has not
+        assert (await heartbeat.scan()).flipped == 1
+        assert (await heartbeat.scan()).flipped == 0
+        await tap.take(4)
+    shown = await monitor(ingest, key, created["id"])
+    assert shown["state"] == "down" and shown["status_message"].startswith("started but did not finish")
+    assert tap.of(created["id"]) == ["monitor.up", "monitor.down"]
+    assert tap.events[-1]["payload"]["reason"] == "run_overdue"
+    assert (await monitor(ingest, key, finished["id"]))["state"] == "up"  # finished in time
+    status, body = await ping(ingest, created["token"], "/0")  # the job finishes after all
+    assert body["monitor"]["state"] == "up" and body["run_seconds"] >= 0
+    assert (await monitor(ingest, key, created["id"]))["run_started_at"] is None
+
+
+async def test_max_run_seconds_bounds_a_run_instead_of_the_grace(world):
+    clock, ingest, key, heartbeat = world
+    created = await create_monitor(
+        ingest, key, heartbeat_interval_seconds=None, grace_seconds=30, max_run_seconds=600
+    )  # a push-only job: only its runs have deadlines
+    assert (await ping(ingest, created["token"], "/start"))[0] == 200
+    await heartbeat.settled()
+    clock.advance(300)  # past the grace, within the declared run time
+    assert (await heartbeat.scan()).flipped == 0
+    assert (await monitor(ingest, key, created["id"]))["state"] == "new"
+    clock.advance(301)
+    assert (await heartbeat.scan()).flipped == 1
+    shown = await monitor(ingest, key, created["id"])
+    assert shown["state"] == "down" and "did not finish" in shown["status_message"]
+
+
+async def test_three_racing_heartbeat_workers_mark_each_unfinished_run_down_once(world, heartbeats, settings):
+    clock, ingest, key, third = world
+    first, second = await heartbeats(clock, count=2, batch=7)
+    jobs = [
+        await create_monitor(ingest, key, name=f"run {n}", heartbeat_interval_seconds=3600, grace_seconds=30)
+        for n in range(30)
+    ]
+    async with EventTap(settings.amqp_url) as tap:
+        for job in jobs:
+            assert (await ping(ingest, job["token"], "/start"))[0] == 200
+        await first.settled()
+        clock.advance(31)
+        flipped = 0
+        for _ in range(3):
+            results = await asyncio.gather(first.scan(), second.scan(), third.scan())
+            flipped += sum(r.flipped for r in results)
+        await tap.take(len(jobs))
+    assert flipped == len(jobs)
+    for job in jobs:
+        assert tap.of(job["id"]) == ["monitor.down"], job["name"]
+    assert len(tap.events) == len(jobs)
+    assert await first.store[FLIPS].count_documents({"reason": "run_overdue"}) == len(jobs)
+
+
+async def test_a_concurrent_run_still_open_keeps_its_deadline_when_another_finishes(world):
+    clock, ingest, key, heartbeat = world
+    created = await create_monitor(ingest, key, heartbeat_interval_seconds=3600, grace_seconds=60)
+    assert (await ping(ingest, created["token"], "/start", params={"rid": "a"}))[0] == 200
+    clock.advance(10)
+    assert (await ping(ingest, created["token"], "/start", params={"rid": "b"}))[0] == 200
+    clock.advance(10)
+    # a's success refreshes the hour-long deadline; b must still finish within its grace.
+    assert (await ping(ingest, created["token"], "/0", params={"rid": "a"}))[1]["monitor"]["state"] == "up"
+    await heartbeat.settled()
+    clock.advance(45)
+    assert (await heartbeat.scan()).flipped == 0
+    clock.advance(10)  # 70 s since b's start
+    assert (await heartbeat.scan()).flipped == 1
+    assert (await monitor(ingest, key, created["id"]))["status_message"].startswith("started but did not finish")

@@ -12,7 +12,7 @@ from hookyard_common.monitors.payload_mapping import PayloadMapping
 from hookyard_common.monitors.states import Snapshot, deadlines, expiry, next_due, ping_target, plan
 from hookyard_common.schemas import Event, MonitorState
 from hookyard_ingest.monitors import ping_signal
-from hookyard_ingest.monitors.pings import signature_ok
+from hookyard_ingest.monitors.ping_auth import mac_ok as signature_ok
 
 T0 = datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
 S = MonitorState

@@ -64,7 +64,7 @@ async def test_each_collection_expires_by_its_setting_or_is_documented_as_kept(s
 async def test_everything_recorded_expires(store):
     await store.ensure_indexes(COLLECTIONS, Settings())
     kept = {d.collection for d in COLLECTIONS if not await ttl_indexes(store, d.collection)}
-    assert kept == {"tenants", "sources", "endpoints", "monitors"}
+    assert kept == {"tenants", "sources", "endpoints", "monitors", "monitor_ping_keys"}
 
 
 async def test_a_changed_setting_moves_the_existing_index(store):

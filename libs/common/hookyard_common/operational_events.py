@@ -36,8 +36,12 @@ MONITOR_UP = "monitor.up"
 MONITOR_LATE = "monitor.late"
 #: A monitor was pushed `degraded`.
 MONITOR_DEGRADED = "monitor.degraded"
-#: A monitor is down: pushed so, or past its grace without a ping.
+#: A monitor is down: pushed so, or past its grace without a ping (or, with `renotify_seconds`, still down).
 MONITOR_DOWN = "monitor.down"
+#: A monitor changed state more than its `flap_threshold` within its window: its changes are not alerted for now.
+MONITOR_FLAPPING = "monitor.flapping"
+#: A flapping monitor kept one state for a whole window: alerts resume.
+MONITOR_STABLE = "monitor.stable"
 
 
 def operational_event(tenant_id: str, event_type: str, payload: dict) -> Event:

@@ -181,7 +181,8 @@ class MonitorState(StrEnum):
 
 class MonitorStatus(WireModel):
     """A monitor's change of state, as the heartbeat and the pings report it: the `data`
-    of `monitor.down`, `monitor.degraded`, `monitor.up` and `monitor.late` events."""
+    of `monitor.down`, `monitor.degraded`, `monitor.up`, `monitor.late`, `monitor.flapping`
+    and `monitor.stable` events."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     monitor_id: Identifier
@@ -189,10 +190,20 @@ class MonitorStatus(WireModel):
     monitor_name: str | None = None
     status: MonitorState
     previous_status: MonitorState | None = None
-    # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline.
-    reason: Literal["ping", "no_ping"] | None = None
+    # `ping`: the monitored system said so; `no_ping`: it went quiet past its deadline;
+    # `run_overdue`: a run it started did not finish in time;
+    # `reminder`: still down (renotify_seconds); `stable`: a flapping monitor settled;
+    # `maintenance_over`: it changed during a maintenance window that has ended.
+    reason: Literal["ping", "no_ping", "run_overdue", "reminder", "stable", "maintenance_over"] | None = None
     message: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     incident_id: Identifier | None = None
     last_ping_at: datetime | None = None
     at: datetime = Field(default_factory=utcnow)
+    # Why, for people (one sentence) and in the fields it is made of (monitors/alert_context.py).
+    why: str | None = None
+    missed_since: datetime | None = None
+    last_body: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    last_body_truncated: bool = False
+    last_run_seconds: float | None = None
+    last_ping_kind: str | None = None

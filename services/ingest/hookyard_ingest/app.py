@@ -1,7 +1,8 @@
 """The ingest's HTTP wiring: one aiohttp sub-application per wing of the edge.
 
   /in/{source_id}          receiving   POST: provider webhooks; GET: Meta's handshake (public)
-  /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token)
+  /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token, or ping key and slug)
+  /badge/{key}.svg|.json   badges      GET: a monitor's state (public, by badge key)
   /v1/openapi.json /v1/docs reference  GET: the OpenAPI document and its page (public)
   /v1/tenants[/{id}[/disable|/enable]]  admin: tenants (create, list, read, disable, enable, delete)
   /v1/admin/parked[/{key}[/redrive]|/redrive]   admin: messages parked in hookyard.invalid
@@ -72,7 +73,9 @@ from hookyard_ingest.edge.metrics import count_responses
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
 from hookyard_ingest.edge.urls import public_base
 from hookyard_ingest.listen.routes import ListenRoutes
+from hookyard_ingest.monitors.badges import BadgeRoutes
 from hookyard_ingest.monitors.checks import CheckLog
+from hookyard_ingest.monitors.ping_keys import PingKeyRoutes
 from hookyard_ingest.monitors.pings import PingRoutes, PingSettingsCache
 from hookyard_ingest.monitors.routes import MonitorRoutes
 from hookyard_ingest.openapi import document, parameters, resources
@@ -91,6 +94,8 @@ class Parts:
     auth: Auth
     receiver: Receiver
     pings: PingRoutes
+    badges: BadgeRoutes
+    ping_keys: PingKeyRoutes
     tenants: TenantRoutes
     parked: ParkedRoutes
     overview: OverviewRoutes
@@ -149,6 +154,8 @@ class Ingest:
             auth=auth,
             receiver=Receiver(settings, ctx.store, cache, ctx.broker, limiter, failures),
             pings=pings,
+            badges=BadgeRoutes(settings, ctx.store, failures),
+            ping_keys=PingKeyRoutes(ctx.store, base_url, self.clock),
             tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
             overview=OverviewRoutes(ctx.store, ctx.broker, settings),
@@ -335,6 +342,12 @@ _PING: dict[str, Any] = {
 }
 #: A POSTed ping may carry its status and message in a JSON body, or a body a payload mapping reads.
 _PING_POST = {**_PING, "body_media": ANY_BODY}
+# `{status}` is the ping's kind; the name is kept from when it was only a status (generated clients use it).
+_PING_KIND = "A ping of a kind: up, down, degraded, start, fail, log, or an exit status 0-255"
+_BY_SLUG = (
+    "With the tenant's ping key (`pk_...`) in place of a token, the second segment is a monitor's slug "
+    "and the ping a heartbeat: `/ping/{ping_key}/{slug}` (docs/monitors.md#pings-by-slug)."
+)
 PINGS = Wing(
     "/ping",
     Access.token,
@@ -342,8 +355,27 @@ PINGS = Wing(
     [
         op("GET", "/{token}", lambda p: p.pings.ping, "A heartbeat (or a status by query)", **_PING),
         op("POST", "/{token}", lambda p: p.pings.ping, "A heartbeat, or a status by query or body", **_PING_POST),
-        op("GET", "/{token}/{status}", lambda p: p.pings.ping, "A status push: up, down or degraded", **_PING),
-        op("POST", "/{token}/{status}", lambda p: p.pings.ping, "A status push with a message body", **_PING_POST),
+        op("GET", "/{token}/{status}", lambda p: p.pings.ping, _PING_KIND, description=_BY_SLUG, **_PING),
+        op("POST", "/{token}/{status}", lambda p: p.pings.ping, _PING_KIND, description=_BY_SLUG, **_PING_POST),
+        op("GET", "/{ping_key}/{slug}/{status}", lambda p: p.pings.ping, "A ping by slug, of a kind", **_PING),
+        op("POST", "/{ping_key}/{slug}/{status}", lambda p: p.pings.ping, "A ping by slug, of a kind", **_PING_POST),
+    ],
+)
+_BADGE: dict[str, Any] = {"errors": (404, 429), "tag": "pings"}
+BADGES = Wing(
+    "/badge",
+    Access.token,
+    (readiness_gate,),
+    [
+        op(
+            "GET",
+            "/{badge_key}.svg",
+            lambda p: p.badges.svg,
+            "A monitor's state as a badge",
+            {200: {"image/svg+xml": {"schema": {"type": "string"}}}},
+            **_BADGE,
+        ),
+        op("GET", "/{badge_key}.json", lambda p: p.badges.json, "A monitor's state", {200: resources.Badge}, **_BADGE),
     ],
 )
 TENANTS = Wing(
@@ -763,7 +795,12 @@ TENANT_API = Wing(
                 "Make a monitor and its ping URL",
                 {201: resources.Monitor},
                 body=MonitorCreate,
-                example={"name": "nightly backup", "heartbeat_interval_seconds": 86400, "grace_seconds": 600},
+                example={
+                    "name": "nightly backup",
+                    "schedule": "0 3 * * *",
+                    "tz": "Europe/Lisbon",
+                    "grace_seconds": 600,
+                },
             ),
             op(
                 "GET",
@@ -823,6 +860,29 @@ TENANT_API = Wing(
                 errors=(404,),
             ),
             op(
+                "POST",
+                "/monitors/{monitor_id}/regenerate-badge-key",
+                lambda p: p.monitors.regenerate_badge_key,
+                "Give a monitor a new badge key (the old badge URL stops working)",
+                {200: resources.Monitor},
+                errors=(404,),
+            ),
+            op(
+                "GET",
+                "/ping-key",
+                lambda p: p.ping_keys.get,
+                "The tenant's ping key, for pings by slug",
+                {200: resources.PingKey},
+                errors=(404,),
+            ),
+            op(
+                "POST",
+                "/ping-key",
+                lambda p: p.ping_keys.replace,
+                "Make the tenant's ping key, or replace it (the old one stops working)",
+                {201: resources.PingKey},
+            ),
+            op(
                 "GET",
                 "/monitors/{monitor_id}/checks",
                 lambda p: p.monitors.checks,
@@ -853,7 +913,7 @@ TENANT_API = Wing(
                 "GET",
                 "/monitors/{monitor_id}/stats",
                 lambda p: p.monitors.stats,
-                "A monitor's uptime and incident count",
+                "A monitor's uptime, incident count and run durations",
                 {200: resources.MonitorStats},
                 errors=(404,),
             ),
@@ -945,7 +1005,7 @@ CONSOLE_SESSION = Wing(
     ),
     on_response=(shell.secure,),
 )
-WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, TENANTS, ADMIN, TENANT_API, CONSOLE_SESSION)
+WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, BADGES, TENANTS, ADMIN, TENANT_API, CONSOLE_SESSION)
 
 
 def openapi_document(root_path: str = "") -> dict[str, Any]:

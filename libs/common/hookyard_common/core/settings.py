@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     signature_tolerance_seconds: int = Field(
         300,
         ge=1,
-        description="How far a signed timestamp may be in the past or the future.",
+        description="How far a signed timestamp (providers', and monitor pings') may be in the past or the future.",
     )
     rate_limit_per_ip: int = Field(
         100,

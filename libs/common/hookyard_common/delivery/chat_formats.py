@@ -17,7 +17,9 @@ import orjson
 from hookyard_common.operational_events import (
     MONITOR_DEGRADED,
     MONITOR_DOWN,
+    MONITOR_FLAPPING,
     MONITOR_LATE,
+    MONITOR_STABLE,
     MONITOR_UP,
 )
 from hookyard_common.schemas import Event
@@ -27,6 +29,8 @@ MONITOR_LOOK = {
     MONITOR_DEGRADED: ("🟠", "DEGRADED", 0xF2A03D),
     MONITOR_LATE: ("🟡", "LATE", 0xECB22E),
     MONITOR_UP: ("🟢", "UP", 0x2EB67D),
+    MONITOR_FLAPPING: ("🔁", "FLAPPING", 0xF2A03D),
+    MONITOR_STABLE: ("✅", "STABLE", 0x2EB67D),
 }
 OTHER_COLOR = 0x4A90D9
 DETAILS_LIMIT = 1_500
@@ -37,7 +41,8 @@ def _details(event: Event) -> str:
     if event.inbound is not None:
         text = event.inbound.raw_body.decode("utf-8", errors="replace")
     elif event.event_type in MONITOR_LOOK and isinstance(payload, dict):
-        return (payload.get("message") or "")[:DETAILS_LIMIT]
+        # The monitor's own message; else the alert's sentence (a flapping change may have no message).
+        return (payload.get("message") or payload.get("why") or "")[:DETAILS_LIMIT]
     else:
         text = orjson.dumps(payload).decode()
     if len(text) > DETAILS_LIMIT:

@@ -30,6 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.monitors import alert_context, alerting
 from hookyard_common.monitors.history import FLIPS, INCIDENTS
 from hookyard_common.monitors.model import COLLECTION
 from hookyard_common.monitors.states import SEVERITY, Planned, Snapshot, plan
@@ -61,6 +62,11 @@ class MonitorChanges:
         `details` are `plan`'s keyword arguments (reason, message, metadata, ...).
         """
         planned: Planned = plan(snapshot, to, at, **details)
+        # The alert rules mark the entry and add their bookkeeping to the same conditional write.
+        update, entry = alerting.shape(
+            snapshot.alerting, snapshot.state, snapshot.late_at, planned.update, planned.entry
+        )
+        planned = Planned(planned.filter, update, entry)
         result = await self.monitors.update_one(planned.filter, planned.update)
         if not result.modified_count:
             return None
@@ -132,7 +138,8 @@ class MonitorChanges:
         )
 
     async def _carry_out(self, monitor: dict, entry: dict) -> None:
-        await self._record_flip(monitor, entry)
+        if entry.get("kind") != alerting.NOTICE:  # a reminder or `stable` notice changed no state
+            await self._record_flip(monitor, entry)
         incident = entry.get("incident")
         if incident is not None:
             await self._incident(monitor, entry, incident)
@@ -149,6 +156,8 @@ class MonitorChanges:
             "at": entry["at"],
             "reason": entry["reason"],
             "message": entry.get("message"),
+            # Recorded during a maintenance window: not alerted (monitors/maintenance.py).
+            "maintenance": entry.get("maintenance", False),
         }
         with contextlib.suppress(DuplicateKeyError):  # written before a crash: once is enough
             await self.store[FLIPS].insert_one(record)
@@ -196,6 +205,7 @@ class MonitorChanges:
             incident_id=(entry.get("incident") or {}).get("id"),
             last_ping_at=entry.get("last_ping_at"),
             at=entry["at"],
+            **alert_context.details(monitor, entry),
         )
         event = Event(
             id=entry["event_id"],
@@ -203,7 +213,7 @@ class MonitorChanges:
             event_type=entry["event_type"],
             payload=status.model_dump(mode="json", exclude={"schema_version"}),
             occurred_at=entry["at"],
-            severity=SEVERITY[to],
+            severity=alerting.EVENT_SEVERITY.get(entry["event_type"], SEVERITY[to]),
         )
         await self.broker.publish(
             event.to_bytes(), routing_key=topology.routing_key(event.tenant_id, event.event_type), message_id=event.id

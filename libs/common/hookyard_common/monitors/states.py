@@ -12,20 +12,28 @@
   monitor that is `up`, `late` or `degraded` past its `deadline` is `down`.
   A `degraded` monitor is not marked late (that would hide its degradation).
   With a grace of 0 an up monitor goes straight to down.
-- A monitor without an interval (push-only) has no deadline at all.
+- A monitor with a cron schedule expects its next ping at the expression's
+  next time after the last ping (schedule.py), then the same grace.
+- A monitor without an interval or a schedule (push-only) has no deadline at all.
+- A `start` opens a run with its own deadline (`run_deadline`, runs.py): a
+  monitor in any state but paused or down whose run is not finished by then
+  goes `down`. A `log` changes nothing but the record of the last ping.
 - `paused` ignores pings (they are still recorded) until resumed.
 
 Each change is one flip record, an incident opened on `down`/`degraded`
 (one incident spans degraded ⇄ down) and resolved on `up` (or on pause), and
-for up/late/degraded/down an event `monitor.<state>`.
+for up/late/degraded/down an event `monitor.<state>`, unless the alert rules
+(monitors/alerting.py: thresholds, maintenance, flap damping) hold it back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hookyard_common.monitors.alerting import AlertState
+from hookyard_common.monitors.schedule import Cron, next_expected
 from hookyard_common.operational_events import (
     MONITOR_DEGRADED,
     MONITOR_DOWN,
@@ -43,6 +51,8 @@ ALERT_EVENT_TYPES = {
 TROUBLE = {MonitorState.degraded, MonitorState.down}
 # States a passed deadline turns into `down`.
 WATCHED = {MonitorState.up, MonitorState.late, MonitorState.degraded}
+# States an open run's deadline does not change: paused ignores its jobs, down is down already.
+RUN_IGNORED = {MonitorState.paused, MonitorState.down}
 SEVERITY = {
     MonitorState.down: "high",
     MonitorState.degraded: "medium",
@@ -63,6 +73,11 @@ class Snapshot:
     last_ping_at: datetime | None = None
     late_at: datetime | None = None
     deadline: datetime | None = None
+    # What the alert rules decide on (thresholds, maintenance, flapping: monitors/alerting.py).
+    alerting: AlertState = field(default_factory=AlertState)
+    # The open run (runs.py).
+    run_started_at: datetime | None = None
+    run_deadline: datetime | None = None
 
     FIELDS = {
         "tenant_id": 1,
@@ -72,6 +87,9 @@ class Snapshot:
         "last_ping_at": 1,
         "late_at": 1,
         "deadline": 1,
+        **AlertState.FIELDS,
+        "run_started_at": 1,
+        "run_deadline": 1,
     }
 
     @classmethod
@@ -85,18 +103,23 @@ class Snapshot:
             last_ping_at=doc.get("last_ping_at"),
             late_at=doc.get("late_at"),
             deadline=doc.get("deadline"),
+            alerting=AlertState.of(doc),
+            run_started_at=doc.get("run_started_at"),
+            run_deadline=doc.get("run_deadline"),
         )
 
 
-def deadlines(at: datetime, interval_seconds: int | None, grace_seconds: int) -> dict[str, datetime]:
+def deadlines(
+    at: datetime, interval_seconds: int | None, grace_seconds: int, cron: Cron | None = None
+) -> dict[str, datetime]:
     """The fields a ping at `at` sets: empty for a push-only monitor.
 
     `due_at` (the scanner's indexed field) is the earliest moment the monitor
     needs looking at: when it would turn late.
     """
-    if interval_seconds is None:
+    late_at = next_expected(at, interval_seconds, cron)
+    if late_at is None:
         return {}
-    late_at = at + timedelta(seconds=interval_seconds)
     return {"late_at": late_at, "deadline": late_at + timedelta(seconds=grace_seconds), "due_at": late_at}
 
 
@@ -121,9 +144,11 @@ def expiry(snapshot: Snapshot, now: datetime) -> MonitorState | None:
 
 def next_due(snapshot: Snapshot, now: datetime) -> datetime | None:
     """When a due monitor that does not flip needs looking at again (None: not until a ping)."""
-    if snapshot.state in WATCHED and snapshot.deadline is not None and snapshot.deadline > now:
-        return snapshot.deadline
-    return None
+    due = [snapshot.deadline] if snapshot.state in WATCHED and snapshot.deadline is not None else []
+    if snapshot.run_deadline is not None and snapshot.state not in RUN_IGNORED:
+        due.append(snapshot.run_deadline)  # an open run's
+    later = [moment for moment in due if moment > now]
+    return min(later) if later else None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ module's declaration plus one line here.
 from __future__ import annotations
 
 from hookyard_common.delivery import attempt_log, dead_letters, endpoint_cache
-from hookyard_common.monitors import history, model
+from hookyard_common.monitors import history, model, ping_keys, runs
 from hookyard_common.records import (
     api_keys,
     console_sessions,
@@ -30,6 +30,7 @@ COLLECTIONS: tuple[CollectionIndexes, ...] = (
     sources.INDEXES,
     endpoint_cache.INDEXES,
     model.INDEXES,
+    ping_keys.INDEXES,
     # What Hookyard records for them.
     message_log.INDEXES,
     event_log.INDEXES,
@@ -40,6 +41,7 @@ COLLECTIONS: tuple[CollectionIndexes, ...] = (
     history.CHECK_INDEXES,
     history.FLIP_INDEXES,
     history.INCIDENT_INDEXES,
+    runs.INDEXES,
     # The ingest's shared rate limits and the console's sign-ins.
     rate_counters.INDEXES,
     console_sessions.INDEXES,

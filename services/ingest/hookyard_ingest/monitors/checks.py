@@ -4,6 +4,8 @@ Written behind the ping's answer, many records per `insert_many`, like the
 delivery attempt records: a check is history, and the ping's effect on the
 monitor is already stored when it is answered. Records expire
 HOOKYARD_MONITOR_CHECK_RETENTION_DAYS after their `at` (monitors/history.py).
+A ping's body is kept as text up to `STORED_BODY_LIMIT` bytes, as healthchecks
+keeps 100 KB: beyond that it is cut, and the check says so (`body_truncated`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from hookyard_common.schemas import sortable_id
 from hookyard_common.store.client import Store
 
 log = logging.getLogger(__name__)
+
+#: The bytes of a ping's body kept with its check and as the monitor's `last_body`.
+STORED_BODY_LIMIT = 102_400
+
+
+def stored_body(body: bytes) -> tuple[str | None, bool]:
+    """The body as kept (None when empty), and whether it was cut to the limit."""
+    if not body:
+        return None, False
+    return body[:STORED_BODY_LIMIT].decode("utf-8", errors="replace"), len(body) > STORED_BODY_LIMIT
 
 
 class CheckLog:
@@ -67,4 +79,9 @@ def render_check(doc: dict) -> dict:
         "content_type": doc.get("content_type"),
         "body": doc.get("body"),
         "body_size": doc.get("body_size", 0),
+        "body_truncated": doc.get("body_truncated", False),
+        "kind": doc.get("kind"),
+        "exit_status": doc.get("exit_status"),
+        "rid": doc.get("rid"),
+        "run_seconds": doc.get("run_seconds"),
     }

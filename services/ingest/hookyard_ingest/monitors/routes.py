@@ -1,8 +1,9 @@
 """The tenant API for monitors:
-`/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/checks|/flips|/incidents|/stats]]`.
+`/v1/monitors[/{id}[/pause|/resume|/regenerate-token|/regenerate-badge-key|/checks|/flips|/incidents|/stats]]`.
 
 The ping token is part of the monitor (it is the ping URL's credential and
-the tenant needs it to configure the sender); the HMAC secret is write-only.
+the tenant needs it to configure the sender), and so is the badge key; the
+HMAC secret is write-only. A slug is unique within the tenant (409).
 Pausing and resuming are state changes like any other (conditional, with a
 flip record); they raise no `monitor.*` event.
 """
@@ -11,19 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from hookyard_common.monitors import uptime
+from hookyard_common.monitors import maintenance, runs, schedule, uptime
+from hookyard_common.monitors.alerting import AlertState
 from hookyard_common.monitors.changes import MonitorChanges
 from hookyard_common.monitors.history import CHECKS, FLIPS, INCIDENTS
 from hookyard_common.monitors.model import (
     COLLECTION,
+    NOT_NULL,
     PING_SETTINGS,
+    TIMINGS,
     MonitorCreate,
     MonitorFields,
+    new_badge_key,
     new_monitor,
     new_token,
 )
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 5
 # The most flips read for a monitor's 30-day uptime (a monitor flapping every minute has 43,200).
 MAX_FLIPS = 50_000
+# What a list of monitors leaves out of each.
+LISTED = {"last_body": 0}
 # The query parameter the monitor and incident lists filter by.
 STATE_FILTER = frozenset({"state"})
 
@@ -50,28 +58,70 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def render(doc: dict, base_url: str) -> dict:
-    return {
+def render(doc: dict, base_url: str, now: datetime, with_body: bool = True) -> dict:
+    """A monitor as the API shows it; a list leaves out `last_body`."""
+    badge = doc.get("badge_key")
+    shown = {
         "id": doc["_id"],
         "name": doc["name"],
         "state": doc["state"],
         "status_message": doc.get("status_message"),
         "token": doc["token"],
         "ping_url": f"{base_url}/ping/{doc['token']}",
+        "slug": doc.get("slug"),
+        "badge_key": badge,
+        "badge_url": f"{base_url}/badge/{badge}.svg" if badge else None,
         "heartbeat_interval_seconds": doc["heartbeat_interval_seconds"],
+        "schedule": doc.get("schedule"),
+        "tz": doc.get("tz") or "UTC",
         "grace_seconds": doc["grace_seconds"],
+        "max_run_seconds": doc.get("max_run_seconds"),
         "alerts_enabled": doc["alerts_enabled"],
         "has_secret": bool(doc.get("secret")),
         "payload_mapping": doc.get("payload_mapping"),
         "pings_received": doc.get("pings_received", 0),
         "last_ping_at": _iso(doc.get("last_ping_at")),
+        "last_ping_kind": doc.get("last_ping_kind"),
+        "run_started_at": _iso(doc.get("run_started_at")),
+        "run_deadline": _iso(doc.get("run_deadline")),
+        "last_run_seconds": doc.get("last_run_seconds"),
         "late_at": _iso(doc.get("late_at")),
         "deadline": _iso(doc.get("deadline")),
         "state_changed_at": _iso(doc.get("state_changed_at")),
         "open_incident_id": doc.get("open_incident_id"),
+        **render_alerting(doc, now),
         "created_at": doc["created_at"].isoformat(),
         "updated_at": doc["updated_at"].isoformat(),
     }
+    if with_body:
+        shown["last_body"] = doc.get("last_body")
+    return shown
+
+
+def render_alerting(doc: dict, now: datetime) -> dict:
+    """The alert rules' settings and where the monitor stands with them (monitors/alerting.py)."""
+    alert = AlertState.of(doc)
+    window = maintenance.active(list(alert.maintenance), now)
+    return {
+        "down_after": alert.down_after,
+        "up_after": alert.up_after,
+        "renotify_seconds": alert.renotify_seconds,
+        "flap_threshold": alert.flap_threshold,
+        "flap_window_seconds": alert.flap_window_seconds,
+        "maintenance": [_window(w) for w in alert.maintenance],
+        "in_maintenance": window is not None,
+        "maintenance_ends_at": _iso(maintenance.ends(window, now)) if window is not None else None,
+        "flapping": alert.flapping_since is not None,
+        "flapping_since": _iso(alert.flapping_since),
+        "consecutive_failures": alert.failure_streak,
+        "consecutive_successes": alert.success_streak,
+        "legacy_signature": doc.get("legacy_signature", True),
+        "unsigned_heartbeats": doc.get("unsigned_heartbeats", False),
+    }
+
+
+def _window(window: dict) -> dict:
+    return {name: _iso(value) if isinstance(value, datetime) else value for name, value in window.items()}
 
 
 def render_flip(doc: dict) -> dict:
@@ -82,6 +132,7 @@ def render_flip(doc: dict) -> dict:
         "to": doc["to"],
         "reason": doc["reason"],
         "message": doc.get("message"),
+        "maintenance": doc.get("maintenance", False),
     }
 
 
@@ -125,13 +176,16 @@ class MonitorRoutes:
         return doc
 
     def _shown(self, request: web.Request, doc: dict, status: int = 200) -> web.Response:
-        return web.json_response(render(doc, self.base_url(request)), status=status)
+        return web.json_response(render(doc, self.base_url(request), self.clock()), status=status)
 
     async def create(self, request: web.Request) -> web.Response:
         tenant = request[TENANT]
         body: MonitorCreate = await parse_body(request, MonitorCreate)
         doc = new_monitor(tenant["_id"], body, self.clock())
-        await self.monitors.insert_one(doc)
+        try:
+            await self.monitors.insert_one(doc)
+        except DuplicateKeyError:
+            raise _slug_taken(body.slug) from None
         self.cache.invalidate(doc["token"])  # a probe of this token before now is no longer true
         return self._shown(request, doc, 201)
 
@@ -145,9 +199,16 @@ class MonitorRoutes:
                     400, "invalid_state", f"state must be one of {', '.join(MonitorState.__members__)}", field="state"
                 )
             query["state"] = state
-        base = self.base_url(request)
+        base, now = self.base_url(request), self.clock()
+        # Without the last bodies (up to 100 KB each): a page of monitors stays small.
         return await list_page(
-            request, self.monitors, query, "created_at", lambda d: render(d, base), filters=STATE_FILTER
+            request,
+            self.monitors,
+            query,
+            "created_at",
+            lambda d: render(d, base, now, with_body=False),
+            filters=STATE_FILTER,
+            projection=LISTED,
         )
 
     async def get(self, request: web.Request) -> web.Response:
@@ -157,11 +218,19 @@ class MonitorRoutes:
         doc = await self._own(request)
         body: MonitorFields = await parse_body(request, MonitorFields)
         fields = body.model_dump(exclude_unset=True)
-        for required in ("name", "grace_seconds", "alerts_enabled"):
+        for required in ("name", "grace_seconds", "alerts_enabled", *NOT_NULL):
             if required in fields and fields[required] is None:
                 raise ApiError(400, "invalid_request", f"{required} cannot be null", field=required)
+        # One way of expecting pings replaces the other.
+        if fields.get("schedule") is not None and "heartbeat_interval_seconds" not in fields:
+            fields["heartbeat_interval_seconds"] = None
+        if fields.get("heartbeat_interval_seconds") is not None and "schedule" not in fields:
+            fields["schedule"] = None
         for _ in range(ATTEMPTS):
-            updated = await self._patch(doc, fields)
+            try:
+                updated = await self._patch(doc, fields)
+            except DuplicateKeyError:
+                raise _slug_taken(fields.get("slug")) from None
             if updated is not None:
                 self.cache.invalidate(doc["token"])
                 return self._shown(request, updated)
@@ -173,13 +242,22 @@ class MonitorRoutes:
         updates = dict(fields)
         unset: dict = {}
         merged = {**doc, **updates}
-        if ("heartbeat_interval_seconds" in fields or "grace_seconds" in fields) and doc["state"] in {
-            s.value for s in WATCHED
-        }:
+        if TIMINGS & fields.keys() and doc["state"] in {s.value for s in WATCHED}:
             # The deadlines follow the new timings from the last ping.
-            due = deadlines(doc["last_ping_at"], merged["heartbeat_interval_seconds"], merged["grace_seconds"])
+            due = deadlines(
+                doc["last_ping_at"], merged["heartbeat_interval_seconds"], merged["grace_seconds"], schedule.of(merged)
+            )
+            if due and merged.get("run_deadline"):  # an open run's deadline may come first
+                due["due_at"] = min(due["due_at"], merged["run_deadline"])
             updates.update(due)
             unset = {name: "" for name in DEADLINE_FIELDS if name not in due}
+        if "renotify_seconds" in fields and doc["state"] == MonitorState.down.value:
+            # A down monitor's reminders follow the new interval from now (alert_sweeps.py).
+            every = fields["renotify_seconds"]
+            if every:
+                updates["renotify_at"] = self.clock() + timedelta(seconds=every)
+            else:
+                unset["renotify_at"] = ""
         update: dict = {"$set": {**updates, "updated_at": self.clock()}}
         if unset:
             update["$unset"] = unset
@@ -200,7 +278,7 @@ class MonitorRoutes:
         doc = await self._own(request)
         await self.monitors.delete_one({"_id": doc["_id"]})
         self.cache.invalidate(doc["token"])
-        for collection in (CHECKS, FLIPS, INCIDENTS):
+        for collection in (CHECKS, FLIPS, INCIDENTS, runs.COLLECTION):
             await self.store[collection].delete_many({"monitor_id": doc["_id"]})
         return web.Response(status=204)
 
@@ -216,6 +294,18 @@ class MonitorRoutes:
             raise ApiError(404, "unknown_monitor", "no such monitor")
         self.cache.invalidate(doc["token"])
         self.cache.invalidate(updated["token"])
+        return self._shown(request, updated)
+
+    async def regenerate_badge_key(self, request: web.Request) -> web.Response:
+        doc = await self._own(request)
+        # The old badge URL is dead from this write on: badges are read by their key, uncached.
+        updated = await self.monitors.find_one_and_update(
+            {"_id": doc["_id"]},
+            {"$set": {"badge_key": new_badge_key(), "updated_at": self.clock()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            raise ApiError(404, "unknown_monitor", "no such monitor")
         return self._shown(request, updated)
 
     async def pause(self, request: web.Request) -> web.Response:
@@ -275,7 +365,7 @@ class MonitorRoutes:
         now = self.clock()
         oldest = now - max(uptime.WINDOWS.values())
         flips_collection = self.store[FLIPS]
-        projection = {"at": 1, "from": 1, "to": 1, "_id": 0}
+        projection = {"at": 1, "from": 1, "to": 1, "maintenance": 1, "_id": 0}
         # The last flip before the longest window says which state it starts in.
         before = (
             await flips_collection.find({"monitor_id": doc["_id"], "at": {"$lte": oldest}}, projection)
@@ -297,6 +387,13 @@ class MonitorRoutes:
         incidents = await self.store[INCIDENTS].count_documents(
             {"monitor_id": doc["_id"], "opened_at": {"$gt": oldest}}
         )
+        recent_runs = (
+            await self.store[runs.COLLECTION]
+            .find({"monitor_id": doc["_id"], "finished_at": {"$gt": now - runs.STATS_WINDOW}}, {"seconds": 1, "_id": 0})
+            .sort([("finished_at", -1), ("_id", -1)])
+            .limit(runs.MAX_STATS_RUNS)
+            .to_list()
+        )
         return web.json_response(
             {
                 "monitor_id": doc["_id"],
@@ -305,6 +402,14 @@ class MonitorRoutes:
                 "last_ping_at": _iso(doc.get("last_ping_at")),
                 "uptime": uptime.uptime(flips, doc["created_at"], now),
                 "incidents_30d": incidents,
+                "runs_7d": runs.duration_stats([run["seconds"] for run in recent_runs]),
                 "open_incident_id": doc.get("open_incident_id"),
+                # Changes recorded in a maintenance window, and so not alerted (their flips say `maintenance`).
+                "maintenance_flips_30d": sum(1 for f in within if f.get("maintenance")),
+                "in_maintenance": maintenance.active(doc.get("maintenance") or [], now) is not None,
             }
         )
+
+
+def _slug_taken(slug: str | None) -> ApiError:
+    return ApiError(409, "slug_taken", f"another of your monitors has the slug {slug!r}", field="slug")

@@ -71,6 +71,9 @@ class ListenQuery(BaseModel):
 class PingQuery(BaseModel):
     status: Literal["up", "down", "degraded"] | None = Field(None, description="The monitored system's status.")
     msg: str | None = Field(None, description="A message about the status (or `message`).")
+    rid: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]{1,64}$", description="A run id pairing a `start` with its finish (a UUID)."
+    )
 
 
 class HandshakeQuery(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookyard_common.delivery.event_status import Status
+from hookyard_common.monitors.maintenance import MaintenanceWindow
 
 T = TypeVar("T")
 
@@ -281,12 +282,39 @@ class Monitor(Shape):
     state: str
     token: str
     ping_url: str
-    heartbeat_interval_seconds: int | None = Field(description="Null for a monitor that is only pushed statuses.")
+    slug: str | None = Field(description="Its name in pings by the tenant's ping key.")
+    badge_key: str | None = Field(description="The secret of its badge URLs (not a ping token).")
+    badge_url: str | None = Field(description="Its SVG badge; `.json` in place of `.svg` gives `{status}`.")
+    heartbeat_interval_seconds: int | None = Field(
+        description="Null for a monitor on a cron schedule, or that is only pushed statuses."
+    )
+    schedule: str | None = Field(description="A cron expression, read in `tz`; null on an interval.")
+    tz: str
     grace_seconds: int
+    max_run_seconds: int | None = Field(description="The longest a run may take; null: its grace.")
     alerts_enabled: bool
     has_secret: bool
     pings_received: int
+    last_ping_at: datetime | None
+    last_ping_kind: Literal["start", "success", "fail", "log", "up", "down", "degraded"] | None
+    last_body: str | None = Field(None, description="The last ping's body, its first 100 KB (not in lists).")
+    run_started_at: datetime | None = Field(description="When the open run started; null with none open.")
+    last_run_seconds: float | None
     open_incident_id: str | None
+    down_after: int
+    up_after: int
+    renotify_seconds: int | None
+    flap_threshold: int | None
+    flap_window_seconds: int
+    maintenance: list[MaintenanceWindow]
+    in_maintenance: bool = Field(description="Whether a maintenance window holds now: changes are not alerted.")
+    maintenance_ends_at: datetime | None
+    flapping: bool = Field(description="Changing state too often: changes are recorded, not alerted, until stable.")
+    flapping_since: datetime | None
+    consecutive_failures: int
+    consecutive_successes: int
+    legacy_signature: bool
+    unsigned_heartbeats: bool
     created_at: datetime
     updated_at: datetime
 
@@ -297,7 +325,13 @@ class Check(Shape):
     outcome: str
     method: str
     client_ip: str
+    kind: str | None = Field(None, description="start, success, fail, log, up, down or degraded.")
+    exit_status: int | None = None
+    rid: str | None = None
+    run_seconds: float | None = Field(None, description="The run this ping finished, in seconds.")
+    body: str | None = Field(None, description="The body, its first 100 KB.")
     body_size: int
+    body_truncated: bool = Field(False, description="Whether `body` is cut short of the body's `body_size` bytes.")
 
 
 class Flip(Shape):
@@ -306,6 +340,7 @@ class Flip(Shape):
     from_: str = Field(alias="from")
     to: str
     reason: str
+    maintenance: bool = Field(description="Recorded in a maintenance window, so not alerted.")
 
 
 class Incident(Shape):
@@ -327,6 +362,29 @@ class MonitorStats(Shape):
     uptime: dict[str, Any]
     incidents_30d: int
     open_incident_id: str | None
+    maintenance_flips_30d: int = Field(description="State changes of the last 30 days recorded in maintenance.")
+    in_maintenance: bool
+    runs_7d: RunDurations
+
+
+class RunDurations(Shape):
+    """The durations of the runs that succeeded over the last 7 days."""
+
+    runs: int
+    last_seconds: float | None
+    median_seconds: float | None
+    p95_seconds: float | None
+
+
+class PingKey(Shape):
+    ping_key: str
+    ping_url_template: str
+    created_at: datetime
+
+
+class Badge(Shape):
+    status: str
+    label: str
 
 
 class PingMonitor(Shape):
@@ -339,7 +397,9 @@ class PingAccepted(Shape):
     ok: bool
     monitor: PingMonitor
     status: str | None
+    kind: str
     changed: bool
+    run_seconds: float | None
     check_id: str | None
     at: datetime
 
