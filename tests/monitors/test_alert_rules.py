@@ -131,16 +131,16 @@ def test_an_alert_says_why_and_carries_a_truncated_body():
 # ------------------------------------------------------------------ signed pings
 
 
-def mac(body: bytes, stamp: str | None = None) -> str:
-    signed = body if stamp is None else stamp.encode() + b"." + body
+def mac(body: bytes, stamp: str | None = None, what: str = "") -> str:
+    signed = body if stamp is None else f"{stamp}.{what}.".encode() + body
     return hmac.new(b"secret-0123456789", signed, hashlib.sha256).hexdigest()
 
 
-def test_the_signed_string_is_the_timestamp_dot_the_body_within_the_tolerance():
+def test_the_signed_string_is_the_timestamp_what_the_url_says_and_the_body_within_the_tolerance():
     body, now = b'{"status": "up"}', 1_800_000_000
 
-    def refused(presented: ping_auth.Presented, legacy: bool = False) -> str | None:
-        refusal = ping_auth.refusal(b"secret-0123456789", body, presented, now, 300, legacy=legacy)
+    def refused(presented: ping_auth.Presented, legacy: bool = False, what: str = "") -> str | None:
+        refusal = ping_auth.refusal(b"secret-0123456789", what, body, presented, now, 300, legacy=legacy)
         return refusal.code if refusal else None
 
     stamp = str(now - 300)
@@ -155,6 +155,10 @@ def test_the_signed_string_is_the_timestamp_dot_the_body_within_the_tolerance():
     assert refused(ping_auth.Presented(None, None)) == "invalid_signature"
     assert refused(ping_auth.Presented(mac(body + b" ", stamp), stamp)) == "invalid_signature"
     assert refused(ping_auth.Presented(mac(body, stamp), " 1.5")) == "invalid_timestamp"
+    saying = ping_auth.what_it_says("down", "msg=full")
+    assert saying == "down?msg=full" and ping_auth.what_it_says(None, "") == ""
+    assert refused(ping_auth.Presented(mac(body, stamp, saying), stamp), what=saying) is None
+    assert refused(ping_auth.Presented(mac(body, stamp), stamp), what=saying) == "invalid_signature"  # replayed
 
     assert ping_auth.bare_heartbeat(None, {}, b"")
     assert ping_auth.bare_heartbeat(None, {"rid": "1"}, b"  ")

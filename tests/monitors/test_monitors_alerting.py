@@ -18,9 +18,10 @@ world, heartbeats, flips_of = racing.world, racing.heartbeats, racing.flips_of
 SECRET = "a-shared-secret-0001"
 
 
-def signed(clock, body: bytes = b"", at: float | None = None, secret: str = SECRET) -> dict:
+def signed(clock, body: bytes = b"", at: float | None = None, secret: str = SECRET, what: str = "") -> dict:
+    """The headers of a ping signed at `at` (now), saying `what` after its token (kind and query)."""
     stamp = str(int(clock().timestamp() if at is None else at))
-    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    mac = hmac.new(secret.encode(), f"{stamp}.{what}.".encode() + body, hashlib.sha256).hexdigest()
     return {"X-Hookyard-Timestamp": stamp, "X-Webhook-Signature": mac}
 
 
@@ -91,7 +92,15 @@ async def test_unsigned_heartbeats_let_a_bare_heartbeat_in_and_nothing_else(worl
     for path, method, extra in refused:
         status, answer = await ping(ingest, token, path, method=method, **extra)
         assert status == 401 and answer["error"]["code"] == "invalid_signature", path
-    status, answer = await ping(ingest, token, "/down", headers=signed(clock))
+    # What the URL says is signed: a captured heartbeat replayed as `/down` within the tolerance is refused.
+    heartbeat = signed(clock)
+    assert (await ping(ingest, token, headers=heartbeat))[0] == 200
+    status, answer = await ping(ingest, token, "/down", headers=heartbeat)
+    assert status == 401 and answer["error"]["code"] == "invalid_signature"
+    status, answer = await ping(ingest, token, "/down?msg=disk%20full", headers=signed(clock, what="down"))
+    assert status == 401 and answer["error"]["code"] == "invalid_signature"  # the query is signed too
+    saying = "down?msg=disk%20full"
+    status, answer = await ping(ingest, token, f"/{saying}", headers=signed(clock, what=saying))
     assert status == 200 and answer["monitor"]["state"] == "down"
     assert (await monitor(ingest, key, lenient["id"]))["unsigned_heartbeats"] is True
 

@@ -129,13 +129,13 @@ async def test_every_ping_form_is_signed_by_ping_key_too_and_only_bare_heartbeat
         for form in forms:
             status, answer = await ping(ingest, address, form)
             assert status == 401 and answer["error"]["code"] == "invalid_signature", (address, form)
-            status, answer = await ping(ingest, address, form, headers=signed(clock))
+            status, answer = await ping(ingest, address, form, headers=signed(clock, what=form.lstrip("/")))
             assert status == 200, (address, form, answer)
         assert (await ping(ingest, address))[0] == 200  # the bare heartbeat, by token or by slug
     status, answer = await ping(ingest, pk, "/strict")  # a slug ping is held to the monitor's secret
     assert status == 401 and answer["error"]["code"] == "invalid_signature"
     assert (await ping(ingest, pk, "/strict", headers=signed(clock)))[0] == 200
-    stale = signed(clock, at=clock().timestamp() - 400)
+    stale = signed(clock, at=clock().timestamp() - 400, what="start")
     status, answer = await ping(ingest, f"{pk}/strict", "/start", headers=stale)
     assert status == 401 and answer["error"]["code"] == "stale_timestamp"
     assert (await monitor(ingest, key, strict["id"]))["last_ping_kind"] == "success"

@@ -2,9 +2,13 @@
 
 A monitor with a secret takes pings carrying `X-Hookyard-Timestamp` (Unix
 seconds) and `X-Webhook-Signature`: the hex HMAC-SHA256, keyed with the
-secret, of `{timestamp}.{body}`. The time is inside the MAC, so a captured
-ping is refused once it is further than HOOKYARD_SIGNATURE_TOLERANCE_SECONDS
-from now (either way): it cannot be replayed forever. Pure, no I/O.
+secret, of `{timestamp}.{what}.{body}`, where `what` is what the URL says
+after the token or slug: the kind (`start`, `down`, `3`; empty for a bare
+heartbeat) and `?` and the raw query when there is one. The time is inside
+the MAC, so a captured ping is refused once it is further than
+HOOKYARD_SIGNATURE_TOLERANCE_SECONDS from now (either way): it cannot be
+replayed forever; and so is what it says, so a replay within the tolerance
+cannot be turned into another kind (a heartbeat into `/down`). Pure, no I/O.
 
 The exceptions, each a setting of the monitor:
 - `legacy_signature`: the body-only signature of seed 004 (and GitHub's
@@ -34,6 +38,8 @@ GITHUB_SIGNATURE_HEADER = "X-Hub-Signature-256"
 TIMESTAMP_HEADER = "X-Hookyard-Timestamp"
 # Query parameters that make a ping say more than "alive" (ping_signal.py).
 SAYING = ("status", "msg", "message")
+#: The signed string, as the refusals name it.
+SIGNED = "{timestamp}.{what}.{body}"
 # Unix seconds in decimal: ten digits until the year 2286; more is not a time we accept.
 MAX_TIMESTAMP_DIGITS = 12
 
@@ -72,20 +78,32 @@ def bare_heartbeat(path_status: str | None, query: Mapping[str, str], body: byte
     return path_status is None and not any(name in query for name in SAYING) and not body.strip()
 
 
+def what_it_says(kind: str | None, raw_query: str) -> str:
+    """The middle of the signed string: the URL's kind after the token or slug, and its raw query."""
+    return (kind or "") + (f"?{raw_query}" if raw_query else "")
+
+
 def refusal(
-    secret: bytes, body: bytes, presented: Presented, now: float, tolerance_seconds: int, *, legacy: bool
+    secret: bytes,
+    what: str,
+    body: bytes,
+    presented: Presented,
+    now: float,
+    tolerance_seconds: int,
+    *,
+    legacy: bool,
 ) -> Refusal | None:
-    """None when the ping is signed as the monitor asks; else why not."""
+    """None when the ping is signed as the monitor asks; else why not. `what`: `what_it_says`."""
     if presented.timestamp is None:
         if legacy and mac_ok(secret, body, presented.signature):
             return None
         if not legacy and presented.signature:
-            return Refusal("missing_timestamp", f"{TIMESTAMP_HEADER} is required: sign '{{timestamp}}.{{body}}'")
+            return Refusal("missing_timestamp", f"{TIMESTAMP_HEADER} is required: sign '{SIGNED}'")
         return _bad_signature(presented, legacy)
     stamp = presented.timestamp.strip()
     if not stamp.isascii() or not stamp.isdigit() or len(stamp) > MAX_TIMESTAMP_DIGITS:
         return Refusal("invalid_timestamp", f"{TIMESTAMP_HEADER} must be Unix seconds, a whole number")
-    if not mac_ok(secret, stamp.encode() + b"." + body, presented.signature):
+    if not mac_ok(secret, f"{stamp}.{what}.".encode() + body, presented.signature):
         return _bad_signature(presented, legacy)
     age = now - int(stamp)
     if abs(age) > tolerance_seconds:
@@ -98,5 +116,5 @@ def refusal(
 
 def _bad_signature(presented: Presented, legacy: bool) -> Refusal:
     reason = "missing" if not presented.signature else "does not match"
-    signed = "'{timestamp}.{body}' (or the raw body)" if legacy else "'{timestamp}.{body}'"
+    signed = f"'{SIGNED}' (or the raw body)" if legacy else f"'{SIGNED}'"
     return Refusal("invalid_signature", f"{SIGNATURE_HEADER} {reason}: send the hex HMAC-SHA256 of {signed}")

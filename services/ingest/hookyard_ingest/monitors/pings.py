@@ -285,6 +285,7 @@ class PingRoutes:
             return None
         return ping_auth.refusal(
             monitor.secret,
+            ping_auth.what_it_says(kind, request.rel_url.raw_query_string),
             body,
             presented,
             self.clock().timestamp(),
