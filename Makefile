@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install up down status test lint bench lock clean openapi image
+.PHONY: install up down status test lint bench lock clean openapi screenshots image
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -53,6 +53,10 @@ IMAGE ?= hookyard:dev
 CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman || echo docker)
 image:
 	$(CONTAINER_ENGINE) build --tag $(IMAGE) .
+
+# The console's pictures in docs/console/, retaken by its browser tests.
+screenshots: install
+	HOOKYARD_SCREENSHOTS=docs $(VENV)/bin/python -m pytest -q tests/console
 
 lock: $(UV)
 	$(UV) lock

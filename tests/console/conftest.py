@@ -9,7 +9,7 @@ serves on the test's event loop, so tests drive the browser from a thread
 
 `axe_check(driver)` runs axe-core (vendored under `vendor/axe-core/`, see
 its README) in the page and fails on a serious or critical violation;
-`screenshot(driver, name)` refreshes `docs/console/<name>.png`.
+`screenshot(driver, name)` saves `<name>.png` (into `docs/console/` under `make screenshots`).
 """
 
 from __future__ import annotations

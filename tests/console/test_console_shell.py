@@ -48,3 +48,16 @@ async def test_a_tenant_signs_in_with_its_key_and_sees_the_nav(start_ingest, bro
     assert narrow == wide == 0  # readable at 360 px and at 1920 px: nothing runs off the side
     assert nav == ["Endpoints", "Messages", "Dead letters", "Sources", "Monitors"]
     assert status == 200
+
+
+def test_every_picture_docs_console_shows_exists_and_is_one_the_tests_take():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    shown = set(re.findall(r"\(console/([\w-]+)\.png\)", (root / "docs" / "console.md").read_text()))
+    tests = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
+    taken = set(re.findall(r'"([\w-]+)"', tests))
+    assert len(shown) >= 10, shown
+    assert shown <= taken, shown - taken  # `make screenshots` retakes each one
+    assert all((root / "docs" / "console" / f"{name}.png").stat().st_size > 1000 for name in shown)
