@@ -181,6 +181,15 @@ class Settings(BaseSettings):
             "window, across all ingest processes."
         ),
     )
+    metrics_tenant_labels: int = Field(
+        0,
+        ge=0,
+        le=1_000,
+        description=(
+            "Opt-in per-tenant metrics: the first N tenants a process sees get a `tenant` label of their own on the "
+            "hookyard_tenant_* metrics, every later one `other` (0: off, no metric holds an id)."
+        ),
+    )
     rate_limit_shared: bool = Field(
         True,
         description=(

@@ -1,12 +1,15 @@
-"""The ingest's Prometheus metrics (listed in docs/metrics.md)."""
+"""The ingest's Prometheus metrics (listed in docs/metrics.md); no label holds an id or a
+value a client chooses (core/metric_labels.py)."""
 
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
+from hookyard_common.core import metric_labels
+
 REQUESTS = Counter(
     "hookyard_ingest_requests_total",
-    "Requests to /in/{source}, by source, provider and outcome (accepted or the error code).",
-    ["source", "provider", "outcome"],
+    "Requests to /in/{source}, by provider and outcome (accepted or the error code).",
+    ["provider", "outcome"],
 )
 SIGNATURE_FAILURES = Counter(
     "hookyard_ingest_signature_failures_total",
@@ -27,7 +30,7 @@ REPLAYS = Counter(
 )
 RESPONSES = Counter(
     "hookyard_ingest_http_responses_total",
-    "Every HTTP answer of the ingest, by method, route pattern and status code.",
+    "Every HTTP answer of the ingest, by method, route pattern and status code (`other`: unknown method or path).",
     ["method", "route", "status"],
 )
 
@@ -36,7 +39,9 @@ _responses: dict[tuple[str, str, int], Counter] = {}
 
 def _count(request: web.Request, status: int) -> None:
     resource = request.match_info.route.resource
-    key = (request.method, resource.canonical if resource is not None else "unmatched", status)
+    # A route pattern is one of ours; a path that matched none could be anything.
+    route = resource.canonical if resource is not None else metric_labels.OTHER
+    key = (metric_labels.method(request.method), route, status)
     child = _responses.get(key)
     if child is None:  # label lookups once per route and status, not per request
         child = _responses[key] = RESPONSES.labels(key[0], key[1], str(status))
