@@ -70,6 +70,7 @@ from hookyard_ingest.edge.header_text import require_text_headers
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
 from hookyard_ingest.edge.metrics import count_responses
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
+from hookyard_ingest.edge.request_spans import trace_requests
 from hookyard_ingest.edge.urls import public_base
 from hookyard_ingest.listen.routes import ListenRoutes
 from hookyard_ingest.monitors.checks import CheckLog
@@ -965,7 +966,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
         settings.http_read_timeout_seconds, BodyBudget(settings.body_budget_bytes), settings.body_budget_wait_seconds
     )
     app = web.Application(
-        middlewares=[count_responses, json_errors, require_text_headers, intake.middleware],
+        middlewares=[trace_requests, count_responses, json_errors, require_text_headers, intake.middleware],
         client_max_size=API_BODY_LIMIT,
     )
     app[INTAKE] = intake
