@@ -62,6 +62,7 @@ from hookyard_ingest.api.stats import DeliveryMetrics
 from hookyard_ingest.api.tenants import TenantCreate, TenantRoutes
 from hookyard_ingest.console import shell
 from hookyard_ingest.console.sessions import ActAs, ConsoleSessions, SignIn
+from hookyard_ingest.edge import access_log
 from hookyard_ingest.edge.auth import TENANT, Auth
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.deprecation import renamed
@@ -966,7 +967,14 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
         settings.http_read_timeout_seconds, BodyBudget(settings.body_budget_bytes), settings.body_budget_wait_seconds
     )
     app = web.Application(
-        middlewares=[trace_requests, count_responses, json_errors, require_text_headers, intake.middleware],
+        middlewares=[
+            trace_requests,
+            *access_log.middlewares(settings.access_log),
+            count_responses,
+            json_errors,
+            require_text_headers,
+            intake.middleware,
+        ],
         client_max_size=API_BODY_LIMIT,
     )
     app[INTAKE] = intake

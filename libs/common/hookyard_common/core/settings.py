@@ -490,6 +490,13 @@ class Settings(BaseSettings):
         "INFO",
         description="DEBUG, INFO, WARNING or ERROR.",
     )
+    access_log: bool = Field(
+        False,
+        description=(
+            "Ingest: log one structured record per request (method, route pattern, status, duration, client, "
+            "X-Request-Id; trace_id and span_id when tracing)."
+        ),
+    )
     log_format: str = Field(
         "json",
         pattern="^(json|text)$",
