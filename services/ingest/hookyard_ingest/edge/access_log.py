@@ -11,6 +11,7 @@ import time
 from aiohttp import web
 
 from hookyard_common.core import metric_labels
+from hookyard_ingest.edge.metrics import route_pattern
 
 log = logging.getLogger("hookyard.access")
 
@@ -40,10 +41,9 @@ async def log_requests(request: web.Request, handler) -> web.StreamResponse:
 
 
 def _fields(request: web.Request, status: int, started: float) -> dict:
-    resource = request.match_info.route.resource
     fields = {
         "method": metric_labels.method(request.method),
-        "route": resource.canonical if resource is not None else metric_labels.OTHER,
+        "route": route_pattern(request),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "client": request.remote,

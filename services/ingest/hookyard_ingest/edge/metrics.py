@@ -37,11 +37,15 @@ RESPONSES = Counter(
 _responses: dict[tuple[str, str, int], Counter] = {}
 
 
-def _count(request: web.Request, status: int) -> None:
+def route_pattern(request: web.Request) -> str:
+    """The route the request matched, as its pattern; `other` for a path that matched none
+    (which could be anything a client made up)."""
     resource = request.match_info.route.resource
-    # A route pattern is one of ours; a path that matched none could be anything.
-    route = resource.canonical if resource is not None else metric_labels.OTHER
-    key = (metric_labels.method(request.method), route, status)
+    return resource.canonical if resource is not None else metric_labels.OTHER
+
+
+def _count(request: web.Request, status: int) -> None:
+    key = (metric_labels.method(request.method), route_pattern(request), status)
     child = _responses.get(key)
     if child is None:  # label lookups once per route and status, not per request
         child = _responses[key] = RESPONSES.labels(key[0], key[1], str(status))

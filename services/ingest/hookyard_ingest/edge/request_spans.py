@@ -5,6 +5,7 @@ from aiohttp import web
 from opentelemetry.trace import SpanKind, StatusCode
 
 from hookyard_common.core import metric_labels, tracing
+from hookyard_ingest.edge.metrics import route_pattern
 
 
 @web.middleware
@@ -12,8 +13,7 @@ async def trace_requests(request: web.Request, handler) -> web.StreamResponse:
     """Outermost middleware: every request in a SERVER span named by its route pattern."""
     if not tracing.ENABLED:
         return await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else metric_labels.OTHER
+    route = route_pattern(request)
     method = metric_labels.method(request.method)
     attributes = {"http.request.method": method, "http.route": route}
     with tracing.span(f"{method} {route}", SpanKind.SERVER, request.headers, attributes) as current:
