@@ -44,8 +44,9 @@ RABBITMQ = {
     "rabbitmq_resident_memory_limit_bytes",
     "rabbitmq_global_messages_dead_lettered_delivery_limit_total",
 }
-# Not Hookyard's: Prometheus' own `up`, RabbitMQ's, and the process collector of prometheus_client.
-EXTERNAL = {"up"} | RABBITMQ
+# Not Hookyard's: Prometheus' own `up` and `scrape_samples_scraped`, RabbitMQ's, and the process
+# collector of prometheus_client.
+EXTERNAL = {"up", "scrape_samples_scraped"} | RABBITMQ
 
 
 def hookyard_metrics() -> dict[str, MetricWrapperBase]:
@@ -203,6 +204,29 @@ def test_the_dashboard_covers_what_operators_watch():
         if panel["type"] != "row":
             assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
     assert dashboard["templating"]["list"][0]["query"] == "prometheus"
+
+
+# Cardinality (docs/metrics.md): labels whose values grow with tenants, sources or endpoints.
+ID_LABELS = {"tenant", "tenant_id", "source", "source_id", "endpoint", "endpoint_id", "monitor", "event_id"}
+
+
+def test_no_default_metric_has_a_label_holding_an_id():
+    for name, metric in hookyard_metrics().items():
+        held = ID_LABELS & set(metric._labelnames)
+        if name.startswith("hookyard_tenant_"):  # the opt-in, capped family
+            assert held == {"tenant"}, name
+        else:
+            assert not held, f"{name} has a label holding an id: {held}"
+
+
+def test_rules_and_dashboard_group_only_by_bounded_labels():
+    expressions = [(rule["alert"], rule["expr"]) for rule in alert_rules()] + dashboard_expressions()
+    for where, expression in expressions:
+        grouped = set(re.findall(r"by \(([^)]*)\)", expression))
+        labels = {label.strip() for group in grouped for label in group.split(",")}
+        if all(name.startswith("hookyard_tenant_") for name in selected_metrics(grafana_to_promql(expression))):
+            labels -= {"tenant"}
+        assert not labels & ID_LABELS, f"{where}: {expression}"
 
 
 # docs/metrics.md

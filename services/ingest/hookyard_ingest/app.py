@@ -63,6 +63,7 @@ from hookyard_ingest.api.stats import DeliveryMetrics
 from hookyard_ingest.api.tenants import TenantCreate, TenantRoutes
 from hookyard_ingest.console import shell
 from hookyard_ingest.console.sessions import ActAs, ConsoleSessions, SignIn
+from hookyard_ingest.edge import access_log
 from hookyard_ingest.edge.auth import TENANT, Auth
 from hookyard_ingest.edge.body_intake import INTAKE, BodyBudget, BodyIntake
 from hookyard_ingest.edge.deprecation import renamed
@@ -71,6 +72,7 @@ from hookyard_ingest.edge.header_text import require_text_headers
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
 from hookyard_ingest.edge.metrics import count_responses
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
+from hookyard_ingest.edge.request_spans import trace_requests
 from hookyard_ingest.edge.urls import public_base
 from hookyard_ingest.listen.routes import ListenRoutes
 from hookyard_ingest.monitors.badges import BadgeRoutes
@@ -1025,7 +1027,14 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
         settings.http_read_timeout_seconds, BodyBudget(settings.body_budget_bytes), settings.body_budget_wait_seconds
     )
     app = web.Application(
-        middlewares=[count_responses, json_errors, require_text_headers, intake.middleware],
+        middlewares=[
+            trace_requests,
+            *access_log.middlewares(settings.access_log),
+            count_responses,
+            json_errors,
+            require_text_headers,
+            intake.middleware,
+        ],
         client_max_size=API_BODY_LIMIT,
     )
     app[INTAKE] = intake

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hookyard_common.core import logs
+from hookyard_common.core import logs, tracing
 from hookyard_common.core.settings import get_settings
 from hookyard_common.runtime import runner
 from hookyard_ingest.app import create_app
@@ -20,6 +20,7 @@ async def gunicorn_app() -> web.AppRunner:
     so workers serve with the same head deadline and keep-alive as `hookyard-ingest`."""
     settings = get_settings()
     logs.configure("ingest", settings.log_level, settings.log_format)
+    tracing.configure("ingest")  # in each worker: the exporter's thread does not survive a fork
     return runner.make_runner(create_app(settings), settings)
 
 

@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from yarl import URL
 
 from hookyard_common.broker import topology
+from hookyard_common.core import tracing
 
 
 class Broker:
@@ -118,12 +119,14 @@ class Broker:
         Not `as_service`, it carries no `user_id`: a copy of what a tenant
         published (a parked message re-driven) gains no service's trust.
         """
+        headers = dict(headers or {})
+        tracing.inject(headers)  # the consumer's span continues this trace
         message = aio_pika.Message(
             body,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message_id,
-            headers=headers or {},
+            headers=headers,
             user_id=self.user if as_service else None,
         )
         target = self._exchanges.get(exchange)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import aiormq.abc
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from opentelemetry.trace import SpanKind
 
-from hookyard_common.core import metrics
+from hookyard_common.core import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class Consumer:
         self._in_flight: set[asyncio.Task] = set()
         self._acks = acks or AckCoalescer()
         label = label or queue_name
+        self._span_name = f"{label} process"
+        self._span_attributes = {"messaging.system": "rabbitmq", "messaging.destination.name": queue_name}
         # Label lookups once, not per message.
         self._in_flight_gauge = metrics.IN_FLIGHT.labels(label)
         self._handling_seconds = metrics.MESSAGE_HANDLING_SECONDS.labels(label)
@@ -167,7 +170,8 @@ class Consumer:
     async def _handle(self, message: AbstractIncomingMessage) -> str:
         self._acks.started(message)
         try:
-            await self.handler(message)
+            with tracing.span(self._span_name, SpanKind.CONSUMER, message.headers or {}, self._span_attributes):
+                await self.handler(message)
         except Reject as exc:
             log.warning("message rejected", extra={"queue": self.queue_name, "reason": str(exc)})
             self._acks.settled(message)

@@ -1,7 +1,8 @@
 """Structured logging: one JSON object a line on stderr, for log shippers.
 
 Extra fields passed as `logger.info("...", extra={"event_id": ...})` become
-top-level keys. `HOOKYARD_LOG_FORMAT=text` gives plain lines for a terminal.
+top-level keys, and so do `trace_id` and `span_id` when tracing is on (tracing.py).
+`HOOKYARD_LOG_FORMAT=text` gives plain lines for a terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
+
+from hookyard_common.core import tracing
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -29,6 +32,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry.update(tracing.ids())  # trace_id and span_id of the span the record was made in
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

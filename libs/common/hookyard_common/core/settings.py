@@ -181,6 +181,15 @@ class Settings(BaseSettings):
             "window, across all ingest processes."
         ),
     )
+    metrics_tenant_labels: int = Field(
+        0,
+        ge=0,
+        le=1_000,
+        description=(
+            "Opt-in per-tenant metrics: the first N tenants a process sees get a `tenant` label of their own on the "
+            "hookyard_tenant_* metrics, every later one `other` (0: off, no metric holds an id)."
+        ),
+    )
     rate_limit_shared: bool = Field(
         True,
         description=(
@@ -480,6 +489,13 @@ class Settings(BaseSettings):
     log_level: str = Field(
         "INFO",
         description="DEBUG, INFO, WARNING or ERROR.",
+    )
+    access_log: bool = Field(
+        False,
+        description=(
+            "Ingest: log one structured record per request (method, route pattern, status, duration, client, "
+            "X-Request-Id; trace_id and span_id when tracing)."
+        ),
     )
     log_format: str = Field(
         "json",

@@ -15,7 +15,9 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
+from opentelemetry.trace import SpanKind, StatusCode
 
+from hookyard_common.core import tracing
 from hookyard_common.delivery import chat_formats, signing
 from hookyard_common.delivery.endpoints import RESERVED_HEADERS, ApiKeyAuth, Endpoint, auth_headers
 from hookyard_common.delivery.ssrf import DestinationNotAllowed
@@ -124,11 +126,30 @@ class Deliverer:
         self.response_max_bytes = response_max_bytes
 
     async def attempt(self, endpoint: Endpoint, task: DeliveryTask, now: datetime) -> AttemptResult:
+        """One POST to the endpoint; when tracing, in a span of its own whose context it carries."""
+        if not tracing.ENABLED:
+            return await self._attempt(endpoint, task, now)
+        ids: dict[str, str | int] = {
+            "hookyard.tenant_id": endpoint.tenant_id,
+            "hookyard.endpoint_id": endpoint.id,
+            "hookyard.event_id": task.event.id,
+            "hookyard.attempt": task.attempt,
+        }
+        with tracing.span("deliver", SpanKind.CLIENT, attributes=ids) as current:
+            result = await self._attempt(endpoint, task, now)
+            if current is not None:
+                current.set_attribute("hookyard.outcome", result.reason)
+                if result.outcome != "success":
+                    current.set_status(StatusCode.ERROR, result.reason)
+            return result
+
+    async def _attempt(self, endpoint: Endpoint, task: DeliveryTask, now: datetime) -> AttemptResult:
         try:
             body, headers = build_request(endpoint, task, now)
         except Exception as exc:  # a refused header, a secret of another format, an unencodable payload
             reason = f"{type(exc).__name__}: {exc}"[:500]
             return AttemptResult("failure", "request_not_built", response_body=reason)
+        tracing.inject(headers)  # the subscriber may continue the trace
         recorded = _recordable(endpoint, headers)
         started = time.perf_counter()
 

@@ -33,6 +33,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from hookyard_common.broker import outages, topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core import metric_labels
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery import attempt_log, dead_letters
 from hookyard_common.delivery.attempt import AttemptResult, Deliverer
@@ -76,8 +77,9 @@ ATTEMPT_SECONDS = Histogram(
     "Duration of delivery attempts, request to response.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-ENDPOINT_IN_FLIGHT = Gauge(
-    "hookyard_endpoint_in_flight", "Deliveries in flight per endpoint.", ["endpoint"], multiprocess_mode="livesum"
+# One figure for all endpoints: a series per endpoint would grow with the tenants (metric_labels.py).
+IN_FLIGHT = Gauge(
+    "hookyard_deliveries_in_flight", "Delivery attempts in flight, all endpoints together.", multiprocess_mode="livesum"
 )
 HANDED_ON = Counter(
     "hookyard_tasks_handed_on_total",
@@ -212,18 +214,23 @@ class DeliveryWorker:
         happened = await self._obstacle(endpoint, now)
         if happened is not None:
             return await self._carry_out(task, endpoint, decide(task, happened, self.rules, now))
-        in_flight = _child(ENDPOINT_IN_FLIGHT, endpoint.id)
-        in_flight.inc()
+        tenant_in_flight = metric_labels.per_tenant(metric_labels.TENANT_IN_FLIGHT, endpoint.tenant_id)
+        IN_FLIGHT.inc()
+        if tenant_in_flight is not None:
+            tenant_in_flight.inc()
         try:
             result = await self.deliverer.attempt(endpoint, task, now)
         finally:
             self._in_flight[endpoint.id] -= 1
             self._tenant_in_flight[endpoint.tenant_id] -= 1
-            in_flight.dec()
+            IN_FLIGHT.dec()
+            if tenant_in_flight is not None:
+                tenant_in_flight.dec()
             if self._waiting:  # only deliveries waiting for a slot need waking
                 async with self._freed:
                     self._freed.notify_all()
         _child(DELIVERIES, result.outcome, result.reason).inc()
+        metric_labels.count_for_tenant(metric_labels.TENANT_DELIVERIES, endpoint.tenant_id, result.outcome)
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
         outcome = await self._after(task, endpoint, result)
         # Recorded once what follows the attempt is durable: a watch copy that finds this

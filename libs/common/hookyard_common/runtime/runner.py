@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, before_sleep_log, stop_after_attempt, wait_e
 from hookyard_common.broker import outages, topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.broker.consumer import AckCoalescer, Consumer, Handler
-from hookyard_common.core import logs, metrics
+from hookyard_common.core import logs, metric_labels, metrics, tracing
 from hookyard_common.core.settings import Settings, get_settings
 from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.runtime.head_deadline import HeadDeadlineRunner
@@ -247,6 +247,7 @@ def build_app(name: str, setup: Setup, settings: Settings, app: web.Application 
     app.cleanup_ctx.append(lifecycle.lifespan)
     app.on_shutdown.append(lifecycle.on_shutdown)
     metrics.set_service(name, VERSION)
+    metric_labels.limit_tenants(settings.metrics_tenant_labels)
     return app
 
 
@@ -313,6 +314,7 @@ def main(
     """Console entry point: configure logging and run the service until signalled."""
     settings = get_settings()
     logs.configure(name, settings.log_level, settings.log_format)
+    tracing.configure(name)
     if app_factory is not None:
         app = app_factory(settings)
     elif setup is not None:

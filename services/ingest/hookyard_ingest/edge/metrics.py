@@ -1,12 +1,15 @@
-"""The ingest's Prometheus metrics (listed in docs/metrics.md)."""
+"""The ingest's Prometheus metrics (listed in docs/metrics.md); no label holds an id or a
+value a client chooses (core/metric_labels.py)."""
 
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
+from hookyard_common.core import metric_labels
+
 REQUESTS = Counter(
     "hookyard_ingest_requests_total",
-    "Requests to /in/{source}, by source, provider and outcome (accepted or the error code).",
-    ["source", "provider", "outcome"],
+    "Requests to /in/{source}, by provider and outcome (accepted or the error code).",
+    ["provider", "outcome"],
 )
 SIGNATURE_FAILURES = Counter(
     "hookyard_ingest_signature_failures_total",
@@ -27,16 +30,22 @@ REPLAYS = Counter(
 )
 RESPONSES = Counter(
     "hookyard_ingest_http_responses_total",
-    "Every HTTP answer of the ingest, by method, route pattern and status code.",
+    "Every HTTP answer of the ingest, by method, route pattern and status code (`other`: unknown method or path).",
     ["method", "route", "status"],
 )
 
 _responses: dict[tuple[str, str, int], Counter] = {}
 
 
-def _count(request: web.Request, status: int) -> None:
+def route_pattern(request: web.Request) -> str:
+    """The route the request matched, as its pattern; `other` for a path that matched none
+    (which could be anything a client made up)."""
     resource = request.match_info.route.resource
-    key = (request.method, resource.canonical if resource is not None else "unmatched", status)
+    return resource.canonical if resource is not None else metric_labels.OTHER
+
+
+def _count(request: web.Request, status: int) -> None:
+    key = (metric_labels.method(request.method), route_pattern(request), status)
     child = _responses.get(key)
     if child is None:  # label lookups once per route and status, not per request
         child = _responses[key] = RESPONSES.labels(key[0], key[1], str(status))

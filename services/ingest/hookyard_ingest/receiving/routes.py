@@ -25,6 +25,7 @@ from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core import metric_labels
 from hookyard_common.core.settings import Settings
 from hookyard_common.records import sources
 from hookyard_common.schemas import utcnow
@@ -69,19 +70,18 @@ class Receiver:
         self.limiter = limiter
         self.failures = failures
         self.trusted = parse_networks(settings.trusted_proxies)
-        self._accepted_metrics: dict[tuple[str, str], tuple] = {}
+        self._accepted_metrics: dict[str, tuple] = {}
 
-    def _accepted(self, source_id: str, provider: str) -> tuple:
-        """The labelled metrics of accepted requests; looked up once per source, not per request."""
-        key = (source_id, provider)
-        found = self._accepted_metrics.get(key)
+    def _accepted(self, provider: str) -> tuple:
+        """The labelled metrics of accepted requests; looked up once per provider, not per request."""
+        found = self._accepted_metrics.get(provider)
         if found is None:
             found = (
-                metrics.REQUESTS.labels(source_id, provider, "accepted"),
+                metrics.REQUESTS.labels(provider, "accepted"),
                 metrics.ACCEPT_SECONDS.labels(provider),
                 metrics.BYTES_IN.labels(provider),
             )
-            self._accepted_metrics[key] = found
+            self._accepted_metrics[provider] = found
         return found
 
     async def post(self, request: web.Request) -> web.Response:
@@ -92,13 +92,16 @@ class Receiver:
             response = await self._accept(request, source, ip)
         except ApiError as exc:
             provider = source.doc["provider"] if source else ""
-            metrics.REQUESTS.labels(source.id if source else "", provider, exc.code).inc()
+            metrics.REQUESTS.labels(provider, exc.code).inc()
+            if source is not None:
+                metric_labels.count_for_tenant(metric_labels.TENANT_INGEST_REQUESTS, source.doc["tenant_id"], exc.code)
             if exc.code == "invalid_signature" and source is not None:
                 metrics.SIGNATURE_FAILURES.labels(provider).inc()
                 await self._count_signature_failure(source.id)
             raise
-        requests, latency, _ = self._accepted(source.id, source.doc["provider"])
+        requests, latency, _ = self._accepted(source.doc["provider"])
         requests.inc()
+        metric_labels.count_for_tenant(metric_labels.TENANT_INGEST_REQUESTS, source.doc["tenant_id"], "accepted")
         latency.observe(time.perf_counter() - started)
         return response
 
@@ -199,7 +202,7 @@ class Receiver:
             raise ApiError(
                 503, "unavailable", "could not store the message; retry later", headers={"Retry-After": "5"}
             ) from None
-        self._accepted(source.id, doc["provider"])[2].inc(len(body))
+        self._accepted(doc["provider"])[2].inc(len(body))
         reply = source.provider.accepted_reply()
         if reply is not None:  # what the provider reads back (Twilio's TwiML)
             return _response(reply)

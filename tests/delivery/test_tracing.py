@@ -1,0 +1,99 @@
+"""One provider webhook retried once is one trace: the ingest's request span, the dispatcher's
+and the retrier's consume spans, both deliveries; the receiver continues the same trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from helpers import endpoint
+from hookyard_common.core import logs, tracing
+
+SENDER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@pytest.fixture
+def spans():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.enable(provider)
+    yield exporter
+    tracing.disable()
+
+
+async def test_a_retried_webhook_is_one_trace_the_receiver_continues(spans, platform, receiver):
+    key = await platform.tenant()
+    source = await platform.source(key, "none")
+    url = receiver.behave("/flaky", [(500, 0), (200, 0)])
+    await endpoint(platform, key, url, event_types=["ping"], retry_policy={"schedule_seconds": [0.05]})
+    parent = f"00-{SENDER_TRACE}-00f067aa0ba902b7-01"
+    status, body, _ = await platform.call(
+        "POST", f"/in/{source['id']}", json={"type": "ping"}, headers={"traceparent": parent}
+    )
+    assert status == 200, body
+    first, second = (await receiver.wait_for("/flaky", 2))[:2]
+    for _ in range(100):  # the retrier's span ends once its delivery is recorded
+        if sum(s.name == "deliver" for s in spans.get_finished_spans()) == 2 and any(
+            s.name.startswith("hookyard.retry.due") for s in spans.get_finished_spans()
+        ):
+            break
+        await asyncio.sleep(0.05)
+    finished = spans.get_finished_spans()
+    mine = [s for s in finished if format(s.context.trace_id, "032x") == SENDER_TRACE]
+    names = sorted(s.name for s in mine)
+    assert "POST /in/{source_id}" in names, names
+    assert names.count("deliver") == 2, names
+    assert any(n.startswith("hookyard.dispatch") for n in names), names
+    assert any(n.startswith("hookyard.retry.due") for n in names), names
+    for request in (first, second):
+        assert request["headers"]["traceparent"].split("-")[1] == SENDER_TRACE
+    ingest_span = next(s for s in mine if s.name == "POST /in/{source_id}")
+    assert ingest_span.parent.span_id == 0x00F067AA0BA902B7  # continues the sender's span
+    assert json.loads(first["body"])["type"] == "ping"
+
+
+def test_logs_carry_the_span_ids_and_nothing_when_off(spans):
+    formatter = logs.JsonFormatter("test")
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "hello", None, None)
+    assert "trace_id" not in json.loads(formatter.format(record))  # outside any span
+    with tracing.span("work", tracing.SpanKind.INTERNAL) as current:
+        entry = json.loads(formatter.format(record))
+    assert entry["trace_id"] == format(current.get_span_context().trace_id, "032x")
+    assert entry["span_id"] == format(current.get_span_context().span_id, "016x")
+    tracing.disable()
+    with tracing.span("work", tracing.SpanKind.INTERNAL) as nothing:
+        assert nothing is None and "trace_id" not in json.loads(formatter.format(record))
+
+
+def test_tracing_is_wanted_only_when_an_exporter_is_asked_for():
+    assert not tracing.wanted({})
+    assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    assert tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert not tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"})
+
+
+async def test_a_tenants_event_continues_the_trace_it_was_published_in(spans, platform, receiver):
+    key = await platform.tenant()
+    await endpoint(platform, key, receiver.url("/ok"), event_types=["user.*"])
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    status, body, _ = await platform.call(
+        "POST",
+        "/v1/events",
+        token=key,
+        json={"event_type": "user.created", "payload": {}},
+        headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"},
+    )
+    assert status == 202, body
+    [request] = await receiver.wait_for("/ok", 1)
+    assert request["headers"]["traceparent"].split("-")[1] == trace_id
+    assert any(
+        s.name == "POST /v1/events" and format(s.context.trace_id, "032x") == trace_id
+        for s in spans.get_finished_spans()
+    )
