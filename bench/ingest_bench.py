@@ -3,15 +3,18 @@
 The baseline is the least any durable webhook receiver must do: an aiohttp
 handler that reads the body and publishes it to a quorum queue with
 publisher confirms. Hookyard's ingest does that plus source lookup, rate
-limits, HMAC verification and its recorder (message log + event publish)
-in the same process. Both servers run as their own process, one at a time,
-against the same broker; the load comes from a third process.
+limits, HMAC verification and the event (`/in/{source}`), or the API key
+and the event's validation (`POST /v1/events`). Each server runs as its own
+process (the ingest optionally under gunicorn, `--workers`), one load at a
+time, against the same broker; the load comes from a third process.
 
-Printed: accepted requests/s at saturation (closed loop), and p50/p99
-latency at half the baseline's maximum rate (open loop, latency measured
-from each request's scheduled time, so a stall is not hidden), with ratios.
+Printed: accepted requests/s at saturation (closed loop), p50/p99 latency at
+half the baseline's maximum rate (open loop, latency measured from each
+request's scheduled time, so a stall is not hidden), and each server's CPU
+time per request, with ratios and issue 18's targets.
 
-    python bench/ingest_bench.py [--seconds 6] [--rounds 3] [--concurrency 32]
+    python bench/ingest_bench.py [--seconds 6] [--rounds 3] [--concurrency 32] [--routes in,events] [--workers N]
+    python bench/ingest_bench.py profile --route in|events|bare   # py-spy: uv sync --group bench
 """
 
 from __future__ import annotations
@@ -73,23 +76,23 @@ async def bare_server(port: int, amqp_url: str) -> None:
 # ---------------------------------------------------------------- the load generator
 
 
-def padded(fields: dict) -> bytes:
-    """`fields` plus a padding field, encoded to exactly PAYLOAD_BYTES."""
+def padded(fields: dict) -> dict:
+    """`fields` plus a padding field, so that their JSON is exactly PAYLOAD_BYTES."""
     padding = PAYLOAD_BYTES - len(orjson.dumps({**fields, "pad": ""}))
-    return orjson.dumps({**fields, "pad": "x" * padding})
+    return {**fields, "pad": "x" * padding}
 
 
 def signed_request(secret: str, n: int) -> tuple[bytes, dict]:
     """A distinct JSON body of exactly PAYLOAD_BYTES, HMAC-signed as a `hmac` source expects."""
-    body = padded({"type": "reservation_update", "id": f"bench-{os.getpid()}-{n}"})
+    body = orjson.dumps(padded({"type": "reservation_update", "id": f"bench-{os.getpid()}-{n}"}))
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {"Content-Type": "application/json", "X-Webhook-Signature": signature}
 
 
 def event_request(api_key: str, n: int) -> tuple[bytes, dict]:
-    """A distinct `POST /v1/events` body of PAYLOAD_BYTES, with the tenant's API key (`--route events`)."""
-    payload = padded({"id": f"bench-{os.getpid()}-{n}"})[:-1]  # the padding inside the payload: top level is strict
-    body = b'{"event_type":"reservation.updated","payload":' + payload + b"}}"
+    """A distinct `POST /v1/events` body whose payload is PAYLOAD_BYTES, with the tenant's API key."""
+    payload = padded({"id": f"bench-{os.getpid()}-{n}"})
+    body = orjson.dumps({"event_type": "reservation.updated", "payload": payload})
     return body, {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
 
 
