@@ -377,12 +377,12 @@ async def through_ingest(args: argparse.Namespace, amqp_url: str, pid: int, base
 
 def served(args: argparse.Namespace) -> int:
     with local_infra("edge") as (amqp_url, mongo_uri, tmp_path):
-        process, source_url, _ = _start_ingest(amqp_url, mongo_uri, tmp_path)
+        ingest = _start_ingest(amqp_url, mongo_uri, tmp_path)
         try:
-            base = source_url.split("/in/")[0]
-            return asyncio.run(through_ingest(args, amqp_url, process.pid, base))
+            base = ingest.in_url.split("/in/")[0]
+            return asyncio.run(through_ingest(args, amqp_url, ingest.process.pid, base))
         finally:
-            stop(process)
+            stop(ingest.process)
 
 
 def main() -> int:

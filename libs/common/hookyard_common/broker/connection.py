@@ -137,9 +137,10 @@ class Broker:
                 else self._publish_channel.default_exchange
             )
             self._exchanges[exchange] = target
-        await target.publish(
-            message, routing_key=routing_key, mandatory=mandatory, timeout=self.publish_timeout_seconds
-        )
+        # One deadline around the whole publish, not aio-pika's `timeout=`: that runs each of its
+        # waits (channel lock, confirm) through `asyncio.wait_for`, a task and a timer apiece.
+        async with asyncio.timeout(self.publish_timeout_seconds):
+            await target.publish(message, routing_key=routing_key, mandatory=mandatory)
 
     async def publish_copy(
         self,

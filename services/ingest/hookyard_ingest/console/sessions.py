@@ -131,8 +131,11 @@ class ConsoleSessions:
     async def session(self, request: web.Request) -> dict | None:
         """The live session the request's cookie names (CSRF checked), None when it brings no cookie or
         a bearer header; a 401 for a session that has ended, a 403 for a missing or wrong CSRF token."""
+        headers = request.headers
+        if "Authorization" in headers or "Cookie" not in headers:  # bearer calls parse no cookies
+            return None
         token = request.cookies.get(COOKIE)
-        if not token or "Authorization" in request.headers:
+        if not token:
             return None
         # Within the caller's failure budget, as keys are: made-up cookies cannot drive one query each.
         ip = client_ip(request, self.auth.trusted)

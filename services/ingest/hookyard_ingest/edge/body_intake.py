@@ -109,7 +109,8 @@ class BodyIntake:
     async def middleware(self, request: web.Request, handler) -> web.StreamResponse:
         """Innermost: times the body, answers its timeout, gives the budget back however the request ends."""
         deadline = None
-        if request.can_read_body:
+        # A body already in whole (most webhooks arrive in the head's packets) needs no timer.
+        if request.can_read_body and not request.content.is_eof():
             deadline = asyncio.get_running_loop().call_later(self.read_timeout, _expire, request.content)
         try:
             return await handler(request)
