@@ -28,10 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
 import orjson
+
+from targets import at_least, at_most, report
 
 HERE = Path(__file__).resolve()
 BIN = Path(sys.executable).parent
@@ -246,13 +249,15 @@ def orchestrate(args) -> int:
 
 def _start_bare(amqp_url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(HERE), "bare", "--port", str(port), "--amqp", amqp_url])
+    argv = [sys.executable, str(HERE), "bare", "--port", str(port), "--amqp", amqp_url]
+    process = subprocess.Popen(argv, start_new_session=True)
     _wait_port(port)
     return process, f"http://127.0.0.1:{port}/in"
 
 
-def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path) -> tuple[subprocess.Popen, str, str]:
-    """Hookyard's ingest, with a `hmac` source: (process, source URL, secret)."""
+def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path, workers: int = 0) -> tuple[subprocess.Popen, str, str]:
+    """Hookyard's ingest, with a `hmac` source: (process, source URL, secret). With `workers`,
+    under gunicorn with that many worker processes (services/ingest/gunicorn.conf.py)."""
     port = free_port()
     env = {
         **os.environ,
@@ -266,10 +271,15 @@ def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path) -> tuple[subpro
         "HOOKYARD_RATE_LIMIT_PER_IP_TOTAL": "100000000",
         "HOOKYARD_LOG_LEVEL": "WARNING",
     }
-    with open(tmp_path / "ingest.log", "wb") as log:  # the process keeps its own copy of the descriptor
-        process = subprocess.Popen([str(BIN / "hookyard-ingest")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    argv = [str(BIN / "hookyard-ingest")]
+    if workers:
+        argv = [str(BIN / "gunicorn"), "-c", str(HERE.parents[1] / "services/ingest/gunicorn.conf.py")]
+        env |= {"GUNICORN_WORKERS": str(workers), "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    with open(tmp_path / "ingest.log", "ab") as log:  # the process keeps its own copy of the descriptor
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/readyz")
+    for _ in range(1 + 10 * workers):  # each gunicorn worker is ready once its own connections are: ask many
+        wait_http(base + "/readyz")
     tenant = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "bench"})
     source = api(base, "POST", "/v1/sources", tenant["api_key"], {"name": "bench", "provider": "hmac"})
     return process, f"{base}/in/{source['id']}", source["secrets"][0]
@@ -293,7 +303,7 @@ def purge(amqp_url: str) -> None:
     asyncio.run(run())
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
 
@@ -306,9 +316,14 @@ def _compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
     targets = {"bare": (bare_url, "unused"), "hookyard": (hy_url, secret)}
     runs: dict[tuple[str, str], list[dict]] = {}
 
+    servers = {"bare": bare, "hookyard": ingest}
+
     def measure(name: str, kind: str, rate: float | None) -> None:
         url, key = targets[name]
-        runs.setdefault((name, kind), []).append(run_load(url, key, args.seconds, args.concurrency, rate))
+        cpu_before = group_cpu_seconds(servers[name].pid)
+        result = run_load(url, key, args.seconds, args.concurrency, rate)
+        result["server_cpu_s"] = group_cpu_seconds(servers[name].pid) - cpu_before
+        runs.setdefault((name, kind), []).append(result)
         purge(amqp_url)
 
     try:
@@ -325,6 +340,17 @@ def _compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
     finally:
         stop(bare)
         stop(ingest)
+    if args.workers:  # the process model: the same ingest under gunicorn, at saturation
+        workers, url, key = _start_ingest(amqp_url, mongo_uri, tmp_path, args.workers)
+        targets[name := f"gunicorn x{args.workers}"] = (url, key)
+        servers[name] = workers
+        try:
+            run_load(url, key, 2, args.concurrency, None)
+            purge(amqp_url)
+            for _ in range(args.rounds):
+                measure(name, "max", None)
+        finally:
+            stop(workers)
 
     def best(name: str) -> dict:
         return max(runs[name, "max"], key=lambda r: r["rps"])
@@ -333,8 +359,7 @@ def _compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
         return median([r[field] for r in runs[name, "half"]])
 
     bare_max, hy_max = best("bare"), best("hookyard")
-    ratio = hy_max["rps"] / bare_max["rps"]
-    errors = {name: sum(r["errors"] for key, rs in runs.items() if key[0] == name for r in rs) for name in targets}
+    errors = {name: sum(r["errors"] for key, rs in runs.items() if key[0] == name for r in rs) for name in servers}
     rows = [
         ("accepted req/s at saturation (best)", bare_max["rps"], hy_max["rps"], "{:.0f}"),
         ("p50 ms at saturation", bare_max["p50_ms"], hy_max["p50_ms"], "{:.2f}"),
@@ -360,10 +385,22 @@ def _compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
     for label, bare_value, hy_value, fmt in rows:
         print(f"{label:40}{fmt.format(bare_value):>14}{fmt.format(hy_value):>12}{hy_value / bare_value:>8.2f}")
     print(f"{'errors (all runs)':40}{errors['bare']:>14}{errors['hookyard']:>12}")
-    p99_half = at_half("hookyard", "p99_ms")
-    print(
-        f"\ntargets: throughput ratio >= 0.80 ({'met' if ratio >= 0.8 else 'NOT met'}), "
-        f"p99 at half rate < 25 ms ({'met' if p99_half < 25 else 'NOT met'})"
+    print("\nThe process model: accepted req/s at saturation, and per core (requests per CPU-second of the server)")
+    for name in servers:
+        r = best(name)
+        print(f"  {name:38}{r['rps']:>8.0f} req/s  {r['rps'] * args.seconds / r['server_cpu_s']:>8.0f} per core")
+        if name not in ("bare", "hookyard"):
+            print(f"  {'':38}errors {errors[name]}; {r['rps'] / hy_max['rps']:.2f}x one process")
+    report(
+        [
+            at_least("ingest accepted req/s vs the bare handler", hy_max["rps"], bare_max["rps"], 1.0),
+            at_most(
+                "ingest p99 at half rate vs the bare handler's",
+                at_half("hookyard", "p99_ms"),
+                at_half("bare", "p99_ms"),
+                1.5,
+            ),
+        ]
     )
     return 0
 
@@ -386,6 +423,7 @@ def main() -> int:
         p.add_argument("--seconds", type=float, default=6)
         p.add_argument("--concurrency", type=int, default=32)
         p.add_argument("--rounds", type=int, default=3)
+        p.add_argument("--workers", type=int, default=2, help="gunicorn workers of the process-model run; 0: none")
     bare = sub.add_parser("bare")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--amqp", required=True)
