@@ -12,10 +12,16 @@ arrival. Two consumers take turns on the same queue:
   endpoint lookup (cached), Standard Webhooks signing, SSRF guard, batched
   attempt records, retry scheduling.
 
-Printed: events/s delivered (publish of the first → receipt of the last) and
-p50/p99 publish-to-receipt latency, with ratios.
+Besides, in the same run: a Celery peer (`celery_peer.py`: prefork pool,
+`acks_late`, a pooled `requests.Session`) at several concurrencies, the
+fastest being the ratio's peer; two dispatcher replicas on the queue; and both
+loops at half the bare loop's rate, open loop.
 
-    python bench/dispatch_bench.py [--events 3000] [--rounds 2]
+Printed: events/s delivered (publish of the first → receipt of the last),
+p50/p99 publish-to-receipt latency, events per CPU-second of each consumer
+(per core), with ratios, and issue 18's targets met or not (`targets.py`).
+
+    python bench/dispatch_bench.py [--events 3000] [--rounds 2] [--half-seconds 5] [--half-rounds 2]
 """
 
 from __future__ import annotations

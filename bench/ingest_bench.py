@@ -9,9 +9,11 @@ against the same broker; the load comes from a third process.
 
 Printed: accepted requests/s at saturation (closed loop), and p50/p99
 latency at half the baseline's maximum rate (open loop, latency measured
-from each request's scheduled time, so a stall is not hidden), with ratios.
+from each request's scheduled time, so a stall is not hidden), with ratios;
+then the ingest under gunicorn (`--workers`, 2) at saturation, and each
+server's requests per CPU-second (per core); issue 18's targets met or not.
 
-    python bench/ingest_bench.py [--seconds 6] [--rounds 3] [--concurrency 32]
+    python bench/ingest_bench.py [--seconds 6] [--rounds 3] [--concurrency 32] [--workers 2]
 """
 
 from __future__ import annotations
