@@ -280,10 +280,14 @@ def _start_ingest(amqp_url: str, mongo_uri: str, tmp_path: Path, workers: int = 
     with open(tmp_path / "ingest.log", "ab") as log:  # the process keeps its own copy of the descriptor
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(1 + 10 * workers):  # each gunicorn worker is ready once its own connections are: ask many
-        wait_http(base + "/readyz")
-    tenant = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "bench"})
-    source = api(base, "POST", "/v1/sources", tenant["api_key"], {"name": "bench", "provider": "hmac"})
+    try:
+        for _ in range(1 + 10 * workers):  # each gunicorn worker is ready once its own connections are: ask many
+            wait_http(base + "/readyz")
+        tenant = api(base, "POST", "/v1/tenants", "bench-admin", {"name": "bench"})
+        source = api(base, "POST", "/v1/sources", tenant["api_key"], {"name": "bench", "provider": "hmac"})
+    except BaseException:
+        stop(process)  # a server left behind would outlive the bench
+        raise
     return process, f"{base}/in/{source['id']}", source["secrets"][0]
 
 
