@@ -12,10 +12,16 @@ arrival. Two consumers take turns on the same queue:
   endpoint lookup (cached), Standard Webhooks signing, SSRF guard, batched
   attempt records, retry scheduling.
 
-Printed: events/s delivered (publish of the first → receipt of the last) and
-p50/p99 publish-to-receipt latency, with ratios.
+Besides, in the same run: a Celery peer (`celery_peer.py`: prefork pool,
+`acks_late`, a pooled `requests.Session`) at several concurrencies, the
+fastest being the ratio's peer; two dispatcher replicas on the queue; and both
+loops at half the bare loop's rate, open loop.
 
-    python bench/dispatch_bench.py [--events 3000] [--rounds 2]
+Printed: events/s delivered (publish of the first → receipt of the last),
+p50/p99 publish-to-receipt latency, events per CPU-second of each consumer
+(per core), with ratios, and issue 18's targets met or not (`targets.py`).
+
+    python bench/dispatch_bench.py [--events 3000] [--rounds 2] [--half-seconds 5] [--half-rounds 2]
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -34,7 +41,8 @@ import orjson
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from ingest_bench import BIN, free_port, group_cpu_seconds, local_infra, percentile, stop, wait_http  # noqa: E402
+from ingest_bench import BIN, free_port, group_cpu_seconds, local_infra, median, percentile, stop, wait_http  # noqa: E402
+from targets import at_least, at_most, report  # noqa: E402
 
 PREFETCH = 64
 
@@ -108,7 +116,9 @@ async def bare_consumer(amqp_url: str, target: str) -> None:
 # ---------------------------------------------------------------- orchestration
 
 
-async def publish(amqp_url: str, tenant_id: str, count: int) -> None:
+async def publish(amqp_url: str, tenant_id: str, count: int, rate: float | None = None) -> None:
+    """`count` events onto `hookyard.events`, confirmed: as fast as they go (200 confirms in
+    flight), or paced at `rate` per second (open loop: a slow consumer does not slow it)."""
     from hookyard_common.broker.connection import Broker
     from hookyard_common.schemas import Event
 
@@ -119,10 +129,38 @@ async def publish(amqp_url: str, tenant_id: str, count: int) -> None:
             event = Event(tenant_id=tenant_id, event_type="order.created", payload={"n": n, "sent": time.time()})
             await broker.publish(event.to_bytes(), routing_key=f"{tenant_id}.order.created")
 
-        for start in range(0, count, 200):  # confirms pipelined, 200 at a time
-            await asyncio.gather(*(one(n) for n in range(start, min(count, start + 200))))
+        async for start, stop_at in batches(count, rate):
+            await asyncio.gather(*(one(n) for n in range(start, stop_at)))
     finally:
         await broker.close()
+
+
+async def batches(count: int, rate: float | None) -> AsyncIterator[tuple[int, int]]:
+    """[start, stop) ranges of the events to publish: 200 at a time, or one tick's worth every
+    10 ms at `rate`, each tick scheduled from the start so a late one is caught up, not lost."""
+    size = 200 if rate is None else max(1, round(rate / 100))
+    began = time.monotonic()
+    for tick, start in enumerate(range(0, count, size)):
+        if rate is not None:
+            await asyncio.sleep(max(0.0, began + tick * size / rate - time.monotonic()))
+        yield start, min(count, start + size)
+
+
+def publish_celery(tenant_id: str, count: int, rate: float | None = None) -> None:
+    """The same events as Celery tasks, through one Celery producer (Celery's own publish path)."""
+    from celery_peer import app, deliver
+    from hookyard_common.schemas import Event
+
+    async def run() -> None:
+        with app.producer_or_acquire() as producer:
+            async for start, stop_at in batches(count, rate):
+                for n in range(start, stop_at):
+                    event = Event(
+                        tenant_id=tenant_id, event_type="order.created", payload={"n": n, "sent": time.time()}
+                    )
+                    deliver.apply_async(args=[event.to_bytes().decode()], producer=producer)
+
+    asyncio.run(run())
 
 
 def sink_stats(port: int) -> list[tuple[float, float]]:
@@ -146,35 +184,52 @@ def sink_reset(port: int) -> None:
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/reset", method="POST"), timeout=10).close()
 
 
+#: A way to put `count` events on the broker (at `rate` per second, or as fast as it goes).
+Publisher = Callable[[int, float | None], None]
+
+#: Celery worker concurrencies tried; the fastest is the peer of the ratio.
+CELERY_CONCURRENCIES = (2, 4, 8, 16)
+
+
 def run_once(
-    consumer_argv: list[str],
-    env: dict,
-    amqp_url: str,
-    tenant_id: str,
+    consumers: list[tuple[list[str], dict]],
+    publisher: Publisher,
     sink_port: int,
     events: int,
     log,
     groups: dict[str, int],
+    rate: float | None = None,
+    settle: float = 2.0,
 ) -> dict:
-    """One run; with the CPU time each process spent on it, in ms per 1,000 events."""
+    """One run of the consumer processes; with the CPU time each process group spent on it,
+    in ms per 1,000 events (all consumer processes together as "consumer")."""
     sink_reset(sink_port)
-    consumer = subprocess.Popen(consumer_argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    groups = {**groups, "consumer": consumer.pid}
+    started_consumers = [
+        subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for argv, env in consumers
+    ]
+
+    def cpu_now() -> dict[str, float]:
+        cpu = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
+        return {**cpu, "consumer": sum(group_cpu_seconds(c.pid) for c in started_consumers)}
+
     try:
-        time.sleep(2.0)  # connected and consuming
-        cpu_before = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
+        for _, env in consumers:  # a dispatcher says when it is consuming; the others get `settle`
+            if "HOOKYARD_DISPATCHER_PORT" in env:
+                wait_http(f"http://127.0.0.1:{env['HOOKYARD_DISPATCHER_PORT']}/readyz")
+        time.sleep(settle)  # connected and consuming
+        cpu_before = cpu_now()
         started = time.time()
-        asyncio.run(publish(amqp_url, tenant_id, events))
+        publisher(events, rate)
         deadline = time.time() + 300
-        while time.time() < deadline:
-            arrivals = sink_stats(sink_port)
-            if len(arrivals) >= events:
-                break
+        while time.time() < deadline and sink_count(sink_port) < events:
             time.sleep(0.2)
         time.sleep(0.5)  # the last attempt records written behind the deliveries
-        cpu = {name: group_cpu_seconds(pgid) - cpu_before[name] for name, pgid in groups.items()}
+        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_now().items()}
+        arrivals = sink_stats(sink_port)
     finally:
-        stop(consumer)
+        for consumer in started_consumers:
+            stop(consumer)
     latencies = [received - sent for sent, received in arrivals]
     last = max(received for _, received in arrivals)
     return {
@@ -240,55 +295,119 @@ def compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path, groups: dict[st
     try:
         with open(tmp_path / "consumers.log", "wb") as log:
             wait_http(f"http://127.0.0.1:{sink_port}/stats")
-            sink_url = f"http://127.0.0.1:{sink_port}/hook"
-            database = "hookyard_dispatch_bench"
-            tenant_id = setup_tenant(amqp_url, mongo_uri, database, sink_url)
-            env = {
-                **os.environ,
-                "AMQP_URL": amqp_url,
-                "MONGO_URI": mongo_uri,
-                "HOOKYARD_MONGO_DB": database,
-                "HOOKYARD_DISPATCHER_PORT": str(free_port()),
-                "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]',
-                "HOOKYARD_PREFETCH": str(PREFETCH),
-                "HOOKYARD_LOG_LEVEL": "WARNING",
-            }
-            consumers = {
-                "bare": [sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url],
-                "hookyard": [str(BIN / "hookyard-dispatcher")],
-            }
-            runs: dict[str, list[dict]] = {"bare": [], "hookyard": []}
-            for _ in range(args.rounds):
-                for name, argv in consumers.items():
-                    runs[name].append(run_once(argv, env, amqp_url, tenant_id, sink_port, args.events, log, groups))
+            runs = measure_all(args, amqp_url, mongo_uri, sink_port, log, groups)
     finally:
         stop(sink_process)
+    print_figures(args, runs)
+    return 0
 
+
+def measure_all(args, amqp_url: str, mongo_uri: str, sink_port: int, log, groups: dict[str, int]) -> dict:
+    """Every run of the bench, by name: saturation rounds alternating bare and hookyard, the
+    Celery sweep, two dispatcher replicas, then both loops at half the bare loop's rate."""
+    sink_url = f"http://127.0.0.1:{sink_port}/hook"
+    database = "hookyard_dispatch_bench"
+    tenant_id = setup_tenant(amqp_url, mongo_uri, database, sink_url)
+
+    def dispatcher_env() -> dict:
+        return {
+            **os.environ,
+            "AMQP_URL": amqp_url,
+            "MONGO_URI": mongo_uri,
+            "HOOKYARD_MONGO_DB": database,
+            "HOOKYARD_DISPATCHER_PORT": str(free_port()),
+            "HOOKYARD_DELIVERY_ALLOWED_CIDRS": '["127.0.0.0/8"]',
+            "HOOKYARD_PREFETCH": str(PREFETCH),
+            "HOOKYARD_LOG_LEVEL": "WARNING",
+        }
+
+    bare = [([sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url], dict(os.environ))]
+    hookyard = [([str(BIN / "hookyard-dispatcher")], dispatcher_env())]
+    replicas = [([str(BIN / "hookyard-dispatcher")], dispatcher_env()) for _ in range(2)]
+    celery_env = {**os.environ, "BENCH_AMQP_URL": amqp_url, "BENCH_TARGET": sink_url, "PYTHONPATH": str(HERE.parent)}
+
+    def to_exchange(count: int, rate: float | None) -> None:
+        asyncio.run(publish(amqp_url, tenant_id, count, rate))
+
+    def to_celery(count: int, rate: float | None) -> None:
+        publish_celery(tenant_id, count, rate)
+
+    def run(consumers, publisher=to_exchange, rate=None, events=args.events, settle=2.0) -> dict:
+        return run_once(consumers, publisher, sink_port, events, log, groups, rate, settle)
+
+    os.environ["BENCH_AMQP_URL"] = amqp_url  # the Celery producer in this process
+    runs: dict[str, list[dict]] = {"bare": [], "hookyard": []}
+    for _ in range(args.rounds):
+        runs["bare"].append(run(bare))
+        runs["hookyard"].append(run(hookyard))
+    for concurrency in CELERY_CONCURRENCIES:
+        worker = [str(BIN / "celery"), "-A", "celery_peer", "worker", "--pool", "prefork"]
+        worker += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-l", "WARNING"]
+        runs[f"celery {concurrency}"] = [run([(worker, celery_env)], to_celery, settle=5.0)]
+    runs["hookyard x2"] = [run(replicas, settle=3.0)]
+    half = max(r["rate"] for r in runs["bare"]) / 2
+    half_events = max(500, int(half * args.half_seconds))
+    for _ in range(args.half_rounds):
+        runs.setdefault("bare half", []).append(run(bare, rate=half, events=half_events))
+        runs.setdefault("hookyard half", []).append(run(hookyard, rate=half, events=half_events))
+    runs["half rate"] = [{"rate": half}]
+    return runs
+
+
+def print_figures(args, runs: dict[str, list[dict]]) -> None:
     best = {name: max(rs, key=lambda r: r["rate"]) for name, rs in runs.items()}
     bare, hy = best["bare"], best["hookyard"]
+    celery_name = max((n for n in best if n.startswith("celery")), key=lambda n: best[n]["rate"])
+    celery = best[celery_name]
+    half = best["half rate"]["rate"]
     print(
         f"\nDispatcher benchmark: {args.events} events published to the broker and delivered to a local sink; "
-        f"best of {args.rounds} alternating rounds"
+        f"best of {args.rounds} alternating rounds (Celery: one run per concurrency)"
     )
-    print(f"{'':36}{'bare loop':>12}{'hookyard':>12}{'ratio':>8}")
-    print(f"{'events/s delivered':36}{bare['rate']:>12.0f}{hy['rate']:>12.0f}{hy['rate'] / bare['rate']:>8.2f}")
+    print(f"{'':36}{'bare loop':>12}{'hookyard':>12}{'ratio':>8}{celery_name:>12}{'ratio':>8}")
+    for label, field in (("events/s delivered", "rate"), ("p50 ms publish to receipt", "p50_ms")):
+        print(
+            f"{label:36}{bare[field]:>12.1f}{hy[field]:>12.1f}{hy[field] / bare[field]:>8.2f}"
+            f"{celery[field]:>12.1f}{hy[field] / celery[field]:>8.2f}"
+        )
     print(
-        f"{'p50 ms publish to receipt':36}{bare['p50_ms']:>12.1f}{hy['p50_ms']:>12.1f}"
-        f"{hy['p50_ms'] / bare['p50_ms']:>8.2f}"
+        f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}{'':>8}{celery['p99_ms']:>12.1f}"
     )
+    half_p99 = {name: median([r["p99_ms"] for r in runs[f"{name} half"]]) for name in ("bare", "hookyard")}
+    half_p50 = {name: median([r["p50_ms"] for r in runs[f"{name} half"]]) for name in ("bare", "hookyard")}
+    print(f"{f'p50 ms at {half:.0f} events/s (median)':36}{half_p50['bare']:>12.1f}{half_p50['hookyard']:>12.1f}")
+    print(f"{f'p99 ms at {half:.0f} events/s (median)':36}{half_p99['bare']:>12.1f}{half_p99['hookyard']:>12.1f}")
+
+    print("\nCelery (prefork, acks_late, pooled requests.Session), by concurrency:")
+    for name in (n for n in best if n.startswith("celery")):
+        r = best[name]
+        print(f"  {name:34}{r['rate']:>8.0f} events/s  p99 {r['p99_ms']:>7.0f} ms")
+
+    two = best["hookyard x2"]
+    print("\nThe process model: events/s, and events per CPU-second of the consumer processes (per core)")
+    for name in ("bare", "hookyard", "hookyard x2", celery_name):
+        r = best[name]
+        per_core = 1e6 / r["cpu_ms_per_1000"]["consumer"]
+        print(f"  {name:34}{r['rate']:>8.0f} events/s  {per_core:>8.0f} per core")
+    print(f"  two replicas against one: {two['rate'] / hy['rate']:.2f}x")
+    per_core = celery["cpu_ms_per_1000"]["consumer"] / hy["cpu_ms_per_1000"]["consumer"]
     print(
-        f"{'p99 ms publish to receipt':36}{bare['p99_ms']:>12.1f}{hy['p99_ms']:>12.1f}"
-        f"{hy['p99_ms'] / bare['p99_ms']:>8.2f}"
+        f"  hookyard against {celery_name}, per core: {per_core:.2f}x (a process count wins CPU share on a busy host)"
     )
+
     print("\nCPU ms per 1,000 events (of the best rounds)")
-    for name in bare["cpu_ms_per_1000"]:
-        b, h = bare["cpu_ms_per_1000"][name], hy["cpu_ms_per_1000"][name]
-        print(f"{name:36}{b:>12.0f}{h:>12.0f}")
-    b, h = sum(bare["cpu_ms_per_1000"].values()), sum(hy["cpu_ms_per_1000"].values())
-    print(f"{'all':36}{b:>12.0f}{h:>12.0f}")
-    ratio = hy["rate"] / bare["rate"]
-    print(f"\ntarget: throughput ratio >= 0.80 ({'met' if ratio >= 0.8 else 'NOT met'})")
-    return 0
+    names = ("bare", "hookyard", celery_name)
+    print(f"{'':36}" + "".join(f"{n:>12}" for n in names))
+    for process in bare["cpu_ms_per_1000"]:
+        print(f"{process:36}" + "".join(f"{best[n]['cpu_ms_per_1000'][process]:>12.0f}" for n in names))
+    print(f"{'all':36}" + "".join(f"{sum(best[n]['cpu_ms_per_1000'].values()):>12.0f}" for n in names))
+    report(
+        [
+            at_least("dispatcher events/s vs the pooled bare loop", hy["rate"], bare["rate"], 1.0),
+            at_least(f"dispatcher events/s vs Celery ({celery_name})", hy["rate"], celery["rate"], 2.0),
+            at_most("dispatcher p99 at half rate vs the bare loop's", half_p99["hookyard"], half_p99["bare"], 1.5),
+        ]
+    )
 
 
 def main() -> int:
@@ -296,6 +415,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="mode")
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--half-seconds", type=float, default=5.0)
+    parser.add_argument("--half-rounds", type=int, default=2)
     sink_parser = sub.add_parser("sink")
     sink_parser.add_argument("--port", type=int, required=True)
     bare = sub.add_parser("bare")

@@ -32,10 +32,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
 import orjson
+
+from targets import at_least, at_most
+from targets import report as verdict_report
 
 HERE = Path(__file__).resolve()
 BIN = Path(sys.executable).parent
@@ -96,7 +100,7 @@ def event_request(api_key: str, n: int) -> tuple[bytes, dict]:
     return body, {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
 
 
-def percentile(values: list[float], fraction: float) -> float:
+def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
@@ -354,7 +358,7 @@ def purge(amqp_url: str, lanes: tuple[str, ...] = ()) -> None:
     asyncio.run(run())
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
 
@@ -431,14 +435,20 @@ def report(args, runs: dict[tuple[str, str], list[dict]], names: list[str], half
         print(f"{label:40}{cells}")
     errors = {n: sum(r["errors"] for key, rs in runs.items() if key[0] == n for r in rs) for n in names}
     print(f"{'errors (all runs)':40}" + "".join(f"{errors[n]:>16}{'':7}" for n in names))
-    print("\ntargets (issue 18): accepted req/s >= 1.00 x bare; p99 at half rate <= 1.50 x bare's")
+    verdicts = []
     for name in names[1:]:
-        ratio = best(name)["rps"] / best("bare")["rps"]
-        p99 = at_half(name, "p99_ms") / at_half("bare", "p99_ms")
-        print(
-            f"  {name}: throughput {ratio:.2f} ({'met' if ratio >= 1.0 else 'NOT met'}), "
-            f"p99 at half rate {p99:.2f} ({'met' if p99 <= 1.5 else 'NOT met'})"
-        )
+        verdicts += [
+            at_least(
+                f"ingest ({name}, {workers}) req/s vs the bare handler", best(name)["rps"], best("bare")["rps"], 1.0
+            ),
+            at_most(
+                f"ingest ({name}, {workers}) p99 at half rate vs bare",
+                at_half(name, "p99_ms"),
+                at_half("bare", "p99_ms"),
+                1.5,
+            ),
+        ]
+    verdict_report(verdicts)
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
