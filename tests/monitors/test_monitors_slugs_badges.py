@@ -99,7 +99,8 @@ async def test_guessing_ping_keys_and_slugs_spends_the_failure_budget(start_inge
     assert statuses[:5] == [404] * 5 and statuses[5:] == [429, 429]
 
 
-async def test_a_badge_shows_the_state_on_its_own_key_and_a_new_key_kills_the_old(ingest):
+async def test_a_badge_shows_the_state_on_its_own_key_and_a_new_key_kills_the_old(start_ingest):
+    ingest = await start_ingest(monitor_cache_seconds=0)  # every fetch reads: the state at once
     key, other = await ingest.tenant(), await ingest.tenant("other")
     created = await create_monitor(ingest, key, name='<db> & "backup"')
     badge_key = created["badge_key"]
@@ -129,6 +130,21 @@ async def test_a_badge_shows_the_state_on_its_own_key_and_a_new_key_kills_the_ol
     assert status == 404 and body["error"]["code"] == "unknown_badge"
     assert (await ingest.call("GET", f"/badge/{renewed['badge_key']}.json"))[1]["status"] == "down"
     assert (await listed(ingest, key, f"/v1/monitors/{created['id']}/checks", 1))[0]["kind"] == "fail"
+
+
+async def test_a_badge_is_served_from_memory_and_a_replaced_key_forgotten_at_once(start_ingest):
+    ingest = await start_ingest(monitor_cache_seconds=60)
+    key = await ingest.tenant()
+    created = await create_monitor(ingest, key)
+    url = f"/badge/{created['badge_key']}.json"
+    assert (await ingest.call("GET", url))[1]["status"] == "new"
+    await ping(ingest, created["token"], "/fail")
+    # A flood of one badge costs no read per fetch: within the period it shows what was read.
+    assert {(await ingest.call("GET", url))[1]["status"] for _ in range(20)} == {"new"}
+    status, renewed, _ = await ingest.call("POST", f"/v1/monitors/{created['id']}/regenerate-badge-key", token=key)
+    assert status == 200
+    assert (await ingest.call("GET", url))[0] == 404  # this replica forgot the old key at once
+    assert (await ingest.call("GET", f"/badge/{renewed['badge_key']}.json"))[1]["status"] == "down"
 
 
 async def test_a_monitor_from_before_badges_gets_one_when_asked(ingest, settings):

@@ -151,12 +151,13 @@ class Ingest:
         ping_cache = PingSettingsCache(ctx.store, settings.monitor_cache_seconds, settings.negative_cache_seconds)
         checks = CheckLog(ctx.store)
         pings = PingRoutes(settings, ctx.store, ping_cache, monitor_changes, checks, limiter, failures, self.clock)
+        badges = BadgeRoutes(settings, ctx.store, failures)
         ctx.on_close(pings.drain)
         self.parts = Parts(
             auth=auth,
             receiver=Receiver(settings, ctx.store, cache, ctx.broker, limiter, failures),
             pings=pings,
-            badges=BadgeRoutes(settings, ctx.store, failures),
+            badges=badges,
             ping_keys=PingKeyRoutes(ctx.store, base_url, self.clock),
             tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
@@ -170,7 +171,7 @@ class Ingest:
             dead_letters=DeadLetterRoutes(ctx.store, ctx.broker),
             payloads=PayloadRoutes(ctx.store),
             listen=ListenRoutes(ctx.store, ctx.broker, settings),
-            monitors=MonitorRoutes(ctx.store, monitor_changes, ping_cache, base_url, self.clock),
+            monitors=MonitorRoutes(ctx.store, monitor_changes, ping_cache, base_url, self.clock, badges.forget),
             api_keys=ApiKeyRoutes(ctx.store, auth),
             console=ConsoleSessions(
                 ctx.store,

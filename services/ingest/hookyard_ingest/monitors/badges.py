@@ -1,9 +1,14 @@
 """`GET /badge/{badge_key}.svg|.json`: a monitor's state for a README or a status page, as healthchecks offers.
 
 The badge key is its own 256-bit secret, apart from the ping token, so a
-published badge can show the state but never ping; `regenerate-badge-key`
-kills the old URL at once (read uncached: a badge is fetched rarely).
-Unknown keys spend the caller's failure budget like unknown tokens. The
+published badge can show the state but never ping. A badge on a busy page is
+fetched by everyone who opens it, and nothing limits who does, so each
+replica keeps what it read for HOOKYARD_MONITOR_CACHE_SECONDS (as it keeps
+a monitor's ping settings): a flood of one badge costs one read per replica
+and period, and the state shown is at most that old. `regenerate-badge-key`
+kills the old URL at once on the replica that made the change, and within
+that period on the others. Unknown keys spend the caller's failure budget
+like unknown tokens, and are remembered as unknown. The
 SVG is the shields.io flat style: the monitor's name on grey, its state on
 the state's colour, every tenant-given character escaped.
 """
@@ -14,6 +19,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.core.settings import Settings
 from hookyard_common.monitors.model import COLLECTION, TOKEN_HEX_LENGTH
 from hookyard_common.store.client import Store
@@ -60,9 +66,20 @@ def svg(label: str, status: str) -> str:
 
 class BadgeRoutes:
     def __init__(self, settings: Settings, store: Store, failures: FailureThrottle):
-        self.monitors = store[COLLECTION]
+        monitors = store[COLLECTION]
         self.failures = failures
         self.trusted = parse_networks(settings.trusted_proxies)
+
+        async def load(key: str) -> dict | None:
+            return await monitors.find_one({"badge_key": key}, {"name": 1, "state": 1})
+
+        self.cache: RefreshingCache[str, dict | None] = RefreshingCache(
+            load, settings.monitor_cache_seconds, stale_seconds=0, absent_seconds=settings.negative_cache_seconds
+        )
+
+    def forget(self, badge_key: str) -> None:
+        """A key replaced (or its monitor gone): no longer answered from this replica's memory."""
+        self.cache.invalidate(badge_key)
 
     async def svg(self, request: web.Request) -> web.Response:
         doc = await self._monitor(request)
@@ -77,10 +94,8 @@ class BadgeRoutes:
         ip = client_ip(request, self.trusted)
         if len(key) != TOKEN_HEX_LENGTH:
             raise _unknown()
-        self.failures.check(ip)
-        doc = await self.monitors.find_one({"badge_key": key}, {"name": 1, "state": 1})
+        doc = await self.failures.look_up(self.cache, key, ip)
         if doc is None:
-            self.failures.failed(ip)
             raise _unknown()
         return doc
 

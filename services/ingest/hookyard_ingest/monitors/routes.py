@@ -160,7 +160,9 @@ class MonitorRoutes:
         cache: PingSettingsCache,
         base_url: Callable[[web.Request], str],
         clock: Callable[[], datetime] = utcnow,
+        forget_badge: Callable[[str], None] = lambda _: None,
     ):
+        self.forget_badge = forget_badge  # the badges' cache (badges.py), told of a replaced key
         self.store = store
         self.monitors = store[COLLECTION]
         self.changes = changes
@@ -278,6 +280,8 @@ class MonitorRoutes:
         doc = await self._own(request)
         await self.monitors.delete_one({"_id": doc["_id"]})
         self.cache.invalidate(doc["token"])
+        if doc.get("badge_key"):
+            self.forget_badge(doc["badge_key"])
         for collection in (CHECKS, FLIPS, INCIDENTS, runs.COLLECTION):
             await self.store[collection].delete_many({"monitor_id": doc["_id"]})
         return web.Response(status=204)
@@ -298,7 +302,7 @@ class MonitorRoutes:
 
     async def regenerate_badge_key(self, request: web.Request) -> web.Response:
         doc = await self._own(request)
-        # The old badge URL is dead from this write on: badges are read by their key, uncached.
+        # The old badge URL is dead from this write on (here at once, elsewhere once cached copies expire).
         updated = await self.monitors.find_one_and_update(
             {"_id": doc["_id"]},
             {"$set": {"badge_key": new_badge_key(), "updated_at": self.clock()}},
@@ -306,6 +310,8 @@ class MonitorRoutes:
         )
         if updated is None:
             raise ApiError(404, "unknown_monitor", "no such monitor")
+        if doc.get("badge_key"):
+            self.forget_badge(doc["badge_key"])
         return self._shown(request, updated)
 
     async def pause(self, request: web.Request) -> web.Response:
