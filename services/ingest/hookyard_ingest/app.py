@@ -2,6 +2,7 @@
 
   /in/{source_id}          receiving   POST: provider webhooks; GET: Meta's handshake (public)
   /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token, or ping key and slug)
+  /webhooks/{token}[/heartbeat]        POST: a status push, GET: a heartbeat, at seed 004's URLs (public, by token)
   /badge/{key}.svg|.json   badges      GET: a monitor's state (public, by badge key)
   /v1/openapi.json /v1/docs reference  GET: the OpenAPI document and its page (public)
   /v1/tenants[/{id}[/disable|/enable]]  admin: tenants (create, list, read, disable, enable, delete)
@@ -362,6 +363,29 @@ PINGS = Wing(
         op("POST", "/{token}/{status}", lambda p: p.pings.ping, _PING_KIND, description=_BY_SLUG, **_PING_POST),
         op("GET", "/{ping_key}/{slug}/{status}", lambda p: p.pings.ping, "A ping by slug, of a kind", **_PING),
         op("POST", "/{ping_key}/{slug}/{status}", lambda p: p.pings.ping, "A ping by slug, of a kind", **_PING_POST),
+    ],
+)
+_SEED_PING: dict[str, Any] = {**_PING, "answers": {200: resources.SeedPingAccepted}}
+SEED_PINGS = Wing(
+    "/webhooks",
+    Access.token,
+    (readiness_gate,),
+    [
+        op(
+            "POST",
+            "/{token}",
+            lambda p: p.pings.seed_ping,
+            "A status push at seed 004's URL: `POST /ping/{token}`",
+            body_media=ANY_BODY,
+            **_SEED_PING,
+        ),
+        op(
+            "GET",
+            "/{token}/heartbeat",
+            lambda p: p.pings.seed_ping,
+            "A heartbeat at seed 004's URL: `GET /ping/{token}`",
+            **_SEED_PING,
+        ),
     ],
 )
 _BADGE: dict[str, Any] = {"errors": (404, 429), "tag": "pings"}
@@ -1008,7 +1032,18 @@ CONSOLE_SESSION = Wing(
     ),
     on_response=(shell.secure,),
 )
-WINGS = (REFERENCE_DOCUMENT, REFERENCE_PAGE, RECEIVING, PINGS, BADGES, TENANTS, ADMIN, TENANT_API, CONSOLE_SESSION)
+WINGS = (
+    REFERENCE_DOCUMENT,
+    REFERENCE_PAGE,
+    RECEIVING,
+    PINGS,
+    SEED_PINGS,
+    BADGES,
+    TENANTS,
+    ADMIN,
+    TENANT_API,
+    CONSOLE_SESSION,
+)
 
 
 def openapi_document(root_path: str = "") -> dict[str, Any]:

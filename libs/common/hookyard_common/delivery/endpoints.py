@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hookyard_common.delivery.event_filter import any_matches
+from hookyard_common.delivery.payload_filter import PayloadFilter
 from hookyard_common.header_rules import HEADER_NAME_PATTERN, check_credential, check_headers
 
 # Default schedule after the first attempt (Svix's): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -125,15 +126,22 @@ class EndpointSecret(Strict):
     expires_at: datetime | None = None
 
 
+PAYLOAD_FILTER = (
+    "Conditions on payload fields, all of which must hold: `{path, equals|in|exists}`, "
+    "one or a list of up to 10 (docs/delivery.md#payload-filters)."
+)
+
+
 class EndpointFields(Strict):
     """What a tenant may set; every field optional so PATCH can reuse it. In a PATCH, null
-    clears `description`, `auth` and `rate_limit_per_second`; the other fields always have
+    clears `description`, `auth`, `payload_filter` and `rate_limit_per_second`; the other fields always have
     a value, so null is refused for them (leave a field out to keep it)."""
 
     url: AnyHttpUrl | None = None
     description: str | None = Field(None, max_length=500)
     event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN, max_length=256)]] | None = Field(None, max_length=100)
     source_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(None, max_length=100)
+    payload_filter: PayloadFilter | None = Field(None, description=PAYLOAD_FILTER)
     headers: CustomHeaders | None = None
     auth: Auth | None = None
     timeout_seconds: float | None = Field(None, gt=0, le=120)
@@ -214,6 +222,7 @@ class Endpoint(Strict):
     description: str | None = None
     event_types: list[str] = Field(default_factory=lambda: ["*"])
     source_ids: list[str] = Field(default_factory=list)
+    payload_filter: PayloadFilter | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     auth: Auth | None = None
     timeout_seconds: float = 30.0

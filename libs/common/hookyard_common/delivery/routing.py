@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
+from hookyard_common.delivery import payload_filter
 from hookyard_common.delivery.endpoints import Endpoint
 from hookyard_common.operational_events import (
     ENDPOINT_DISABLED,
@@ -40,6 +41,9 @@ def recipients(event: Event, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
         chosen = [e for e in endpoints if e.id == event.target_endpoint_id and e.active]
     else:
         chosen = [e for e in endpoints if e.active and e.wants(event.event_type, event.source_id)]
+        if any(e.payload_filter for e in chosen):  # the body is read only when some endpoint asks
+            payload = payload_filter.payload_of(event)
+            chosen = [e for e in chosen if not e.payload_filter or payload_filter.holds(e.payload_filter, payload)]
     return [e for e in chosen if not concerns_failing_endpoint(event, e.id)]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -70,6 +71,30 @@ FLAP_WINDOW = "The window flap_threshold counts in, and how long a flapping moni
 MAINTENANCE = "Windows (one-off start/end, or cron + tz + duration_seconds) in which changes are not alerted."
 LEGACY_SIGNATURE = "Also accept the body-only signature (no X-Hookyard-Timestamp), which can be replayed."
 UNSIGNED_HEARTBEATS = "Accept bare heartbeats (no kind, status, message or body) unsigned; all else stays signed."
+#: Seed 004's names of the create and update fields (camelCase), read as ours (docs/migrating.md).
+SEED_NAMES = {
+    "heartbeatInterval": "heartbeat_interval_seconds",
+    "webhookSecret": "secret",
+    "alertsEnabled": "alerts_enabled",
+}
+#: What a monitor given a secret by seed 004's name takes, as the seed did: the body-only
+#: signature and unsigned heartbeats, unless the request says otherwise.
+SEED_SIGNING = {"legacy_signature": True, "unsigned_heartbeats": True}
+
+
+def seed_names(data: object) -> object:
+    """Seed 004's camelCase names are ours under another spelling; both at once is ambiguous."""
+    if not isinstance(data, dict) or not SEED_NAMES.keys() & data.keys():
+        return data
+    renamed = dict(data)
+    for seed, ours in SEED_NAMES.items():
+        if seed in renamed:
+            if ours in renamed:
+                raise ValueError(f"give {ours} or {seed} (seed 004's name), not both")
+            renamed[ours] = renamed.pop(seed)
+    if "webhookSecret" in data:
+        renamed = {**SEED_SIGNING, **renamed}
+    return renamed
 
 
 def new_token() -> str:
@@ -115,6 +140,16 @@ class MonitorFields(BaseModel):
     maintenance: list[MaintenanceWindow] | None = Field(None, max_length=MAX_WINDOWS, description=MAINTENANCE)
     legacy_signature: bool | None = Field(None, description=LEGACY_SIGNATURE)
     unsigned_heartbeats: bool | None = Field(None, description=UNSIGNED_HEARTBEATS)
+    # Seed 004's create fields: every monitor is its `webhook` type; its `url` only documents the watched system.
+    type: Literal["webhook"] | None = Field(
+        None, exclude=True, description="Seed 004's monitor type: Hookyard's monitors are all `webhook` (passive)."
+    )
+    url: str | None = Field(None, max_length=2048, description="The system watched, for people (seed 004's `url`).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_names(cls, data: object) -> object:
+        return seed_names(data)
 
     @field_validator("tz")
     @classmethod
@@ -154,6 +189,7 @@ class MonitorCreate(MonitorFields):
     @model_validator(mode="before")
     @classmethod
     def _a_schedule_replaces_the_default_interval(cls, data: object) -> object:
+        data = seed_names(data)
         if isinstance(data, dict) and data.get("schedule") is not None and "heartbeat_interval_seconds" not in data:
             return {**data, "heartbeat_interval_seconds": None}
         return data
@@ -204,6 +240,7 @@ def new_monitor(tenant_id: str, fields: MonitorCreate, now: datetime) -> dict:
         "grace_seconds": fields.grace_seconds,
         "max_run_seconds": fields.max_run_seconds,
         "slug": fields.slug,
+        "url": fields.url,
         "alerts_enabled": fields.alerts_enabled,
         "payload_mapping": fields.payload_mapping.model_dump() if fields.payload_mapping else None,
         **fields.model_dump(include=set(ALERT_FIELDS)),

@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from hookyard_common.core.json_path import MISSING, FieldPath, lookup
+
 PushedStatus = Literal["up", "down", "degraded"]
-FieldPath = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^.]+(\.[^.]+)*$")]
 
 
 class PayloadMapping(BaseModel):
@@ -49,24 +50,6 @@ class Mapped:
     matched: bool
 
 
-_MISSING = object()
-
-
-def lookup(document: Any, path: str) -> Any:
-    """The value at a dotted path, or `_MISSING`."""
-    node = document
-    for segment in path.split("."):
-        if isinstance(node, dict):
-            node = node.get(segment, _MISSING)
-        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-            node = node[int(segment)]
-        else:
-            return _MISSING
-        if node is _MISSING:
-            return _MISSING
-    return node
-
-
 def _spelling(value: Any) -> str | None:
     """How a scalar is matched against the table; None for objects and lists."""
     if isinstance(value, str):
@@ -78,12 +61,12 @@ def _spelling(value: Any) -> str | None:
 
 def apply(mapping: PayloadMapping, document: Any) -> Mapped:
     found = lookup(document, mapping.status_field)
-    value = None if found is _MISSING else _spelling(found)
+    value = None if found is MISSING else _spelling(found)
     status = mapping.values.get(value.casefold()) if value is not None else None
     message = None
     if mapping.message_field is not None:
         raw = lookup(document, mapping.message_field)
-        if raw is not _MISSING and raw is not None:
+        if raw is not MISSING and raw is not None:
             message = (raw if isinstance(raw, str) else orjson.dumps(raw).decode())[:1_000]
     if status is not None:
         return Mapped(status, value, message, matched=True)

@@ -12,8 +12,11 @@ cannot be turned into another kind (a heartbeat into `/down`). Pure, no I/O.
 
 The exceptions, each a setting of the monitor:
 - `legacy_signature`: the body-only signature of seed 004 (and GitHub's
-  `X-Hub-Signature-256`) is accepted too; it holds no time, so such pings can
-  be replayed, which is why it is off for new monitors;
+  `X-Hub-Signature-256`) is accepted too, over the raw body or, as seed 004
+  checked it, over the body as JavaScript's `JSON.stringify` writes it again
+  (js_stringify.py); it holds no time, so such pings can be replayed, which
+  is why it is off for new monitors (but on for one given a secret by seed
+  004's name, `webhookSecret`);
 - `unsigned_heartbeats`: a bare heartbeat (no kind in the path, no status
   in the query, no message, no body) may come unsigned, for senders that
   cannot sign (seed 004's heartbeat GET). It can only say "alive"; every
@@ -31,6 +34,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from hookyard_ingest.monitors import js_stringify
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
 # The body-only scheme under GitHub's name (`sha256=<hex>`), for a GitHub webhook on a legacy monitor.
@@ -95,7 +100,7 @@ def refusal(
 ) -> Refusal | None:
     """None when the ping is signed as the monitor asks; else why not. `what`: `what_it_says`."""
     if presented.timestamp is None:
-        if legacy and mac_ok(secret, body, presented.signature):
+        if legacy and _body_signed(secret, body, presented.signature):
             return None
         if not legacy and presented.signature:
             return Refusal("missing_timestamp", f"{TIMESTAMP_HEADER} is required: sign '{SIGNED}'")
@@ -112,6 +117,14 @@ def refusal(
             "stale_timestamp", f"{TIMESTAMP_HEADER} is {when}; pings are accepted within {tolerance_seconds} s"
         )
     return None
+
+
+def _body_signed(secret: bytes, body: bytes, presented: str | None) -> bool:
+    """The body-only MAC: of the raw body, or of `JSON.stringify` of it (what seed 004 verified)."""
+    if mac_ok(secret, body, presented):
+        return True
+    stringified = js_stringify.of_body(body) if presented else None
+    return stringified is not None and stringified != body and mac_ok(secret, stringified, presented)
 
 
 def _bad_signature(presented: Presented, legacy: bool) -> Refusal:

@@ -1,5 +1,9 @@
 """`GET|HEAD|POST /ping/{token}[/{status}]`, `/ping/{ping_key}/{slug}[/{status}]`: a monitored system reports in.
 
+Seed 004's `POST /webhooks/{token}` (a status push) and `GET /webhooks/{token}/heartbeat`
+are the same pings under its URLs (`seed_ping`): a push is `POST /ping/{token}`, a heartbeat
+a bare `GET /ping/{token}`, signed and limited alike.
+
 Cheapest refusal first: token (or ping key) shape (404), the monitor (404;
 a lookup only within the caller's failure budget), the per-IP,
 per-monitor-per-IP and per-monitor limits, body size (1 MiB, while
@@ -165,13 +169,24 @@ class PingRoutes:
         self._settling: set[asyncio.Task] = set()
 
     async def ping(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._counted(request))
+
+    async def seed_ping(self, request: web.Request) -> web.Response:
+        """`POST /webhooks/{token}` and `GET /webhooks/{token}/heartbeat`, seed 004's URLs: a ping like
+        any other, answered with the seed's `success`, `monitor.status` and `monitor.lastHeartbeat` too."""
+        answer = await self._counted(request)
+        monitor = answer["monitor"]
+        seed = {"status": monitor["state"], "lastHeartbeat": answer["at"]}
+        return web.json_response({"success": True, **answer, "monitor": {**monitor, **seed}})
+
+    async def _counted(self, request: web.Request) -> dict:
         try:
             return await self._ping(request)
         except ApiError as exc:
             PINGS.labels(exc.code).inc()
             raise
 
-    async def _ping(self, request: web.Request) -> web.Response:
+    async def _ping(self, request: web.Request) -> dict:
         ip = client_ip(request, self.trusted)
         token, kind = await self._address(request, ip)
         monitor = await self.failures.look_up(self.cache, token, ip)
@@ -204,18 +219,16 @@ class PingRoutes:
             request, monitor, now, body, ip, outcome=outcome, signal=signal, state=recorded.state, run=recorded.run
         )
         PINGS.labels(outcome).inc()
-        return web.json_response(
-            {
-                "ok": True,
-                "monitor": {"id": monitor.monitor_id, "name": monitor.name, "state": recorded.state.value},
-                "status": signal.status.value if signal.status else None,
-                "kind": signal.kind,
-                "changed": recorded.changed,
-                "run_seconds": recorded.run,
-                "check_id": check_id,
-                "at": now.isoformat(),
-            }
-        )
+        return {
+            "ok": True,
+            "monitor": {"id": monitor.monitor_id, "name": monitor.name, "state": recorded.state.value},
+            "status": signal.status.value if signal.status else None,
+            "kind": signal.kind,
+            "changed": recorded.changed,
+            "run_seconds": recorded.run,
+            "check_id": check_id,
+            "at": now.isoformat(),
+        }
 
     async def _address(self, request: web.Request, ip: str) -> tuple[str, str | None]:
         """The monitor's token and the ping's kind (the path's `{status}`), from `/{token}[/{status}]`

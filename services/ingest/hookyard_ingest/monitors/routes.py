@@ -68,6 +68,9 @@ def render(doc: dict, base_url: str, now: datetime, with_body: bool = True) -> d
         "status_message": doc.get("status_message"),
         "token": doc["token"],
         "ping_url": f"{base_url}/ping/{doc['token']}",
+        **seed_urls(doc["token"], base_url),
+        "type": "webhook",
+        "url": doc.get("url"),
         "slug": doc.get("slug"),
         "badge_key": badge,
         "badge_url": f"{base_url}/badge/{badge}.svg" if badge else None,
@@ -96,6 +99,12 @@ def render(doc: dict, base_url: str, now: datetime, with_body: bool = True) -> d
     if with_body:
         shown["last_body"] = doc.get("last_body")
     return shown
+
+
+def seed_urls(token: str, base_url: str) -> dict:
+    """Seed 004's names of the token and its URLs (docs/migrating.md): the same monitor, pinged at its paths."""
+    webhook_url = f"{base_url}/webhooks/{token}"
+    return {"webhookToken": token, "webhookUrl": webhook_url, "heartbeatUrl": f"{webhook_url}/heartbeat"}
 
 
 def render_alerting(doc: dict, now: datetime) -> dict:

@@ -89,6 +89,7 @@ class Source(Shape):
     options: dict[str, Any]
     secrets_count: int
     allowed_cidrs: list[str]
+    dedup_path: str | None = Field(description="The body field whose value is each message's dedup key.")
     created_at: datetime
     updated_at: datetime
 
@@ -282,6 +283,11 @@ class Monitor(Shape):
     state: str
     token: str
     ping_url: str
+    webhookToken: str = Field(description="The token again, under seed 004's name.")  # noqa: N815
+    webhookUrl: str = Field(description="Seed 004's status-push URL: `<public base>/webhooks/<token>`.")  # noqa: N815
+    heartbeatUrl: str = Field(description="Seed 004's heartbeat URL: `webhookUrl` + `/heartbeat`.")  # noqa: N815
+    type: Literal["webhook"] = Field(description="Seed 004's monitor type: every monitor is passive.")
+    url: str | None = Field(description="The system watched, for people (seed 004's `url`).")
     slug: str | None = Field(description="Its name in pings by the tenant's ping key.")
     badge_key: str | None = Field(description="The secret of its badge URLs (not a ping token).")
     badge_url: str | None = Field(description="Its SVG badge; `.json` in place of `.svg` gives `{status}`.")
@@ -402,6 +408,18 @@ class PingAccepted(Shape):
     run_seconds: float | None
     check_id: str | None
     at: datetime
+
+
+class SeedPingMonitor(PingMonitor):
+    status: str = Field(description="The monitor's state, under seed 004's name.")
+    lastHeartbeat: datetime = Field(description="When this ping was received (seed 004's name).")  # noqa: N815
+
+
+class SeedPingAccepted(PingAccepted):
+    """A ping's answer, with seed 004's `success` and monitor fields."""
+
+    success: Literal[True]
+    monitor: SeedPingMonitor
 
 
 class ParkedMessage(Shape):

@@ -25,7 +25,7 @@ from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.core import metric_labels
+from hookyard_common.core import json_path, metric_labels
 from hookyard_common.core.settings import Settings
 from hookyard_common.records import sources
 from hookyard_common.schemas import utcnow
@@ -43,6 +43,7 @@ from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
 from hookyard_ingest.edge.urls import request_url
 from hookyard_ingest.receiving import inbound_event
 from hookyard_ingest.receiving.providers import InboundRequest, Reply, VerificationError
+from hookyard_ingest.receiving.providers.event_naming import dedup_key
 from hookyard_ingest.receiving.sources import Source, SourceCache
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,11 @@ class Receiver:
         if early is not None:  # a check of the endpoint (Slack's challenge): nothing to deliver
             return _response(early)
 
+        dedup_path = doc.get("dedup_path")
+        wanted = source.payload_schema is not None or dedup_path is not None
+        payload = bodies.payload_of(body, media, json_value, form) if wanted else None
         if source.payload_schema is not None:
-            problems = source.payload_schema.problems(bodies.payload_of(body, media, json_value, form))
+            problems = source.payload_schema.problems(payload)
             if problems is not None:
                 raise ApiError(400, problems.pop("code"), problems.pop("message"), **problems)
 
@@ -191,7 +195,7 @@ class Receiver:
             media_type=media,
             client_ip=ip,
             signature_scheme=verified.signature_scheme,
-            dedup_key=verified.dedup_key,
+            dedup_key=body_dedup_key(payload, dedup_path) or verified.dedup_key,
         )
         try:
             await self.broker.publish(
@@ -207,6 +211,16 @@ class Receiver:
         if reply is not None:  # what the provider reads back (Twilio's TwiML)
             return _response(reply)
         return web.Response(body=orjson.dumps({"id": event_id, "status": "accepted"}), content_type="application/json")
+
+
+def body_dedup_key(payload: object, path: str | None) -> str | None:
+    """The dedup key the source's `dedup_path` names in the body (a string or an integer); None without one."""
+    if path is None:
+        return None
+    found = json_path.lookup(payload, path)
+    if isinstance(found, bool) or not isinstance(found, str | int):
+        return None
+    return dedup_key(str(found))
 
 
 def _response(reply: Reply) -> web.Response:

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.core.json_path import FieldPath
 from hookyard_common.core.settings import Settings
 from hookyard_common.records.message_log import COLLECTION as MESSAGE_LOG
 from hookyard_common.records.sources import COLLECTION as SOURCES
@@ -36,6 +37,12 @@ BODY_LIMIT_FACTOR = 16
 MAX_RATE_LIMIT = 1_000_000_000
 
 
+DEDUP_PATH = (
+    "A body field (dotted path) whose string or integer is the message's dedup key, such as WhatsApp's "
+    "`messageId`; a message without it is deduplicated as the provider does (docs/ingest.md#idempotency)."
+)
+
+
 class SourceFields(BaseModel):
     """What a tenant may set; every field optional so PATCH can reuse it. In a PATCH, null
     clears a setting (the default applies again), except `name` and `secrets`, which a
@@ -51,6 +58,7 @@ class SourceFields(BaseModel):
     allowed_cidrs: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=1_000)
     rate_limit_per_ip: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
     rate_limit_per_source: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
+    dedup_path: FieldPath | None = Field(None, description=DEDUP_PATH)
 
     @field_validator("name", "secrets", mode="before")
     @classmethod
@@ -167,6 +175,7 @@ def public_source(doc: dict, base_url: str) -> dict:
         "allowed_cidrs": doc.get("allowed_cidrs") or [],
         "rate_limit_per_ip": doc.get("rate_limit_per_ip"),
         "rate_limit_per_source": doc.get("rate_limit_per_source"),
+        "dedup_path": doc.get("dedup_path"),
         "created_at": doc["created_at"].isoformat(),
         "updated_at": doc["updated_at"].isoformat(),
     }
