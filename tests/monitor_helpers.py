@@ -1,4 +1,5 @@
-"""Helpers of the monitor tests: a movable clock, monitors over the API, and a tap on monitor.* events."""
+"""Helpers of the monitor tests: a movable clock, monitors over the API, in-process heartbeat
+workers (the `heartbeats` fixture: import it), and a tap on monitor.* events."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import json
 from datetime import datetime, timedelta
 
 import aio_pika
+import pytest
 
 from hookyard_common.broker import topology
+from hookyard_common.broker.connection import Broker
+from hookyard_common.core.settings import Settings
+from hookyard_common.monitors.changes import MonitorChanges
+from hookyard_common.monitors.model import COLLECTION
+from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.schemas import utcnow
+from hookyard_common.store.client import Store
+from hookyard_heartbeat.scanner import Scanner
 
 
 class MovableClock:
@@ -98,3 +107,42 @@ class EventTap:
 
     def of(self, monitor_id: str) -> list[str]:
         return [e["event_type"] for e in self.events if e["payload"]["monitor_id"] == monitor_id]
+
+
+class Heartbeat:
+    """One in-process heartbeat worker on its own database and broker connections."""
+
+    def __init__(self, store: Store, broker: Broker, clock, batch: int):
+        self.store, self.broker = store, broker
+        self.changes = MonitorChanges(store, broker, clock)
+        self.scanner = Scanner(store, self.changes, batch=batch, clock=clock)
+
+    async def scan(self):
+        return await self.scanner.scan_once()
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait until the pings' own settling is done: moving the clock past a lease
+        while a change is being settled would make it look abandoned (see monitor_changes)."""
+        for _ in range(int(timeout / 0.02)):
+            if not await self.store[COLLECTION].count_documents({"outbox_at": {"$exists": True}}):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("changes still pending")
+
+
+@pytest.fixture
+async def heartbeats(settings):
+    made: list[Heartbeat] = []
+
+    async def make(clock, count: int = 1, batch: int = 500) -> list[Heartbeat]:
+        for _ in range(count):
+            store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+            await store.ensure_indexes(COLLECTIONS, Settings())
+            broker = await Broker.connect(settings.amqp_url, settings.retry_tiers_ms)
+            made.append(Heartbeat(store, broker, clock, batch))
+        return made[-count:]
+
+    yield make
+    for heartbeat in made:
+        await heartbeat.broker.close()
+        await heartbeat.store.close()

@@ -176,7 +176,9 @@ class PingRoutes:
         any other, answered with the seed's `success`, `monitor.status` and `monitor.lastHeartbeat` too."""
         answer = await self._counted(request)
         monitor = answer["monitor"]
-        seed = {"status": monitor["state"], "lastHeartbeat": answer["at"]}
+        # In the seed's spelling, to the millisecond as stored: `2026-01-20T10:30:00.000Z`.
+        at = datetime.fromisoformat(answer["at"]).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        seed = {"status": monitor["state"], "lastHeartbeat": at}
         return web.json_response({"success": True, **answer, "monitor": {**monitor, **seed}})
 
     async def _counted(self, request: web.Request) -> dict:
