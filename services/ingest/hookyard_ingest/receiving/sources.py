@@ -39,7 +39,8 @@ MAX_RATE_LIMIT = 1_000_000_000
 
 DEDUP_PATH = (
     "A body field (dotted path) whose string or integer is the message's dedup key, such as WhatsApp's "
-    "`messageId`; a message without it is deduplicated as the provider does (docs/ingest.md#a-dedup-field-from-the-body)."
+    "`messageId`; a message without it is deduplicated as the provider does "
+    "(docs/ingest.md#a-dedup-field-from-the-body)."
 )
 
 
