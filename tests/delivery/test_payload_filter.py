@@ -27,17 +27,13 @@ def test_in_exists_paths_and_conditions_together():
     assert not holds(FILTER.validate_python({"path": "g", "equals": "a"}), {"g": ["a"]})  # lists never equal a scalar
 
 
+#: How a provider's request arrived, but for its body and media type.
+ARRIVED = {"provider": "twilio", "method": "POST", "url": "https://hub.example/in/src", "headers": []}
+ARRIVED |= {"client_ip": "127.0.0.1", "signature_scheme": "none"}
+
+
 def _inbound_event(body: bytes, media: str) -> Event:
-    inbound = Inbound(
-        provider="twilio",
-        method="POST",
-        url="https://hub.example/in/src",
-        headers=[],
-        body=body.decode(),
-        media_type=media,
-        client_ip="127.0.0.1",
-        signature_scheme="none",
-    )
+    inbound = Inbound(**ARRIVED, body=body.decode(), media_type=media)
     return Event(tenant_id="ten_1", event_type="twilio.message", source_id="src_1", inbound=inbound)
 
 
