@@ -300,3 +300,13 @@ async def start_platform(start_ingest, start_dispatcher, start_consumer):
 async def platform(start_platform):
     """Ingest, dispatcher and retrier in-process, delivering to loopback, with a fast retry schedule."""
     return await start_platform()
+
+
+@pytest.fixture
+async def store(settings):
+    """This test's database, to read what the services stored."""
+    from hookyard_common.store.client import Store
+
+    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+    yield store
+    await store.close()

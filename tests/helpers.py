@@ -186,7 +186,8 @@ async def drain_queue(
 
 class Receiver:
     """A real HTTP server standing in for tenants' endpoints. Each path has its own behaviour:
-    `behave(path, [(status, sleep_seconds[, headers]), ...])` answers in that order, then repeats the last."""
+    `behave(path, [(status, sleep_seconds[, headers[, body]]), ...])` answers in that order, then repeats
+    the last (the body `answer <status>` unless given)."""
 
     def __init__(self):
         self.requests: dict[str, list] = {}
@@ -215,7 +216,10 @@ class Receiver:
             status, sleep, *extra = plan.pop(0) if len(plan) > 1 else plan[0]
             if sleep:
                 await asyncio.sleep(sleep)
-            return web.Response(status=status, text=f"answer {status}", headers=extra[0] if extra else None)
+            headers = extra[0] if extra else None
+            if len(extra) > 1:
+                return web.Response(status=status, body=extra[1], headers=headers)
+            return web.Response(status=status, text=f"answer {status}", headers=headers)
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handle)
@@ -253,3 +257,16 @@ async def publish(ingest, key, event_type, payload=None, **fields) -> str:
     )
     assert status == 202, body
     return body["id"]
+
+
+async def attempts_of(ingest, key, event_id, count: int, timeout: float = 5.0) -> list[dict]:
+    """The event's attempts through the API, once `count` are recorded (written behind the deliveries)."""
+    import asyncio
+
+    for _ in range(int(timeout / 0.05)):
+        status, attempts, _ = await ingest.call("GET", f"/v1/events/{event_id}/attempts", token=key)
+        assert status == 200, attempts
+        if len(attempts["data"]) >= count:
+            return attempts["data"]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"expected {count} attempts of {event_id}, have {len(attempts['data'])}")

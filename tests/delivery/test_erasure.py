@@ -3,7 +3,6 @@
 import asyncio
 
 import bson
-import pytest
 from prometheus_client import REGISTRY
 
 from helpers import endpoint, publish
@@ -14,13 +13,6 @@ from hookyard_common.store.client import Store
 #: Stands for the personal data a data-protection request is about.
 SECRET = "alice@example.org"
 STORES = (message_log.COLLECTION, event_log.COLLECTION, attempt_log.COLLECTION, dead_letters.COLLECTION)
-
-
-@pytest.fixture
-async def store(settings):
-    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
-    yield store
-    await store.close()
 
 
 async def holding_secret(store: Store) -> list[str]:

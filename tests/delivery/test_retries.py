@@ -2,6 +2,10 @@
 
 import asyncio
 import json
+import time
+from email.utils import formatdate
+
+from prometheus_client import REGISTRY
 
 from helpers import endpoint, publish
 
@@ -169,3 +173,48 @@ async def test_a_replay_claimed_by_a_crashed_replica_is_taken_over(start_platfor
     assert status == 409, "a live claim was taken over"
     await receiver.wait_for("/stuck", 2, timeout=15)
     assert await dead_letters_once(platform, key, 0) == [], "the replay stayed stuck"
+
+
+async def test_a_429_waits_the_penalty_and_retry_after_dates_and_caps_are_honoured(start_platform, receiver):
+    """Retry-After as seconds is above; here as an HTTP date, past the cap, and a 429 without one."""
+    platform = await start_platform(retry_min_penalty_seconds=1.0, retry_after_max_seconds=2.5)
+    key = await platform.tenant()
+    soon = formatdate(time.time() + 2, usegmt=True)  # whole seconds: 1 to 2 s from now
+    plans = {
+        "/throttled": [(429, 0), (200, 0)],
+        "/dated": [(503, 0, {"Retry-After": soon}), (200, 0)],
+        "/greedy": [(503, 0, {"Retry-After": "3600"}), (200, 0)],
+    }
+    for path, plan in plans.items():
+        policy = {"schedule_seconds": [0.05], "jitter": False}
+        await endpoint(platform, key, receiver.behave(path, plan), event_types=["user.*"], retry_policy=policy)
+    await publish(platform, key, "user.created")
+    waited = {path: gaps(await receiver.wait_for(path, 2, timeout=10))[0] for path in plans}
+    assert waited["/throttled"] >= 1.0, waited
+    assert waited["/dated"] >= 0.8, waited
+    assert 2.5 <= waited["/greedy"] < 4.0, waited
+
+
+async def test_deleting_an_endpoint_drops_its_pending_retries(start_platform, receiver):
+    """The retrier made the first retry, so it holds the endpoint in its cache, not reread for 30 s
+    here: the ingest's change notice is what makes it forget the endpoint, and the next retry that
+    comes due is dropped, not sent."""
+    platform = await start_platform(endpoint_cache_seconds=30.0)
+    key = await platform.tenant()
+    policy = {"schedule_seconds": [0.05, 1.0], "jitter": False}
+    ep = await endpoint(
+        platform, key, receiver.behave("/doomed", [(500, 0)]), event_types=["user.*"], retry_policy=policy
+    )
+    await publish(platform, key, "user.created")
+    await receiver.wait_for("/doomed", 2)
+    dropped = REGISTRY.get_sample_value("hookyard_tasks_dropped_total", {"reason": "endpoint_deleted"}) or 0.0
+    status, _, _ = await platform.call("DELETE", f"/v1/endpoints/{ep['id']}", token=key)
+    assert status == 204
+    for _ in range(60):
+        now = REGISTRY.get_sample_value("hookyard_tasks_dropped_total", {"reason": "endpoint_deleted"}) or 0.0
+        if now > dropped:
+            break
+        await asyncio.sleep(0.05)
+    assert now == dropped + 1, "the pending retry did not come due and get dropped"
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests["/doomed"]) == 2, "a retry was delivered to a deleted endpoint"
