@@ -98,7 +98,6 @@ DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, b
 DROPPED = Counter("hookyard_tasks_dropped_total", "Delivery tasks dropped, by reason.", ["reason"])
 
 
-@functools.lru_cache(maxsize=4096)
 def log_attempt(task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> None:
     """One line per attempt, as seed 001's operators read them: INFO when delivered, WARNING when not."""
     level = logging.INFO if result.outcome == "success" else logging.WARNING
@@ -123,6 +122,7 @@ def log_attempt(task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _child(metric, *labels: str):
     """A labelled metric, looked up once per label set rather than per delivery."""
     return metric.labels(*labels)
