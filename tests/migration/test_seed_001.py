@@ -142,16 +142,18 @@ async def test_seed_001_auth_kinds_and_refusals(ingest):
             {"auth_config": {"auth_type": "ApiKey", "token": "x", "header_name": "Bad Header"}},
             "auth_config.header_name",
         ),
-        ({"auth_config": {"auth_type": "Bearer", "token": "a\r\nInjected: 1"}}, "auth"),
+        ({"auth_config": {"auth_type": "Bearer", "token": "a\r\nInjected: 1"}}, "auth_config"),
         ({"secret_key": "short"}, "secret_key"),
         ({"enabled_events": ["user.**x"]}, "enabled_events"),
-        ({"base_url": "ftp://example.com/"}, "url"),
-        ({"default_headers": {"X-Webhook-Signature": "forged"}}, "headers"),
+        ({"base_url": "ftp://example.com/"}, "base_url"),
+        ({"default_headers": {"X-Webhook-Signature": "forged"}}, "default_headers"),
         ({"unknown": 1}, "unknown"),
     ]
     for changes, field in refused:
         status, answer = await import_config(ingest, key, **changes)
         assert status == 400 and answer["error"]["field"].startswith(field), (changes, answer)
+    status, answer = await import_config(ingest, key, default_headers={"Host": "elsewhere"})
+    assert answer["error"]["message"].startswith("default_headers"), answer  # the seed's name, not the endpoint's
     status, answer, _ = await ingest.call(
         "POST", "/v1/events", token=key, json={**SEND, "headers": {"X-A": "1"}, "target_url": "https://example.com/"}
     )

@@ -110,6 +110,34 @@ def _is_pattern(value: str) -> bool:
     return len(value) <= 256 and re.fullmatch(EVENT_PATTERN, value) is not None
 
 
+#: The seed 001 field each endpoint field came from, so a refusal names what the client sent.
+SEED_FIELDS = {
+    "url": "base_url",
+    "headers": "default_headers",
+    "event_types": "enabled_events",
+    "auth": "auth_config",
+    "secret": "secret_key",
+}
+
+
+def _in_seed_terms(exc: ApiError) -> ApiError:
+    """The endpoint's refusal, its fields renamed to the seed's."""
+
+    def rename(field: str) -> str:
+        head, dot, rest = field.partition(".")
+        return SEED_FIELDS.get(head, head) + dot + rest
+
+    details = dict(exc.details)
+    if "field" in details:
+        details["field"] = rename(details["field"])
+    if "problems" in details:
+        details["problems"] = [{**p, "field": rename(p["field"])} for p in details["problems"]]
+    message = exc.message
+    if message.startswith(f"{exc.details.get('field')}:"):
+        message = details["field"] + message[len(str(exc.details["field"])) :]
+    return ApiError(exc.status, exc.code, message, headers=exc.headers, **details)
+
+
 class EndpointImport:
     def __init__(self, endpoints: EndpointRoutes):
         self.endpoints = endpoints
@@ -117,5 +145,9 @@ class EndpointImport:
     async def post(self, request: web.Request) -> web.Response:
         seed: SeedConfig = await parse_body(request, SeedConfig)
         body, mapped, ignored = translate(seed)
-        shown = await self.endpoints.insert(request[TENANT], validated(EndpointCreate, body))
+        try:
+            endpoint = validated(EndpointCreate, body)
+        except ApiError as exc:
+            raise _in_seed_terms(exc) from None
+        shown = await self.endpoints.insert(request[TENANT], endpoint)
         return web.json_response({"endpoint": shown, "mapped": mapped, "ignored": ignored}, status=201)
