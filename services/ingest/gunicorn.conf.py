@@ -5,8 +5,11 @@
 Each worker is a whole ingest (its own broker and database connections, its
 own recorder consumer); the broker spreads work among them. Settings:
 GUNICORN_WORKERS (default 2 x cores + 1, where cores is the container's CPU
-quota when it has one: see `available_cores`), GUNICORN_BIND (default
-HOOKYARD_HTTP_HOST:HOOKYARD_INGEST_PORT), GUNICORN_TIMEOUT, and every
+quota when it has one: see `available_cores`), GUNICORN_BIND (else
+`settings.ingest_address`: HOOKYARD_HTTP_HOST / HOOKYARD_INGEST_PORT when set,
+else seed 000's WEBHOOK_HOST / WEBHOOK_PORT, else Cloud Run's PORT),
+GUNICORN_TIMEOUT, GUNICORN_THREADS (passed on; the aiohttp worker serves
+every request on one event loop, so it changes nothing), and every
 HOOKYARD_* variable. /metrics aggregates all workers.
 
 The app factory hands the worker a ready-made runner (`runner.make_runner`),
@@ -21,7 +24,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hookyard_common.core.settings import get_settings
+from hookyard_common.core.settings import get_settings, ingest_address
 
 _settings = get_settings()
 
@@ -61,7 +64,11 @@ def available_cores(root: Path = CGROUP_ROOT) -> int:
 wsgi_app = "hookyard_ingest.main:gunicorn_app"
 worker_class = "aiohttp.GunicornWebWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", available_cores() * 2 + 1))
-bind = os.environ.get("GUNICORN_BIND", f"{_settings.http_host}:{_settings.ingest_port}")
+
+
+_host, _port = ingest_address(os.environ, _settings)
+bind = os.environ.get("GUNICORN_BIND") or f"{_host}:{_port}"
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # Workers get the shutdown deadline to finish in-flight requests and messages.
 graceful_timeout = math.ceil(_settings.shutdown_deadline_seconds) + 5

@@ -142,6 +142,8 @@ class Event(WireModel):
     context: dict[str, Any] = Field(default_factory=dict)
     # Seed 001's per-event overrides: deliver to this endpoint only, with extra headers.
     target_endpoint_id: Identifier | None = None
+    # ... or once, to this URL instead of the endpoint's (routing.recipients; the SSRF guard still applies).
+    target_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
     headers: Annotated[dict[str, str], AfterValidator(_sendable)] = Field(default_factory=dict)
     # Set when the event came in through an inbound source.
     source_id: Identifier | None = None

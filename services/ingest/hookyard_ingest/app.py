@@ -1,6 +1,7 @@
 """The ingest's HTTP wiring: one aiohttp sub-application per wing of the edge.
 
   /in/{source_id}          receiving   POST: provider webhooks; GET: Meta's handshake (public)
+  <alias>/receive|/health  receiving   a source's fixed path (seed 000), for requests no route matched
   /ping/{token}[/{status}] pings       GET|HEAD|POST: monitor pings (public, by token, or ping key and slug)
   /webhooks/{token}[/heartbeat]        POST: a status push, GET: a heartbeat, at seed 004's URLs (public, by token)
   /badge/{key}.svg|.json   badges      GET: a monitor's state (public, by badge key)
@@ -53,6 +54,7 @@ from hookyard_common.runtime.runner import Context
 from hookyard_common.schemas import utcnow
 from hookyard_ingest.api.api_keys import ApiKeyRoutes, KeyCreate, KeyRotate
 from hookyard_ingest.api.dead_letters import BulkReplay, DeadLetterRoutes
+from hookyard_ingest.api.endpoint_import import EndpointImport, SeedConfig
 from hookyard_ingest.api.endpoints import EndpointRoutes, Rotation
 from hookyard_ingest.api.erasure import PayloadRoutes
 from hookyard_ingest.api.event_log import EventLogRoutes
@@ -84,6 +86,8 @@ from hookyard_ingest.monitors.routes import MonitorRoutes
 from hookyard_ingest.openapi import document, parameters, resources
 from hookyard_ingest.openapi.operation import Access, Operation
 from hookyard_ingest.openapi.reference import REFERENCE, Reference
+from hookyard_ingest.receiving import path_aliases
+from hookyard_ingest.receiving.path_aliases import AliasCache
 from hookyard_ingest.receiving.routes import Receiver
 from hookyard_ingest.receiving.sources import SourceCache, SourceCreate, SourceFields, SourceRoutes
 
@@ -105,6 +109,7 @@ class Parts:
     sources: SourceRoutes
     events: EventRoutes
     endpoints: EndpointRoutes
+    endpoint_import: EndpointImport
     messages: MessageRoutes
     event_log: EventLogRoutes
     metrics: DeliveryMetrics
@@ -138,6 +143,7 @@ class Ingest:
             settings.api_key_cache_seconds,
         )
         cache = SourceCache(ctx.store, settings.source_cache_seconds, settings.negative_cache_seconds)
+        aliases = AliasCache(ctx.store, settings.source_cache_seconds, settings.negative_cache_seconds)
         limiter = LeasedLimiter(
             SlidingWindowLimiter(settings.rate_limit_window_seconds),
             ctx.store[RATE_COUNTERS] if settings.rate_limit_shared else None,
@@ -154,18 +160,20 @@ class Ingest:
         pings = PingRoutes(settings, ctx.store, ping_cache, monitor_changes, checks, limiter, failures, self.clock)
         badges = BadgeRoutes(settings, ctx.store, failures)
         ctx.on_close(pings.drain)
+        endpoints = EndpointRoutes(ctx.store, ctx.broker)
         self.parts = Parts(
             auth=auth,
-            receiver=Receiver(settings, ctx.store, cache, ctx.broker, limiter, failures),
+            receiver=Receiver(settings, ctx.store, cache, ctx.broker, limiter, failures, aliases),
             pings=pings,
             badges=badges,
             ping_keys=PingKeyRoutes(ctx.store, base_url, self.clock),
             tenants=TenantRoutes(ctx.store, ctx.broker, auth, cache.invalidate),
             parked=ParkedRoutes(ctx.broker),
             overview=OverviewRoutes(ctx.store, ctx.broker, settings),
-            sources=SourceRoutes(ctx.store, cache, settings, base_url),
+            sources=SourceRoutes(ctx.store, cache, aliases, settings, base_url),
             events=EventRoutes(ctx.broker, ctx.store, settings),
-            endpoints=EndpointRoutes(ctx.store, ctx.broker),
+            endpoints=endpoints,
+            endpoint_import=EndpointImport(endpoints),
             messages=MessageRoutes(ctx.store, ctx.broker, settings.search_scan_limit),
             event_log=EventLogRoutes(ctx.store, settings.search_scan_limit),
             metrics=DeliveryMetrics(ctx.store),
@@ -227,6 +235,24 @@ async def tenant_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         parts = request[PARTS]
         request[TENANT] = await parts.console.tenant(request) or await parts.auth.tenant(request)
     return await handler(request)
+
+
+def path_alias_routes(root_path: str) -> Middleware:
+    """The root app's last: a request no route matched may be for a source's path alias
+    (`receiving/path_aliases.py`), so a real route always wins over an alias."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _routed(request) or (found := path_aliases.split(request.path, root_path)) is None:
+            return await handler(request)
+        parts = request.config_dict[INGEST].parts
+        if parts is None:
+            if found[1] == path_aliases.HEALTH:
+                return path_aliases.health(ready=False)
+            raise ApiError(503, "starting", "the service is starting; retry shortly", headers={"Retry-After": "1"})
+        return await parts.receiver.aliased(request, *found)
+
+    return middleware
 
 
 def to(pick: Callable[[Parts], Handler]) -> Handler:
@@ -626,6 +652,20 @@ TENANT_API = Wing(
                 {201: resources.EndpointCreated},
                 body=EndpointCreate,
                 example={"url": "https://example.com/hooks", "event_types": ["order.*"]},
+            ),
+            op(
+                "POST",
+                "/endpoints/import",
+                lambda p: p.endpoint_import.post,
+                "Make an endpoint from seed 001's tenant configuration, saying what became of each field",
+                {201: resources.EndpointImported},
+                body=SeedConfig,
+                example={
+                    "base_url": "https://api.example.com/webhooks",
+                    "secret_key": "super-secret-key-123",
+                    "enabled_events": ["user.*"],
+                    "auth_config": {"auth_type": "Bearer", "token": "sk_live_123456789"},
+                },
             ),
             op(
                 "GET",
@@ -1070,6 +1110,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
             json_errors,
             require_text_headers,
             intake.middleware,
+            path_alias_routes(settings.root_path),
         ],
         client_max_size=API_BODY_LIMIT,
     )

@@ -1,16 +1,19 @@
 """The ingest service (`hookyard-ingest`): its entry points.
 
 `main` serves it as one process; `gunicorn_app` hands gunicorn's aiohttp
-worker the same app (`gunicorn.conf.py`). What it serves, and how the
+worker the same app (`gunicorn.conf.py`). Both listen where `settings.ingest_address`
+says, which also reads seed 000's and Cloud Run's variables. What it serves, and how the
 routes are wired, is `app.py`.
 """
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 
 from hookyard_common.core import logs, tracing
-from hookyard_common.core.settings import get_settings
+from hookyard_common.core.settings import get_settings, ingest_address
 from hookyard_common.runtime import runner
 from hookyard_ingest.app import create_app
 
@@ -25,7 +28,10 @@ async def gunicorn_app() -> web.AppRunner:
 
 
 def main() -> None:
-    runner.main("ingest", app_factory=create_app)
+    settings = get_settings()
+    host, port = ingest_address(os.environ, settings)
+    settings = settings.model_copy(update={"http_host": host, "ingest_port": port})
+    runner.main("ingest", app_factory=create_app, settings=settings)
 
 
 if __name__ == "__main__":

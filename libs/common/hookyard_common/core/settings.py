@@ -13,6 +13,7 @@ of the variable the operator set.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 from pydantic import AliasGenerator, Field
@@ -515,3 +516,16 @@ def environment_variables() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def ingest_address(environ: Mapping[str, str], settings: Settings) -> tuple[str, int]:
+    """Where the ingest listens. HOOKYARD_HTTP_HOST / HOOKYARD_INGEST_PORT when the operator set them;
+    else seed 000's WEBHOOK_HOST / WEBHOOK_PORT; else, for the port, Cloud Run's PORT (where it sends
+    traffic); else the settings' defaults. So a seed 000 deployment's variables keep working."""
+    host = environ.get("HOOKYARD_HTTP_HOST") or environ.get("WEBHOOK_HOST") or settings.http_host
+    port = environ.get("HOOKYARD_INGEST_PORT") or environ.get("WEBHOOK_PORT") or environ.get("PORT")
+    if port is None:
+        return host, settings.ingest_port
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65_536):
+        raise SystemExit(f"the ingest's port must be a number from 1 to 65535, not {port!r}")
+    return host, int(port)

@@ -36,7 +36,9 @@ def concerns_failing_endpoint(event: Event, endpoint_id: str) -> bool:
 
 
 def recipients(event: Event, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
-    """The active endpoints the event is for: its target alone, or every one whose filters match."""
+    """The active endpoints the event is for: its target alone, or every one whose filters match.
+    With a `target_url` it is delivered once, so one endpoint lends its settings (secret, auth,
+    headers, retries): the target, or else the oldest that matches (seed 001 had one per tenant)."""
     if event.target_endpoint_id is not None:
         chosen = [e for e in endpoints if e.id == event.target_endpoint_id and e.active]
     else:
@@ -44,7 +46,17 @@ def recipients(event: Event, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
         if any(e.payload_filter for e in chosen):  # the body is read only when some endpoint asks
             payload = payload_filter.payload_of(event)
             chosen = [e for e in chosen if not e.payload_filter or payload_filter.holds(e.payload_filter, payload)]
-    return [e for e in chosen if not concerns_failing_endpoint(event, e.id)]
+    chosen = [e for e in chosen if not concerns_failing_endpoint(event, e.id)]
+    if event.target_url is not None and chosen:
+        return [min(chosen, key=lambda e: (e.created_at, e.id))]
+    return chosen
+
+
+def destination(event: Event, endpoint: Endpoint) -> Endpoint:
+    """The endpoint as this event's delivery uses it: at the event's `target_url` when it has one."""
+    if event.target_url is None:
+        return endpoint
+    return endpoint.model_copy(update={"url": event.target_url})
 
 
 def message_id_for(event_id: str, endpoint_id: str) -> str:

@@ -16,8 +16,11 @@ public address.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import ResolveResult
@@ -90,3 +93,27 @@ class GuardedConnector(aiohttp.TCPConnector):
         if not allowed:
             raise DestinationNotAllowed(f"{host} resolves to an address deliveries may not reach")
         return allowed
+
+
+#: How long the API waits on DNS to vet a URL before leaving the check to delivery time.
+VET_RESOLVE_SECONDS = 2.0
+
+
+async def vet_url(url: str, policy: DestinationPolicy) -> str | None:
+    """Why a delivery to `url` would be refused, checked before it is accepted (the API's
+    early answer); None when it may go. A name that does not resolve in time is let through:
+    the connector checks the addresses again when it connects, so nothing relies on this."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            found = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM), VET_RESOLVE_SECONDS
+            )
+        except (OSError, TimeoutError, UnicodeError):
+            return None
+        addresses = [str(info[4][0]) for info in found]
+    if addresses and not any(policy.permits(address) for address in addresses):
+        return f"{host} is not a public address (deliveries may not reach it)"
+    return None

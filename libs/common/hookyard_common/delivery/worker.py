@@ -21,6 +21,7 @@ Every step that hands a task on waits for the broker's confirm.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -55,6 +56,7 @@ from hookyard_common.delivery.decision import (
 from hookyard_common.delivery.endpoint_cache import EndpointCache
 from hookyard_common.delivery.endpoints import Endpoint
 from hookyard_common.delivery.health import HealthKeeper
+from hookyard_common.delivery.routing import destination
 from hookyard_common.delivery.ssrf import DestinationPolicy, GuardedConnector
 from hookyard_common.operational_events import (
     MESSAGE_ATTEMPT_EXHAUSTED,
@@ -94,6 +96,30 @@ MAX_TIMEOUT_SECONDS = 120.0
 DEAD_LETTERS = Counter("hookyard_dead_letters_total", "Messages dead-lettered, by reason.", ["reason"])
 #: Tasks of an endpoint that no longer exists (deleted, or its tenant deleted): acknowledged, never sent.
 DROPPED = Counter("hookyard_tasks_dropped_total", "Delivery tasks dropped, by reason.", ["reason"])
+
+
+def log_attempt(task: DeliveryTask, endpoint: Endpoint, result: AttemptResult) -> None:
+    """One line per attempt, as seed 001's operators read them: INFO when delivered, WARNING when not."""
+    level = logging.INFO if result.outcome == "success" else logging.WARNING
+    if not log.isEnabledFor(level):  # the line is built per attempt: skip it when nobody reads it
+        return
+    verdict = "delivered" if result.outcome == "success" else "failed"
+    status = result.status if result.status is not None else result.reason
+    log.log(
+        level,
+        f"webhook {verdict} - event {task.event.id}, tenant {endpoint.tenant_id}, attempt {task.attempt}, "
+        f"status {status}, time {result.latency_ms:.0f}ms",
+        extra={
+            "event_id": task.event.id,
+            "message_id": task.message_id,
+            "tenant_id": endpoint.tenant_id,
+            "endpoint_id": endpoint.id,
+            "attempt": task.attempt,
+            "status": result.status,
+            "reason": result.reason,
+            "latency_ms": result.latency_ms,
+        },
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -204,6 +230,8 @@ class DeliveryWorker:
     async def run(self, task: DeliveryTask) -> str:
         """Deliver or hand on one task; returns what happened (for logs and tests)."""
         endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
+        if endpoint is not None:
+            endpoint = destination(task.event, endpoint)
         if endpoint is None:
             log.info(
                 "endpoint deleted; task dropped", extra={"endpoint_id": task.endpoint_id, "message_id": task.message_id}
@@ -229,6 +257,10 @@ class DeliveryWorker:
             if self._waiting:  # only deliveries waiting for a slot need waking
                 async with self._freed:
                     self._freed.notify_all()
+        if result.outcome == "gone" and task.event.target_url is not None:
+            # A 410 from a one-off URL says nothing of the endpoint: retried, not disabled.
+            result = dataclasses.replace(result, outcome="failure")
+        log_attempt(task, endpoint, result)
         _child(DELIVERIES, result.outcome, result.reason).inc()
         metric_labels.count_for_tenant(metric_labels.TENANT_DELIVERIES, endpoint.tenant_id, result.outcome)
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)

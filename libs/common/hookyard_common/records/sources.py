@@ -2,7 +2,8 @@
 
 The ingest's receiving wing owns what a source is (its provider, secrets,
 limits) and reads a source by id on every webhook (cached); the tenant API
-lists a tenant's sources newest first, which is the one index.
+lists a tenant's sources newest first (the `tenant` index), and a source's
+path alias is unique across tenants (`path_alias`: the deployment's URL space is one).
 
 A refused signature is counted on the source document itself (`$inc`, no
 new collection): the sender has already spent its rate limits, so the count
@@ -21,7 +22,11 @@ COLLECTION = "sources"
 
 INDEXES = CollectionIndexes(
     COLLECTION,
-    (IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),),
+    (
+        IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)], name="tenant"),
+        # A path alias names one source in the whole deployment (the ingest routes by it).
+        IndexModel([("path_alias", ASCENDING)], unique=True, sparse=True, name="path_alias"),
+    ),
 )
 
 

@@ -310,9 +310,10 @@ def main(
     setup: Setup | None = None,
     *,
     app_factory: Callable[[Settings], web.Application] | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Console entry point: configure logging and run the service until signalled."""
-    settings = get_settings()
+    settings = settings or get_settings()
     logs.configure(name, settings.log_level, settings.log_format)
     tracing.configure(name)
     if app_factory is not None:

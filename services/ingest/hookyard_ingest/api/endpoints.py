@@ -73,8 +73,11 @@ class EndpointRoutes:
         return doc
 
     async def create(self, request: web.Request) -> web.Response:
-        tenant = request[TENANT]
         body: EndpointCreate = await parse_body(request, EndpointCreate)
+        return web.json_response(await self.insert(request[TENANT], body), status=201)
+
+    async def insert(self, tenant: dict, body: EndpointCreate) -> dict:
+        """Store a new endpoint of `tenant`; it as shown, with its secret (the one time it is shown with it)."""
         fields = body.model_dump(mode="json", exclude_none=True, exclude={"secret"})
         signature_format = fields.get("signature_format", "standard")
         secret = body.secret or signing.new_secret()
@@ -92,7 +95,7 @@ class EndpointRoutes:
         doc = validated(Endpoint, doc).model_dump(by_alias=True)
         await self.store[COLLECTION].insert_one(doc)
         await announce_change(self.broker, doc["tenant_id"])
-        return web.json_response({**render(doc), "secret": secret}, status=201)
+        return {**render(doc), "secret": secret}
 
     async def list(self, request: web.Request) -> web.Response:
         tenant = request[TENANT]

@@ -25,13 +25,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoints import CustomHeaders
+from hookyard_common.delivery.ssrf import DestinationPolicy, vet_url
 from hookyard_common.operational_events import OPERATIONAL
 from hookyard_common.records.idempotency_keys import ACCEPTED, Contended, Holder, IdempotencyKeys
 from hookyard_common.schemas import Event, EventType, Identifier, Severity, UtcDatetime
@@ -52,19 +53,44 @@ POLL_SECONDS = 0.05
 #: How much longer than the broker's confirm timeout a pending claim is trusted: past it, the
 #: replica that made it is taken for dead and a retry may publish instead.
 LEASE_MARGIN_SECONDS = 20.0
+#: The longest `target_url` (as an endpoint's URL).
+MAX_URL_LENGTH = 2048
 
 
 class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    tenant_id: str | None = Field(
+        None, max_length=256, description="Ignored (seed 001's requests carry it): the API key names the tenant."
+    )
     event_type: EventType
     payload: Any
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_KEY_LENGTH)
     severity: Severity | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     target_endpoint_id: Identifier | None = None
+    target_url: AnyHttpUrl | None = Field(
+        None, description="Deliver once, to this URL instead of the endpoint's (seed 001's override)."
+    )
     headers: CustomHeaders = Field(default_factory=dict)
+    custom_headers: CustomHeaders | None = Field(None, description="Seed 001's name for `headers`.")
     occurred_at: UtcDatetime | None = None
+
+    @field_validator("target_url")
+    @classmethod
+    def _url_length(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and len(str(value)) > MAX_URL_LENGTH:
+            raise ValueError(f"target_url must be at most {MAX_URL_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _one_headers_name(self) -> EventCreate:
+        # One request, one fingerprint, whichever name the client used.
+        if self.custom_headers is not None:
+            if self.headers:
+                raise ValueError("give headers or custom_headers (its other name), not both")
+            self.headers, self.custom_headers = self.custom_headers, None
+        return self
 
     @field_validator("context")
     @classmethod
@@ -78,7 +104,9 @@ class EventCreate(BaseModel):
 def fingerprint(body: EventCreate) -> str:
     """SHA-256 of the request's canonical form: its fields as validated, keys sorted, without
     the key itself (so the header and the body field name the same request)."""
-    fields = body.model_dump(mode="json", exclude={"idempotency_key"})
+    # Fields added later count only when given, so a retry across an upgrade matches its first request.
+    later = {"custom_headers", *(name for name in ("tenant_id", "target_url") if getattr(body, name) is None)}
+    fields = body.model_dump(mode="json", exclude={"idempotency_key", *later})
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -113,6 +141,7 @@ def replayed(holder: Holder, fingerprint: str) -> web.Response | None:
 class EventRoutes:
     def __init__(self, broker: Broker, store: Store, settings: Settings):
         self.broker = broker
+        self.policy = DestinationPolicy(settings.delivery_allowed_cidrs)
         lease = timedelta(seconds=settings.publish_timeout_seconds + LEASE_MARGIN_SECONDS)
         self.keys = IdempotencyKeys(store, timedelta(hours=settings.idempotency_window_hours), lease)
 
@@ -120,7 +149,10 @@ class EventRoutes:
         tenant = request[TENANT]
         body: EventCreate = await parse_body(request, EventCreate)
         key = idempotency_key(request, body)
-        event = Event(tenant_id=tenant["_id"], **body.model_dump(exclude_none=True) | {"idempotency_key": key})
+        if body.target_url is not None and (refused := await vet_url(str(body.target_url), self.policy)):
+            raise ApiError(400, "destination_not_allowed", refused, field="target_url")
+        fields = body.model_dump(mode="json", exclude_none=True, exclude={"custom_headers", "tenant_id"})
+        event = Event(tenant_id=tenant["_id"], **fields | {"idempotency_key": key})
         answer = {"id": event.id, "event_type": event.event_type, "occurred_at": event.occurred_at.isoformat()}
         if key is None:
             await self.publish(event)

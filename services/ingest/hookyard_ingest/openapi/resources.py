@@ -90,6 +90,8 @@ class Source(Shape):
     secrets_count: int
     allowed_cidrs: list[str]
     dedup_path: str | None = Field(description="The body field whose value is each message's dedup key.")
+    path_alias: str | None = Field(description="The source's fixed path (`POST <alias>/receive`), or null.")
+    response_style: Literal["standard", "envelope"]
     created_at: datetime
     updated_at: datetime
 
@@ -120,6 +122,12 @@ class Endpoint(Shape):
 
 class EndpointCreated(Endpoint):
     secret: str = Field(description="The signing secret: shown when made, then on `GET .../secret`.")
+
+
+class EndpointImported(Shape):
+    endpoint: EndpointCreated
+    mapped: dict[str, str] = Field(description="Each seed 001 field used, and the endpoint field it became.")
+    ignored: dict[str, str] = Field(description="Each seed 001 field not used, and why.")
 
 
 class EndpointRotated(EndpointCreated):
@@ -216,6 +224,14 @@ class DeliveryMetrics(Shape):
     since: datetime
     total: Figures
     endpoints: dict[str, Figures]
+    # The total again under seed 001's names (docs/migrating.md), so its dashboards read this answer as is.
+    total_events: int = Field(description="`total.messages`, by seed 001's name.")
+    successful_events: int = Field(description="`total.successful`, by seed 001's name.")
+    failed_events: int = Field(description="`total.failed`, by seed 001's name.")
+    pending_retries: int = Field(description="`total.pending_retries`, by seed 001's name.")
+    dead_letter_count: int = Field(description="`total.dead_letters`, by seed 001's name.")
+    avg_response_time_ms: float | None = Field(description="`total.avg_response_ms`, by seed 001's name.")
+    last_updated: datetime = Field(description="When these figures were computed (seed 001's name).")
 
 
 class SourceStats(Shape):

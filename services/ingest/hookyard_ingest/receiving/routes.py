@@ -41,7 +41,8 @@ from hookyard_ingest.edge.limits import (
 )
 from hookyard_ingest.edge.rate_leases import LeasedLimiter, enforce_edge
 from hookyard_ingest.edge.urls import request_url
-from hookyard_ingest.receiving import inbound_event
+from hookyard_ingest.receiving import inbound_event, path_aliases
+from hookyard_ingest.receiving.path_aliases import AliasCache
 from hookyard_ingest.receiving.providers import InboundRequest, Reply, VerificationError
 from hookyard_ingest.receiving.providers.event_naming import dedup_key
 from hookyard_ingest.receiving.sources import Source, SourceCache
@@ -63,8 +64,10 @@ class Receiver:
         broker: Broker,
         limiter: LeasedLimiter,
         failures: FailureThrottle,
+        aliases: AliasCache,
     ):
         self.settings = settings
+        self.aliases = aliases
         self.store = store
         self.cache = cache
         self.broker = broker
@@ -86,10 +89,25 @@ class Receiver:
         return found
 
     async def post(self, request: web.Request) -> web.Response:
+        return await self.receive(request, request.match_info["source_id"])
+
+    async def aliased(self, request: web.Request, alias: str, what: str) -> web.Response:
+        """A request to a source's path alias (path_aliases.py): its webhook, or its health check."""
+        source_id = await self.failures.look_up(self.aliases, alias, client_ip(request, self.trusted))
+        if source_id is None:
+            raise ApiError(404, "not_found", "Not Found")
+        allowed = "GET, HEAD" if what == path_aliases.HEALTH else "POST"
+        if request.method not in allowed.split(", "):
+            raise ApiError(405, "method_not_allowed", "Method Not Allowed", headers={"Allow": allowed})
+        if what == path_aliases.HEALTH:
+            return path_aliases.health(ready=True)
+        return await self.receive(request, source_id)
+
+    async def receive(self, request: web.Request, source_id: str) -> web.Response:
         started = time.perf_counter()
         source: Source | None = None
         try:
-            source, ip = await self._admit(request)
+            source, ip = await self._admit(request, source_id)
             response = await self._accept(request, source, ip)
         except ApiError as exc:
             provider = source.doc["provider"] if source else ""
@@ -99,6 +117,8 @@ class Receiver:
             if exc.code == "invalid_signature" and source is not None:
                 metrics.SIGNATURE_FAILURES.labels(provider).inc()
                 await self._count_signature_failure(source.id)
+            if source is not None and source.enveloped:
+                return _enveloped_error(exc)
             raise
         requests, latency, _ = self._accepted(source.doc["provider"])
         requests.inc()
@@ -116,7 +136,7 @@ class Receiver:
 
     async def get(self, request: web.Request) -> web.Response:
         """A provider's subscription handshake (Meta's); most providers only POST."""
-        source, _ = await self._admit(request)
+        source, _ = await self._admit(request, request.match_info["source_id"])
         try:
             reply = source.provider.handshake(request.query, source.doc.get("options") or {})
         except VerificationError as exc:
@@ -125,10 +145,10 @@ class Receiver:
             raise ApiError(405, "method_not_allowed", "this source accepts POST only", headers={"Allow": "POST"})
         return _response(reply)
 
-    async def _admit(self, request: web.Request) -> tuple[Source, str]:
+    async def _admit(self, request: web.Request, source_id: str) -> tuple[Source, str]:
         """The source, once the caller passed its rate limits and allow-list; and the caller's IP."""
         ip = client_ip(request, self.trusted)
-        source = await self.failures.look_up(self.cache, request.match_info["source_id"], ip)
+        source = await self.failures.look_up(self.cache, source_id, ip)
         if source is None:
             raise ApiError(404, "unknown_source", "no such source")
         doc, settings = source.doc, self.settings
@@ -210,7 +230,10 @@ class Receiver:
         reply = source.provider.accepted_reply()
         if reply is not None:  # what the provider reads back (Twilio's TwiML)
             return _response(reply)
-        return web.Response(body=orjson.dumps({"id": event_id, "status": "accepted"}), content_type="application/json")
+        accepted: dict[str, object] = {"id": event_id, "status": "accepted"}
+        if source.enveloped:
+            accepted = {"success": True, "message": "accepted", "data": accepted}
+        return web.Response(body=orjson.dumps(accepted), content_type="application/json")
 
 
 def body_dedup_key(payload: object, path: str | None) -> str | None:
@@ -225,3 +248,15 @@ def body_dedup_key(payload: object, path: str | None) -> str | None:
 
 def _response(reply: Reply) -> web.Response:
     return web.Response(text=reply.text, content_type=reply.content_type)
+
+
+def _enveloped_error(exc: ApiError) -> web.Response:
+    """An error in seed 000's envelope, for a source that answers in it: `success` false and the
+    message, and the usual `error` object beside them so Hookyard's clients read it as well."""
+    body = {
+        "success": False,
+        "message": exc.message,
+        "data": None,
+        "error": {"code": exc.code, "message": exc.message, **exc.details},
+    }
+    return web.json_response(body, status=exc.status, headers=exc.headers)

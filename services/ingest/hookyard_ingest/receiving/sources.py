@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pymongo.errors import DuplicateKeyError
 
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.core.json_path import FieldPath
@@ -26,8 +28,11 @@ from hookyard_ingest.edge.auth import TENANT
 from hookyard_ingest.edge.errors import ApiError
 from hookyard_ingest.edge.limits import Network, parse_networks
 from hookyard_ingest.edge.request_io import list_page, parse_body
+from hookyard_ingest.receiving.path_aliases import AliasCache, alias_problem
 from hookyard_ingest.receiving.payload_schema import PayloadSchema
 from hookyard_ingest.receiving.providers import PROVIDERS, OptionsError, Provider
+
+T = TypeVar("T")
 
 MAX_SECRETS = 5
 #: What `new_id("src")` makes: anything else is answered 404 without a lookup.
@@ -60,6 +65,22 @@ class SourceFields(BaseModel):
     rate_limit_per_ip: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
     rate_limit_per_source: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
     dedup_path: FieldPath | None = Field(None, description=DEDUP_PATH)
+    path_alias: str | None = Field(
+        None,
+        max_length=200,
+        description="A fixed path, unique in the deployment: the source also receives at `POST <alias>/receive` "
+        "and answers `GET <alias>/health` (seed 000's `/webhook`).",
+    )
+    response_style: Literal["standard", "envelope"] | None = Field(
+        None, description='`envelope`: answers as `{"success", "message", "data"}` (seed 000).'
+    )
+
+    @field_validator("path_alias")
+    @classmethod
+    def _alias(cls, value: str | None) -> str | None:
+        if value is not None and (problem := alias_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("name", "secrets", mode="before")
     @classmethod
@@ -103,6 +124,11 @@ class Source:
     @property
     def id(self) -> str:
         return self.doc["_id"]
+
+    @property
+    def enveloped(self) -> bool:
+        """Whether it answers in seed 000's `{"success", "message", "data"}`."""
+        return self.doc.get("response_style") == "envelope"
 
     @classmethod
     def from_doc(cls, doc: dict) -> Source:
@@ -177,17 +203,35 @@ def public_source(doc: dict, base_url: str) -> dict:
         "rate_limit_per_ip": doc.get("rate_limit_per_ip"),
         "rate_limit_per_source": doc.get("rate_limit_per_source"),
         "dedup_path": doc.get("dedup_path"),
+        "path_alias": doc.get("path_alias"),
+        "response_style": doc.get("response_style") or "standard",
         "created_at": doc["created_at"].isoformat(),
         "updated_at": doc["updated_at"].isoformat(),
     }
 
 
+async def _alias_held_elsewhere(write: Awaitable[T], alias: str | None) -> T:
+    """The write's result; a 409 when the unique index says another source holds the alias."""
+    try:
+        return await write
+    except DuplicateKeyError:
+        message = f"the path alias {alias} is taken by another source in this deployment"
+        raise ApiError(409, "path_alias_taken", message, field="path_alias") from None
+
+
 class SourceRoutes:
-    def __init__(self, store: Store, cache: SourceCache, settings: Settings, base_url):
+    def __init__(self, store: Store, cache: SourceCache, aliases: AliasCache, settings: Settings, base_url):
         self.store = store
         self.cache = cache
+        self.aliases = aliases
         self.settings = settings
         self.base_url = base_url  # request -> public base URL
+
+    def _forget_aliases(self, *aliases: str | None) -> None:
+        """Aliases whose source changed here: read afresh (other replicas within the cache's period)."""
+        for alias in aliases:
+            if alias is not None:
+                self.aliases.invalidate(alias)
 
     async def _own(self, request: web.Request) -> tuple[dict, dict]:
         tenant = request[TENANT]
@@ -221,8 +265,11 @@ class SourceRoutes:
             "created_at": now,
             "updated_at": now,
         }
-        await self.store[SOURCES].insert_one(doc)
+        if doc.get("path_alias") is None:
+            doc.pop("path_alias", None)  # absent, not null: the unique index skips only absent ones
+        await _alias_held_elsewhere(self.store[SOURCES].insert_one(doc), doc.get("path_alias"))
         self.cache.invalidate(doc["_id"])  # a probe of this id before now is no longer true
+        self._forget_aliases(doc.get("path_alias"))
         shown = public_source(doc, self.base_url(request))
         # The one time secrets are shown: so the tenant can configure the sender.
         shown["secrets"] = secrets
@@ -266,10 +313,16 @@ class SourceRoutes:
         fields: SourceFields = await parse_body(request, SourceFields)
         updates = _check(doc["provider"], fields, self.settings)
         updates["updated_at"] = utcnow()
-        stored = await self.store[SOURCES].find_one_and_update(
-            {"_id": doc["_id"]}, {"$set": updates}, return_document=True
+        change: dict = {"$set": updates}
+        if "path_alias" in updates and updates["path_alias"] is None:
+            change["$unset"] = {"path_alias": ""}  # absent, not null: the unique index skips only absent ones
+            del updates["path_alias"]
+        stored = await _alias_held_elsewhere(
+            self.store[SOURCES].find_one_and_update({"_id": doc["_id"]}, change, return_document=True),
+            updates.get("path_alias"),
         )
         self.cache.invalidate(doc["_id"])
+        self._forget_aliases(doc.get("path_alias"), updates.get("path_alias"))
         if stored is None:  # deleted since `_own` read it
             raise ApiError(404, "unknown_source", "no such source")
         return web.json_response(public_source(stored, self.base_url(request)))
@@ -278,4 +331,5 @@ class SourceRoutes:
         _, doc = await self._own(request)
         await self.store[SOURCES].delete_one({"_id": doc["_id"]})
         self.cache.invalidate(doc["_id"])
+        self._forget_aliases(doc.get("path_alias"))
         return web.Response(status=204)
