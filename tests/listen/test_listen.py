@@ -289,15 +289,8 @@ async def test_the_cli_stops_with_exit_2_when_its_source_is_deleted(start_ingest
     ingest = await start_ingest(source_cache_seconds=0.2)
     key = await ingest.tenant()
     source = await ingest.source(key, "none")
-    cli = await CliProcess.start(
-        "listen",
-        "--source",
-        source["id"],
-        "--forward-to",
-        receiver.url("/local"),
-        "--json",
-        env=cli_env(tmp_path, ingest.base, key),
-    )
+    listen = ("listen", "--source", source["id"], "--forward-to", receiver.url("/local"), "--json")
+    cli = await CliProcess.start(*listen, env=cli_env(tmp_path, ingest.base, key))
     try:
         await cli.wait_for("connected")
         status, _, _ = await ingest.call("DELETE", f"/v1/sources/{source['id']}", token=key)
