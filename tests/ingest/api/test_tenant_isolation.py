@@ -8,6 +8,10 @@ objects must answer 404 with a JSON error, never 403, 2xx or 5xx; any other
 route B may use for itself; and after every call A reads all of its objects
 back unchanged. B's lists and searches, filtered by A's ids or not, show
 nothing of A's, while A's own show something (so the check can fail).
+Then B calls every route whose body names an object (`endpoint_id`,
+`target_endpoint_id`, `source_ids`) on its own objects with A's ids in
+the body: a resend to A's endpoint is 404, and nothing of B's reaches A's
+endpoint, nor anything of A's B's endpoint that names A's source.
 
 A route added to the table is covered by itself: the test fails until the
 kind of object its path names is in `OBJECTS` and, when it reads a body
@@ -21,6 +25,8 @@ import base64
 import json
 import re
 from typing import Any
+
+from pydantic import ValidationError
 
 from helpers import endpoint, publish
 from hookyard_ingest.app import TENANT_API
@@ -40,6 +46,7 @@ OBJECTS = {
 }
 #: A body that the route accepts and that would change A's object, for routes whose `Operation` has no example.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/events"): {"event_type": "user.created", "payload": {"by": "B"}},  # a type A's endpoint takes
     ("PATCH", "/sources/{source_id}"): {"name": "taken by B", "allowed_cidrs": ["10.0.0.0/8"]},
     ("PATCH", "/endpoints/{endpoint_id}"): {"url": "https://attacker.example/", "active": False},
     ("POST", "/endpoints/{endpoint_id}/rotate-secret"): {"secret": "whsec_" + "QUJD" * 8, "grace_seconds": 0},
@@ -52,6 +59,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 #: Routes documented to answer another tenant's object with an empty page rather than a 404
 #: (docs/api.md#attempts: "an event of another tenant lists nothing").
 EMPTY_FOR_STRANGERS = {f"/{name}/{{event_id}}/attempts" for name in ("events", "received-events", "messages")}
+#: In A's payloads, so a delivery of A's data to B shows.
+MARK = "only-for-tenant-a"
 #: Fields A's reads show that move without anyone changing the object.
 VOLATILE = {"last_used_at"}
 UPGRADE = {
@@ -77,6 +86,24 @@ def body_of(operation: Operation) -> dict[str, Any] | None:
 def path_of(operation: Operation, world: dict[str, str]) -> str:
     names = iter(kinds(operation))
     return TENANT_API.prefix + re.sub(r"\{[^}]+\}", lambda _: world[next(names)], operation.path)
+
+
+def with_foreign_ids(operation: Operation, world: dict[str, str]) -> dict[str, Any] | None:
+    """The least body the operation takes (`{}` when its model allows it) with A's ids in every field that
+    names an object (`endpoint_id`, `source_ids`); None when no field does."""
+    if operation.body is None:
+        return None
+    try:
+        operation.body.model_validate({})
+        body: dict[str, Any] = {}
+    except ValidationError:
+        body = dict(body_of(operation) or {})
+    named = {}
+    for name in operation.body.model_fields:
+        if match := re.fullmatch(r"(?:\w+_)?(source|endpoint|monitor|event)_id(s?)", name):
+            kind, many = match.groups()
+            named[name] = [world[kind]] if many else world[kind]
+    return {**body, **named} if named else None
 
 
 def test_every_tenant_route_names_a_known_object_and_has_a_valid_body():
@@ -125,8 +152,8 @@ async def build_world(platform, receiver, key: str) -> dict[str, str]:
     hook = await endpoint(
         platform, key, receiver.behave("/a", [(500, 0)]), event_types=["user.*"], retry_policy={"max_retries": 0}
     )
-    event_id = await publish(platform, key, "user.created", {"email": "a@example.org"})
-    status, received, _ = await platform.call("POST", f"/in/{source['id']}", json={"type": "order.paid", "n": 1})
+    event_id = await publish(platform, key, "user.created", {"a": MARK})
+    status, received, _ = await platform.call("POST", f"/in/{source['id']}", json={"type": "order.paid", "a": MARK})
     assert status == 200, received
     monitor = await made("/v1/monitors", {"name": "A's backup", "heartbeat_interval_seconds": 3600})
     api_key = await made("/v1/api-keys", {"name": "A's ci"})
@@ -137,9 +164,6 @@ async def build_world(platform, receiver, key: str) -> dict[str, str]:
     async def dead_letter():
         status, letters, _ = await platform.call("GET", "/v1/dead-letters", token=key)
         return status == 200 and letters["data"] and letters["data"][0]["id"]
-
-    async def logged(path: str):
-        return (await platform.call("GET", path, token=key))[0] == 200
 
     world = {
         "source": source["id"],
@@ -153,14 +177,18 @@ async def build_world(platform, receiver, key: str) -> dict[str, str]:
         "ping_key": ping_key["ping_key"],
         "monitor_token": monitor["token"],
     }
-    await eventually(lambda: logged(f"/v1/events/{event_id}"), "A's event in the event log")
-    await eventually(lambda: logged(f"/v1/received-events/{world['received']}"), "A's received event in the log")
+    await eventually(lambda: logged(platform, key, f"/v1/events/{event_id}"), "A's event in the event log")
+    await eventually(lambda: logged(platform, key, f"/v1/received-events/{world['received']}"), "A's received event")
 
     async def attempted():
         return (await platform.call("GET", f"/v1/events/{event_id}/attempts", token=key))[1]["data"]
 
     await eventually(attempted, "A's attempt recorded")
     return world
+
+
+async def logged(platform, key: str, path: str) -> bool:
+    return (await platform.call("GET", path, token=key))[0] == 200
 
 
 def reads(world: dict[str, str]) -> list[str]:
@@ -198,7 +226,7 @@ async def call_as(platform, token: str, operation: Operation, world: dict[str, s
 async def test_another_tenants_key_finds_none_of_a_tenants_objects_on_any_route(platform, receiver):
     key, attacker = await platform.tenant("owner"), await platform.tenant("attacker")
     world = await build_world(platform, receiver, key)
-    needles = set(world.values())
+    needles = {*world.values(), MARK}
     before = await snapshot(platform, key, world)
 
     # Lists and searches: B's show nothing of A's, filtered by A's ids or not; A's own show something.
@@ -228,9 +256,40 @@ async def test_another_tenants_key_finds_none_of_a_tenants_objects_on_any_route(
             assert status < 500 and status not in (401, 403), (where, status, body)
         assert await snapshot(platform, key, world) == before, f"{where} by another tenant changed A's objects"
 
+    await attack_with_ids_in_bodies(platform, receiver, attacker, world)
+    assert await snapshot(platform, key, world) == before
+
     # A's API key still works: B's DELETE and rotate did not touch it (the list above shows it, this uses it).
     status, _, _ = await platform.call("GET", "/v1/sources", token=key)
     assert status == 200
-    # B's resends delivered nothing to A's endpoint, B's bulk replay replayed none of A's dead letters.
+    # B's resends and events named A's endpoint and delivered nothing to it, B's bulk replays replayed none
+    # of A's dead letters, and B's endpoint naming A's source got none of A's webhooks, sent now: once A's
+    # next event reached A's endpoint, the webhook before it in A's lane has been routed too.
+    status, _, _ = await platform.call("POST", f"/in/{world['source']}", json={"type": "order.shipped", "a": MARK})
+    assert status == 200
+    await publish(platform, key, "user.deleted", {"a": MARK})
+    await receiver.wait_for("/a", 2)
     await asyncio.sleep(0.5)
-    assert len(receiver.requests.get("/a", [])) == 1
+    assert len(receiver.requests["/a"]) == 2, receiver.requests["/a"]
+    assert not [r for r in receiver.requests.get("/b", []) if MARK.encode() in r["body"]]
+
+
+async def attack_with_ids_in_bodies(platform, receiver, attacker: str, world: dict[str, str]) -> None:
+    """B calls every route whose body names an object, on B's own objects, with A's ids in the body."""
+    source = await platform.source(attacker, "none")
+    hook = await endpoint(platform, attacker, receiver.url("/b"), event_types=["*"])
+    event_id = await publish(platform, attacker, "user.created", {"by": "B"})
+    status, received, _ = await platform.call("POST", f"/in/{source['id']}", json={"type": "user.created"})
+    assert status == 200
+    own = {"source": source["id"], "endpoint": hook["id"], "event": event_id, "received": received["id"]}
+    for path in (f"/v1/events/{event_id}", f"/v1/received-events/{received['id']}"):
+        await eventually(lambda path=path: logged(platform, attacker, path), f"B's {path} in the log")
+    for operation in OPERATIONS:
+        body = with_foreign_ids(operation, world)
+        if body is None:
+            continue
+        where = f"{operation.method} {operation.path} naming A's objects in {body}"
+        status, answer, _ = await platform.call(operation.method, path_of(operation, own), token=attacker, json=body)
+        assert status < 500 and status not in (401, 403), (where, status, answer)
+        if "endpoint_id" in body and operation.path != "/dead-letters/replay":  # resend: to that endpoint only
+            assert status == 404 and answer["error"]["code"] == "unknown_endpoint", (where, status, answer)
