@@ -4,7 +4,8 @@ Tenant A makes one object of each kind the tenant API names in a path
 (a source, an endpoint, an own event, a received event, a dead letter, a
 replay, a monitor, an API key) and a ping key. Tenant B then calls every
 operation of the tenant wing (`app.TENANT_API`): a route naming one of A's
-objects must answer 404 with a JSON error, never 403, 2xx or 5xx; any other
+objects must answer 404 with a JSON error, never 403, 2xx or 5xx, and the
+same error as for a made-up id (nothing says A's object exists); any other
 route B may use for itself; and after every call A reads all of its objects
 back unchanged. B's lists and searches, filtered by A's ids or not, show
 nothing of A's, while A's own show something (so the check can fail).
@@ -217,6 +218,11 @@ async def snapshot(platform, key: str, world: dict[str, str]) -> dict[str, Any]:
     return seen
 
 
+def same_error(unknown: dict, foreign: dict, unknown_id: str, foreign_id: str) -> bool:
+    """The two refusals are one, but for the id each echoes."""
+    return json.dumps(unknown).replace(unknown_id, "ID") == json.dumps(foreign).replace(foreign_id, "ID")
+
+
 async def call_as(platform, token: str, operation: Operation, world: dict[str, str]):
     headers = UPGRADE if operation.websocket else None
     body = body_of(operation)
@@ -227,6 +233,7 @@ async def test_another_tenants_key_finds_none_of_a_tenants_objects_on_any_route(
     key, attacker = await platform.tenant("owner"), await platform.tenant("attacker")
     world = await build_world(platform, receiver, key)
     needles = {*world.values(), MARK}
+    made_up = {kind: made[:-4] + "Zz9-" for kind, made in world.items()}  # the same shape, no object
     before = await snapshot(platform, key, world)
 
     # Lists and searches: B's show nothing of A's, filtered by A's ids or not; A's own show something.
@@ -252,6 +259,9 @@ async def test_another_tenants_key_finds_none_of_a_tenants_objects_on_any_route(
         elif kinds(operation):
             assert status == 404, (where, status, body)
             assert body["error"]["code"].startswith("unknown_"), (where, body)
+            # Answered as a made-up id is: nothing tells B that A's object exists.
+            _, unknown, _ = await call_as(platform, attacker, operation, made_up)
+            assert same_error(unknown, body, made_up[kinds(operation)[-1]], world[kinds(operation)[-1]]), where
         else:
             assert status < 500 and status not in (401, 403), (where, status, body)
         assert await snapshot(platform, key, world) == before, f"{where} by another tenant changed A's objects"
