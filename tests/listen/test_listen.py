@@ -283,3 +283,21 @@ async def test_an_endpoint_listener_catches_up_on_provider_messages_and_tenant_e
         Webhook(ep["secret"]).verify(request["body"], request["headers"])
     assert {r["headers"]["webhook-id"] for r in local} == {r["headers"]["webhook-id"] for r in real}
     assert all(line["replayed"] for line in cli.lines if line["type"] == "event")
+
+
+async def test_the_cli_stops_with_exit_2_when_its_source_is_deleted(start_ingest, receiver, tmp_path):
+    ingest = await start_ingest(source_cache_seconds=0.2)
+    key = await ingest.tenant()
+    source = await ingest.source(key, "none")
+    listen = ("listen", "--source", source["id"], "--forward-to", receiver.url("/local"), "--json")
+    cli = await CliProcess.start(*listen, env=cli_env(tmp_path, ingest.base, key))
+    try:
+        await cli.wait_for("connected")
+        status, _, _ = await ingest.call("DELETE", f"/v1/sources/{source['id']}", token=key)
+        assert status == 204
+        # Close code 4004: no reconnecting to a source that is gone.
+        code = await asyncio.wait_for(cli.process.wait(), 15)
+    finally:
+        _, err = await cli.stop()
+    assert code == 2 and "the source was deleted; nothing more to listen to" in err, err
+    assert not [line for line in cli.lines if line["type"] == "disconnected"], cli.lines

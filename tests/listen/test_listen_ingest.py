@@ -5,6 +5,7 @@ import base64
 import json
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import aiohttp
@@ -242,3 +243,93 @@ async def test_listener_queues_go_with_their_listener_and_a_lost_broker_drops_th
             await asyncio.sleep(0.1)
     assert (await next_frame(ws)).type == "hello"
     await ws.close()
+
+
+async def _close_of(ws) -> aiohttp.WSMessage:
+    """The close frame the server sends, past any heartbeats."""
+    message = await ws.receive(timeout=10)
+    while message.type == aiohttp.WSMsgType.TEXT:
+        message = await ws.receive(timeout=10)
+    return message
+
+
+async def test_deleting_a_source_or_endpoint_closes_its_listeners_with_4004(start_ingest):
+    ingest = await start_ingest(source_cache_seconds=0.2, endpoint_cache_seconds=0.2)
+    key = await ingest.tenant()
+    source = await ingest.source(key, "none")
+    kept = await ingest.source(key, "none")
+    status, hook, _ = await ingest.call("POST", "/v1/endpoints", token=key, json={"url": "https://example.com/h"})
+    assert status == 201
+    listeners = {
+        path: await connect(ingest, key, path)
+        for path in (f"/v1/sources/{source['id']}/listen", f"/v1/endpoints/{hook['id']}/listen")
+    }
+    staying = await connect(ingest, key, f"/v1/sources/{kept['id']}/listen")
+    for ws in (*listeners.values(), staying):
+        assert (await next_frame(ws)).type == "hello"
+
+    for path, ws in listeners.items():
+        status, _, _ = await ingest.call("DELETE", path.removesuffix("/listen"), token=key)
+        assert status == 204
+        message = await _close_of(ws)
+        assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, listen_wire.CLOSE_TARGET_GONE), path
+        assert message.extra == f"the {path.split('/')[2][:-1]} was deleted", message
+    # A listener of a source that is still there stays connected.
+    with pytest.raises(asyncio.TimeoutError):
+        await next_frame(staying, timeout=1.0)
+    assert not staying.closed
+    await staying.close()
+
+
+async def test_a_catch_up_sends_at_most_the_oldest_thousand_and_says_it_was_cut(ingest, settings):
+    from hookyard_common.records import message_log
+    from hookyard_common.store.client import Store
+    from hookyard_ingest.listen.routes import CATCH_UP_LIMIT
+
+    assert CATCH_UP_LIMIT == 1_000  # the figure docs/local-development.md promises
+    key = await ingest.tenant()
+    tenant = await _tenant_of(ingest, key)
+    source = await ingest.source(key, "none")
+    start = datetime.now(UTC) - timedelta(minutes=30)
+
+    def logged(n: int) -> dict:
+        inbound = Inbound(
+            provider="none",
+            method="POST",
+            url="http://x/in",
+            headers=[("Content-Type", "application/json")],
+            body=json.dumps({"n": n}),
+            media_type="application/json",
+            client_ip="127.0.0.1",
+            signature_scheme="none",
+        )
+        event = Event(
+            tenant_id=tenant, event_type="bulk.item", source_id=source["id"], occurred_at=at(n), inbound=inbound
+        )
+        return message_log.record_for(event)
+
+    def at(n: int) -> datetime:
+        return start + timedelta(milliseconds=n)
+
+    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+    try:
+        # One more than the limit, inserted newest first (the catch-up sorts).
+        await store[message_log.COLLECTION].insert_many([logged(n) for n in reversed(range(CATCH_UP_LIMIT + 1))])
+    finally:
+        await store.close()
+
+    async def catch_up(since: datetime) -> tuple[list[int], listen_wire.CaughtUp]:
+        ws = await connect(ingest, key, f"/v1/sources/{source['id']}/listen", since=since.isoformat())
+        assert (await next_frame(ws)).catching_up
+        sent = []
+        while (frame := await next_frame(ws, timeout=20)).type == "event":
+            assert frame.replayed
+            sent.append(json.loads(frame.request.raw_body)["n"])
+        await ws.close()
+        return sent, frame
+
+    # From the first message the window holds one more than the limit; from the second, exactly the limit.
+    (cut, truncated), (whole, done) = await asyncio.gather(catch_up(at(0)), catch_up(at(1)))
+    assert whole == list(range(1, CATCH_UP_LIMIT + 1)) and (done.count, done.truncated) == (CATCH_UP_LIMIT, False)
+    # The oldest first; the newest one is left for `hookyard messages tail`.
+    assert cut == list(range(CATCH_UP_LIMIT)) and (truncated.count, truncated.truncated) == (CATCH_UP_LIMIT, True)

@@ -158,3 +158,26 @@ def test_progress_bar_draws_in_place_on_a_terminal_and_by_lines_elsewhere():
     bar.update(2)
     bar.finish()
     assert tty.getvalue().count("\r\033[K") == 2 and tty.getvalue().endswith("\n")
+
+
+@pytest.mark.parametrize("truncated", [True, False])
+async def test_the_cli_says_when_a_catch_up_was_cut_to_its_limit(capsys, truncated):
+    from argparse import Namespace
+
+    from hookyard_cli.listen import Listener
+
+    args = Namespace(
+        url="http://127.0.0.1:1",
+        api_key="hy_test",
+        source="src_1",
+        endpoint=None,
+        forward_to="http://127.0.0.1:2/",
+        timeout=5.0,
+        json=False,
+        since=None,
+    )
+    listener = Listener(args)
+    await listener._on_frame(CaughtUp(count=1_000, truncated=truncated, at=T0), None)
+    said = capsys.readouterr().err
+    assert "Caught up: 1000 message(s) from the log" in said
+    assert ("the oldest of more; see `hookyard messages tail`" in said) is truncated

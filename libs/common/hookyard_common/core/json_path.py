@@ -9,6 +9,7 @@ Pure, no I/O.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints
@@ -31,6 +32,8 @@ FieldPath = Annotated[
 
 #: What `lookup` answers for a path the document does not have (a JSON null is a value).
 MISSING: Any = object()
+#: A list position: `0` or plain ASCII decimals (`isdigit` would take `²`, which `int` refuses).
+_POSITION = re.compile(r"0|[1-9][0-9]*")
 
 
 def lookup(document: Any, path: str) -> Any:
@@ -39,7 +42,7 @@ def lookup(document: Any, path: str) -> Any:
     for segment in path.split("."):
         if isinstance(node, dict):
             node = node.get(segment, MISSING)
-        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+        elif isinstance(node, list) and _POSITION.fullmatch(segment) and int(segment) < len(node):
             node = node[int(segment)]
         else:
             return MISSING

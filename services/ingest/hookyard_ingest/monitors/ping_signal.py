@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hookyard_common.monitors import payload_mapping
-from hookyard_common.monitors.payload_mapping import PayloadMapping
+from hookyard_common.monitors.payload_mapping import MAX_MESSAGE, PayloadMapping
 from hookyard_common.schemas import MonitorState
 from hookyard_ingest.edge import json_input
 
@@ -29,7 +29,6 @@ PUSHABLE = ("up", "down", "degraded")
 NOT_ALIVE = ("start", "log")
 EXIT_STATUS = re.compile(r"^(0|[1-9][0-9]{0,2})$")
 MAX_EXIT_STATUS = 255
-MAX_MESSAGE = 1_000
 #: A run id pairing a start with its finish (healthchecks sends a UUID; any short token will do).
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
