@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from helpers import endpoint
 from hookyard_common.core import logs, tracing
@@ -57,6 +61,25 @@ async def test_a_retried_webhook_is_one_trace_the_receiver_continues(spans, plat
     ingest_span = next(s for s in mine if s.name == "POST /in/{source_id}")
     assert ingest_span.parent.span_id == 0x00F067AA0BA902B7  # continues the sender's span
     assert json.loads(first["body"])["type"] == "ping"
+    by_id = {s.context.span_id: s for s in mine}
+    # The libraries' own spans, children of ours: the ingest's confirmed publish ...
+    [publish] = [s for s in mine if s.kind == SpanKind.PRODUCER and s.parent.span_id == ingest_span.context.span_id]
+    assert publish.name == f"hookyard.events,{platform.tenant_ids[-1]}.ping send", publish.name
+    # ... which the dispatcher's receive span continues, and MongoDB commands inside a consume.
+    assert any(s.kind == SpanKind.CONSUMER and s.parent.span_id == publish.context.span_id for s in mine), names
+    commands = [s for s in mine if s.attributes.get("db.system") == "mongodb"]
+    assert any(by_id[s.parent.span_id].name.endswith(" process") for s in commands if s.parent), names
+
+
+def test_tracing_off_loads_no_sdk_and_no_instrumentation():
+    probe = (
+        "import sys; from hookyard_common.core import tracing; tracing.configure('probe'); "
+        "import hookyard_ingest.app, hookyard_dispatcher.main; "
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'opentelemetry.instrumentation'))))"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    loaded = subprocess.run([sys.executable, "-c", probe], env=environ, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
 
 
 def test_logs_carry_the_span_ids_and_nothing_when_off(spans):
