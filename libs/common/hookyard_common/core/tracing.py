@@ -77,7 +77,8 @@ def disable() -> None:
 def _instrument(provider: trace.TracerProvider) -> None:
     # Imported here: a process that does not trace never loads them. pymongo's listener joins
     # the clients made after this, and aio-pika's wrappers the queues consumed after it:
-    # services start tracing before they connect (runtime/runner.py).
+    # services start tracing before they connect (runtime/runner.py). pymongo's keeps the first
+    # provider it was given for the life of the process, as a service has one.
     from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 

@@ -30,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core import logs
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoints import CustomHeaders
 from hookyard_common.operational_events import OPERATIONAL
@@ -121,6 +122,7 @@ class EventRoutes:
         body: EventCreate = await parse_body(request, EventCreate)
         key = idempotency_key(request, body)
         event = Event(tenant_id=tenant["_id"], **body.model_dump(exclude_none=True) | {"idempotency_key": key})
+        logs.bind(event_id=event.id)
         answer = {"id": event.id, "event_type": event.event_type, "occurred_at": event.occurred_at.isoformat()}
         if key is None:
             await self.publish(event)
