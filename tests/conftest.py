@@ -310,3 +310,28 @@ async def store(settings):
     store = await Store.connect(settings.mongo_uri, settings.mongo_db)
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def _span_exporter():
+    # One provider for the whole run: pymongo's instrumentation keeps the provider it was first
+    # given (core/tracing.py), as a service does, so each test only clears what was recorded.
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+@pytest.fixture
+def spans(_span_exporter):
+    """Tracing on for this test, into an in-memory exporter (the finished spans)."""
+    from hookyard_common.core import tracing
+
+    provider, exporter = _span_exporter
+    exporter.clear()
+    tracing.enable(provider)
+    yield exporter
+    tracing.disable()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hookyard_common.broker import topology
+from hookyard_common.core import logs
 from hookyard_common.core.settings import Settings, environment_variables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -270,3 +272,15 @@ async def attempts_of(ingest, key, event_id, count: int, timeout: float = 5.0) -
             return attempts["data"]
         await asyncio.sleep(0.05)
     raise AssertionError(f"expected {count} attempts of {event_id}, have {len(attempts['data'])}")
+
+
+class Lines(logging.Handler):
+    """The records as the service's JSON formatter writes them, at the time they are logged."""
+
+    def __init__(self, level: int = logging.INFO):
+        super().__init__(level)
+        self.setFormatter(logs.JsonFormatter("test"))
+        self.entries: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.append(json.loads(self.format(record)))

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from hookyard_common.broker import outages, publishers
 from hookyard_common.broker.consumer import Reject
+from hookyard_common.core import logs
 from hookyard_common.core.batching import Batcher
 from hookyard_common.records import idempotency_keys, message_log
 from hookyard_common.records.event_log import EventLog
@@ -63,6 +64,7 @@ class Intake:
             event = Event.from_bytes(delivery.body)
         except ValidationError as exc:
             raise outages.unusable("a valid event", exc) from None
+        logs.bind(tenant_id=event.tenant_id, event_id=event.id)
         # A tenant publishing on the broker may only publish as itself, and not as a source.
         if reason := publishers.refusal(event, delivery.routing_key or "", delivery.user_id, self.service_users):
             raise Reject(reason)

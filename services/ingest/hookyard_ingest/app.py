@@ -44,6 +44,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from hookyard_common.core import logs
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoints import EndpointCreate, EndpointFields
 from hookyard_common.monitors.changes import MonitorChanges
@@ -73,6 +74,7 @@ from hookyard_ingest.edge.deprecation import renamed
 from hookyard_ingest.edge.errors import ApiError, json_errors
 from hookyard_ingest.edge.header_text import require_text_headers
 from hookyard_ingest.edge.limits import FailureThrottle, SlidingWindowLimiter, parse_networks
+from hookyard_ingest.edge.log_scope import scope_logs
 from hookyard_ingest.edge.metrics import count_responses
 from hookyard_ingest.edge.rate_leases import LeasedLimiter
 from hookyard_ingest.edge.request_spans import trace_requests
@@ -234,6 +236,7 @@ async def tenant_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if _routed(request):
         parts = request[PARTS]
         request[TENANT] = await parts.console.tenant(request) or await parts.auth.tenant(request)
+        logs.bind(tenant_id=request[TENANT]["_id"])
     return await handler(request)
 
 
@@ -1105,6 +1108,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utcnow) -> we
     app = web.Application(
         middlewares=[
             trace_requests,
+            scope_logs,
             *access_log.middlewares(settings.access_log),
             count_responses,
             json_errors,

@@ -8,21 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 
-from hookyard_common.core import logs, tracing
-
-
-class Lines(logging.Handler):
-    """The records as the service's JSON formatter writes them, at the time they are logged."""
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.setFormatter(logs.JsonFormatter("ingest"))
-        self.entries: list[dict] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.entries.append(json.loads(self.format(record)))
+from helpers import Lines
 
 
 @pytest.fixture
@@ -34,18 +21,14 @@ def access() -> Iterator[Lines]:
     logger.removeHandler(lines)
 
 
-async def test_each_request_is_logged_once_with_its_route_and_trace(start_ingest, access):
+async def test_each_request_is_logged_once_with_its_route_and_trace(start_ingest, access, spans):
     ingest = await start_ingest(access_log=True)
-    tracing.enable(TracerProvider())
-    try:
-        trace_id = "0af7651916cd43dd8448eb211c80319c"
-        headers = {"X-Request-Id": "req-42", "traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
-        status, _, _ = await ingest.call("GET", "/v1/sources/src_made_up?x=1", token="nope", headers=headers)
-        assert status == 401
-        status, _, _ = await ingest.call("GET", "/no/such/place", headers={"X-Request-Id": "\u00e9" * 3})
-        assert status == 404
-    finally:
-        tracing.disable()
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    headers = {"X-Request-Id": "req-42", "traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
+    status, _, _ = await ingest.call("GET", "/v1/sources/src_made_up?x=1", token="nope", headers=headers)
+    assert status == 401
+    status, _, _ = await ingest.call("GET", "/no/such/place", headers={"X-Request-Id": "\u00e9" * 3})
+    assert status == 404
     first, second = access.entries[-2:]
     assert (first["method"], first["route"], first["status"]) == ("GET", "/v1/sources/{source_id}", 401)
     assert first["request_id"] == "req-42" and first["trace_id"] == trace_id

@@ -21,7 +21,7 @@ import aiormq.abc
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from opentelemetry.trace import SpanKind
 
-from hookyard_common.core import metrics, tracing
+from hookyard_common.core import logs, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ class Consumer:
         self._in_flight_gauge.inc()
         started = time.perf_counter()
         try:
-            outcome = await self._handle(message)
+            with logs.scope():  # the ids the handler binds (event, tenant) are this message's
+                outcome = await self._handle(message)
         finally:
             self._in_flight.discard(task)
             self._in_flight_gauge.dec()

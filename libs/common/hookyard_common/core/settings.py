@@ -489,13 +489,13 @@ class Settings(BaseSettings):
     # Logging.
     log_level: str = Field(
         "INFO",
-        description="DEBUG, INFO, WARNING or ERROR.",
+        description="DEBUG, INFO, WARNING or ERROR; DEBUG adds a line per delivery attempt.",
     )
     access_log: bool = Field(
         False,
         description=(
             "Ingest: log one structured record per request (method, route pattern, status, duration, client, "
-            "X-Request-Id; trace_id and span_id when tracing)."
+            "X-Request-Id, tenant and event ids once known; trace_id and span_id when tracing)."
         ),
     )
     log_format: str = Field(

@@ -6,6 +6,13 @@ the SDK with an OTLP/HTTP exporter that reads every other `OTEL_*` variable itse
 no SDK is set up and every helper here returns at its first line, so the hot paths pay one
 attribute read. The context travels as W3C `traceparent`/`tracestate`: from the sender's
 request, in the broker message's headers, and on every delivery to the subscriber.
+
+Turning tracing on also installs OpenTelemetry's maintained instrumentation of the libraries
+underneath (`_instrument`): each MongoDB command (pymongo's command listener, AsyncMongoClient
+included) and each aio-pika publish and receive becomes a child span of the span it runs in.
+The aiohttp server and client are not instrumented by package: the ingest's request span
+(edge/request_spans.py) and the `deliver` span (delivery/attempt.py) are those spans already,
+named by route and endpoint, and a package's would be a second one beside each.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ __all__ = ["SpanKind", "configure", "disable", "enable", "ids", "inject", "span"
 #: Whether spans are made and contexts carried (set by `configure` or `enable`).
 ENABLED = False
 _TRACER: trace.Tracer = trace.NoOpTracer()
+#: The library instrumentors `enable` installed, which `disable` removes.
+_INSTRUMENTED: list[Any] = []
 
 #: The variables that ask for traces to be exported.
 _EXPORT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -55,11 +64,28 @@ def enable(provider: trace.TracerProvider) -> None:
     global ENABLED, _TRACER
     _TRACER = provider.get_tracer("hookyard")
     ENABLED = True
+    _instrument(provider)
 
 
 def disable() -> None:
     global ENABLED, _TRACER
     _TRACER, ENABLED = trace.NoOpTracer(), False
+    while _INSTRUMENTED:
+        _INSTRUMENTED.pop().uninstrument()
+
+
+def _instrument(provider: trace.TracerProvider) -> None:
+    # Imported here: a process that does not trace never loads them. pymongo's listener joins
+    # the clients made after this, and aio-pika's wrappers the queues consumed after it:
+    # services start tracing before they connect (runtime/runner.py). pymongo's keeps the first
+    # provider it was given for the life of the process, as a service has one.
+    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+    for instrumentor in (PymongoInstrumentor(), AioPikaInstrumentor()):
+        if instrumentor not in _INSTRUMENTED:
+            instrumentor.instrument(tracer_provider=provider)
+            _INSTRUMENTED.append(instrumentor)
 
 
 def inject(headers: MutableMapping[str, Any]) -> None:
@@ -80,7 +106,11 @@ def span(
     if not ENABLED:
         yield None
         return
-    parent = propagate.extract(_text_values(carrier)) if carrier is not None else None
+    parent = None
+    if carrier is not None and not trace.get_current_span().get_span_context().is_valid:
+        # Outside any span: continue the carrier's trace. Inside one (aio-pika's receive span,
+        # which continued the same carrier), be its child.
+        parent = propagate.extract(_text_values(carrier))
     with _TRACER.start_as_current_span(name, context=parent, kind=kind, attributes=attributes) as current:
         yield current
 

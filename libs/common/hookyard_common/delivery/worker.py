@@ -34,7 +34,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from hookyard_common.broker import outages, topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.core import metric_labels
+from hookyard_common.core import logs, metric_labels
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery import attempt_log, dead_letters
 from hookyard_common.delivery.attempt import AttemptResult, Deliverer
@@ -229,6 +229,8 @@ class DeliveryWorker:
 
     async def run(self, task: DeliveryTask) -> str:
         """Deliver or hand on one task; returns what happened (for logs and tests)."""
+        # Each task runs in a task of its own (run_message): these ids are this delivery's alone.
+        logs.bind(tenant_id=task.event.tenant_id, event_id=task.event.id, endpoint_id=task.endpoint_id)
         endpoint = await self.endpoints.find(task.event.tenant_id, task.endpoint_id)
         if endpoint is not None:
             endpoint = destination(task.event, endpoint)

@@ -30,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.core import logs
 from hookyard_common.core.settings import Settings
 from hookyard_common.delivery.endpoints import CustomHeaders
 from hookyard_common.delivery.ssrf import DestinationPolicy, vet_url
@@ -153,6 +154,7 @@ class EventRoutes:
             raise ApiError(400, "destination_not_allowed", refused, field="target_url")
         fields = body.model_dump(mode="json", exclude_none=True, exclude={"custom_headers", "tenant_id"})
         event = Event(tenant_id=tenant["_id"], **fields | {"idempotency_key": key})
+        logs.bind(event_id=event.id)
         answer = {"id": event.id, "event_type": event.event_type, "occurred_at": event.occurred_at.isoformat()}
         if key is None:
             await self.publish(event)

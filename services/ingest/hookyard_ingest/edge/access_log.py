@@ -1,6 +1,7 @@
 """The optional structured access log (`HOOKYARD_ACCESS_LOG`): one record a request, through
 the service's own log handler (JSON by default), so it carries `trace_id` and `span_id` when
-tracing is on. The path is logged as its route pattern: what a client puts in a URL (a made-up
+tracing is on and the ids of the request's log scope (`request_id`, `tenant_id`, `event_id`:
+edge/log_scope.py). The path is logged as its route pattern: what a client puts in a URL (a made-up
 source id, a query) is not copied into the log."""
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from hookyard_common.core import metric_labels
 from hookyard_ingest.edge.metrics import route_pattern
 
 log = logging.getLogger("hookyard.access")
-
-#: The request id a caller or a proxy in front sends, logged when it is plain and short.
-REQUEST_ID_HEADER = "X-Request-Id"
-MAX_REQUEST_ID = 128
 
 
 def middlewares(enabled: bool) -> list:
@@ -41,14 +38,10 @@ async def log_requests(request: web.Request, handler) -> web.StreamResponse:
 
 
 def _fields(request: web.Request, status: int, started: float) -> dict:
-    fields = {
+    return {
         "method": metric_labels.method(request.method),
         "route": route_pattern(request),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "client": request.remote,
     }
-    request_id = request.headers.get(REQUEST_ID_HEADER, "")
-    if request_id and len(request_id) <= MAX_REQUEST_ID and request_id.isprintable() and request_id.isascii():
-        fields["request_id"] = request_id
-    return fields

@@ -34,6 +34,7 @@ from aiohttp import web
 from prometheus_client import Counter
 from pymongo import ReturnDocument
 
+from hookyard_common.core import logs
 from hookyard_common.core.cache import RefreshingCache
 from hookyard_common.core.settings import Settings
 from hookyard_common.monitors import ping_keys, runs, schedule, thresholds
@@ -194,6 +195,7 @@ class PingRoutes:
         monitor = await self.failures.look_up(self.cache, token, ip)
         if monitor is None:
             raise _unknown()
+        logs.bind(tenant_id=monitor.tenant_id)
         await self._limit(monitor, client_key(ip))
         body = await bodies.read_bounded(request, PING_BODY_LIMIT)
         for _ in range(ATTEMPTS):

@@ -25,7 +25,7 @@ from pymongo.errors import PyMongoError
 
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
-from hookyard_common.core import json_path, metric_labels
+from hookyard_common.core import json_path, logs, metric_labels
 from hookyard_common.core.settings import Settings
 from hookyard_common.records import sources
 from hookyard_common.schemas import utcnow
@@ -152,6 +152,7 @@ class Receiver:
         if source is None:
             raise ApiError(404, "unknown_source", "no such source")
         doc, settings = source.doc, self.settings
+        logs.bind(tenant_id=doc["tenant_id"])
         if doc.get("tenant_disabled"):  # 403, not 410: a provider may drop a URL answered 410 for good
             raise ApiError(403, "tenant_disabled", "this source's tenant is disabled")
         await enforce_edge(
@@ -217,6 +218,7 @@ class Receiver:
             signature_scheme=verified.signature_scheme,
             dedup_key=body_dedup_key(payload, dedup_path) or verified.dedup_key,
         )
+        logs.bind(event_id=event_id)
         try:
             await self.broker.publish(
                 event, routing_key=topology.routing_key(doc["tenant_id"], verified.event_type), message_id=event_id
