@@ -149,7 +149,7 @@ async def test_log_lines_carry_the_trace_and_the_ids_in_hand(spans, lines, start
     await receiver.wait_for("/ok", 2)
     await platform.call("GET", "/healthz")  # a later request on the same client: no ids of its own
     for _ in range(100):
-        if sum(e["message"] == "delivery attempted" for e in lines) == 2:
+        if sum(e["message"].startswith("webhook delivered") for e in lines) == 2:
             break
         await asyncio.sleep(0.05)
     finished = spans.get_finished_spans()
@@ -159,7 +159,7 @@ async def test_log_lines_carry_the_trace_and_the_ids_in_hand(spans, lines, start
         [server] = [s for s in finished if s.name == "POST /in/{source_id}" and s.context.trace_id == int(trace, 16)]
         assert (request["tenant_id"], request["event_id"], request["trace_id"]) == (tenant_id, event_id, trace)
         assert request["span_id"] == format(server.context.span_id, "016x")
-        [delivery] = [e for e in lines if e["message"] == "delivery attempted" and e.get("event_id") == event_id]
+        [delivery] = [e for e in lines if e["message"].startswith("webhook delivered") and e.get("event_id") == event_id]
         [consume] = [s for s in finished if format(s.context.span_id, "016x") == delivery["span_id"]]
         assert consume.name.endswith(" process") and delivery["trace_id"] == trace
         assert (delivery["tenant_id"], delivery["endpoint_id"]) == (tenant_id, endpoints[n]["id"])
