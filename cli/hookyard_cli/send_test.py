@@ -52,7 +52,7 @@ async def to_endpoint(api: Api, endpoint_id: str, wait: float) -> int:
         if attempts:
             first = attempts[-1]
             print(f"Attempt 1: {first['outcome']}, HTTP {first['status']}, {first['latency_ms']} ms ({first['url']}).")
-            return exit_codes.OK if first["outcome"] == "delivered" else exit_codes.API
+            return exit_codes.OK if first["outcome"] == "success" else exit_codes.API
         await asyncio.sleep(0.5)
     if wait:
         print(f"No attempt yet after {wait:g} s: see `GET /v1/events/{event['id']}/attempts`.")

@@ -15,10 +15,8 @@ import asyncio
 import os
 import sys
 
-import aio_pika
 import aiohttp
 import orjson
-from pymongo import AsyncMongoClient
 
 from hookyard_cli import exit_codes
 from hookyard_cli.dev import DEFAULT_PORTS, SERVICES
@@ -42,6 +40,8 @@ def service_port(service: str) -> int:
 
 
 async def _check_broker(url: str) -> tuple[bool, str]:
+    import aio_pika  # here, not at the top: the slowest imports, and only `status` needs them
+
     try:
         connection = await aio_pika.connect(url, timeout=TIMEOUT_SECONDS)
     except Exception as exc:
@@ -51,6 +51,8 @@ async def _check_broker(url: str) -> tuple[bool, str]:
 
 
 async def _check_database(uri: str) -> tuple[bool, str]:
+    from pymongo import AsyncMongoClient
+
     client: AsyncMongoClient = AsyncMongoClient(uri, serverSelectionTimeoutMS=int(TIMEOUT_SECONDS * 1000))
     try:
         await client.admin.command("ping")

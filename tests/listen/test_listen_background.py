@@ -1,0 +1,64 @@
+"""`hookyard listen --background`, `listen status` and `listen stop`, as real processes."""
+
+import asyncio
+import json
+import os
+import signal
+
+from listen_frames import SECRET, signed
+
+from cli_process import cli_env, run_cli
+from hookyard_cli.devstack import free_port
+
+
+async def _status(env: dict) -> list[dict]:
+    code, out, err = await run_cli("listen", "status", "--json", env=env)
+    assert code in (0, 1), err
+    return json.loads(out)["listeners"]
+
+
+async def test_a_background_listener_reports_its_last_error_and_stops(platform, tmp_path):
+    key = await platform.tenant()
+    source = await platform.source(key, "hmac", secrets=[SECRET])
+    env = cli_env(tmp_path, platform.base, key)
+    nobody = f"http://127.0.0.1:{free_port()}/hooks"  # the developer's app is not running
+    code, out, err = await run_cli("listen", "--source", source["id"], "--forward-to", nobody, "--background", env=env)
+    assert code == 0, out + err
+    code, _, err = await run_cli("listen", "--source", source["id"], "--forward-to", nobody, "--background", env=env)
+    assert code == 2 and "already running" in err, err
+
+    raw, headers = signed({"type": "order.created"})
+    status, body, _ = await platform.call("POST", f"/in/{source['id']}", data=raw, headers=headers)
+    assert status == 200, body
+    for _ in range(100):
+        [state] = await _status(env)
+        if state["forwarded"]:
+            break
+        await asyncio.sleep(0.1)
+    assert state["connected"] and state["forwarded"] == 1 and "connection refused" in state["last_error"], state
+    code, out, _ = await run_cli("listen", "status", env=env)
+    assert code == 0 and "connected since" in out and "1 forwarded" in out and "connection refused" in out, out
+
+    code, out, err = await run_cli("listen", "stop", "src_other", env=env)
+    assert code == 1 and "No listener of src_other" in out, out + err
+    code, out, err = await run_cli("listen", "stop", source["id"], env=env)
+    assert code == 0 and f"Stopped the listener of {source['id']}" in out, out + err
+    assert await _status(env) == []
+
+
+async def test_a_killed_listener_is_not_reported_as_running(platform, tmp_path):
+    key = await platform.tenant()
+    source = await platform.source(key, "hmac", secrets=[SECRET])
+    env = cli_env(tmp_path, platform.base, key)
+    code, out, err = await run_cli(
+        "listen", "--source", source["id"], "--forward-to", "http://127.0.0.1:9/x", "--background", env=env
+    )
+    assert code == 0, out + err
+    [state] = await _status(env)
+    os.kill(state["pid"], signal.SIGKILL)  # no chance to remove its state file
+    for _ in range(50):
+        if not await _status(env):
+            break
+        await asyncio.sleep(0.1)
+    assert await _status(env) == []
+    assert not list((tmp_path / "xdg-state/hookyard/listen").glob("*.json")), "the stale state file was not removed"
