@@ -33,10 +33,14 @@ class ConnectionFailure(CliError):
     exit_code = exit_codes.CONNECTION
 
 
-class ApiFailure(CliError):
-    """The ingest answered an error: its status, code and message."""
+class Refused(CliError):
+    """The ingest refused what was asked, for good."""
 
     exit_code = exit_codes.API
+
+
+class ApiFailure(Refused):
+    """The ingest answered an error: its status, code and message."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(f"{message} (HTTP {status}, {code})")

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from hookyard_cli import listen_control, listen_state, wire
 from hookyard_cli.api import (
     ApiFailure,
+    Refused,
     add_connection_flags,
     api_key,
     ingest_url,
@@ -264,7 +265,7 @@ class Listener:
             except Disconnected as exc:
                 code, reason = exc.code, exc.reason
             if code == wire.CLOSE_TARGET_GONE:
-                raise ApiFailure(410, "gone", f"{reason}; nothing more to listen to")
+                raise Refused(f"{reason}; nothing more to listen to")
             self.resume.on_drop()
             self.tally.reconnects += self._live
             delay = 0.0 if code == wire.CLOSE_SHUTDOWN and self.backoff.failures == 0 else self.backoff.next()

@@ -63,6 +63,9 @@ def create_source(args: argparse.Namespace) -> int:
         print(orjson.dumps(source).decode())
         return 0
     print(f"Source {source['id']} ({source['provider']}): point the provider at\n  {source['url']}")
+    if source["provider"] == "meta":
+        print("In Meta's app dashboard, give it as the callback URL with the same verify token: Hookyard answers")
+        print("Meta's verification request, and checks X-Hub-Signature-256 with the app secret (--secret).")
     if source.get("secrets_generated"):
         print(f"Its signing secret, shown this once:\n  {source['secrets'][0]}")
     print(f"Then: hookyard listen --source {source['id']} --forward-to http://localhost:3000/webhooks")

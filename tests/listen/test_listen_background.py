@@ -7,7 +7,8 @@ import signal
 
 from listen_frames import SECRET, signed
 
-from cli_process import cli_env, run_cli
+from cli_process import CliProcess, cli_env, run_cli
+from helpers import endpoint
 from hookyard_cli.devstack import free_port
 
 
@@ -62,3 +63,23 @@ async def test_a_killed_listener_is_not_reported_as_running(platform, tmp_path):
         await asyncio.sleep(0.1)
     assert await _status(env) == []
     assert not list((tmp_path / "xdg-state/hookyard/listen").glob("*.json")), "the stale state file was not removed"
+
+
+async def test_a_listener_whose_endpoint_is_deleted_ends_with_the_api_error_code(platform, receiver, tmp_path):
+    key = await platform.tenant()
+    ep = await endpoint(platform, key, receiver.url("/hooks"))
+    env = cli_env(tmp_path, platform.base, key)
+    cli = await CliProcess.start(
+        "listen", "--endpoint", ep["id"], "--forward-to", receiver.url("/local"), "--json", env=env
+    )
+    try:
+        await cli.wait_for("connected")
+        assert [s["target_id"] for s in await _status(env)] == [ep["id"]], "a foreground listener is shown too"
+        status, _, _ = await platform.call("DELETE", f"/v1/endpoints/{ep['id']}", token=key)
+        assert status == 204
+        code = await asyncio.wait_for(cli.process.wait(), 30)
+        err = (await cli.process.stderr.read()).decode()
+        assert code == 4 and "nothing more to listen to" in err, err
+    finally:
+        cli.kill()
+    assert await _status(env) == []

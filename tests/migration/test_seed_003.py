@@ -15,79 +15,38 @@ from cli_process import cli_env, run_cli
 
 APP_SECRET = "kreo-app-secret"
 VERIFY_TOKEN = "kreo-verify-token"
-#: WhatsApp Cloud API webhooks as Meta sends them (developers.facebook.com, WhatsApp > Webhooks > Payload examples).
-MESSAGE = {
-    "object": "whatsapp_business_account",
-    "entry": [
+
+
+def whatsapp(**value) -> dict:
+    """A WhatsApp Cloud API webhook as Meta sends it (developers.facebook.com, WhatsApp > Webhooks, payloads)."""
+    metadata = {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
+    change = {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata, **value}}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [change]}]}
+
+
+MESSAGE = whatsapp(
+    contacts=[{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
+    messages=[
         {
-            "id": "102290129340398",
-            "changes": [
-                {
-                    "field": "messages",
-                    "value": {
-                        "messaging_product": "whatsapp",
-                        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-                        "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
-                        "messages": [
-                            {
-                                "from": "16505551234",
-                                "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
-                                "timestamp": "1749416383",
-                                "type": "text",
-                                "text": {"body": "Does it come in another color?"},
-                            }
-                        ],
-                    },
-                }
-            ],
+            "from": "16505551234",
+            "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+            "timestamp": "1749416383",
+            "type": "text",
+            "text": {"body": "Does it come in another color?"},
         }
     ],
-}
-STATUS = {
-    "object": "whatsapp_business_account",
-    "entry": [
+)
+STATUS = whatsapp(
+    statuses=[
         {
-            "id": "102290129340398",
-            "changes": [
-                {
-                    "field": "messages",
-                    "value": {
-                        "messaging_product": "whatsapp",
-                        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-                        "statuses": [
-                            {
-                                "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA",
-                                "status": "delivered",
-                                "timestamp": "1750263773",
-                                "recipient_id": "16505551234",
-                            }
-                        ],
-                    },
-                }
-            ],
+            "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA",
+            "status": "delivered",
+            "timestamp": "1750263773",
+            "recipient_id": "16505551234",
         }
-    ],
-}
-ERROR = {
-    "object": "whatsapp_business_account",
-    "entry": [
-        {
-            "id": "102290129340398",
-            "changes": [
-                {
-                    "field": "messages",
-                    "value": {
-                        "messaging_product": "whatsapp",
-                        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-                        "errors": [
-                            {"code": 131000, "title": "Something went wrong", "message": "Something went wrong"}
-                        ],
-                    },
-                }
-            ],
-        }
-    ],
-}
+    ]
+)
+ERROR = whatsapp(errors=[{"code": 131000, "title": "Something went wrong", "message": "Something went wrong"}])
 
 
 def meta_request(body: dict) -> tuple[bytes, dict[str, str]]:
