@@ -435,16 +435,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="forward a source's (or an endpoint's) webhooks to a local URL",
         description=(
             "Receive a tenant's webhooks on this machine: no tunnel, no public address. "
-            "`listen status` shows the listeners running here, `listen stop [ID]` stops them."
+            "`listen status` shows the listeners running here, `listen stop [ID]` stops them, "
+            "`listen logs [ID] [-f]` shows what background ones printed."
         ),
     )
     parser.add_argument("action", nargs="?", choices=sorted(listen_control.ACTIONS), help="of running listeners")
-    parser.add_argument("which", nargs="?", metavar="ID", help="with stop: only the listener of this source/endpoint")
+    parser.add_argument("which", nargs="?", metavar="ID", help="with stop, logs: only this source's or endpoint's")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--source", help="a source id: its provider's requests, as sent (signatures verify)")
     which.add_argument("--endpoint", help="an endpoint id: what it is sent, signed with its whsec_ secret")
     parser.add_argument("--forward-to", metavar="URL", help="where to re-send each message")
     parser.add_argument("--background", action="store_true", help="run detached; see `listen status`, `listen stop`")
+    parser.add_argument("-n", "--lines", type=int, default=50, help="with logs: lines to show first (50)")
+    parser.add_argument("-f", "--follow", action="store_true", help="with logs: keep showing what is added")
     parser.add_argument("--log", help=argparse.SUPPRESS)  # where a background listener's output goes
     parser.add_argument("--since", help="first catch up on messages from the log since then (10m, 2h, ISO time)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of text")

@@ -3,6 +3,7 @@
     hookyard listen --source src_... --forward-to http://localhost:3000/hooks --background
     hookyard listen status [--json]
     hookyard listen stop [src_...]
+    hookyard listen logs [src_...] [-n 50] [-f]
 
 `--background` starts the same command again as a detached process (its own
 session, so closing the terminal does not end it) writing JSON lines to a
@@ -22,7 +23,7 @@ from dataclasses import asdict
 
 import orjson
 
-from hookyard_cli import exit_codes, listen_state
+from hookyard_cli import exit_codes, listen_state, log_files
 from hookyard_cli.api import CliError, ConnectionFailure
 
 START_SECONDS = 15.0
@@ -94,4 +95,13 @@ def stop(args: argparse.Namespace) -> int:
     return exit_codes.OK
 
 
-ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {"status": show_status, "stop": stop}
+def logs(args: argparse.Namespace) -> int:
+    """Background listeners' logs, running or ended (seed 003's `bench ngrok logs [--follow] [--lines N]`)."""
+    found = sorted(listen_state.directory().glob("*.log")) if listen_state.directory().exists() else []
+    paths = {path.stem: path for path in found if args.which in (None, path.stem)}
+    if not paths:
+        raise CliError(f"no log of a background listener{' of ' + args.which if args.which else ''} here")
+    return log_files.show(paths, args.lines, args.follow)
+
+
+ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {"status": show_status, "stop": stop, "logs": logs}

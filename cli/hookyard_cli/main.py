@@ -7,7 +7,7 @@
     hookyard tenants broker-account TENANT_ID   the rabbitmqctl commands of its restricted broker user
     hookyard sources create --provider P [--option K=V]   a source and its URL
     hookyard listen --source SRC --forward-to URL [--background]   a tenant's webhooks on this machine
-    hookyard listen status | stop [ID]          the listeners running here
+    hookyard listen status | stop [ID] | logs [ID] [-f]   the listeners running here
     hookyard send-test --source SRC | --endpoint EP    one signed test event
     hookyard messages tail                      the received-message log, followed
     hookyard dead-letters replay --since 2h     send dead letters again, with a progress bar

@@ -40,11 +40,19 @@ async def test_a_background_listener_reports_its_last_error_and_stops(platform, 
     code, out, _ = await run_cli("listen", "status", env=env)
     assert code == 0 and "connected since" in out and "1 forwarded" in out and "connection refused" in out, out
 
+    # Its output, as `bench ngrok logs --lines N` showed the tunnel's.
+    code, out, err = await run_cli("listen", "logs", source["id"], "-n", "50", env=env)
+    shown = [json.loads(line.split(" | ", 1)[1]) for line in out.splitlines()]
+    assert code == 0 and [line["type"] for line in shown] == ["connected", "event"], out + err
+    assert shown[1]["status"] is None and "refused" in shown[1]["error"]
+
     code, out, err = await run_cli("listen", "stop", "src_other", env=env)
     assert code == 1 and "No listener of src_other" in out, out + err
     code, out, err = await run_cli("listen", "stop", source["id"], env=env)
     assert code == 0 and f"Stopped the listener of {source['id']}" in out, out + err
     assert await _status(env) == []
+    code, _, err = await run_cli("listen", "logs", "src_other", env=env)
+    assert code == 2 and "no log" in err, err
 
 
 async def test_a_killed_listener_is_not_reported_as_running(platform, tmp_path):
