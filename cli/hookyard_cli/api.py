@@ -63,19 +63,23 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, key: bool = True) -
 
 
 def ingest_url(flag: str | None) -> str:
-    profile = profiles.load()
-    url = flag or os.environ.get("HOOKYARD_URL") or (profile.url if profile else None)
+    url = flag or os.environ.get("HOOKYARD_URL") or _from_profile("url")
     if not url:
         url = f"http://127.0.0.1:{os.environ.get('HOOKYARD_INGEST_PORT', '8000')}"
     return url.rstrip("/")
 
 
 def api_key(flag: str | None) -> str:
-    profile = profiles.load()
-    key = flag or os.environ.get("HOOKYARD_API_KEY") or (profile.api_key if profile else None)
+    key = flag or os.environ.get("HOOKYARD_API_KEY") or _from_profile("api_key")
     if not key:
         raise CliError("no API key: run `hookyard login`, set HOOKYARD_API_KEY or pass --api-key")
     return key
+
+
+def _from_profile(field: str) -> str | None:
+    # Read only when neither flag nor variable says: a broken profile file then gets in no one's way.
+    profile = profiles.load()
+    return getattr(profile, field) if profile else None
 
 
 def websocket_url(base: str, path: str) -> str:

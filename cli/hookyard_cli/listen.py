@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -59,6 +60,7 @@ RESUME_OVERLAP = timedelta(seconds=30)
 PING_SECONDS = 15.0
 CONNECT_SECONDS = 15.0
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+RESOURCE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Handshake answers that waiting will not fix.
 FATAL_STATUSES = {400, 401, 403, 404}
 
@@ -429,6 +431,13 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args))
 
 
+def resource_id(text: str) -> str:
+    """A source or endpoint id as the API issues them (`src_...`, `ep_...`): it also names the state file."""
+    if not RESOURCE_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a source or endpoint id")
+    return text
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "listen",
@@ -442,8 +451,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("action", nargs="?", choices=sorted(listen_control.ACTIONS), help="of running listeners")
     parser.add_argument("which", nargs="?", metavar="ID", help="with stop, logs: only this source's or endpoint's")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--source", help="a source id: its provider's requests, as sent (signatures verify)")
-    which.add_argument("--endpoint", help="an endpoint id: what it is sent, signed with its whsec_ secret")
+    which.add_argument(
+        "--source", type=resource_id, help="a source id: its provider's requests, as sent (signatures verify)"
+    )
+    which.add_argument(
+        "--endpoint", type=resource_id, help="an endpoint id: what it is sent, signed with its whsec_ secret"
+    )
     parser.add_argument("--forward-to", metavar="URL", help="where to re-send each message")
     parser.add_argument("--background", action="store_true", help="run detached; see `listen status`, `listen stop`")
     parser.add_argument("-n", "--lines", type=int, default=50, help="with logs: lines to show first (50)")

@@ -38,7 +38,14 @@ def _read() -> dict[str, dict[str, str]]:
     path = config_path()
     if not path.exists():
         return {}
-    profiles = tomllib.loads(path.read_text()).get("profiles", {})
+    try:
+        profiles = tomllib.loads(path.read_text()).get("profiles", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        from hookyard_cli.api import CliError  # here: api.py reads the profiles, so it imports this module
+
+        raise CliError(f"{path} is not a valid profile file ({exc}): fix it, or remove it and log in again") from None
+    if not isinstance(profiles, dict):
+        return {}
     return {name: fields for name, fields in profiles.items() if isinstance(fields, dict)}
 
 

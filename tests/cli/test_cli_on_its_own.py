@@ -71,6 +71,13 @@ async def test_exit_codes_tell_usage_connection_api_errors_and_interrupts(platfo
         "messages", "tail", "--no-follow", env=cli_env(tmp_path, f"http://127.0.0.1:{free_port()}", key)
     )
     assert code == 3 and "cannot reach the ingest" in err, err
+    code, _, err = await run_cli("listen", "--source", "../../x", "--forward-to", "http://127.0.0.1:9/", env=env)
+    assert code == 2 and "is not a source or endpoint id" in err, err
+    broken = tmp_path / "xdg-config/hookyard/config.toml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("[profiles.default\nurl = ")
+    code, _, err = await run_cli("messages", "tail", "--no-follow", env=cli_env(tmp_path))
+    assert code == 2 and f"{broken} is not a valid profile file" in err, err
     code, _, err = await run_cli("send-test", "--endpoint", "ep_nope", env=env)
     assert code == 4 and "HTTP 404" in err, err
     code, _, err = await run_cli("messages", "tail", "--no-follow", env=cli_env(tmp_path, platform.base, "hy_wrong"))
