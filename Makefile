@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install up down status test lint bench bench-deps bench-memory lock clean openapi screenshots image
+.PHONY: install up down status test lint bench bench-deps bench-memory lock clean openapi screenshots image cli
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -60,6 +60,11 @@ screenshots: install
 
 lock: $(UV)
 	$(UV) lock
+
+# The CLI on its own (cli/pyproject.toml): a wheel in dist/ that installs anywhere with only
+# the CLI's dependencies (`pipx install dist/hookyard_cli-*.whl`; from a clone, `pipx install ./cli`).
+cli: $(UV)
+	$(UV) build --wheel cli -o dist
 
 clean: down
 	rm -rf .hookyard $(VENV) $(TOOLS)

@@ -12,9 +12,12 @@ from helpers import BIN
 
 
 def cli_env(state_dir: Path, url: str | None = None, api_key: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a CLI run: its own state directory, so no developer's `.hookyard/env` leaks in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKYARD_")}
+    """The environment of a CLI run: its own state, config and XDG directories, so nothing of the developer's
+    (`.hookyard/env`, `hookyard login` profiles, running listeners) leaks in or out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKYARD_") and k != "NO_COLOR"}
     env["HOOKYARD_STATE_DIR"] = str(state_dir)
+    env["XDG_CONFIG_HOME"] = str(state_dir / "xdg-config")
+    env["XDG_STATE_HOME"] = str(state_dir / "xdg-state")
     if url:
         env["HOOKYARD_URL"] = url
     if api_key:

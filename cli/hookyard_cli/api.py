@@ -1,9 +1,11 @@
 """The tenant API as the CLI calls it: where the ingest is, which key, and its errors.
 
-The ingest's URL comes from `--url`, else `HOOKYARD_URL`, else the local
-stack (`http://127.0.0.1:$HOOKYARD_INGEST_PORT`, 8000); the API key from
-`--api-key`, else `HOOKYARD_API_KEY`. `.hookyard/env`, written by `make up`
-(and by `hookyard tenants create --save`), supplies both when unset.
+The ingest's URL comes from `--url`, else `HOOKYARD_URL`, else the profile
+`hookyard login` saved (profiles.py), else the local stack
+(`http://127.0.0.1:$HOOKYARD_INGEST_PORT`, 8000); the API key from
+`--api-key`, else `HOOKYARD_API_KEY`, else the profile. `.hookyard/env`,
+written by `make up` (and by `hookyard tenants create --save`), supplies the
+variables when unset. Each kind of failure has its exit code (exit_codes.py).
 """
 
 from __future__ import annotations
@@ -16,12 +18,28 @@ from typing import Any
 import aiohttp
 import orjson
 
+from hookyard_cli import exit_codes, profiles
+
 
 class CliError(Exception):
-    """Something the user must fix; printed as `error: ...` with exit code 2."""
+    """Something the user must fix; printed as `error: ...` with its exit code."""
+
+    exit_code = exit_codes.USAGE
 
 
-class ApiFailure(CliError):
+class ConnectionFailure(CliError):
+    """What the command needs could not be reached."""
+
+    exit_code = exit_codes.CONNECTION
+
+
+class Refused(CliError):
+    """The ingest refused what was asked, for good."""
+
+    exit_code = exit_codes.API
+
+
+class ApiFailure(Refused):
     """The ingest answered an error: its status, code and message."""
 
     def __init__(self, status: int, code: str, message: str):
@@ -38,23 +56,30 @@ def unreachable(exc: aiohttp.ClientConnectorError) -> str:
 
 
 def add_connection_flags(parser: argparse.ArgumentParser, *, key: bool = True) -> None:
-    parser.add_argument("--url", help="the ingest's URL (default: $HOOKYARD_URL, else the local stack)")
+    parser.add_argument("--url", help="the ingest's URL (default: $HOOKYARD_URL, the profile, else the local stack)")
     if key:
-        parser.add_argument("--api-key", help="the tenant's API key (default: $HOOKYARD_API_KEY; prefer the variable)")
+        parser.add_argument("--api-key", help="the tenant's API key (default: $HOOKYARD_API_KEY, else the profile)")
+    parser.add_argument("--profile", help="the `hookyard login` profile to use (default: $HOOKYARD_PROFILE, default)")
 
 
 def ingest_url(flag: str | None) -> str:
-    url = flag or os.environ.get("HOOKYARD_URL")
+    url = flag or os.environ.get("HOOKYARD_URL") or _from_profile("url")
     if not url:
         url = f"http://127.0.0.1:{os.environ.get('HOOKYARD_INGEST_PORT', '8000')}"
     return url.rstrip("/")
 
 
 def api_key(flag: str | None) -> str:
-    key = flag or os.environ.get("HOOKYARD_API_KEY")
+    key = flag or os.environ.get("HOOKYARD_API_KEY") or _from_profile("api_key")
     if not key:
-        raise CliError("no API key: set HOOKYARD_API_KEY (or pass --api-key)")
+        raise CliError("no API key: run `hookyard login`, set HOOKYARD_API_KEY or pass --api-key")
     return key
+
+
+def _from_profile(field: str) -> str | None:
+    # Read only when neither flag nor variable says: a broken profile file then gets in no one's way.
+    profile = profiles.load()
+    return getattr(profile, field) if profile else None
 
 
 def websocket_url(base: str, path: str) -> str:
@@ -82,8 +107,8 @@ class Api:
                 text = await response.text()
                 status = response.status
         except aiohttp.ClientError as exc:
-            raise CliError(f"cannot reach the ingest at {self.base}: {exc}") from None
-        body = _json(text)
+            raise ConnectionFailure(f"cannot reach the ingest at {self.base}: {exc or type(exc).__name__}") from None
+        body = json_or_none(text)
         if status >= 400:
             raise failure(status, body, text)
         return body
@@ -96,7 +121,7 @@ def failure(status: int, body: Any, text: str = "") -> ApiFailure:
     return ApiFailure(status, "http_error", text[:200] or "no explanation given")
 
 
-def _json(text: str) -> Any:
+def json_or_none(text: str) -> Any:
     try:
         return orjson.loads(text) if text else None
     except orjson.JSONDecodeError:

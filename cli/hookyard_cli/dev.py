@@ -17,10 +17,10 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+from hookyard_cli import log_files
 from hookyard_cli.devstack import (
     DEFAULT_RABBIT_PORTS,
     InfraError,
@@ -184,32 +184,7 @@ def logs(names: list[str], lines: int, follow: bool) -> int:
     if not any(path.exists() for path in paths.values()):
         print(f"error: no logs in {state_dir() / 'logs'}: has `make up` run here?", file=sys.stderr)
         return 2
-    width = max(len(name) for name in names)
-    offsets = {}
-    for name, path in paths.items():
-        text = path.read_text(errors="replace") if path.exists() else ""
-        for line in text.splitlines()[-lines:]:
-            print(f"{name.ljust(width)} | {line}")
-        offsets[name] = len(text.encode())
-    try:
-        while follow:
-            time.sleep(0.5)
-            for name, path in paths.items():
-                if not path.exists():
-                    continue
-                if path.stat().st_size < offsets[name]:  # truncated: read it again from the top
-                    offsets[name] = 0
-                with open(path, "rb") as log:
-                    log.seek(offsets[name])
-                    added = log.read()
-                # Whole lines only; a line still being written is shown once it ends.
-                complete = added[: added.rfind(b"\n") + 1]
-                offsets[name] += len(complete)
-                for line in complete.decode(errors="replace").splitlines():
-                    print(f"{name.ljust(width)} | {line}", flush=True)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return log_files.show(paths, lines, follow)
 
 
 def main(argv: list[str] | None = None) -> int:

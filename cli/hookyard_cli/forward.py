@@ -16,7 +16,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from hookyard_cli.api import unreachable
-from hookyard_common.listen_wire import Request
+from hookyard_cli.wire import Request
 
 NOT_FORWARDED = {
     "connection",

@@ -15,13 +15,19 @@ what it missed, read from the message log. It resumes from the last point
 the server vouched for (its `hello`, `caught_up` and `heartbeat` times,
 never this machine's clock) less an overlap for messages still in flight,
 and drops every repeat by event id, so nothing is shown or sent twice.
+
+How it fares (connected since when, messages forwarded, the last error) is
+kept in a state file for `hookyard listen status` (listen_state.py);
+`--background`, `listen status` and `listen stop` are in listen_control.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import re
 import signal
 import sys
 import time
@@ -32,8 +38,10 @@ import aiohttp
 import orjson
 from pydantic import ValidationError
 
+from hookyard_cli import listen_control, listen_state, wire
 from hookyard_cli.api import (
-    CliError,
+    ApiFailure,
+    Refused,
     add_connection_flags,
     api_key,
     ingest_url,
@@ -44,8 +52,7 @@ from hookyard_cli.forward import Answer, forward
 from hookyard_cli.seen_ids import SeenIds
 from hookyard_cli.terminal import Style, colour_wanted
 from hookyard_cli.times import iso, moment
-from hookyard_common import listen_wire
-from hookyard_common.listen_wire import CaughtUp, EventFrame, Heartbeat, Hello
+from hookyard_cli.wire import CaughtUp, EventFrame, Heartbeat, Hello
 
 # Messages accepted just before the stream stopped may still have been on their way
 # (and are stamped by whichever replica took them): the catch-up starts this much earlier.
@@ -53,6 +60,7 @@ RESUME_OVERLAP = timedelta(seconds=30)
 PING_SECONDS = 15.0
 CONNECT_SECONDS = 15.0
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+RESOURCE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Handshake answers that waiting will not fix.
 FATAL_STATUSES = {400, 401, 403, 404}
 
@@ -215,6 +223,15 @@ class Listener:
         self.queue: asyncio.Queue[EventFrame] = asyncio.Queue(maxsize=10_000)
         self._first = True
         self._live = False  # did the current connection get as far as `hello`?
+        self.state = listen_state.ListenerState(
+            pid=os.getpid(),
+            target="source" if args.source else "endpoint",
+            target_id=target,
+            forward_to=self.forward_to,
+            url=self.base,
+            started_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+            log=args.log,
+        )
 
     @property
     def _auth(self) -> dict[str, str]:
@@ -249,12 +266,13 @@ class Listener:
                 code, reason = None, "the connection ended"
             except Disconnected as exc:
                 code, reason = exc.code, exc.reason
-            if code == listen_wire.CLOSE_TARGET_GONE:
-                raise CliError(f"{reason}; nothing more to listen to")
+            if code == wire.CLOSE_TARGET_GONE:
+                raise Refused(f"{reason}; nothing more to listen to")
             self.resume.on_drop()
             self.tally.reconnects += self._live
-            delay = 0.0 if code == listen_wire.CLOSE_SHUTDOWN and self.backoff.failures == 0 else self.backoff.next()
+            delay = 0.0 if code == wire.CLOSE_SHUTDOWN and self.backoff.failures == 0 else self.backoff.next()
             what = "Disconnected" if self._live else "Not connected"
+            self._record(connected=False, connected_since=None, last_error=reason)
             self.printer.note(
                 "disconnected",
                 f"{what}: {reason}{f' ({code})' if code else ''}. Trying again in {delay:g} s ...",
@@ -293,7 +311,7 @@ class Listener:
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:
-                    frame = listen_wire.parse(message.data)
+                    frame = wire.parse(message.data)
                 except ValidationError:
                     continue  # a frame of a newer ingest: not for this CLI
                 await self._on_frame(frame, since)
@@ -306,14 +324,14 @@ class Listener:
             return Disconnected(status, f"the ingest answered HTTP {status}")
         # A refused handshake carries no body. The same request without the upgrade goes through
         # the same checks (key, ownership), so its JSON error says what is wrong.
-        explanation = f"HTTP {status}"
+        code, message = "http_error", "no explanation given"
         try:
             async with session.get(self.base + self.path, params=params, headers=self._auth) as response:
                 error = (await response.json(content_type=None))["error"]
-            explanation = f"{error['message']} (HTTP {response.status}, {error['code']})"
+            code, message = error["code"], error["message"]
         except Exception:
             pass
-        return CliError(f"the ingest refused to listen to {self.target}: {explanation}")
+        return ApiFailure(status, code, f"the ingest refused to listen to {self.target}: {message}")
 
     async def _on_frame(self, frame, since: datetime | None) -> None:
         if isinstance(frame, EventFrame):
@@ -336,7 +354,13 @@ class Listener:
                 truncated=frame.truncated,
             )
 
+    def _record(self, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self.state, name, value)
+        listen_state.save(self.state)
+
     def _announce(self, hello: Hello, since: datetime | None) -> None:
+        self._record(connected=True, connected_since=datetime.now().astimezone().isoformat(timespec="seconds"))
         catching = f", catching up from {since.astimezone():%H:%M:%S}" if since else ""
         if self._first:
             text = (
@@ -363,6 +387,11 @@ class Listener:
             answer = await forward(session, self.forward_to, frame.request)
             self.tally.count(frame, answer)
             self.printer.event(frame, answer)
+            failed = answer.error or (answer.status is not None and answer.status >= 500 and f"HTTP {answer.status}")
+            self._record(
+                forwarded=self.tally.forwarded,
+                last_error=f"{self.forward_to}: {failed}" if failed else self.state.last_error,
+            )
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -386,27 +415,55 @@ async def _main(args: argparse.Namespace) -> int:
         if not stopped:
             raise
     finally:
+        listen_state.remove(listener.target, os.getpid())
         if stopped or listener.ever_connected:
             listener.printer.summary(listener.tally)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action:
+        return listen_control.ACTIONS[args.action](args)
+    if not (args.source or args.endpoint) or not args.forward_to:
+        args.parser.error("--source or --endpoint, and --forward-to, are required")
+    if args.background:
+        return listen_control.start_in_background(args)
     return asyncio.run(_main(args))
+
+
+def resource_id(text: str) -> str:
+    """A source or endpoint id as the API issues them (`src_...`, `ep_...`): it also names the state file."""
+    if not RESOURCE_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a source or endpoint id")
+    return text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "listen",
         help="forward a source's (or an endpoint's) webhooks to a local URL",
-        description="Receive a tenant's webhooks on this machine: no tunnel, no public address.",
+        description=(
+            "Receive a tenant's webhooks on this machine: no tunnel, no public address. "
+            "`listen status` shows the listeners running here, `listen stop [ID]` stops them, "
+            "`listen logs [ID] [-f]` shows what background ones printed."
+        ),
     )
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--source", help="a source id: its provider's requests, as sent (signatures verify)")
-    which.add_argument("--endpoint", help="an endpoint id: what it is sent, signed with its whsec_ secret")
-    parser.add_argument("--forward-to", required=True, metavar="URL", help="where to re-send each message")
+    parser.add_argument("action", nargs="?", choices=sorted(listen_control.ACTIONS), help="of running listeners")
+    parser.add_argument("which", nargs="?", metavar="ID", help="with stop, logs: only this source's or endpoint's")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--source", type=resource_id, help="a source id: its provider's requests, as sent (signatures verify)"
+    )
+    which.add_argument(
+        "--endpoint", type=resource_id, help="an endpoint id: what it is sent, signed with its whsec_ secret"
+    )
+    parser.add_argument("--forward-to", metavar="URL", help="where to re-send each message")
+    parser.add_argument("--background", action="store_true", help="run detached; see `listen status`, `listen stop`")
+    parser.add_argument("-n", "--lines", type=int, default=50, help="with logs: lines to show first (50)")
+    parser.add_argument("-f", "--follow", action="store_true", help="with logs: keep showing what is added")
+    parser.add_argument("--log", help=argparse.SUPPRESS)  # where a background listener's output goes
     parser.add_argument("--since", help="first catch up on messages from the log since then (10m, 2h, ISO time)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of text")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the local app (30)")
     add_connection_flags(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)

@@ -2,103 +2,50 @@
 
     hookyard status [--json] [--host HOST]      is every dependency and service ready, and why not
     hookyard up | down | logs [-f]              the local stack (as `make up` / `make down`)
+    hookyard login --url URL [--profile P]      save an ingest's URL and an API key as a profile
     hookyard tenants create NAME [--save]       a tenant and its API key (admin token)
     hookyard tenants broker-account TENANT_ID   the rabbitmqctl commands of its restricted broker user
-    hookyard sources create --provider P        a source and its URL
-    hookyard listen --source SRC --forward-to URL     a tenant's webhooks on this machine
+    hookyard sources create --provider P [--option K=V]   a source and its URL
+    hookyard listen --source SRC --forward-to URL [--background]   a tenant's webhooks on this machine
+    hookyard listen status | stop [ID] | logs [ID] [-f]   the listeners running here
+    hookyard send-test --source SRC | --endpoint EP    one signed test event
     hookyard messages tail                      the received-message log, followed
     hookyard dead-letters replay --since 2h     send dead letters again, with a progress bar
     hookyard parked list | show KEY | redrive KEY|--all   messages parked in hookyard.invalid (admin)
+    hookyard completion bash|zsh|fish           the shell's completion script
+    hookyard --version
 
-`status` checks that the broker and the database answer and that each
-service's `/readyz` says ready, with the reason when one is not. Every
-command reads the same environment variables as the services; after
-`make up` it also reads `.hookyard/env`, so it works with no variable set.
+It installs on its own (`pipx install ./cli`, docs/migrating.md#the-cli-on-its-own)
+and imports nothing of the services'. Every command reads the same
+environment variables as the services; after `make up` it also reads
+`.hookyard/env`, so it works in a clone with no variable set. Exit codes:
+exit_codes.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 
-import aio_pika
-import aiohttp
-import orjson
+import argcomplete
 
-from hookyard_cli import dead_letter_replay, dev, listen, messages_tail, onboarding, parked_messages
+from hookyard_cli import (
+    __version__,
+    completion,
+    dead_letter_replay,
+    dev,
+    exit_codes,
+    listen,
+    login,
+    messages_tail,
+    onboarding,
+    parked_messages,
+    send_test,
+    stack_status,
+)
 from hookyard_cli.api import CliError
 from hookyard_cli.dev import SERVICES, read_env_file, state_dir
-from hookyard_common.core.settings import Settings
-from hookyard_common.store.client import Store
-
-TIMEOUT_SECONDS = 3.0
-
-
-async def _check_broker(settings: Settings) -> tuple[bool, str]:
-    try:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=TIMEOUT_SECONDS)
-    except Exception as exc:
-        return False, f"unreachable: {exc!r}"
-    await connection.close()
-    return True, "connected"
-
-
-async def _check_database(settings: Settings) -> tuple[bool, str]:
-    try:
-        store = await Store.connect(settings.mongo_uri, settings.mongo_db, timeout_seconds=TIMEOUT_SECONDS)
-    except Exception as exc:
-        return False, f"unreachable: {type(exc).__name__}"
-    await store.close()
-    return True, "ping ok"
-
-
-async def _check_service(session: aiohttp.ClientSession, url: str) -> tuple[bool, str]:
-    try:
-        async with session.get(url) as response:
-            body = await response.json(content_type=None)
-    except Exception as exc:
-        return False, f"no answer at {url} ({type(exc).__name__})"
-    if response.status == 200:
-        return True, url
-    failing = [name for name, ok in (body.get("checks") or {}).items() if not ok]
-    reason = body.get("reason") or (f"{', '.join(failing)} unreachable" if failing else body.get("status"))
-    return False, f"{reason} ({url})"
-
-
-async def status(settings: Settings, host: str) -> list[dict]:
-    timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        checks = [_check_broker(settings), _check_database(settings)] + [
-            _check_service(session, f"http://{host}:{settings.service_port(name)}/readyz") for name in SERVICES
-        ]
-        results = await asyncio.gather(*checks)
-    names = ["rabbitmq", "mongodb"] + [f"hookyard-{name}" for name in SERVICES]
-    return [
-        {"component": name, "ready": ok, "detail": detail} for name, (ok, detail) in zip(names, results, strict=True)
-    ]
-
-
-def _print_table(rows: list[dict]) -> None:
-    colour = sys.stdout.isatty()
-    width = max(len(row["component"]) for row in rows)
-    for row in rows:
-        word = "ready" if row["ready"] else "NOT READY"
-        if colour:
-            word = f"\033[{'32' if row['ready'] else '31'}m{word}\033[0m"
-        print(f"{row['component'].ljust(width)}  {word}  {row['detail']}")
-
-
-def run_status(args: argparse.Namespace) -> int:
-    settings = Settings()
-    host = args.host or ("127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host)
-    rows = asyncio.run(status(settings, host))
-    if args.json:
-        print(orjson.dumps({"ready": all(r["ready"] for r in rows), "components": rows}).decode())
-    else:
-        _print_table(rows)
-    return 0 if all(row["ready"] for row in rows) else 1
 
 
 def _add_stack_parsers(sub) -> None:
@@ -111,28 +58,45 @@ def _add_stack_parsers(sub) -> None:
     logs.set_defaults(run=lambda a: dev.logs(a.services, a.lines, a.follow))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hookyard", description="Hookyard's command line.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    status_parser = sub.add_parser("status", help="is each dependency and service reachable and ready")
-    status_parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
-    status_parser.add_argument("--host", help="where the services listen (default: HOOKYARD_HTTP_HOST)")
-    status_parser.set_defaults(run=run_status)
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="hookyard",
+        description="Hookyard's command line.",
+        epilog="exit codes: 0 done, 1 not ready, 2 usage, 3 connection, 4 API error, 130 interrupted",
+    )
+    top.add_argument("--version", action="version", version=f"hookyard {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+    stack_status.add_parser(sub)
     _add_stack_parsers(sub)
+    login.add_parser(sub)
     onboarding.add_parsers(sub)
     listen.add_parser(sub)
+    send_test.add_parser(sub)
     messages_tail.add_parser(sub)
     dead_letter_replay.add_parser(sub)
     parked_messages.add_parser(sub)
-    args = parser.parse_args(argv)
+    completion.add_parser(sub)
+    return top
 
+
+def main(argv: list[str] | None = None) -> int:
+    top = parser()
+    argcomplete.autocomplete(top)  # answers the shell's completion request, when it is one, and exits
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = top.parse_args(words)
+    args.argv = words
     for key, value in read_env_file(state_dir() / "env").items():
         os.environ.setdefault(key, value)
+    if getattr(args, "profile", None) and args.command != "login":
+        os.environ["HOOKYARD_PROFILE"] = args.profile
     try:
         return args.run(args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     hookyard tenants create NAME [--save]
     hookyard tenants broker-account TENANT_ID [--vhost V]
     hookyard sources create --provider stripe --secret whsec_... [--name N] [--json]
+    hookyard sources create --provider meta --secret APP_SECRET --option verify_token=...
 
 Creating a tenant takes the admin token (`HOOKYARD_ADMIN_TOKEN`, which
 `make up` prints and records in `.hookyard/env`). Its API key is shown
@@ -23,10 +24,10 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from hookyard_cli import broker_account
 from hookyard_cli.api import Api, CliError, add_connection_flags, api_key, ingest_url
 from hookyard_cli.dev import state_dir, update_env_file
-from hookyard_common.broker.tenant_accounts import TenantAccount
-from hookyard_common.core.settings import Settings
+from hookyard_cli.stack_status import setting
 
 
 async def _call(args: argparse.Namespace, token: str, method: str, path: str, body: dict) -> dict:
@@ -55,11 +56,16 @@ def create_source(args: argparse.Namespace) -> int:
     body: dict = {"name": args.name or f"{args.provider} source", "provider": args.provider}
     if args.secret:
         body["secrets"] = args.secret
+    if args.option:
+        body["options"] = dict(args.option)
     source = asyncio.run(_call(args, api_key(args.api_key), "POST", "/v1/sources", body))
     if args.json:
         print(orjson.dumps(source).decode())
         return 0
     print(f"Source {source['id']} ({source['provider']}): point the provider at\n  {source['url']}")
+    if source["provider"] == "meta":
+        print("In Meta's app dashboard, give it as the callback URL with the same verify token: Hookyard answers")
+        print("Meta's verification request, and checks X-Hub-Signature-256 with the app secret (--secret).")
     if source.get("secrets_generated"):
         print(f"Its signing secret, shown this once:\n  {source['secrets'][0]}")
     print(f"Then: hookyard listen --source {source['id']} --forward-to http://localhost:3000/webhooks")
@@ -68,10 +74,18 @@ def create_source(args: argparse.Namespace) -> int:
 
 def print_broker_account(args: argparse.Namespace) -> int:
     # The vhost of AMQP_URL unless told: where Hookyard's exchanges are.
-    vhost = args.vhost or URL(Settings().amqp_url).path[1:] or "/"
-    for command in TenantAccount(args.tenant_id).rabbitmqctl(vhost):
+    vhost = args.vhost or URL(setting("AMQP_URL")).path[1:] or "/"
+    for command in broker_account.rabbitmqctl(args.tenant_id, vhost):
         print(command)
     return 0
+
+
+def option(text: str) -> tuple[str, str]:
+    """`--option key=value`: one of the provider's options (docs/ingest.md#providers)."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return key, value
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -96,6 +110,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--name", help="a name for people")
     source.add_argument(
         "--secret", action="append", help="the provider's signing secret (repeatable); generated for hmac"
+    )
+    source.add_argument(
+        "--option",
+        type=option,
+        action="append",
+        metavar="KEY=VALUE",
+        help="a provider option (repeatable): meta's verify_token=..., hmac's signature_header=...",
     )
     source.add_argument("--json", action="store_true")
     add_connection_flags(source)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from hookyard_cli import broker_account
 from hookyard_common.broker import publishers
 from hookyard_common.broker.tenant_accounts import TenantAccount
 from hookyard_common.operational_events import OPERATIONAL, operational_event
@@ -57,7 +58,11 @@ def test_a_tenant_account_writes_only_its_own_routing_keys():
     assert account.user == "ten_a-b"
     assert account.permissions() == {"configure": "^$", "write": "^hookyard\\.events$", "read": "^$"}
     assert account.topic_permissions() == {"exchange": "hookyard.events", "write": "^ten_a\\-b\\.", "read": "^$"}
-    commands = account.rabbitmqctl("/")
+    # The CLI states the same patterns (it installs without hookyard_common).
+    assert broker_account.permissions() == tuple(account.permissions()[k] for k in ("configure", "write", "read"))
+    topic = account.topic_permissions()
+    assert broker_account.topic_permissions("ten_a-b") == (topic["exchange"], topic["write"], topic["read"])
+    commands = broker_account.rabbitmqctl("ten_a-b", "/")
     assert commands[2] == "rabbitmqctl set_topic_permissions -p / ten_a-b hookyard.events '^ten_a\\-b\\.' '^$'"
 
 
@@ -66,5 +71,5 @@ def test_the_cli_prints_the_account_of_a_tenant(capsys):
 
     assert main(["tenants", "broker-account", "ten_q", "--vhost", "prod"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert printed == TenantAccount("ten_q").rabbitmqctl("prod")
+    assert printed == broker_account.rabbitmqctl("ten_q", "prod")
     assert printed[1] == "rabbitmqctl set_permissions -p prod ten_q '^$' '^hookyard\\.events$' '^$'"

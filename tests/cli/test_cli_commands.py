@@ -21,7 +21,7 @@ async def test_tenant_and_source_from_the_cli_then_the_log_followed(platform, tm
     assert code == 0, err
     source = json.loads(out)
     code, _, err = await run_cli("sources", "create", "--provider", "stripe", env=env)
-    assert code == 2 and "secret_required" in err, err
+    assert code == 4 and "secret_required" in err, err  # 4: the API refused it (exit_codes.py)
 
     tail = await CliProcess.start("messages", "tail", "--json", "--interval", "0.2", env=env)
     try:

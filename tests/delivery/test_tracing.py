@@ -127,6 +127,11 @@ def lines():
     worker.setLevel(levels[1])
 
 
+def attempt_lines(lines: list[dict]) -> list[dict]:
+    """The line each delivery attempt writes (`worker.log_attempt`)."""
+    return [e for e in lines if e["message"].startswith("webhook delivered")]
+
+
 async def test_log_lines_carry_the_trace_and_the_ids_in_hand(spans, lines, start_platform, receiver):
     platform = await start_platform(access_log=True)
     keys = [await platform.tenant("one"), await platform.tenant("two")]
@@ -149,7 +154,7 @@ async def test_log_lines_carry_the_trace_and_the_ids_in_hand(spans, lines, start
     await receiver.wait_for("/ok", 2)
     await platform.call("GET", "/healthz")  # a later request on the same client: no ids of its own
     for _ in range(100):
-        if sum(e["message"].startswith("webhook delivered") for e in lines) == 2:
+        if len(attempt_lines(lines)) == 2:
             break
         await asyncio.sleep(0.05)
     finished = spans.get_finished_spans()
@@ -159,7 +164,7 @@ async def test_log_lines_carry_the_trace_and_the_ids_in_hand(spans, lines, start
         [server] = [s for s in finished if s.name == "POST /in/{source_id}" and s.context.trace_id == int(trace, 16)]
         assert (request["tenant_id"], request["event_id"], request["trace_id"]) == (tenant_id, event_id, trace)
         assert request["span_id"] == format(server.context.span_id, "016x")
-        [delivery] = [e for e in lines if e["message"].startswith("webhook delivered") and e.get("event_id") == event_id]
+        [delivery] = [e for e in attempt_lines(lines) if e.get("event_id") == event_id]
         [consume] = [s for s in finished if format(s.context.span_id, "016x") == delivery["span_id"]]
         assert consume.name.endswith(" process") and delivery["trace_id"] == trace
         assert (delivery["tenant_id"], delivery["endpoint_id"]) == (tenant_id, endpoints[n]["id"])

@@ -143,7 +143,7 @@ async def test_two_listeners_each_get_every_message_and_strangers_get_a_404(plat
             receiver.url("/three"),
             env=cli_env(tmp_path / "stranger", platform.base, stranger),
         )
-        assert code == 2 and "no such source" in err and "404" in err, err
+        assert code == 4 and "no such source" in err and "404" in err, err
 
         sent = []
         for n in range(3):

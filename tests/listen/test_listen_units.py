@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hookyard_cli import wire
 from hookyard_cli.api import CliError
 from hookyard_cli.forward import forwarded_headers, target_url
 from hookyard_cli.listen import RESUME_OVERLAP, Backoff, ResumePoint
@@ -124,6 +125,29 @@ def test_frames_round_trip_and_bodies_survive_any_bytes():
     assert parsed == frame and parsed.request.raw_body == raw and parsed.request.body_encoding == "base64"
     # Fields a newer ingest adds are ignored.
     assert listen_wire.parse('{"type": "heartbeat", "at": "2026-11-23T10:00:00Z", "new": 1}') == Heartbeat(at=T0)
+
+
+SERVER_FRAMES = [
+    hello(T0, catching_up=True),
+    EventFrame(
+        id="evt_1", event_type="a.b", received_at=T0, replayed=True, request=Request.of("POST", [], bytes(range(9)))
+    ),
+    CaughtUp(count=3, truncated=True, at=T0),
+    Heartbeat(at=T0),
+]
+
+
+@pytest.mark.parametrize("frame", SERVER_FRAMES, ids=lambda f: f.type)
+def test_the_cli_reads_every_frame_the_ingest_writes(frame):
+    """The CLI's own reading of the protocol (it installs without hookyard_common) agrees with the ingest's."""
+    parsed = wire.parse(frame.to_text())
+    assert type(parsed).__name__ == type(frame).__name__
+    shared = parsed.model_dump(mode="json")
+    assert shared == {k: v for k, v in frame.model_dump(mode="json").items() if k in shared}
+    assert set(frame.model_dump()) - set(shared) <= {"heartbeat_seconds", "source_id"}
+    if isinstance(frame, EventFrame):
+        assert parsed.request.raw_body == frame.request.raw_body
+    assert wire.CLOSE_TARGET_GONE == listen_wire.CLOSE_TARGET_GONE and wire.CLOSE_SHUTDOWN == listen_wire.CLOSE_SHUTDOWN
 
 
 class FakeTerminal(io.StringIO):

@@ -136,9 +136,7 @@ CASES = {
     "standard_webhooks": Case({"secrets": [WHSEC]}, standard_case, "invoice.paid", None),
     "shopify": Case({"secrets": [SECRET]}, shopify_case, "orders.create", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
     "mailgun": Case({"secrets": [SECRET]}, mailgun_case, "mailgun.delivered", None),
-    "meta": Case(
-        {"secrets": [SECRET], "options": {"verify_token": "vt"}}, meta_case, "meta.whatsapp_business_account", None
-    ),
+    "meta": Case({"secrets": [SECRET], "options": {"verify_token": "vt"}}, meta_case, "meta.whatsapp", None),
     "hmac": Case({"secrets": [SECRET]}, hmac_case, "reservation_update", "r-1"),
     "none": Case({}, none_case, "ping", "abc"),
 }

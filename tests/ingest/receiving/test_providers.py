@@ -833,12 +833,39 @@ def test_meta_accepted_with_object_type_and_body_hash_dedup():
     result = verify("meta", req, [META_SECRET], META_OPTIONS)
     assert result == Verified(
         hashlib.sha256(META_BODY.encode()).hexdigest(),
-        "meta.whatsapp_business_account",
+        "meta.whatsapp.messages",
         "meta-sha256",
     )
     body = '{"entry": []}'
     fallback = verify("meta", request(body, meta_headers(META_SECRET, body)), [META_SECRET])
     assert fallback.event_type == "meta.received"
+
+
+def _whatsapp(*values: dict, field: str = "messages") -> dict:
+    changes = [{"field": field, "value": value} for value in values]
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": changes}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "event_type"),
+    [
+        (_whatsapp({"messages": [{"id": "wamid.1", "type": "text"}]}), "meta.whatsapp.messages"),
+        (_whatsapp({"statuses": [{"id": "wamid.1", "status": "delivered"}]}), "meta.whatsapp.statuses"),
+        (_whatsapp({"errors": [{"code": 131000, "title": "Something went wrong"}]}), "meta.whatsapp.errors"),
+        (
+            _whatsapp({"event": "APPROVED"}, field="message_template_status_update"),
+            "meta.whatsapp.message_template_status_update",
+        ),
+        (_whatsapp({"messages": [{"id": "m"}]}, {"statuses": [{"id": "s"}]}), "meta.whatsapp.mixed"),
+        ({"object": "whatsapp_business_account", "entry": [{"id": "1"}]}, "meta.whatsapp"),
+        ({"object": "page", "entry": [{"changes": [{"field": "feed", "value": {}}]}]}, "meta.page.feed"),
+        ({"object": "instagram", "entry": "nonsense"}, "meta.instagram"),
+        ({"entry": []}, "meta.received"),
+    ],
+)
+def test_meta_event_types_tell_messages_statuses_and_errors_apart(body, event_type):
+    raw = json.dumps(body)
+    assert verify("meta", request(raw, meta_headers(META_SECRET, raw)), [META_SECRET]).event_type == event_type
 
 
 META_GOOD = request(META_BODY, meta_headers(META_SECRET))
@@ -970,7 +997,7 @@ ROTATIONS = {
         META_GOOD,
         ["old", META_SECRET],
         META_OPTIONS,
-        Verified(hashlib.sha256(META_BODY.encode()).hexdigest(), "meta.whatsapp_business_account", "meta-sha256"),
+        Verified(hashlib.sha256(META_BODY.encode()).hexdigest(), "meta.whatsapp.messages", "meta-sha256"),
     ),
 }
 

@@ -13,7 +13,6 @@ routing key, the body and the `user_id` name the same tenant (publishers.py).
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 
 from hookyard_common.broker import topology
@@ -38,14 +37,3 @@ class TenantAccount:
     def topic_permissions(self) -> dict[str, str]:
         """Routing keys it may use on the events exchange (`PUT /api/topic-permissions/{vhost}/{user}`)."""
         return {"exchange": topology.EVENTS_EXCHANGE, "write": f"^{re.escape(self.tenant_id)}\\.", "read": NOTHING}
-
-    def rabbitmqctl(self, vhost: str) -> list[str]:
-        """The commands an operator runs to create the account (`add_user` reads the password from stdin)."""
-        p, t, user = self.permissions(), self.topic_permissions(), shlex.quote(self.user)
-        return [
-            f"rabbitmqctl add_user {user}",
-            f"rabbitmqctl set_permissions -p {shlex.quote(vhost)} {user} "
-            + " ".join(shlex.quote(p[k]) for k in ("configure", "write", "read")),
-            f"rabbitmqctl set_topic_permissions -p {shlex.quote(vhost)} {user} "
-            + " ".join(shlex.quote(t[k]) for k in ("exchange", "write", "read")),
-        ]

@@ -4,6 +4,13 @@
 'Verification Requests': Meta subscribes an endpoint with a GET carrying the source's
 `verify_token` option, answered with its challenge (see meta_handshake). The token is a
 credential, so it is never shown back.
+
+Event types say what a delivery carries, from its `entry[].changes[]`: WhatsApp puts
+messages, delivery statuses and errors all under the field `messages`, so the `value`'s
+keys tell them apart (`meta.whatsapp.messages`, `meta.whatsapp.statuses`,
+`meta.whatsapp.errors`); any other field names itself (`meta.whatsapp.account_update`,
+`meta.page.feed`). Meta batches updates, so one request of several kinds is
+`meta.<product>.mixed`: nothing is split, the provider's signature covers the whole body.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from typing import Any
 
 from hookyard_ingest.receiving.providers import signatures
 from hookyard_ingest.receiving.providers.base import (
@@ -41,11 +49,10 @@ class MetaProvider(Provider):
 
     def verify(self, request: InboundRequest, secrets: list[str], options: dict, tolerance_seconds: int) -> Verified:
         signatures.sha256_prefixed_header(request, signatures.secret_keys(secrets), "X-Hub-Signature-256")
-        obj = nonempty_string(request.json_object().get("object"))
         return Verified(
             # Meta sends no delivery id; a retry resends the same bytes.
             dedup_key=hashlib.sha256(request.body).hexdigest(),
-            event_type=normalize_event_type(f"meta.{obj}" if obj else None, "meta.received"),
+            event_type=normalize_event_type(meta_event_type(request.json_object()), "meta.received"),
             signature_scheme="meta-sha256",
         )
 
@@ -54,6 +61,42 @@ class MetaProvider(Provider):
         if challenge is None:
             raise VerificationError("hub.verify_token does not match")
         return Reply(challenge, "text/plain")
+
+
+#: Meta's object names, shortened to the product they belong to.
+PRODUCTS = {"whatsapp_business_account": "whatsapp"}
+#: The keys of a WhatsApp `messages` change's value that say what it carries, the first found wins.
+WHATSAPP_KINDS = ("errors", "statuses", "messages")
+
+
+def meta_event_type(body: Mapping[str, Any]) -> str | None:
+    """`meta.<product>[.<kind>]` from the body's object and changes; None without an object."""
+    obj = nonempty_string(body.get("object"))
+    if obj is None:
+        return None
+    product = PRODUCTS.get(obj, obj)
+    kinds = {_change_kind(change) for change in _changes(body)} - {None}
+    if not kinds:
+        return f"meta.{product}"
+    return f"meta.{product}.{kinds.pop() if len(kinds) == 1 else 'mixed'}"
+
+
+def _changes(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    entries = body.get("entry")
+    if not isinstance(entries, list):
+        return []
+    found = (entry.get("changes") for entry in entries if isinstance(entry, Mapping))
+    return [
+        change for changes in found if isinstance(changes, list) for change in changes if isinstance(change, Mapping)
+    ]
+
+
+def _change_kind(change: Mapping[str, Any]) -> str | None:
+    field = nonempty_string(change.get("field"))
+    value = change.get("value")
+    if field == "messages" and isinstance(value, Mapping):
+        return next((kind for kind in WHATSAPP_KINDS if value.get(kind)), field)
+    return field
 
 
 def meta_handshake(query: Mapping[str, str], options: dict) -> str | None:
