@@ -1,7 +1,6 @@
 """The service runner: probes, readiness that follows the broker, reconnection, shutdown."""
 
 import asyncio
-import shutil
 
 import aiohttp
 import pytest
@@ -59,7 +58,6 @@ async def test_start_up_failure_is_reported_and_exits_non_zero(settings):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("true") is None, reason="needs a POSIX shell")
 async def test_readiness_follows_the_broker_and_consumers_come_back(settings, infra, tmp_path):
     """Kill the broker under a running service: /readyz fails, then recovers by itself."""
     if infra.local_rabbit is None:
