@@ -4,6 +4,9 @@ import asyncio
 import json
 
 from helpers import endpoint, publish
+from hookyard_cli.devstack import free_port
+
+EVENTS = 3
 
 
 async def health_of(ingest, key, endpoint_id) -> dict:
@@ -59,8 +62,18 @@ async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, r
     assert dead["data"] == []
 
 
-async def test_failing_warnings_then_disabled_once_each(start_platform, receiver):
-    platform = await start_platform(endpoint_disable_after_seconds=1.5, circuit_minimum_requests=1000)
+async def test_failing_warnings_then_disabled_once_each_across_replicas(
+    start_platform, start_dispatcher, start_consumer, receiver
+):
+    """Two dispatchers and two retriers see the same failures; each warning and the disabling
+    are announced once (docs/delivery.md: "once however many replicas see the failures")."""
+    from hookyard_retrier.main import setup as retrier_setup
+
+    fast = {"endpoint_disable_after_seconds": 1.5, "circuit_minimum_requests": 1000}
+    platform = await start_platform(**fast)
+    same = {**platform.settings.model_dump(), **fast}
+    await start_dispatcher(**{**same, "dispatcher_port": free_port()})
+    await start_consumer("retrier", retrier_setup, **{**same, "retrier_port": free_port()})
     key = await platform.tenant()
     failing = await endpoint(
         platform,
@@ -70,7 +83,8 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
         retry_policy={"schedule_seconds": [0.04] * 50, "jitter": False},
     )
     await endpoint(platform, key, receiver.url("/ops"), event_types=["endpoint.*"])
-    await publish(platform, key, "order.created")
+    for n in range(EVENTS):  # so both dispatchers take first attempts, and both retriers retries
+        await publish(platform, key, "order.created", {"n": n})
     requests = await receiver.wait_for("/ops", 4, timeout=15)
     await asyncio.sleep(0.5)  # nothing more must come
     events = [json.loads(r["body"]) for r in receiver.requests["/ops"]]
@@ -82,9 +96,9 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
 
     shown = await health_of(platform, key, failing["id"])
     assert shown["active"] is False and "failing continuously" in shown["disabled_reason"]
-    # The message still in flight is kept as a dead letter, to replay once the endpoint is fixed.
+    # The messages still in flight are kept as dead letters, to replay once the endpoint is fixed.
     status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
-    assert [d["reason"] for d in dead["data"]] == ["endpoint_disabled"]
+    assert [d["reason"] for d in dead["data"]] == ["endpoint_disabled"] * EVENTS
     # The failing endpoint never hears bad news about itself.
     assert all(json.loads(r["body"])["type"] == "order.created" for r in receiver.requests["/down"])
 
@@ -98,6 +112,40 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
         "pause_seconds": 0.0,
         "probe_until": None,
     }
+
+
+async def updates_of(store, collection: str) -> int:
+    """The database's own count of update commands on `collection` (the `top` admin command)."""
+    top = await store.client.admin.command("top")
+    return top["totals"].get(f"{store.db.name}.{collection}", {}).get("update", {}).get("count", 0)
+
+
+async def test_a_healthy_endpoint_costs_no_database_write(platform, receiver, settings):
+    """docs/delivery.md: "a healthy endpoint costs no database write": its window is kept in memory."""
+    from hookyard_common.delivery.endpoint_cache import COLLECTION
+    from hookyard_common.store.client import Store
+
+    key = await platform.tenant()
+    url = receiver.behave("/fine", [(200, 0)])
+    await endpoint(platform, key, url, event_types=["order.*"])
+    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+    try:
+        before = await updates_of(store, COLLECTION)
+        for n in range(30):
+            await publish(platform, key, "order.created", {"n": n})
+        await receiver.wait_for("/fine", 30)
+        assert await updates_of(store, COLLECTION) == before, "a healthy endpoint's deliveries wrote to it"
+        # The count is real: one failure (the start of a failing run) is written at once.
+        receiver.behave("/fine", [(500, 0), (200, 0)])
+        await publish(platform, key, "order.created", {"n": 30})
+        await wait_until(lambda: _true(len(receiver.requests["/fine"]) >= 32))
+        assert await updates_of(store, COLLECTION) > before
+    finally:
+        await store.close()
+
+
+async def _true(value):
+    return value
 
 
 def pauses_so_far() -> float:
