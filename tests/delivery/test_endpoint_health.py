@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from helpers import endpoint, publish
+from helpers import endpoint, eventually, publish
 from hookyard_cli.devstack import free_port
 
 EVENTS = 3
@@ -13,15 +13,6 @@ async def health_of(ingest, key, endpoint_id) -> dict:
     status, body, _ = await ingest.call("GET", f"/v1/endpoints/{endpoint_id}", token=key)
     assert status == 200, body
     return body
-
-
-async def wait_until(check, timeout=10.0, interval=0.05):
-    for _ in range(int(timeout / interval)):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, receiver):
@@ -38,14 +29,17 @@ async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, r
         shown = await health_of(platform, key, ep["id"])
         return shown if shown["health"]["paused_until"] else None
 
-    shown = await wait_until(paused)
+    shown = await eventually(paused, timeout=10, what="the pause")
     assert shown["health"]["failing_since"] is not None and shown["active"] is True
 
-    # While paused, retries wait on the broker instead of hammering the endpoint.
-    await asyncio.sleep(0.4)  # replicas' endpoint caches catch up
-    before = len(receiver.requests["/flaky"])
-    await asyncio.sleep(0.8)
-    assert len(receiver.requests["/flaky"]) == before, "attempts went out while the endpoint was paused"
+    # While paused, retries wait on the broker instead of hammering the endpoint: once the
+    # replicas' endpoint caches have caught up, no attempt goes out for 0.8 s (retries come every 0.1 s).
+    async def quiet() -> bool:
+        before = len(receiver.requests["/flaky"])
+        await asyncio.sleep(0.8)
+        return len(receiver.requests["/flaky"]) == before
+
+    await eventually(quiet, timeout=5, interval=0, what="no attempt while paused")
 
     # The endpoint recovers: once the pause is over one delivery probes it, then the rest follow.
     receiver.behave("/flaky", [(200, 0)])
@@ -55,7 +49,7 @@ async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, r
         after = receiver.requests["/flaky"][recovered_from:]
         return len({json.loads(r["body"])["data"]["n"] for r in after}) == 5
 
-    await wait_until(all_delivered, timeout=15)
+    await eventually(all_delivered, timeout=15, what="every event after the recovery")
     shown = await health_of(platform, key, ep["id"])
     assert shown["health"]["paused_until"] is None and shown["health"]["failing_since"] is None
     status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
@@ -138,14 +132,10 @@ async def test_a_healthy_endpoint_costs_no_database_write(platform, receiver, se
         # The count is real: one failure (the start of a failing run) is written at once.
         receiver.behave("/fine", [(500, 0), (200, 0)])
         await publish(platform, key, "order.created", {"n": 30})
-        await wait_until(lambda: _true(len(receiver.requests["/fine"]) >= 32))
+        await eventually(lambda: len(receiver.requests["/fine"]) >= 32, timeout=10, what="the failure and its retry")
         assert await updates_of(store, COLLECTION) > before
     finally:
         await store.close()
-
-
-async def _true(value):
-    return value
 
 
 def pauses_so_far() -> float:
@@ -187,7 +177,7 @@ async def test_a_failing_endpoint_is_paused_once_the_window_holds_enough_attempt
         shown = await health_of(platform, key, ep["id"])
         return shown if shown["health"]["paused_until"] else None
 
-    await wait_until(paused)
+    await eventually(paused, timeout=10, what="the pause")
     await asyncio.sleep(0.5)
     # One first attempt (the dispatcher's window) and six retries (the retrier's): the sixth
     # failure one replica saw filled its window to the minimum volume, and nothing went out after.
