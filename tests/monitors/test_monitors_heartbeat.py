@@ -232,7 +232,8 @@ async def test_three_racing_heartbeat_workers_flip_and_alert_each_change_once(wo
 
 async def test_a_ping_landing_between_the_scans_read_and_its_flip_wins(world, settings):
     """The scan read a monitor past its deadline and would flip it down; a ping lands before the
-    scan's write. The write is conditional on the deadline it read, so the ping wins: no flip."""
+    scan's write. The write is conditional on the deadline it read, so the ping wins: no flip.
+    The interleaving is made, not hoped for: the scan's read, the ping, then the scan's write."""
     clock, ingest, key, heartbeat = world
     created = await create_monitor(ingest, key, heartbeat_interval_seconds=60, grace_seconds=0)
     async with EventTap(settings.amqp_url) as tap:
@@ -247,23 +248,8 @@ async def test_a_ping_landing_between_the_scans_read_and_its_flip_wins(world, se
         await heartbeat.settled()
         assert (await monitor(ingest, key, created["id"]))["state"] == "up"
         assert await flips_of(ingest, key, created["id"], 1) == [("new", "up", "ping")]
-
-        # The same race left to the scheduler: scans and pings at once, on many monitors.
-        racing = [
-            await create_monitor(ingest, key, name=f"race {n}", heartbeat_interval_seconds=60, grace_seconds=0)
-            for n in range(20)
-        ]
-        for other in racing:
-            await ping(ingest, other["token"])
-        await heartbeat.settled()
-        racing.append(created)
-        clock.advance(61)
-        await asyncio.gather(heartbeat.scan(), *(ping(ingest, other["token"]) for other in racing), heartbeat.scan())
-        await heartbeat.settled()
-        await tap.take(len(racing))
-    for other in racing:  # pinged last, so up; a down that won the race was followed by the ping's up
-        assert (await monitor(ingest, key, other["id"]))["state"] == "up", other["name"]
-        assert tap.of(other["id"]) in (["monitor.up"], ["monitor.up", "monitor.down", "monitor.up"])
+        await tap.take(1)
+    assert tap.of(created["id"]) == ["monitor.up"]
 
 
 async def test_a_change_whose_settler_died_is_settled_once_by_the_sweep(world, heartbeats, settings):
