@@ -127,7 +127,8 @@ def main() -> int:
     """Put every tool in place (what `make test` runs first); non-zero if one is missing under the switch."""
     for tool in (promtool, nginx, openssl, systemd_analyze, chromium):
         try:
-            print(f"{tool.__name__}: {tool()}")
+            found = tool()
+            print(f"{tool.__name__}: {' '.join(map(str, found)) if isinstance(found, tuple) else found}")
         except pytest.skip.Exception as missing:
             print(f"{tool.__name__}: {missing.msg}", file=sys.stderr)
         except pytest.fail.Exception as missing:
