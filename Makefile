@@ -32,7 +32,9 @@ down:
 status: install
 	$(VENV)/bin/hookyard status
 
+# The command-line tools the tests need first (tests/tools.py: apt-get only for what is missing).
 test: install
+	$(VENV)/bin/python tests/tools.py
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The style and type gates, at zero findings: what CI runs before the tests.

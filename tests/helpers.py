@@ -55,6 +55,25 @@ def wait_until(check, *, timeout: float, interval: float = 0.1, what: str = "con
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def eventually(check, *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """`check()`'s first truthy result (it may be a coroutine function), polled every `interval`
+    for at most `timeout` s: a wait for a condition, never a fixed window that a busy machine misses."""
+    import asyncio
+    import inspect
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
 def start_service(name: str, settings: Settings, log_dir: Path) -> subprocess.Popen:
     with open(log_dir / f"{name}.log", "wb") as log:  # the service keeps its own copy of the descriptor
         return subprocess.Popen(

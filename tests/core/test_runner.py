@@ -1,7 +1,6 @@
 """The service runner: probes, readiness that follows the broker, reconnection, shutdown."""
 
 import asyncio
-import shutil
 
 import aiohttp
 import pytest
@@ -58,39 +57,57 @@ async def test_start_up_failure_is_reported_and_exits_non_zero(settings):
     assert code == 1
 
 
+BACKLOG = 20
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("true") is None, reason="needs a POSIX shell")
 async def test_readiness_follows_the_broker_and_consumers_come_back(settings, infra, tmp_path):
-    """Kill the broker under a running service: /readyz fails, then recovers by itself."""
+    """Kill the broker under a running service: /readyz fails, then recovers by itself. A backlog
+    published (and confirmed) before the broker went down, and held unacked by the consumer,
+    is delivered again after it returns: acks come after the work, and the queue is durable."""
     if infra.local_rabbit is None:
         pytest.skip("needs a broker this test can kill (a local RabbitMQ node)")
     rabbit = LocalRabbitMQ(tmp_path / "rabbit", RabbitPorts.free(), tmp_path / "run", node="hookyard-outage")
     rabbit.start()
     settings = settings.model_copy(update={"amqp_url": rabbit.url})
     received: list[bytes] = []
+    held: list[bytes] = []
+    broker_back = asyncio.Event()
     stop = asyncio.Event()
 
     async def setup(ctx: Context) -> None:
         async def collect(message):
-            received.append(message.body)
+            if broker_back.is_set():
+                received.append(message.body)
+                return
+            held.append(message.body)  # in hand when the broker dies: never acked
+            await broker_back.wait()
 
         await ctx.consume(topology.DISPATCH_QUEUE, collect)
 
     task = asyncio.create_task(runner.serve("dispatcher", setup, settings=settings, stop_signal=stop))
     port = settings.dispatcher_port
+    backlog = {f"backlog-{n}".encode() for n in range(BACKLOG)}
     try:
         async with aiohttp.ClientSession() as session:
             await _poll(lambda: _is_ready(session, port, True), 30)
+            publisher = await Broker.connect(rabbit.url, settings.retry_tiers_ms)
+            for body in sorted(backlog):
+                await publisher.publish(body, routing_key="ten.a")
+            await publisher.close()
+            await _poll(lambda: _true(len(held) == BACKLOG), 15)
 
             rabbit.kill()
             await _poll(lambda: _is_ready(session, port, False), 15)
             status, body = await _readyz(session, port)
             assert status == 503 and body["checks"]["broker"] is False
+            broker_back.set()  # the handlers in hand return; their acks have no channel left to go to
 
             rabbit.start()
             await _poll(lambda: _is_ready(session, port, True), 60)
 
-        # The consumer was restored with the connection: a new event reaches it.
+        await _poll(lambda: _true(backlog <= set(received)), 30)
+        # The consumer was restored with the connection: a new event reaches it too.
         publisher = await Broker.connect(rabbit.url, settings.retry_tiers_ms)
         await publisher.publish(b"after-restart", routing_key="ten.a")
         await publisher.close()

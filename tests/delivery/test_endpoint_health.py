@@ -3,22 +3,16 @@
 import asyncio
 import json
 
-from helpers import endpoint, publish
+from helpers import endpoint, eventually, publish
+from hookyard_cli.devstack import free_port
+
+EVENTS = 3
 
 
 async def health_of(ingest, key, endpoint_id) -> dict:
     status, body, _ = await ingest.call("GET", f"/v1/endpoints/{endpoint_id}", token=key)
     assert status == 200, body
     return body
-
-
-async def wait_until(check, timeout=10.0, interval=0.05):
-    for _ in range(int(timeout / interval)):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, receiver):
@@ -35,14 +29,17 @@ async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, r
         shown = await health_of(platform, key, ep["id"])
         return shown if shown["health"]["paused_until"] else None
 
-    shown = await wait_until(paused)
+    shown = await eventually(paused, timeout=10, what="the pause")
     assert shown["health"]["failing_since"] is not None and shown["active"] is True
 
-    # While paused, retries wait on the broker instead of hammering the endpoint.
-    await asyncio.sleep(0.4)  # replicas' endpoint caches catch up
-    before = len(receiver.requests["/flaky"])
-    await asyncio.sleep(0.8)
-    assert len(receiver.requests["/flaky"]) == before, "attempts went out while the endpoint was paused"
+    # While paused, retries wait on the broker instead of hammering the endpoint: once the
+    # replicas' endpoint caches have caught up, no attempt goes out for 0.8 s (retries come every 0.1 s).
+    async def quiet() -> bool:
+        before = len(receiver.requests["/flaky"])
+        await asyncio.sleep(0.8)
+        return len(receiver.requests["/flaky"]) == before
+
+    await eventually(quiet, timeout=5, interval=0, what="no attempt while paused")
 
     # The endpoint recovers: once the pause is over one delivery probes it, then the rest follow.
     receiver.behave("/flaky", [(200, 0)])
@@ -52,15 +49,25 @@ async def test_a_failing_endpoint_is_paused_probed_and_resumed(start_platform, r
         after = receiver.requests["/flaky"][recovered_from:]
         return len({json.loads(r["body"])["data"]["n"] for r in after}) == 5
 
-    await wait_until(all_delivered, timeout=15)
+    await eventually(all_delivered, timeout=15, what="every event after the recovery")
     shown = await health_of(platform, key, ep["id"])
     assert shown["health"]["paused_until"] is None and shown["health"]["failing_since"] is None
     status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
     assert dead["data"] == []
 
 
-async def test_failing_warnings_then_disabled_once_each(start_platform, receiver):
-    platform = await start_platform(endpoint_disable_after_seconds=1.5, circuit_minimum_requests=1000)
+async def test_failing_warnings_then_disabled_once_each_across_replicas(
+    start_platform, start_dispatcher, start_consumer, receiver
+):
+    """Two dispatchers and two retriers see the same failures; each warning and the disabling
+    are announced once (docs/delivery.md: "once however many replicas see the failures")."""
+    from hookyard_retrier.main import setup as retrier_setup
+
+    fast = {"endpoint_disable_after_seconds": 1.5, "circuit_minimum_requests": 1000}
+    platform = await start_platform(**fast)
+    same = {**platform.settings.model_dump(), **fast}
+    await start_dispatcher(**{**same, "dispatcher_port": free_port()})
+    await start_consumer("retrier", retrier_setup, **{**same, "retrier_port": free_port()})
     key = await platform.tenant()
     failing = await endpoint(
         platform,
@@ -70,7 +77,8 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
         retry_policy={"schedule_seconds": [0.04] * 50, "jitter": False},
     )
     await endpoint(platform, key, receiver.url("/ops"), event_types=["endpoint.*"])
-    await publish(platform, key, "order.created")
+    for n in range(EVENTS):  # so both dispatchers take first attempts, and both retriers retries
+        await publish(platform, key, "order.created", {"n": n})
     requests = await receiver.wait_for("/ops", 4, timeout=15)
     await asyncio.sleep(0.5)  # nothing more must come
     events = [json.loads(r["body"]) for r in receiver.requests["/ops"]]
@@ -82,9 +90,9 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
 
     shown = await health_of(platform, key, failing["id"])
     assert shown["active"] is False and "failing continuously" in shown["disabled_reason"]
-    # The message still in flight is kept as a dead letter, to replay once the endpoint is fixed.
+    # The messages still in flight are kept as dead letters, to replay once the endpoint is fixed.
     status, dead, _ = await platform.call("GET", "/v1/dead-letters", token=key)
-    assert [d["reason"] for d in dead["data"]] == ["endpoint_disabled"]
+    assert [d["reason"] for d in dead["data"]] == ["endpoint_disabled"] * EVENTS
     # The failing endpoint never hears bad news about itself.
     assert all(json.loads(r["body"])["type"] == "order.created" for r in receiver.requests["/down"])
 
@@ -98,6 +106,36 @@ async def test_failing_warnings_then_disabled_once_each(start_platform, receiver
         "pause_seconds": 0.0,
         "probe_until": None,
     }
+
+
+async def updates_of(store, collection: str) -> int:
+    """The database's own count of update commands on `collection` (the `top` admin command)."""
+    top = await store.client.admin.command("top")
+    return top["totals"].get(f"{store.db.name}.{collection}", {}).get("update", {}).get("count", 0)
+
+
+async def test_a_healthy_endpoint_costs_no_database_write(platform, receiver, settings):
+    """docs/delivery.md: "a healthy endpoint costs no database write": its window is kept in memory."""
+    from hookyard_common.delivery.endpoint_cache import COLLECTION
+    from hookyard_common.store.client import Store
+
+    key = await platform.tenant()
+    url = receiver.behave("/fine", [(200, 0)])
+    await endpoint(platform, key, url, event_types=["order.*"])
+    store = await Store.connect(settings.mongo_uri, settings.mongo_db)
+    try:
+        before = await updates_of(store, COLLECTION)
+        for n in range(30):
+            await publish(platform, key, "order.created", {"n": n})
+        await receiver.wait_for("/fine", 30)
+        assert await updates_of(store, COLLECTION) == before, "a healthy endpoint's deliveries wrote to it"
+        # The count is real: one failure (the start of a failing run) is written at once.
+        receiver.behave("/fine", [(500, 0), (200, 0)])
+        await publish(platform, key, "order.created", {"n": 30})
+        await eventually(lambda: len(receiver.requests["/fine"]) >= 32, timeout=10, what="the failure and its retry")
+        assert await updates_of(store, COLLECTION) > before
+    finally:
+        await store.close()
 
 
 def pauses_so_far() -> float:
@@ -139,7 +177,7 @@ async def test_a_failing_endpoint_is_paused_once_the_window_holds_enough_attempt
         shown = await health_of(platform, key, ep["id"])
         return shown if shown["health"]["paused_until"] else None
 
-    await wait_until(paused)
+    await eventually(paused, timeout=10, what="the pause")
     await asyncio.sleep(0.5)
     # One first attempt (the dispatcher's window) and six retries (the retrier's): the sixth
     # failure one replica saw filled its window to the minimum volume, and nothing went out after.

@@ -8,6 +8,7 @@ from email.utils import formatdate
 from prometheus_client import REGISTRY
 
 from helpers import endpoint, publish
+from hookyard_cli.devstack import free_port
 
 
 async def dead_letters_once(platform, key, count: int) -> list[dict]:
@@ -50,9 +51,13 @@ async def test_retry_after_moves_the_next_attempt(platform, receiver):
     assert gaps(requests)[0] >= 0.95
 
 
-async def test_dead_letter_then_replay_delivers_once(platform, receiver):
+async def test_dead_letter_then_replay_delivers_once(start_platform, start_ingest, receiver):
+    platform = await start_platform()
+    # A second ingest replica on the same broker and database: the replay claims race across both.
+    other = await start_ingest(**{**platform.settings.model_dump(), "ingest_port": free_port()})
     key = await platform.tenant()
-    url = receiver.behave("/later", [(500, 0), (500, 0), (200, 0)])
+    # The replayed delivery takes a second, so the dead letter is still there (replaying) for every loser.
+    url = receiver.behave("/later", [(500, 0), (500, 0), (200, 1.0)])
     ep = await endpoint(platform, key, url, event_types=["order.*"], retry_policy={"schedule_seconds": [0.05]})
     await publish(platform, key, "order.created", {"n": 1})
     await receiver.wait_for("/later", 2)
@@ -68,15 +73,15 @@ async def test_dead_letter_then_replay_delivers_once(platform, receiver):
     assert status == 200 and entry["event"]["payload"] == {"n": 1} and entry["event"]["event_type"] == "order.created"
     assert [(a["attempt"], a["status"]) for a in entry["attempts"]] == [(1, 500), (2, 500)]
 
-    status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
-    assert status == 202
-    # A second replay while the first is in flight is refused, not duplicated.
-    status, body, _ = await platform.call("POST", f"/v1/dead-letters/{letter['id']}/retry", token=key)
-    assert (status, body["error"]["code"]) in ((409, "already_replaying"), (404, "unknown_dead_letter"))
+    # Two clicks on each replica at once: exactly one claim wins, the others are told it is in flight.
+    replay = f"/v1/dead-letters/{letter['id']}/retry"
+    answers = await asyncio.gather(*(replica.call("POST", replay, token=key) for replica in (platform, other) * 2))
+    outcomes = sorted((status, body.get("error", {}).get("code")) for status, body, _ in answers)
+    assert outcomes == [(202, None)] + [(409, "already_replaying")] * 3, outcomes
     requests = await receiver.wait_for("/later", 3)
     assert len({r["headers"]["webhook-id"] for r in requests}) == 1
     assert await dead_letters_once(platform, key, 0) == []
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a second replay would be published beside the first: it has had its time
     assert len(receiver.requests["/later"]) == 3
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 import tomllib
 from unittest import mock
@@ -20,7 +19,7 @@ import pytest
 from helpers import REPO
 from hookyard_common.core.settings import Settings
 from hookyard_ingest.receiving.sources import BODY_LIMIT_FACTOR
-from tools import nginx, nginx_config
+from tools import nginx, nginx_config, openssl, systemd_analyze
 
 VM = REPO / "deploy" / "vm"
 SERVICES = ("ingest", "dispatcher", "retrier", "heartbeat")
@@ -80,9 +79,7 @@ def test_units_run_the_services_hardened_with_time_to_shut_down(service):
 
 
 def test_systemd_accepts_the_units(tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed on this machine")
+    analyze = systemd_analyze()
     environment = tmp_path / "hookyard.env"
     environment.write_text((VM / "hookyard.env.example").read_text())
     for service in SERVICES:
@@ -90,7 +87,7 @@ def test_systemd_accepts_the_units(tmp_path):
         text = text.replace("/opt/hookyard", str(REPO)).replace("/etc/hookyard/hookyard.env", str(environment))
         (tmp_path / f"hookyard-{service}.service").write_text(text)
     result = subprocess.run(
-        [analyze, "verify", *(str(tmp_path / f"hookyard-{s}.service") for s in SERVICES)],
+        [str(analyze), "verify", *(str(tmp_path / f"hookyard-{s}.service") for s in SERVICES)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -131,11 +128,9 @@ def test_the_nginx_site_forwards_client_details_and_the_ingests_body_limit():
 
 def test_nginx_accepts_the_site(tmp_path):
     binary = nginx()
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed: no certificate for the TLS server block")
     subprocess.run(
         [
-            "openssl",
+            str(openssl()),
             "req",
             "-x509",
             "-newkey",

@@ -20,6 +20,7 @@ from hookyard_common.runtime.collections import COLLECTIONS
 from hookyard_common.schemas import MonitorState
 from hookyard_common.store.client import Store
 from hookyard_heartbeat.main import setup
+from hookyard_heartbeat.scanner import ScanResult
 from monitor_helpers import EventTap, MovableClock, create_monitor, listed, monitor, ping
 
 heartbeats = monitor_helpers.heartbeats  # the fixture, shared with tests/migration
@@ -189,6 +190,28 @@ async def test_three_racing_heartbeat_workers_flip_and_alert_each_change_once(wo
         assert tap.of(created["id"]) == ["monitor.up", "monitor.late", "monitor.down"], created["name"]
     assert len(tap.events) == 3 * len(monitors)
     assert await first.store[FLIPS].count_documents({}) == 3 * len(monitors)
+
+
+async def test_a_ping_landing_between_the_scans_read_and_its_flip_wins(world, settings):
+    """The scan read a monitor past its deadline and would flip it down; a ping lands before the
+    scan's write. The write is conditional on the deadline it read, so the ping wins: no flip.
+    The interleaving is made, not hoped for: the scan's read, the ping, then the scan's write."""
+    clock, ingest, key, heartbeat = world
+    created = await create_monitor(ingest, key, heartbeat_interval_seconds=60, grace_seconds=0)
+    async with EventTap(settings.amqp_url) as tap:
+        await ping(ingest, created["token"])
+        await heartbeat.settled()
+        clock.advance(61)  # past interval + grace: down is due
+        read = await heartbeat.store[COLLECTION].find_one({"_id": created["id"]}, {**Snapshot.FIELDS, "due_at": 1})
+        assert (await ping(ingest, created["token"]))[0] == 200  # lands after the read
+        result = ScanResult()
+        await heartbeat.scanner._expire(read, clock(), result)  # noqa: SLF001 - the scan's write, on what it read
+        assert result.flipped == 0, "the scan flipped a monitor that had just pinged"
+        await heartbeat.settled()
+        assert (await monitor(ingest, key, created["id"]))["state"] == "up"
+        assert await flips_of(ingest, key, created["id"], 1) == [("new", "up", "ping")]
+        await tap.take(1)
+    assert tap.of(created["id"]) == ["monitor.up"]
 
 
 async def test_a_change_whose_settler_died_is_settled_once_by_the_sweep(world, heartbeats, settings):

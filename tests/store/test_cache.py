@@ -1,10 +1,39 @@
-"""The per-replica cache: stale entries served only within their bound, invalidation wins over a read."""
+"""The per-replica cache: stale entries served only within their bound, invalidation wins over a read.
+
+Its time is a clock the test moves (`clock.advance`), so "expired, within the stale bound"
+is exactly that however busy the machine; the event loop keeps real time.
+"""
 
 import asyncio
+import types
 
 import pytest
 
+from helpers import eventually
+from hookyard_common.core import cache as cache_module
 from hookyard_common.core.cache import RefreshingCache
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch) -> Clock:
+    moved = Clock()
+    monkeypatch.setattr(cache_module, "time", types.SimpleNamespace(monotonic=moved.monotonic))
+    return moved
+
+
+async def serves(cache: RefreshingCache, key: str, value) -> bool:
+    return await cache.get(key) == value
 
 
 class Source:
@@ -21,26 +50,26 @@ class Source:
         return value
 
 
-async def test_an_entry_long_past_its_expiry_is_read_again_before_it_is_served():
+async def test_an_entry_long_past_its_expiry_is_read_again_before_it_is_served(clock):
     source = Source()
     cache = RefreshingCache(source.load, ttl_seconds=0.05, stale_seconds=0.05)
     assert await cache.get("k") == 1
     source.value = 2
-    await asyncio.sleep(0.07)  # expired, within the stale bound: served, refreshed behind
+    clock.advance(0.07)  # expired, within the stale bound: served, refreshed behind
     assert await cache.get("k") == 1
-    await asyncio.sleep(0.01)
-    assert await cache.get("k") == 2
+    await eventually(lambda: serves(cache, "k", 2), timeout=5, what="the refresh behind the stale answer")
+    assert source.reads == 2
     source.value = 3
-    await asyncio.sleep(0.2)  # far past the bound: the get waits for the fresh value
+    clock.advance(0.2)  # far past the bound: the get waits for the fresh value
     assert await cache.get("k") == 3
 
 
-async def test_unbounded_staleness_serves_the_old_value_once():
+async def test_unbounded_staleness_serves_the_old_value_once(clock):
     source = Source()
     cache = RefreshingCache(source.load, ttl_seconds=0.01)
     await cache.get("k")
     source.value = 2
-    await asyncio.sleep(0.05)
+    clock.advance(0.05)
     assert await cache.get("k") == 1
 
 
@@ -49,7 +78,7 @@ async def test_a_read_started_before_an_invalidation_is_not_kept():
     cache = RefreshingCache(source.load, ttl_seconds=60)
     source.gate = asyncio.Event()
     early = asyncio.ensure_future(cache.get("k"))  # reads value 1, held at the gate
-    await asyncio.sleep(0.01)
+    await eventually(lambda: source.reads == 1, timeout=5, what="the early read at the gate")
     source.value = 2
     cache.invalidate("k")
     source.gate.set()
@@ -69,7 +98,7 @@ class Sparse(Source):
         return 1 if key in self.present else None
 
 
-async def test_absent_keys_are_remembered_for_their_own_time_and_forgotten_on_invalidation():
+async def test_absent_keys_are_remembered_for_their_own_time_and_forgotten_on_invalidation(clock):
     source = Sparse(set())
     cache = RefreshingCache(source.load, ttl_seconds=60, absent_seconds=0.05)
     assert [await cache.get("gone") for _ in range(5)] == [None] * 5 and source.reads == 1
@@ -78,9 +107,9 @@ async def test_absent_keys_are_remembered_for_their_own_time_and_forgotten_on_in
     assert await cache.get("gone") == 1 and source.reads == 2
     source.present.add("new")
     assert await cache.get("new") == 1
-    await asyncio.sleep(0.07)
+    clock.advance(0.07)
     assert await cache.get("other") is None and source.reads == 4
-    await asyncio.sleep(0.07)  # past its short time, an absent key is asked again (never served stale)
+    clock.advance(0.07)  # past its short time, an absent key is asked again (never served stale)
     assert await cache.get("other") is None and source.reads == 5
 
 
@@ -109,28 +138,26 @@ class Flaky(Source):
         return self.value
 
 
-async def test_keep_on_failure_serves_what_was_known_while_the_database_is_away_and_never_past_a_fresh_read():
+async def test_keep_on_failure_serves_what_was_known_while_the_database_is_away_and_never_past_a_fresh_read(clock):
     source = Flaky()
     cache = RefreshingCache(source.load, ttl_seconds=0.05, stale_seconds=0, keep_on_failure=True)
     assert await cache.get("k") == 1
     source.down = True
-    await asyncio.sleep(0.07)
+    clock.advance(0.07)
     assert await cache.get("k") == 1, "the read failed: the known value holds"
     reads = source.reads
     assert await cache.get("k") == 1, "within the hold, the known value is served at once"
-    await asyncio.sleep(0)
-    assert source.reads == reads + 1, "and a read is tried behind it"
+    await eventually(lambda: source.reads == reads + 1, timeout=5, what="a read tried behind it")
     source.down, source.value = False, 2
-    cache._failing_until = 0.0  # the hold has run out (FAILURE_HOLD_SECONDS), without sleeping through it
-    await asyncio.sleep(0.01)
+    clock.advance(cache_module.FAILURE_HOLD_SECONDS + 1)  # the hold has run out
     assert await cache.get("k") == 2, "once the database answers, its value is waited for and served"
 
 
-async def test_without_keep_on_failure_an_expired_entry_is_never_served_when_its_read_fails():
+async def test_without_keep_on_failure_an_expired_entry_is_never_served_when_its_read_fails(clock):
     source = Flaky()
     cache = RefreshingCache(source.load, ttl_seconds=0.05, stale_seconds=0)
     assert await cache.get("k") == 1
     source.down = True
-    await asyncio.sleep(0.07)
+    clock.advance(0.07)
     with pytest.raises(ConnectionError):
         await cache.get("k")  # an expired entry is not served when its read fails

@@ -7,7 +7,7 @@ import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import endpoint, publish
+from helpers import endpoint, eventually, publish
 
 MANY = 500
 # Methods aiohttp's parser lets through (it refuses names it does not know) that no route has.
@@ -31,6 +31,20 @@ async def series(client) -> set[tuple[str, frozenset]]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+async def settled_series(client) -> set[tuple[str, frozenset]]:
+    """The series once two scrapes 0.3 s apart agree: attempt records are written behind the
+    deliveries, so a scrape right after them may not show their series yet."""
+    scraped = [await series(client)]
+
+    async def agrees() -> bool:
+        await asyncio.sleep(0.3)
+        scraped.append(await series(client))
+        return scraped[-1] == scraped[-2]
+
+    await eventually(agrees, timeout=15, interval=0, what="the metric series to settle")
+    return scraped[-1]
 
 
 async def gathered(count: int, make) -> list:
@@ -70,12 +84,9 @@ async def test_series_stay_the_same_for_500_sources_and_endpoints(start_platform
     platform = await start_platform(**ROOMY)
     key = await platform.tenant()
     await traffic(platform, receiver, key, 0, 1)
-    await asyncio.sleep(0.3)  # attempt records are written behind the deliveries
-    await series(platform)  # the scrape's own answer is counted from the first scrape on
-    before = await series(platform)
+    before = await settled_series(platform)  # also past the first scrape, whose answer is counted from then on
     await traffic(platform, receiver, key, 1, MANY)
-    await asyncio.sleep(0.3)
-    after = await series(platform)
+    after = await settled_series(platform)
     assert after - before == set(), sorted(after - before)[:20]
     assert len(after) == len(before)
 

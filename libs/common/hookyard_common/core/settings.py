@@ -421,6 +421,14 @@ class Settings(BaseSettings):
         gt=0,
         description="On SIGTERM, time allowed for in-flight work before closing anyway.",
     )
+    shutdown_unready_seconds: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "On SIGTERM, how long a service goes on serving while /readyz answers 503, so a load balancer "
+            "polling it stops sending requests before the port closes; 0 closes it at once."
+        ),
+    )
     readiness_timeout_seconds: float = Field(
         2.0,
         gt=0,

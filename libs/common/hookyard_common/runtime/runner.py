@@ -287,7 +287,10 @@ async def serve_app(
     await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
     failed.cancel()
-    lifecycle.stopping = True
+    lifecycle.stopping = True  # /readyz answers 503 from here on
+    if not lifecycle.failed.is_set() and settings.shutdown_unready_seconds:
+        # Still serving: a load balancer polling /readyz sees the 503 and moves traffic first.
+        await asyncio.sleep(settings.shutdown_unready_seconds)
     await http.cleanup()
     return 1 if lifecycle.failed.is_set() else 0
 
