@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from cli_process import CliProcess, cli_env, run_cli
 from helpers import IngestClient, endpoint, start_service
+from hookyard_cli import exit_codes
 from hookyard_cli.devstack import free_port
 
 STRIPE_SECRET = "whsec_listen_test"
@@ -285,7 +286,7 @@ async def test_an_endpoint_listener_catches_up_on_provider_messages_and_tenant_e
     assert all(line["replayed"] for line in cli.lines if line["type"] == "event")
 
 
-async def test_the_cli_stops_with_exit_2_when_its_source_is_deleted(start_ingest, receiver, tmp_path):
+async def test_the_cli_stops_with_the_api_error_exit_when_its_source_is_deleted(start_ingest, receiver, tmp_path):
     ingest = await start_ingest(source_cache_seconds=0.2)
     key = await ingest.tenant()
     source = await ingest.source(key, "none")
@@ -299,5 +300,5 @@ async def test_the_cli_stops_with_exit_2_when_its_source_is_deleted(start_ingest
         code = await asyncio.wait_for(cli.process.wait(), 15)
     finally:
         _, err = await cli.stop()
-    assert code == 2 and "the source was deleted; nothing more to listen to" in err, err
+    assert code == exit_codes.API and "the source was deleted; nothing more to listen to" in err, err
     assert not [line for line in cli.lines if line["type"] == "disconnected"], cli.lines

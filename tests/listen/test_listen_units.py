@@ -199,9 +199,12 @@ async def test_the_cli_says_when_a_catch_up_was_cut_to_its_limit(capsys, truncat
         timeout=5.0,
         json=False,
         since=None,
+        log=None,
     )
     listener = Listener(args)
-    await listener._on_frame(CaughtUp(count=1_000, truncated=truncated, at=T0), None)
+    # The CLI reads frames with its own models (hookyard_cli.wire), not the server's.
+    frame = wire.CaughtUp(type="caught_up", count=1_000, truncated=truncated, at=T0)
+    await listener._on_frame(frame, None)
     said = capsys.readouterr().err
     assert "Caught up: 1000 message(s) from the log" in said
     assert ("the oldest of more; see `hookyard messages tail`" in said) is truncated
