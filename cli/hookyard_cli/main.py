@@ -23,13 +23,13 @@ import asyncio
 import os
 import sys
 
-import aio_pika
 import aiohttp
 import orjson
 
 from hookyard_cli import dead_letter_replay, dev, listen, messages_tail, onboarding, parked_messages
 from hookyard_cli.api import CliError
 from hookyard_cli.dev import SERVICES, read_env_file, state_dir
+from hookyard_common.broker import failover
 from hookyard_common.core.settings import Settings
 from hookyard_common.store.client import Store
 
@@ -38,7 +38,7 @@ TIMEOUT_SECONDS = 3.0
 
 async def _check_broker(settings: Settings) -> tuple[bool, str]:
     try:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=TIMEOUT_SECONDS)
+        connection = await failover.connect(settings.amqp_url, timeout=TIMEOUT_SECONDS)
     except Exception as exc:
         return False, f"unreachable: {exc!r}"
     await connection.close()

@@ -21,10 +21,10 @@ import os
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from hookyard_cli.api import Api, CliError, add_connection_flags, api_key, ingest_url
 from hookyard_cli.dev import state_dir, update_env_file
+from hookyard_common.broker import queue_stats
 from hookyard_common.broker.tenant_accounts import TenantAccount
 from hookyard_common.core.settings import Settings
 
@@ -68,7 +68,7 @@ def create_source(args: argparse.Namespace) -> int:
 
 def print_broker_account(args: argparse.Namespace) -> int:
     # The vhost of AMQP_URL unless told: where Hookyard's exchanges are.
-    vhost = args.vhost or URL(Settings().amqp_url).path[1:] or "/"
+    vhost = args.vhost or queue_stats.vhost_of(Settings().amqp_url)
     for command in TenantAccount(args.tenant_id).rabbitmqctl(vhost):
         print(command)
     return 0

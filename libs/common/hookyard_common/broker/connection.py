@@ -1,7 +1,7 @@
 """The connection to RabbitMQ: reconnecting, with confirmed publishing.
 
-aio-pika's robust connection reconnects by itself and restores channels,
-queues and consumers; `is_connected` tells the readiness probe whether that
+aio-pika's robust connection reconnects by itself (to the next node of a
+cluster, failover.py) and restores channels, queues and consumers; `is_connected` tells the readiness probe whether that
 is happening right now. Every publish waits for its confirm at most
 `publish_timeout_seconds`: a broker that stops answering (a memory alarm
 blocking publishers, a half-dead connection) raises `TimeoutError` to the
@@ -21,9 +21,8 @@ from collections.abc import Iterable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from yarl import URL
 
-from hookyard_common.broker import topology
+from hookyard_common.broker import failover, topology
 from hookyard_common.core import tracing
 
 
@@ -56,9 +55,8 @@ class Broker:
         publish_timeout_seconds: float = 10.0,
         other_service_users: Iterable[str] = (),
     ) -> Broker:
-        connection = await aio_pika.connect_robust(
-            amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
-        )
+        # Every address of a cluster in turn, on the first connect and each reconnect.
+        connection = await failover.connect(amqp_url, reconnect_interval=1)
         try:
             # Confirms make `publish` return only once the broker has the message;
             # on_return_raises turns an unroutable message into an error, not a loss.
@@ -68,7 +66,7 @@ class Broker:
             await connection.close()
             raise
         # aio-pika logs in as guest when the URL names no user.
-        user = URL(amqp_url).user or "guest"
+        user = failover.primary(amqp_url).user or "guest"
         return cls(connection, channel, publish_timeout_seconds, user, other_service_users, lanes)
 
     @property
