@@ -7,6 +7,8 @@ is happening right now. Every publish waits for its confirm at most
 blocking publishers, a half-dead connection) raises `TimeoutError` to the
 caller, which then does not report success (the ingest answers 503, a
 consumer requeues its message) instead of hanging with the message in hand.
+A publish the broker nacks fails the same way, and the next one goes on a
+fresh channel (`_renew_publish_channel` says why).
 
 Every publish carries the `user_id` the connection logged in as, which
 RabbitMQ checks: it is how the dispatcher tells a service's event from a
@@ -17,10 +19,12 @@ services connect as: this one and `HOOKYARD_BROKER_SERVICE_USERS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aiormq.exceptions import DeliveryError, PublishError
 
 from hookyard_common.broker import failover, topology
 from hookyard_common.core import tracing
@@ -45,6 +49,7 @@ class Broker:
         self.publish_timeout_seconds = publish_timeout_seconds
         self._publish_channel = publish_channel
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._renewing = asyncio.Lock()
 
     @classmethod
     async def connect(
@@ -137,8 +142,27 @@ class Broker:
             self._exchanges[exchange] = target
         # One deadline around the whole publish, not aio-pika's `timeout=`: that runs each of its
         # waits (channel lock, confirm) through `asyncio.wait_for`, a task and a timer apiece.
-        async with asyncio.timeout(self.publish_timeout_seconds):
-            await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+        channel = self._publish_channel
+        try:
+            async with asyncio.timeout(self.publish_timeout_seconds):
+                await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+        except PublishError:  # returned as unroutable: nothing wrong with the channel
+            raise
+        except DeliveryError:
+            await self._renew_publish_channel(channel)
+            raise
+
+    async def _renew_publish_channel(self, nacking: AbstractChannel) -> None:
+        """Replace a channel the broker nacked a publish on. A channel whose first publish to a
+        quorum queue came just as the queue's leader died is nacked for good by RabbitMQ 3.10
+        (tests/broker/test_cluster_failover.py): the next publish goes on a fresh one."""
+        async with self._renewing:
+            if self._publish_channel is not nacking:
+                return  # a concurrent nack renewed it already
+            self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchanges.clear()
+        with contextlib.suppress(Exception):  # it may be closed already
+            await nacking.close()
 
     async def publish_copy(
         self,

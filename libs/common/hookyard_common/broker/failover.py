@@ -60,9 +60,9 @@ class FailoverConnection(RobustConnection):
 
     async def _on_connection_close(self, closing: Any) -> None:
         # aio-pika calls this when an open connection is lost and when an attempt fails.
+        await super()._on_connection_close(closing)
         self._current = (self._current + 1) % len(self._urls)
         self.url = self._urls[self._current]
-        await super()._on_connection_close(closing)
 
 
 async def connect(amqp_url: str, timeout: float | None = None, **kwargs: Any) -> aio_pika.abc.AbstractRobustConnection:
@@ -76,7 +76,7 @@ async def connect(amqp_url: str, timeout: float | None = None, **kwargs: Any) ->
         connection = FailoverConnection(urls[start:] + urls[:start], **kwargs)
         try:
             await connection.connect(timeout)
-        except CONNECTION_EXCEPTIONS as error:
+        except CONNECTION_EXCEPTIONS as error:  # a timeout too: an OSError
             failure = error
             await connection.close()
             continue
