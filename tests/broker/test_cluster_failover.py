@@ -200,8 +200,8 @@ async def lose_the_leader(strike: str, cluster: Cluster, start_ingest, start_con
         assert not twice, f"delivered under different webhook-ids: {list(twice.items())[:5]}"
         first_delivery_after = min(t for (p, n), t in sink.first_at.items() if n in {s.n for s in after})
         print(
-            f"\n{strike}: {len(accepted)} accepted ({len(sent) - len(accepted)} refused with 503 or unanswered), all delivered "
-            f"to /steady; services on another node after "
+            f"\n{strike}: {len(accepted)} accepted ({len(sent) - len(accepted)} refused with 503 or unanswered), "
+            "all delivered to /steady; services on another node after "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(back.items()))
             + f"; first delivery of a new event {first_delivery_after - struck_at:.1f} s after the strike"
         )
