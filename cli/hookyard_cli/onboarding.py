@@ -22,12 +22,11 @@ import os
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from hookyard_cli import broker_account
 from hookyard_cli.api import Api, CliError, add_connection_flags, api_key, ingest_url
 from hookyard_cli.dev import state_dir, update_env_file
-from hookyard_cli.stack_status import setting
+from hookyard_cli.stack_status import broker_addresses, setting
 
 
 async def _call(args: argparse.Namespace, token: str, method: str, path: str, body: dict) -> dict:
@@ -74,7 +73,7 @@ def create_source(args: argparse.Namespace) -> int:
 
 def print_broker_account(args: argparse.Namespace) -> int:
     # The vhost of AMQP_URL unless told: where Hookyard's exchanges are.
-    vhost = args.vhost or URL(setting("AMQP_URL")).path[1:] or "/"
+    vhost = args.vhost or broker_addresses(setting("AMQP_URL"))[0].path[1:] or "/"
     for command in broker_account.rabbitmqctl(args.tenant_id, vhost):
         print(command)
     return 0

@@ -17,6 +17,7 @@ import sys
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from hookyard_cli import exit_codes
 from hookyard_cli.dev import DEFAULT_PORTS, SERVICES
@@ -39,15 +40,31 @@ def service_port(service: str) -> int:
     return int(os.environ.get(f"HOOKYARD_{service.upper()}_PORT") or DEFAULT_PORTS[service])
 
 
+def broker_addresses(amqp_url: str) -> list[URL]:
+    """The nodes AMQP_URL lists, comma-separated (docs/broker.md "A cluster"): after the first, an
+    entry may be `host[:port]` and takes the first's scheme, login, vhost and query."""
+    first, *others = [entry.strip() for entry in amqp_url.split(",") if entry.strip()] or [""]
+    head = URL(first)
+    return [head, *(URL(e) if "://" in e else _with_authority(head, URL("//" + e)) for e in others)]
+
+
+def _with_authority(head: URL, authority: URL) -> URL:
+    return head.with_host(authority.host or "").with_port(authority.port)
+
+
 async def _check_broker(url: str) -> tuple[bool, str]:
     import aio_pika  # here, not at the top: the slowest imports, and only `status` needs them
 
-    try:
-        connection = await aio_pika.connect(url, timeout=TIMEOUT_SECONDS)
-    except Exception as exc:
-        return False, f"unreachable: {exc!r}"
-    await connection.close()
-    return True, "connected"
+    failures = []
+    for address in broker_addresses(url):  # a cluster is up while one of its nodes answers
+        try:
+            connection = await aio_pika.connect(address, timeout=TIMEOUT_SECONDS)
+        except Exception as exc:
+            failures.append(f"{address.host}:{address.port}: {exc!r}")
+            continue
+        await connection.close()
+        return True, f"connected to {address.host}:{address.port}"
+    return False, "unreachable: " + "; ".join(failures)
 
 
 async def _check_database(uri: str) -> tuple[bool, str]:

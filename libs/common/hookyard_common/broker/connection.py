@@ -1,12 +1,14 @@
 """The connection to RabbitMQ: reconnecting, with confirmed publishing.
 
-aio-pika's robust connection reconnects by itself and restores channels,
-queues and consumers; `is_connected` tells the readiness probe whether that
+aio-pika's robust connection reconnects by itself (to the next node of a
+cluster, failover.py) and restores channels, queues and consumers; `is_connected` tells the readiness probe whether that
 is happening right now. Every publish waits for its confirm at most
 `publish_timeout_seconds`: a broker that stops answering (a memory alarm
 blocking publishers, a half-dead connection) raises `TimeoutError` to the
 caller, which then does not report success (the ingest answers 503, a
 consumer requeues its message) instead of hanging with the message in hand.
+A publish the broker nacks fails the same way, and the next one goes on a
+fresh channel (`_renew_publish_channel` says why).
 
 Every publish carries the `user_id` the connection logged in as, which
 RabbitMQ checks: it is how the dispatcher tells a service's event from a
@@ -17,13 +19,14 @@ services connect as: this one and `HOOKYARD_BROKER_SERVICE_USERS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from yarl import URL
+from aiormq.exceptions import DeliveryError, PublishError
 
-from hookyard_common.broker import topology
+from hookyard_common.broker import failover, topology
 from hookyard_common.core import tracing
 
 
@@ -46,6 +49,7 @@ class Broker:
         self.publish_timeout_seconds = publish_timeout_seconds
         self._publish_channel = publish_channel
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._renewing = asyncio.Lock()
 
     @classmethod
     async def connect(
@@ -56,9 +60,8 @@ class Broker:
         publish_timeout_seconds: float = 10.0,
         other_service_users: Iterable[str] = (),
     ) -> Broker:
-        connection = await aio_pika.connect_robust(
-            amqp_url, reconnect_interval=1, client_properties={"connection_name": "hookyard"}
-        )
+        # Every address of a cluster in turn, on the first connect and each reconnect.
+        connection = await failover.connect(amqp_url, reconnect_interval=1)
         try:
             # Confirms make `publish` return only once the broker has the message;
             # on_return_raises turns an unroutable message into an error, not a loss.
@@ -68,7 +71,7 @@ class Broker:
             await connection.close()
             raise
         # aio-pika logs in as guest when the URL names no user.
-        user = URL(amqp_url).user or "guest"
+        user = failover.primary(amqp_url).user or "guest"
         return cls(connection, channel, publish_timeout_seconds, user, other_service_users, lanes)
 
     @property
@@ -139,8 +142,27 @@ class Broker:
             self._exchanges[exchange] = target
         # One deadline around the whole publish, not aio-pika's `timeout=`: that runs each of its
         # waits (channel lock, confirm) through `asyncio.wait_for`, a task and a timer apiece.
-        async with asyncio.timeout(self.publish_timeout_seconds):
-            await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+        channel = self._publish_channel
+        try:
+            async with asyncio.timeout(self.publish_timeout_seconds):
+                await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+        except PublishError:  # returned as unroutable: nothing wrong with the channel
+            raise
+        except DeliveryError:
+            await self._renew_publish_channel(channel)
+            raise
+
+    async def _renew_publish_channel(self, nacking: AbstractChannel) -> None:
+        """Replace a channel the broker nacked a publish on. A channel whose first publish to a
+        quorum queue came just as the queue's leader died is nacked for good by RabbitMQ 3.10
+        (tests/broker/test_cluster_failover.py): the next publish goes on a fresh one."""
+        async with self._renewing:
+            if self._publish_channel is not nacking:
+                return  # a concurrent nack renewed it already
+            self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchanges.clear()
+        with contextlib.suppress(Exception):  # it may be closed already
+            await nacking.close()
 
     async def publish_copy(
         self,

@@ -20,11 +20,13 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, unquote
 
 import aiohttp
 from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import ChannelClosed
+
+from hookyard_common.broker import failover
 
 #: How far back the depth history is read, and its step (the broker's default detailed samples).
 HISTORY_SECONDS = 600
@@ -50,7 +52,7 @@ class QueueStat:
 
 def vhost_of(amqp_url: str) -> str:
     """The vhost an AMQP URL names ("/" when it names none)."""
-    path = urlparse(amqp_url).path
+    path = failover.primary(amqp_url).raw_path
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 

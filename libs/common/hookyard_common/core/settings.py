@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/",
         validation_alias="AMQP_URL",
-        description="RabbitMQ connection URL (vhost included).",
+        description=(
+            "RabbitMQ connection URL (vhost included); for a cluster, its nodes comma-separated, tried in turn "
+            "on every (re)connect (docs/broker.md#a-cluster)."
+        ),
     )
     broker_service_users: tuple[str, ...] = Field(
         (),
