@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import logging
 
+from helpers import attempts_of
+
 #: The seed's `POST /api/v1/webhooks/configure` body.
 CONFIGURE = {
     "tenant_id": "empresa-123",
@@ -60,16 +62,6 @@ async def import_config(ingest, key: str, **changes) -> tuple[int, dict]:
     return status, body
 
 
-async def attempts_of(ingest, key: str, event_id: str, count: int) -> list[dict]:
-    for _ in range(200):
-        status, body, _ = await ingest.call("GET", f"/v1/events/{event_id}/attempts", token=key)
-        assert status == 200, body
-        if len(body["data"]) >= count:
-            return body["data"]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{event_id}: fewer than {count} attempts")
-
-
 async def test_seed_001_configuration_and_sends_work_unchanged(platform, receiver, caplog):
     caplog.set_level(logging.INFO, logger=WORKER_LOG)
     key = await platform.tenant("empresa")
@@ -109,7 +101,7 @@ async def test_seed_001_configuration_and_sends_work_unchanged(platform, receive
     )
     assert status == 202
     await receiver.wait_for("/flaky", 2, timeout=20)
-    await attempts_of(platform, key, third["id"], 2)
+    await attempts_of(platform, key, third["id"], 2, timeout=10)
 
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == WORKER_LOG and "webhook" in r.msg]
     for event_id, level, status_text in (
@@ -176,7 +168,7 @@ async def test_target_url_is_refused_inside_the_network_at_the_api_and_at_delive
         "POST", "/v1/events", token=key, json={**SEND, "target_url": receiver.url("/inside")}
     )
     assert status == 202, sent
-    [attempt] = await attempts_of(ingest, key, sent["id"], 1)
+    [attempt] = await attempts_of(ingest, key, sent["id"], 1, timeout=10)
     assert attempt["reason"] == "destination_not_allowed" and "/inside" not in receiver.requests
 
 
