@@ -168,9 +168,11 @@ async def lose_the_leader(strike: str, cluster: Cluster, start_ingest, start_con
         )
         leader = await asyncio.to_thread(cluster.leader_of, topology.DISPATCH_QUEUE)
         # Replicated on all three nodes, and the lane the events flow through led by the same one.
-        for queue in (topology.DISPATCH_QUEUE, lane):
+        # The retries' delay tier (0.1 s: the 50 ms tier) too, so they wait on the lost node.
+        for queue in (topology.DISPATCH_QUEUE, lane, topology.tier_queue(50)):
             assert len(await asyncio.to_thread(cluster.members_of, queue)) == 3, queue
-        assert (await asyncio.to_thread(cluster.leader_of, lane)) is leader
+        for queue in (lane, topology.tier_queue(50)):
+            assert (await asyncio.to_thread(cluster.leader_of, queue)) is leader, queue
         # The services reconnect by themselves now and then (a connection the server closes), so
         # not all need be on the leader: those that are must move, the others stay connected.
         struck_apps = {name: app for name, app in apps.items() if on_node(app, leader)}
