@@ -99,3 +99,20 @@ async def test_a_pump_whose_connection_closes_while_holding_messages_loses_none(
         assert sorted(int(m.body) for _, m in got) == list(range(12))
     finally:
         await publisher.close()
+
+
+async def test_a_head_not_due_within_a_hold_is_put_back_and_still_passed_on_in_time(amqp_url, monkeypatch):
+    """Held at most HOLD_MAX_SECONDS (under the broker's consumer timeout), then put back: it stays."""
+    monkeypatch.setattr(tier_pump, "HOLD_MAX_SECONDS", 0.1)
+    broker = await Broker.connect(amqp_url, TIERS)
+    try:
+        await tier_pump.start(broker, (1_000,), prefetch=1)
+        sent = time.monotonic()
+        await broker.publish(
+            b"long", exchange="", routing_key=topology.tier_queue(1_000), headers=tiers.entering(time.time())
+        )
+        [(at, message)] = await _arrivals(broker, 1, timeout=5)
+        assert message.body == b"long"
+        assert 0.95 <= at - sent < 1.5, f"came back after {at - sent:.3f} s, not ~1 s"
+    finally:
+        await broker.close()

@@ -8,7 +8,7 @@ needs is away (MongoDB, a broker channel, DNS): the message is good and
 must wait. Requeueing it at once, as any other failure is, would spin
 through the queue's poison budget (`DELIVERY_LIMIT` redeliveries) in
 seconds and park good messages. So it is held instead: copied with a
-confirm into a retry tier (the broker keeps the time) and acked, which
+confirm into a retry tier (it waits in the broker, not in memory) and acked, which
 costs neither the redelivery count nor a delivery attempt. Each hold in a
 row waits twice as long, up to `outage_retry_max_seconds`, for as long as
 the outage lasts. The retrier passes the tiers on to `hookyard.retry.due`; the
