@@ -8,13 +8,15 @@ must then deliver.
 
 import asyncio
 import json
+import time
 
 import aio_pika
 
 from cli_process import cli_env, run_cli
 from helpers import endpoint
-from hookyard_common.broker import topology
+from hookyard_common.broker import tier_pump, topology
 from hookyard_common.broker.connection import Broker
+from hookyard_common.broker.tiers import entering
 from hookyard_common.schemas import DeliveryTask, Event
 
 FAST = {"delivery_allowed_cidrs": ("127.0.0.0/8",), "retry_tiers_ms": (50, 200, 1_000), "endpoint_cache_seconds": 0.2}
@@ -35,12 +37,15 @@ async def park_from_lane(amqp_url: str, event: Event) -> None:
 
 
 async def park_from_retry_due(amqp_url: str, task: DeliveryTask) -> None:
-    """A retry that waited in a tier (the broker records that death too), then was rejected off
-    hookyard.retry.due: the death that parked it is the last one, not the tier's."""
+    """A retry that waited in a tier (passed on by the retrier's pump), then was rejected off
+    hookyard.retry.due: parked from there."""
     broker = await Broker.connect(amqp_url, FAST["retry_tiers_ms"])
     try:
         tier = topology.tier_queue(50)
-        await broker.publish(task.to_bytes(), exchange="", routing_key=tier, message_id=task.message_id)
+        await broker.publish(
+            task.to_bytes(), exchange="", routing_key=tier, message_id=task.message_id, headers=entering(time.time())
+        )
+        await tier_pump.start(broker, (50,), prefetch=1)
         channel = await broker.channel(prefetch=1)
         queue = await channel.get_queue(topology.RETRY_DUE_QUEUE)
         message = await queue.get(timeout=5, fail=False)

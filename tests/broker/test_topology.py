@@ -55,19 +55,16 @@ async def test_unroutable_publish_raises_instead_of_vanishing(amqp_url):
         await broker.close()
 
 
-async def test_retry_tier_dead_letters_to_due_queue_after_its_ttl(amqp_url):
+async def test_a_retry_tier_keeps_no_time_of_its_own(amqp_url):
+    """No TTL and no dead-lettering (docs/broker.md#a-cluster): a tier nobody pumps keeps its message."""
     broker = await Broker.connect(amqp_url, TIERS)
     try:
-        sent = time.monotonic()
         await broker.publish(b"retry-me", exchange="", routing_key=topology.tier_queue(200))
+        await asyncio.sleep(0.5)
         channel = await broker.channel(prefetch=1)
-        due = await channel.get_queue(topology.RETRY_DUE_QUEUE)
-        message = await _get(due, timeout=10)
-        waited = time.monotonic() - sent
-        assert message.body == b"retry-me"
-        assert waited >= 0.19, f"came back after {waited:.3f}s, before the tier's TTL"
-        assert message.headers["x-death"][0]["queue"] == topology.tier_queue(200)
-        await message.ack()
+        tier = await channel.declare_queue(topology.tier_queue(200), passive=True)
+        due = await channel.declare_queue(topology.RETRY_DUE_QUEUE, passive=True)
+        assert (tier.declaration_result.message_count, due.declaration_result.message_count) == (1, 0)
     finally:
         await broker.close()
 

@@ -267,6 +267,10 @@ def test_the_pipeline_alerts_watch_every_pipeline_queue():
         for queue in PIPELINE:  # each pipeline queue is matched by some selector of the rule
             assert any(re.fullmatch(pattern.replace("\\\\", "\\"), queue) for pattern in queues), (name, queue)
         assert not any(re.fullmatch(p.replace("\\\\", "\\"), "hookyard.dead") for p in queues), name
+    # A retry tier nobody pumps never gives its retries back (broker/tier_pump.py).
+    tier = topology.tier_queue(1_000)
+    queues = re.findall(r'queue=~"([^"]+)"', rules["HookyardQueueWithoutConsumer"]["expr"])
+    assert any(re.fullmatch(pattern.replace("\\\\", "\\"), tier) for pattern in queues), tier
     for name in ("HookyardBrokerAlarm", "HookyardBrokerDiskLow", "HookyardBrokerMemoryHigh"):
         assert rules[name]["labels"]["severity"] in ("warning", "critical")
     # Warned before the alarm: the disk and memory warnings fire at a margin the alarm has not reached.

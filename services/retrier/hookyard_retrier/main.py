@@ -1,7 +1,7 @@
 """Entry point of the retrier service (`hookyard-retrier`).
 
-It consumes `hookyard.retry.due`, where delivery tasks land when their retry
-tier's wait is over. A task that is not yet due (its delay spans tiers) hops
+It pumps the retry tiers (tier_pump.py: each message passed on when its wait is
+over) and consumes `hookyard.retry.due`, where they land. A task that is not yet due (its delay spans tiers) hops
 to the next fitting tier; a message another consumer held through a
 dependency outage (outages.py) goes back to its queue; one whose payload was erased meanwhile is dropped
 (erasure.py); a due one is attempted exactly as the dispatcher would, and then retried again,
@@ -18,7 +18,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Histogram
 from pydantic import ValidationError
 
-from hookyard_common.broker import outages, parked, topology
+from hookyard_common.broker import outages, parked, tier_pump, topology
 from hookyard_common.delivery import dead_letters, erasure
 from hookyard_common.delivery.worker import build_worker
 from hookyard_common.runtime import runner
@@ -60,6 +60,10 @@ async def setup(ctx: Context) -> None:
         await worker.run_message([task.model_copy(update={"watch_since": None})])
 
     await ctx.consume(topology.RETRY_DUE_QUEUE, handle)
+    if not ctx.draining:
+        pumps = await tier_pump.start(ctx.broker, ctx.settings.retry_tiers_ms, ctx.settings.prefetch)
+        for pump in pumps:
+            ctx.on_close(pump.stop)
     ctx.background(resume_stalled_replays(ctx))
     ctx.background(parked.watch(ctx.broker, ctx.settings.invalid_scan_seconds))
 

@@ -8,10 +8,10 @@ needs is away (MongoDB, a broker channel, DNS): the message is good and
 must wait. Requeueing it at once, as any other failure is, would spin
 through the queue's poison budget (`DELIVERY_LIMIT` redeliveries) in
 seconds and park good messages. So it is held instead: copied with a
-confirm into a retry tier (the broker keeps the time) and acked, which
+confirm into a retry tier (it waits in the broker, not in memory) and acked, which
 costs neither the redelivery count nor a delivery attempt. Each hold in a
 row waits twice as long, up to `outage_retry_max_seconds`, for as long as
-the outage lasts. The tiers dead-letter into `hookyard.retry.due`; the
+the outage lasts. The retrier passes the tiers on to `hookyard.retry.due`; the
 retrier sends a held message of another queue back where it came from
 (`returning`). Any other exception is a bug: it is requeued, and the
 poison budget still bounds it.
@@ -20,6 +20,7 @@ poison budget still bounds it.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 import aiormq.exceptions
@@ -32,7 +33,7 @@ from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError
 from hookyard_common.broker import topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.broker.consumer import Handler, Reject
-from hookyard_common.broker.tiers import deferral_delay, tier_for
+from hookyard_common.broker.tiers import deferral_delay, entering, tier_for
 from hookyard_common.schemas import utcnow
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def carried(headers: dict | None) -> dict:
 
 
 def _routing_key(message: AbstractIncomingMessage, queue: str) -> str:
-    # Off the retry tiers a message has their routing key: its first one is in its header.
+    # Off the retry tiers a message has `hookyard.retry.due` as routing key: its first is in its header.
     # Anywhere else the broker's own routing key holds (a publisher could set the header).
     if queue == topology.RETRY_DUE_QUEUE:
         return str((message.headers or {}).get(ROUTING_KEY_HEADER) or message.routing_key or "")
@@ -154,6 +155,7 @@ class Triage:
             HOLDS_HEADER: holds + 1,
             ORIGIN_HEADER: self.queue,
             ROUTING_KEY_HEADER: _routing_key(message, self.queue),
+            **entering(time.time()),
         }
         tier = tier_for(delay * 1000, self.tiers_ms)
         await _copy(self.broker, message, ("", topology.tier_queue(tier)), headers)

@@ -217,7 +217,7 @@ def _last_death(headers: dict[str, FieldValue]) -> dict[str, Any]:
     """The broker's record of what parked the message, or {} when it has none.
 
     The broker lists deaths most recent first: the first one is what parked it (a task's
-    earlier deaths are its waits expiring in the retry tiers). Its fields are the
+    earlier deaths are its waits expiring in an older version's TTL tiers). Its fields are the
     broker's own, read as they come (`time` a datetime, `routing-keys` a list)."""
     deaths = headers.get("x-death")
     first = deaths[0] if isinstance(deaths, list) and deaths else None

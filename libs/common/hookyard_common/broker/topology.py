@@ -32,9 +32,14 @@ DISPATCH_QUEUE = "hookyard.dispatch"
 LANE_PREFIX = "hookyard.dispatch.tenant."
 # Where `hookyard.events` sends what no binding matched: on to DISPATCH_QUEUE, never dropped.
 UNROUTED_EXCHANGE = "hookyard.unrouted"
-# Retries wait in a tier queue until its TTL expires, then dead-letter here.
+# Retries wait in a tier queue until the retrier's pump passes them on here (tier_pump.py).
 RETRY_DUE_QUEUE = "hookyard.retry.due"
-RETRY_TIER_PREFIX = "hookyard.retry.wait."
+RETRY_TIER_PREFIX = "hookyard.retry.hold."
+# (Older versions' tiers, `hookyard.retry.wait.<N>ms`, were TTL queues dead-lettering here; a
+# broker keeps them and they drain by themselves: docs/broker.md, "Upgrading the retry tiers".)
+#: A tier's delivery limit: the pump puts back a head not due within its hold (tier_pump.py),
+#: and RabbitMQ 4 would otherwise drop a message put back 20 times (its default limit).
+TIER_DELIVERY_LIMIT = 1_000_000
 # Messages whose every attempt failed; the MongoDB record is the replayable copy.
 DEAD_LETTER_QUEUE = "hookyard.dead"
 # Messages no consumer could read (bad schema) or that crashed consumers too often.
@@ -113,19 +118,11 @@ def queue_specs(retry_tiers_ms: tuple[int, ...]) -> list[QueueSpec]:
         QueueSpec(DEAD_LETTER_QUEUE, _quorum()),
         QueueSpec(INVALID_QUEUE, _quorum()),
     ]
-    for delay_ms in sorted(set(retry_tiers_ms)):
-        # At-least-once dead-lettering (needs reject-publish overflow) so a
-        # waiting retry is never dropped on its way back to the retrier.
-        args = _quorum(
-            **{
-                "x-message-ttl": delay_ms,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": RETRY_DUE_QUEUE,
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
-            }
-        )
-        specs.append(QueueSpec(tier_queue(delay_ms), args))
+    # No TTL and no dead-lettering: after its leader fails over, RabbitMQ's dead-letter worker
+    # can leave a tier's expired messages where they are (docs/broker.md#a-cluster). The pump
+    # consumes them instead, and a quorum queue's consumers fail over with it.
+    tier_args = _quorum(**{"x-delivery-limit": TIER_DELIVERY_LIMIT})
+    specs.extend(QueueSpec(tier_queue(delay_ms), tier_args) for delay_ms in sorted(set(retry_tiers_ms)))
     return specs
 
 

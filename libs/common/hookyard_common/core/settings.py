@@ -487,8 +487,8 @@ class Settings(BaseSettings):
     retry_tiers_ms: tuple[int, ...] = Field(
         (1_000, 5_000, 30_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000),
         description=(
-            "Delay tiers of the retry queues, in milliseconds, as a JSON list. Each tier is one "
-            "broker queue whose TTL is the tier; names carry the value, so changing it adds queues."
+            "Delay tiers of the retry queues, in milliseconds, as a JSON list. Each tier is one broker "
+            "queue the retrier passes on when its delay has run; names carry the value, so changing it adds queues."
         ),
     )
     invalid_scan_seconds: float = Field(

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
-from hookyard_common.broker import outages, topology
+from hookyard_common.broker import outages, tiers, topology
 from hookyard_common.broker.connection import Broker
 from hookyard_common.core import logs, metric_labels
 from hookyard_common.core.settings import Settings
@@ -362,7 +362,11 @@ class DeliveryWorker:
 
     async def _publish_to_tier(self, task: DeliveryTask, tier: int, kind: str) -> None:
         await self.broker.publish(
-            task.to_bytes(), exchange="", routing_key=topology.tier_queue(tier), message_id=task.message_id
+            task.to_bytes(),
+            exchange="",
+            routing_key=topology.tier_queue(tier),
+            message_id=task.message_id,
+            headers=tiers.entering(time.time()),
         )
         HANDED_ON.labels(kind, str(tier)).inc()
 
