@@ -157,3 +157,14 @@ async def test_an_alias_is_one_source_per_deployment_and_a_path_only(ingest, sta
     assert status == 200, answer
     [message] = await ingest.wait_for_messages(key_b, 1)
     assert message["source_id"] == other["id"]
+
+
+def test_an_alias_may_not_start_where_a_wing_of_the_route_table_does():
+    # The reserved first segments are a copy of the wings' prefixes (path_aliases.py cannot import
+    # app.py): a new wing must be reserved too, or an alias could sit where its routes are.
+    from hookyard_ingest.app import WINGS
+    from hookyard_ingest.receiving.path_aliases import RESERVED_SEGMENTS, alias_problem
+
+    firsts = {wing.prefix.strip("/").split("/")[0] for wing in WINGS}
+    assert firsts <= RESERVED_SEGMENTS, firsts - RESERVED_SEGMENTS
+    assert all(alias_problem(f"/{first}/hooks") is not None for first in firsts)
