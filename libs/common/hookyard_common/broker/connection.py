@@ -21,13 +21,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from typing import cast
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiormq.exceptions import DeliveryError, PublishError
 
 from hookyard_common.broker import failover, topology
 from hookyard_common.core import tracing
+
+#: AMQP's delivery mode of a message written to disk by the broker.
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
 class Broker:
@@ -48,7 +53,6 @@ class Broker:
         self.service_users = frozenset({user, *other_service_users})
         self.publish_timeout_seconds = publish_timeout_seconds
         self._publish_channel = publish_channel
-        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
         self._renewing = asyncio.Lock()
 
     @classmethod
@@ -124,28 +128,36 @@ class Broker:
         """
         headers = dict(headers or {})
         tracing.inject(headers)  # the consumer's span continues this trace
-        message = aio_pika.Message(
-            body,
+        properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=PERSISTENT,
             message_id=message_id,
             headers=headers,
             user_id=self.user if as_service else None,
         )
-        target = self._exchanges.get(exchange)
-        if target is None:
-            target = (
-                await self._publish_channel.get_exchange(exchange, ensure=False)
-                if exchange
-                else self._publish_channel.default_exchange
-            )
-            self._exchanges[exchange] = target
-        # One deadline around the whole publish, not aio-pika's `timeout=`: that runs each of its
+        # One deadline around the whole publish, not aiormq's `timeout=`: that runs each of its
         # waits (channel lock, confirm) through `asyncio.wait_for`, a task and a timer apiece.
         channel = self._publish_channel
         try:
             async with asyncio.timeout(self.publish_timeout_seconds):
-                await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+                if tracing.ENABLED:  # aio-pika's Exchange, which OpenTelemetry's instrumentation wraps in a span
+                    target = (
+                        await channel.get_exchange(exchange, ensure=False) if exchange else channel.default_exchange
+                    )
+                    await target.publish(_message(body, properties), routing_key=routing_key, mandatory=mandatory)
+                else:  # aiormq's channel under it: the same frames without aio-pika's Message (issue 18)
+                    # aiormq's Channel has `wait`; its abstract class does not declare it.
+                    underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+                    # `wait=False`: the confirm is what is awaited; waiting for the frame to be written
+                    # too would hold the channel's lock over a drain of the socket for every publish.
+                    await underlay.basic_publish(
+                        body,
+                        exchange=exchange,
+                        routing_key=routing_key,
+                        properties=properties,
+                        mandatory=mandatory,
+                        wait=False,
+                    )
         except PublishError:  # returned as unroutable: nothing wrong with the channel
             raise
         except DeliveryError:
@@ -160,7 +172,6 @@ class Broker:
             if self._publish_channel is not nacking:
                 return  # a concurrent nack renewed it already
             self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._exchanges.clear()
         with contextlib.suppress(Exception):  # it may be closed already
             await nacking.close()
 
@@ -188,3 +199,15 @@ class Broker:
 
     async def close(self) -> None:
         await self.connection.close()
+
+
+def _message(body: bytes, properties: aiormq.spec.Basic.Properties) -> aio_pika.Message:
+    """aio-pika's message with these properties, for the traced publish."""
+    return aio_pika.Message(
+        body,
+        content_type=properties.content_type,
+        delivery_mode=properties.delivery_mode,
+        message_id=properties.message_id,
+        headers=properties.headers,
+        user_id=properties.user_id,
+    )
