@@ -62,7 +62,8 @@ def available_cores(root: Path = CGROUP_ROOT) -> int:
 
 
 wsgi_app = "hookyard_ingest.main:gunicorn_app"
-worker_class = "aiohttp.GunicornWebWorker"
+# The event loop HOOKYARD_EVENT_LOOP names, as `hookyard-ingest` runs (runner.loop_factory).
+worker_class = "aiohttp.GunicornUVLoopWebWorker" if _settings.event_loop == "uvloop" else "aiohttp.GunicornWebWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", available_cores() * 2 + 1))
 
 
@@ -77,6 +78,12 @@ accesslog = None
 # Prometheus multiprocess mode: every worker writes its samples here.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hookyard-metrics-")
+
+
+def post_worker_init(worker):
+    from hookyard_common.runtime.runner import tune_gc
+
+    tune_gc()  # as `hookyard-ingest` does
 
 
 def on_exit(server):
