@@ -41,7 +41,18 @@ import orjson
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from ingest_bench import BIN, free_port, group_cpu_seconds, local_infra, median, percentile, stop, wait_http  # noqa: E402
+from ingest_bench import (  # noqa: E402
+    BIN,
+    LOOPS,
+    free_port,
+    group_cpu_seconds,
+    local_infra,
+    median,
+    percentile,
+    run_on,
+    stop,
+    wait_http,
+)
 from targets import at_least, at_most, report  # noqa: E402
 
 PREFETCH = 64
@@ -321,7 +332,8 @@ def measure_all(args, amqp_url: str, mongo_uri: str, sink_port: int, log, groups
             "HOOKYARD_LOG_LEVEL": "WARNING",
         }
 
-    bare = [([sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url], dict(os.environ))]
+    bare_argv = [sys.executable, str(HERE), "bare", "--amqp", amqp_url, "--target", sink_url, "--loop", args.bare_loop]
+    bare = [(bare_argv, dict(os.environ))]
     hookyard = [([str(BIN / "hookyard-dispatcher")], dispatcher_env())]
     replicas = [([str(BIN / "hookyard-dispatcher")], dispatcher_env()) for _ in range(2)]
     celery_env = {**os.environ, "BENCH_AMQP_URL": amqp_url, "BENCH_TARGET": sink_url, "PYTHONPATH": str(HERE.parent)}
@@ -417,17 +429,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--half-seconds", type=float, default=5.0)
     parser.add_argument("--half-rounds", type=int, default=2)
+    parser.add_argument("--bare-loop", choices=LOOPS, default="asyncio", help="the bare loop's event loop")
     sink_parser = sub.add_parser("sink")
     sink_parser.add_argument("--port", type=int, required=True)
     bare = sub.add_parser("bare")
     bare.add_argument("--amqp", required=True)
     bare.add_argument("--target", required=True)
+    bare.add_argument("--loop", choices=LOOPS, default="asyncio")
     args = parser.parse_args()
     if args.mode == "sink":
         asyncio.run(sink(args.port))
         return 0
     if args.mode == "bare":
-        asyncio.run(bare_consumer(args.amqp, args.target))
+        run_on(args.loop, bare_consumer(args.amqp, args.target))
         return 0
     return orchestrate(args)
 

@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -162,6 +163,22 @@ async def load(url: str, secret: str, seconds: float, concurrency: int, rate: fl
 # ---------------------------------------------------------------- orchestration
 
 
+#: The event loops a bare peer can run on: the standard library's, as the least receiver is
+#: written, or uvloop's, which Hookyard's services run on (HOOKYARD_EVENT_LOOP).
+LOOPS = ("asyncio", "uvloop")
+
+
+def run_on(loop: str, main: Coroutine[Any, Any, None]) -> None:
+    """Run a bare peer on the event loop named."""
+    factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+    if loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
 def free_port() -> int:
     from hookyard_cli.devstack import free_port as free
 
@@ -264,9 +281,9 @@ def orchestrate(args) -> int:
         return _compare(args, amqp_url, mongo_uri, tmp_path)
 
 
-def _start_bare(amqp_url: str) -> tuple[subprocess.Popen, str]:
+def _start_bare(amqp_url: str, loop: str = "asyncio") -> tuple[subprocess.Popen, str]:
     port = free_port()
-    argv = [sys.executable, str(HERE), "bare", "--port", str(port), "--amqp", amqp_url]
+    argv = [sys.executable, str(HERE), "bare", "--port", str(port), "--amqp", amqp_url, "--loop", loop]
     process = subprocess.Popen(argv, start_new_session=True)  # its own process group, for its CPU time
     _wait_port(port)
     return process, f"http://127.0.0.1:{port}/in"
@@ -367,7 +384,7 @@ def _compare(args, amqp_url: str, mongo_uri: str, tmp_path: Path) -> int:
     """Every server up at once (an idle one costs nothing); runs alternate, so noise from
     the shared machine falls on all alike. Throughput: best of the rounds; latency: median.
     Each server's CPU time per request is read from /proc, for its rate per core."""
-    bare, bare_url = _start_bare(amqp_url)
+    bare, bare_url = _start_bare(amqp_url, args.bare_loop)
     ingest = _start_ingest(amqp_url, mongo_uri, tmp_path, args.workers)
     processes = {"bare": bare, "hookyard": ingest.process}
     targets = {"bare": (bare_url, "unused", bare)}
@@ -473,12 +490,14 @@ def main() -> int:
         p.add_argument("--rounds", type=int, default=3)
         p.add_argument("--routes", default="in,events", help="what to load besides the bare handler: in, events")
         p.add_argument("--workers", type=int, default=0, help="run the ingest under gunicorn with this many")
+        p.add_argument("--bare-loop", choices=LOOPS, default="asyncio", help="the bare handler's event loop")
     spy.add_argument("--route", choices=("in", "events", "bare"), default="in")
     spy.add_argument("--format", default="raw", help="py-spy's output format: raw, flamegraph, speedscope")
     spy.add_argument("--output", default="ingest-profile.txt")
     bare = sub.add_parser("bare")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--amqp", required=True)
+    bare.add_argument("--loop", choices=LOOPS, default="asyncio")
     gen = sub.add_parser("load")
     gen.add_argument("--url", required=True)
     gen.add_argument("--secret", required=True)
@@ -487,7 +506,7 @@ def main() -> int:
     gen.add_argument("--rate", type=float)
     args = parser.parse_args()
     if args.mode == "bare":
-        asyncio.run(bare_server(args.port, args.amqp))
+        run_on(args.loop, bare_server(args.port, args.amqp))
         return 0
     if args.mode == "profile":
         return profile(args)
