@@ -9,6 +9,7 @@ purpose: it bounds the database lookups failures can cause in this process.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import time
@@ -133,6 +134,7 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
+@functools.lru_cache(maxsize=4096)  # parsed on every request; a sender keeps its address
 def client_key(ip: str) -> str:
     """What a client's budgets are counted under: its IPv4 address, or its IPv6 /64."""
     try:

@@ -7,6 +7,7 @@ becomes the dedup key as it is, only bounded in length.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -26,15 +27,19 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
     segments and segments without a letter or digit are dropped; the result is cut to
     `EVENT_TYPE_MAX_LENGTH` (200) characters.
     """
-    if not isinstance(raw, str):
+    if not isinstance(raw, str):  # a JSON body's `type` may be anything
         return fallback
+    return _dotted(raw) or fallback
+
+
+@functools.lru_cache(maxsize=512)  # a source sends few types, one on every request
+def _dotted(raw: str) -> str:
     segments = []
     for part in _SEPARATORS.split(raw):
         segment = _INVALID_RUN.sub("_", part)
         if _ALNUM.search(segment):
             segments.append(segment)
-    result = ".".join(segments)[:EVENT_TYPE_MAX_LENGTH].rstrip(".")
-    return result or fallback
+    return ".".join(segments)[:EVENT_TYPE_MAX_LENGTH].rstrip(".")
 
 
 def dedup_key(key: str | None) -> str | None:
