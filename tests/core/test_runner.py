@@ -1,6 +1,7 @@
 """The service runner: probes, readiness that follows the broker, reconnection, shutdown."""
 
 import asyncio
+import gc
 
 import aiohttp
 import pytest
@@ -128,3 +129,29 @@ async def _is_ready(session, port, expected):
 
 async def _true(value):
     return value
+
+
+@pytest.mark.parametrize(("name", "module"), [("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_a_service_runs_on_the_event_loop_the_settings_name(settings, name, module):
+    """`runner.main` makes its loop with `loop_factory`; `running_loop` is what /metrics reports."""
+    loop = runner.loop_factory(settings.model_copy(update={"event_loop": name}))()
+    try:
+        assert type(loop).__module__.split(".")[0] == module
+        assert loop.run_until_complete(_loop_name()) == name
+    finally:
+        loop.close()
+
+
+async def _loop_name() -> str:
+    return runner.running_loop()
+
+
+def test_garbage_is_collected_less_often_and_start_up_is_frozen_out():
+    before = gc.get_threshold()
+    try:
+        runner.tune_gc()
+        assert gc.get_threshold()[0] == runner.GC_YOUNG_THRESHOLD > before[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -23,7 +23,9 @@ def test_services_start_ready_and_stop_cleanly_on_sigterm(settings, tmp_path):
             assert http_get(url + "/healthz")[0] == 200
             status, body = http_get(url + "/metrics")
             assert status == 200
-            assert f'hookyard_service_info{{service="{name}",version="0.1.0"}} 1.0'.encode() in body
+            # On uvloop, as every service runs by default (HOOKYARD_EVENT_LOOP).
+            info = f'hookyard_service_info{{event_loop="uvloop",service="{name}",version="0.1.0"}} 1.0'
+            assert info.encode() in body, [l for l in body.splitlines() if b"service_info" in l]
             assert b"hookyard_ready 1.0" in body
         for process in processes.values():
             process.send_signal(signal.SIGTERM)

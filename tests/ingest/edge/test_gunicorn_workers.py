@@ -71,3 +71,25 @@ def test_the_default_worker_count_uses_the_quota(monkeypatch, tmp_path):
     monkeypatch.setenv("GUNICORN_WORKERS", "3")
     exec(compile(source, str(path), "exec"), namespace)
     assert namespace["workers"] == 3
+
+
+@pytest.mark.parametrize(("setting", "worker"), [(None, "GunicornUVLoopWebWorker"), ("asyncio", "GunicornWebWorker")])
+def test_the_workers_run_on_the_event_loop_the_settings_name(monkeypatch, tmp_path, setting, worker):
+    """As `hookyard-ingest` does (runner.loop_factory): uvloop unless HOOKYARD_EVENT_LOOP says asyncio."""
+    from hookyard_common.core.settings import get_settings
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    if setting is None:
+        monkeypatch.delenv("HOOKYARD_EVENT_LOOP", raising=False)
+    else:
+        monkeypatch.setenv("HOOKYARD_EVENT_LOOP", setting)
+    get_settings.cache_clear()
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "gunicorn_conf", REPO / "services" / "ingest" / "gunicorn.conf.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        get_settings.cache_clear()
+    assert module.worker_class == f"aiohttp.{worker}"

@@ -22,8 +22,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 SERVICE_INFO = Gauge(
     "hookyard_service_info",
-    "Which Hookyard service and version this process runs (always 1).",
-    ["service", "version"],
+    "Which Hookyard service and version this process runs, and on which event loop (always 1).",
+    ["service", "version", "event_loop"],
     multiprocess_mode="max",
 )
 READY = Gauge(
@@ -57,8 +57,8 @@ IN_FLIGHT = Gauge(
 )
 
 
-def set_service(name: str, version: str) -> None:
-    SERVICE_INFO.labels(name, version).set(1)
+def set_service(name: str, version: str, event_loop: str) -> None:
+    SERVICE_INFO.labels(name, version, event_loop).set(1)
 
 
 def exposition() -> tuple[bytes, str]:

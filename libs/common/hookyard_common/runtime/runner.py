@@ -134,6 +134,7 @@ class Lifecycle:
         self._starting: asyncio.Task | None = None
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
+        metrics.set_service(self.name, VERSION, running_loop())
         self._starting = asyncio.create_task(self._start(app))
         yield
         self.stopping = True
@@ -247,7 +248,6 @@ def build_app(name: str, setup: Setup, settings: Settings, app: web.Application 
     app.add_routes(ops_routes(lifecycle))
     app.cleanup_ctx.append(lifecycle.lifespan)
     app.on_shutdown.append(lifecycle.on_shutdown)
-    metrics.set_service(name, VERSION)
     metric_labels.limit_tenants(settings.metrics_tenant_labels)
     return app
 
@@ -339,6 +339,11 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
 
         return uvloop.new_event_loop
     return asyncio.new_event_loop
+
+
+def running_loop() -> str:
+    """Which event loop this process runs on: `uvloop` or `asyncio`."""
+    return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
 
 
 def tune_gc() -> None:
