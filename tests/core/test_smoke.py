@@ -25,7 +25,7 @@ def test_services_start_ready_and_stop_cleanly_on_sigterm(settings, tmp_path):
             assert status == 200
             # On uvloop, as every service runs by default (HOOKYARD_EVENT_LOOP).
             info = f'hookyard_service_info{{event_loop="uvloop",service="{name}",version="0.1.0"}} 1.0'
-            assert info.encode() in body, [l for l in body.splitlines() if b"service_info" in l]
+            assert info.encode() in body, [line for line in body.splitlines() if b"service_info" in line]
             assert b"hookyard_ready 1.0" in body
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
