@@ -206,6 +206,7 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 
 def api(base: str, method: str, path: str, token: str, body: dict) -> dict:
+    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
@@ -214,8 +215,16 @@ def api(base: str, method: str, path: str, token: str, body: dict) -> dict:
         data=json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            # Under gunicorn, /readyz was answered by one worker; another may still be starting.
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def stop(process: subprocess.Popen) -> None:
