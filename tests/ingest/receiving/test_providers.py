@@ -230,6 +230,19 @@ def test_normalize_event_type_truncates_to_fit_a_routing_key():
     assert EVENT_TYPE.fullmatch(result)
 
 
+def test_a_type_is_worked_out_once_but_a_sender_s_huge_one_is_not_kept():
+    """The types a source sends are cached (issue 18); a megabyte in `type` is answered the
+    same way, uncached, so no sender can fill the process's memory with its types."""
+    from hookyard_ingest.receiving.providers.event_naming import _dotted
+
+    _dotted.cache_clear()
+    assert normalize_event_type("orders/create", "fb") == normalize_event_type("orders/create", "fb") == "orders.create"
+    assert _dotted.cache_info().hits == 1
+    huge = "x/" * 500_000
+    assert normalize_event_type(huge, "fb") == ("x." * 100).rstrip(".")
+    assert _dotted.cache_info().currsize == 1
+
+
 # --- hmac (generic) --------------------------------------------------------------------------
 
 HMAC_BODY = b'{"id": "dlv_1", "type": "user/created", "data": {"n": 1}}'

@@ -134,9 +134,19 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
-@functools.lru_cache(maxsize=4096)  # parsed on every request; a sender keeps its address
 def client_key(ip: str) -> str:
     """What a client's budgets are counted under: its IPv4 address, or its IPv6 /64."""
+    # Parsed once per address, not per request; a forwarded "address" longer than any real one
+    # (a trusted proxy's header copied on) is not kept, so the cache stays small.
+    return _client_key(ip) if len(ip) <= ADDRESS_TEXT_MAX else _client_key.__wrapped__(ip)
+
+
+#: The longest text of an IPv6 address with an IPv4 tail (45 characters), and room for a zone.
+ADDRESS_TEXT_MAX = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_key(ip: str) -> str:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

@@ -29,10 +29,13 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
     """
     if not isinstance(raw, str):  # a JSON body's `type` may be anything
         return fallback
-    return _dotted(raw) or fallback
+    # A source sends few types, one on every request: each is worked out once. One longer than
+    # a type may be (a sender's megabyte in `type`) is not kept, so the cache stays small.
+    dotted = _dotted(raw) if len(raw) <= EVENT_TYPE_MAX_LENGTH else _dotted.__wrapped__(raw)
+    return dotted or fallback
 
 
-@functools.lru_cache(maxsize=512)  # a source sends few types, one on every request
+@functools.lru_cache(maxsize=512)
 def _dotted(raw: str) -> str:
     segments = []
     for part in _SEPARATORS.split(raw):
