@@ -513,8 +513,8 @@ class Settings(BaseSettings):
         "uvloop",
         pattern="^(uvloop|asyncio)$",
         description=(
-            "Each service's event loop: `uvloop` (libuv's, a fifth to a third less CPU per request or "
-            "delivery: docs/benchmarks.md) or `asyncio`, the standard library's."
+            "Each service's event loop: `uvloop` (libuv's: about a sixth less CPU per ingest request, "
+            "docs/benchmarks.md) or `asyncio`, the standard library's."
         ),
     )
     log_format: str = Field(
