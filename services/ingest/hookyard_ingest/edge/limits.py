@@ -9,7 +9,6 @@ purpose: it bounds the database lookups failures can cause in this process.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import math
 import time
@@ -19,6 +18,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from hookyard_common.core.cache import RefreshingCache
+from hookyard_common.core.memo import memo_short
 from hookyard_ingest.edge.errors import ApiError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -134,19 +134,13 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
-def client_key(ip: str) -> str:
-    """What a client's budgets are counted under: its IPv4 address, or its IPv6 /64."""
-    # Parsed once per address, not per request; a forwarded "address" longer than any real one
-    # (a trusted proxy's header copied on) is not kept, so the cache stays small.
-    return _client_key(ip) if len(ip) <= ADDRESS_TEXT_MAX else _client_key.__wrapped__(ip)
-
-
 #: The longest text of an IPv6 address with an IPv4 tail (45 characters), and room for a zone.
 ADDRESS_TEXT_MAX = 64
 
 
-@functools.lru_cache(maxsize=4096)
-def _client_key(ip: str) -> str:
+@memo_short(maxsize=4096, longest=ADDRESS_TEXT_MAX)  # parsed once per address, not per request
+def client_key(ip: str) -> str:
+    """What a client's budgets are counted under: its IPv4 address, or its IPv6 /64."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

@@ -7,10 +7,10 @@ becomes the dedup key as it is, only bounded in length.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 
+from hookyard_common.core.memo import memo_short
 from hookyard_common.schemas import EVENT_TYPE_MAX_LENGTH
 
 DEDUP_KEY_MAX = 256
@@ -29,13 +29,10 @@ def normalize_event_type(raw: str | None, fallback: str) -> str:
     """
     if not isinstance(raw, str):  # a JSON body's `type` may be anything
         return fallback
-    # A source sends few types, one on every request: each is worked out once. One longer than
-    # a type may be (a sender's megabyte in `type`) is not kept, so the cache stays small.
-    dotted = _dotted(raw) if len(raw) <= EVENT_TYPE_MAX_LENGTH else _dotted.__wrapped__(raw)
-    return dotted or fallback
+    return _dotted(raw) or fallback
 
 
-@functools.lru_cache(maxsize=512)
+@memo_short(maxsize=512, longest=EVENT_TYPE_MAX_LENGTH)  # a source sends few types, one on every request
 def _dotted(raw: str) -> str:
     segments = []
     for part in _SEPARATORS.split(raw):
