@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +170,9 @@ LOOPS = ("asyncio", "uvloop")
 
 def run_on(loop: str, main: Coroutine[Any, Any, None]) -> None:
     """Run a bare peer on the event loop named."""
-    factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
-    if loop == "uvloop":
-        import uvloop
+    from hookyard_common.runtime.runner import loop_factory  # the services' own choice of loop
 
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
         runner.run(main)
 
 

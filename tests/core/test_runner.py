@@ -134,7 +134,7 @@ async def _true(value):
 @pytest.mark.parametrize(("name", "module"), [("uvloop", "uvloop"), ("asyncio", "asyncio")])
 def test_a_service_runs_on_the_event_loop_the_settings_name(settings, name, module):
     """`runner.main` makes its loop with `loop_factory`; `running_loop` is what /metrics reports."""
-    loop = runner.loop_factory(settings.model_copy(update={"event_loop": name}))()
+    loop = runner.loop_factory(settings.model_copy(update={"event_loop": name}).event_loop)()
     try:
         assert type(loop).__module__.split(".")[0] == module
         assert loop.run_until_complete(_loop_name()) == name

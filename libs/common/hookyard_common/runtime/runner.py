@@ -327,14 +327,14 @@ def main(
     else:
         raise TypeError(f"{name}: main() needs a setup or an app_factory")
     tune_gc()
-    with asyncio.Runner(loop_factory=loop_factory(settings)) as run:
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as run:
         sys.exit(run.run(serve_app(app, name, settings)))
 
 
-def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop the settings name: uvloop's by default, for its lower cost per request and
-    per delivery (docs/benchmarks.md), or the standard library's."""
-    if settings.event_loop == "uvloop":
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop named (HOOKYARD_EVENT_LOOP): uvloop's by default, for its lower cost per
+    request (docs/benchmarks.md), or the standard library's `asyncio`."""
+    if name == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop
